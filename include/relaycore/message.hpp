@@ -1,0 +1,77 @@
+// Messages: the NIP-01 client messages parsed into typed structs, and builders for every relay
+// message. Frames are JSON arrays whose first element is the verb.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "relaycore/event.hpp"
+#include "relaycore/export.hpp"
+#include "relaycore/filter.hpp"
+#include "relaycore/limits.hpp"
+#include "relaycore/status.hpp"
+
+namespace relaycore {
+
+// ["EVENT", <event>]
+struct EventMessage {
+  EventPtr event;
+};
+// ["REQ", <sub id>, <filter>, ...]
+struct ReqMessage {
+  std::string sub_id;
+  std::vector<Filter> filters;
+};
+// ["CLOSE", <sub id>]
+struct CloseMessage {
+  std::string sub_id;
+};
+// ["COUNT", <sub id>, <filter>, ...] (NIP-45)
+struct CountMessage {
+  std::string sub_id;
+  std::vector<Filter> filters;
+};
+// ["AUTH", <signed kind 22242 event>] (NIP-42)
+struct AuthMessage {
+  EventPtr event;
+};
+
+using ClientMessage =
+    std::variant<EventMessage, ReqMessage, CloseMessage, CountMessage, AuthMessage>;
+
+enum class Verb : std::uint8_t { kUnknown, kEvent, kReq, kClose, kCount, kAuth };
+
+// Why a frame was rejected, with what could be read of it, so the answer can take the form
+// NIP-01 asks for: OK false for an EVENT whose id was readable, CLOSED for a REQ or COUNT whose
+// sub id was readable, NOTICE otherwise.
+struct MessageError {
+  Status status;
+  Verb verb = Verb::kUnknown;
+  std::string sub_id;    // set for REQ, COUNT and CLOSE when readable
+  std::string event_id;  // 64 hex; set for EVENT and AUTH when readable
+};
+
+// Parses one client frame. Events are parsed but not verified.
+RELAYCORE_API Result<ClientMessage, MessageError> parse_client_message(
+    std::string_view frame, const Limits& limits = Limits());
+
+// The frame that answers a rejected client frame: OK, CLOSED or NOTICE (see MessageError).
+RELAYCORE_API std::string error_reply(const MessageError& error);
+
+// Relay-to-client builders. Strings are escaped as NIP-01 asks.
+RELAYCORE_API std::string ok_message(std::string_view event_id_hex, bool accepted,
+                                     std::string_view message);
+RELAYCORE_API std::string event_message(std::string_view sub_id, const Event& event);
+RELAYCORE_API std::string eose_message(std::string_view sub_id);
+RELAYCORE_API std::string closed_message(std::string_view sub_id, std::string_view message);
+RELAYCORE_API std::string notice_message(std::string_view message);
+RELAYCORE_API std::string count_message(std::string_view sub_id, std::uint64_t count);
+RELAYCORE_API std::string auth_challenge_message(std::string_view challenge);
+
+// Appends `s` as a JSON string with the NIP-01 escapes (quotes included).
+RELAYCORE_API void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace relaycore

@@ -1,0 +1,93 @@
+#include "protocol/json_dom.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace relaycore::json {
+namespace {
+
+// The calling thread's parser, reallocated only when the depth limit changes.
+struct ThreadParser {
+  simdjson::dom::parser parser;
+  std::size_t depth = 0;
+};
+
+std::string describe(simdjson::error_code code, const Limits& limits) {
+  switch (code) {
+    case simdjson::DEPTH_ERROR:
+      return "JSON is nested too deep (max depth " + std::to_string(limits.max_json_depth) + ")";
+    case simdjson::UTF8_ERROR:
+      return "message is not valid UTF-8";
+    case simdjson::STRING_ERROR:
+    case simdjson::UNCLOSED_STRING:
+      return "malformed JSON string";
+    case simdjson::NUMBER_ERROR:
+    case simdjson::NUMBER_OUT_OF_RANGE:
+      return "malformed or out-of-range JSON number";
+    case simdjson::EMPTY:
+      return "empty message";
+    case simdjson::CAPACITY:
+    case simdjson::MEMALLOC:
+      return "message is too large";
+    default:
+      return "malformed JSON";
+  }
+}
+
+}  // namespace
+
+Status parse(std::string_view text, const Limits& limits, element& root) {
+  thread_local ThreadParser tp;
+  if (tp.depth != limits.max_json_depth) {
+    if (tp.parser.allocate(std::max<std::size_t>(text.size(), 4096), limits.max_json_depth) !=
+        simdjson::SUCCESS) {
+      tp.depth = 0;
+      return Status::error("out of memory");
+    }
+    tp.depth = limits.max_json_depth;
+  }
+  auto result = tp.parser.parse(text.data(), text.size(), true);
+  if (result.error() != simdjson::SUCCESS) {
+    return Status::invalid(describe(result.error(), limits));
+  }
+  root = result.value_unsafe();
+  return Status::ok();
+}
+
+const char* type_name(const element& e) noexcept {
+  switch (e.type()) {
+    case simdjson::dom::element_type::ARRAY:
+      return "array";
+    case simdjson::dom::element_type::OBJECT:
+      return "object";
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64:
+      return "integer";
+    case simdjson::dom::element_type::DOUBLE:
+      return "non-integer number";
+    case simdjson::dom::element_type::STRING:
+      return "string";
+    case simdjson::dom::element_type::BOOL:
+      return "boolean";
+    case simdjson::dom::element_type::NULL_VALUE:
+      return "null";
+  }
+  return "unknown";
+}
+
+Status check_unique_keys(const object& obj, std::string_view what) {
+  thread_local std::vector<std::string_view> keys;
+  keys.clear();
+  for (auto field : obj) keys.push_back(field.key);
+  std::sort(keys.begin(), keys.end());
+  auto dup = std::adjacent_find(keys.begin(), keys.end());
+  if (dup != keys.end()) {
+    std::string key(dup->substr(0, 64));
+    keys.clear();
+    return Status::invalid("duplicate key \"" + key + "\" in " + std::string(what));
+  }
+  keys.clear();
+  return Status::ok();
+}
+
+}  // namespace relaycore::json

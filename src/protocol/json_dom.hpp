@@ -1,0 +1,41 @@
+// Reading JSON with simdjson's DOM parser, strictly: one parser per thread, depth and size
+// bounded by Limits, duplicate keys found, and every simdjson error turned into an "invalid:"
+// Status that a client can read.
+#pragma once
+
+#include <simdjson.h>
+
+#include <string>
+#include <string_view>
+
+#include "relaycore/event.hpp"
+#include "relaycore/filter.hpp"
+#include "relaycore/limits.hpp"
+#include "relaycore/status.hpp"
+
+namespace relaycore::json {
+
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+// Parses `text` with this thread's parser. `root` stays valid until the next parse on the same
+// thread, so callers copy out what they keep before returning.
+Status parse(std::string_view text, const Limits& limits, element& root);
+
+// "string", "array", ... for messages that say what was found instead.
+const char* type_name(const element& e) noexcept;
+
+// "invalid: duplicate key \"<k>\" in <what>" when any key repeats.
+Status check_unique_keys(const object& obj, std::string_view what);
+
+// The event fields of an event object, checked for shape, types and limits (not id or sig).
+Result<EventFields> event_fields(const element& e, const Limits& limits);
+
+// The id of an event object when it is present and well-formed, else empty. Lets a rejected
+// EVENT still be answered with OK false for that id.
+std::string readable_event_id(const element& e);
+
+Result<Filter> filter(const element& e, const Limits& limits);
+
+}  // namespace relaycore::json

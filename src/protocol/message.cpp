@@ -1,0 +1,206 @@
+#include "relaycore/message.hpp"
+
+#include "protocol/json_dom.hpp"
+#include "protocol/json_writer.hpp"
+
+namespace relaycore {
+namespace {
+
+using Error = MessageError;
+
+Error fail(Verb verb, Status status) {
+  Error e;
+  e.status = std::move(status);
+  e.verb = verb;
+  return e;
+}
+
+// NIP-01: a non-empty string of at most 64 characters (counted as code points).
+Status read_sub_id(const json::element& v, const Limits& limits, std::string& out) {
+  std::string_view s;
+  if (v.get_string().get(s) != simdjson::SUCCESS) {
+    return Status::invalid(std::string("subscription id must be a string, not ") +
+                           json::type_name(v));
+  }
+  if (s.empty()) return Status::invalid("subscription id must not be empty");
+  std::size_t chars = 0;
+  for (char c : s) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  if (chars > limits.max_subid_length) {
+    return Status::invalid("subscription id is too long (max " +
+                           std::to_string(limits.max_subid_length) + " characters)");
+  }
+  out.assign(s);
+  return Status::ok();
+}
+
+Result<EventPtr, Error> read_event(Verb verb, const json::array& msg, const Limits& limits) {
+  std::string_view name = verb == Verb::kEvent ? "EVENT" : "AUTH";
+  if (msg.size() != 2) {
+    return fail(verb, Status::invalid(std::string(name) + " takes exactly one event"));
+  }
+  json::element ev = msg.at(1).value_unsafe();
+  Result<EventFields> fields = json::event_fields(ev, limits);
+  Result<EventPtr> event = fields ? Event::create(std::move(fields).value(), limits)
+                                  : Result<EventPtr>(fields.error());
+  if (!event) {
+    Error e = fail(verb, std::move(event).error());
+    e.event_id = json::readable_event_id(ev);
+    return e;
+  }
+  return std::move(event).value();
+}
+
+Result<std::vector<Filter>, Error> read_filters(Verb verb, const json::array& msg,
+                                                const Limits& limits, std::string& sub_id) {
+  std::string_view name = verb == Verb::kReq ? "REQ" : "COUNT";
+  if (msg.size() < 2) {
+    return fail(verb, Status::invalid(std::string(name) + " needs a subscription id"));
+  }
+  if (Status s = read_sub_id(msg.at(1).value_unsafe(), limits, sub_id); !s) {
+    return fail(verb, std::move(s));
+  }
+  auto with_sub = [&](Status s) {
+    Error e = fail(verb, std::move(s));
+    e.sub_id = sub_id;
+    return e;
+  };
+  if (msg.size() < 3) return with_sub(Status::invalid(std::string(name) + " needs a filter"));
+  if (msg.size() - 2 > limits.max_filters) {
+    return with_sub(Status::invalid("too many filters (" + std::to_string(msg.size() - 2) +
+                                    ", max " + std::to_string(limits.max_filters) + ")"));
+  }
+  std::vector<Filter> filters;
+  filters.reserve(msg.size() - 2);
+  std::size_t i = 0;
+  for (json::element item : msg) {
+    if (i++ < 2) continue;
+    Result<Filter> f = json::filter(item, limits);
+    if (!f) return with_sub(std::move(f).error());
+    filters.push_back(std::move(f).value());
+  }
+  return filters;
+}
+
+}  // namespace
+
+Result<ClientMessage, MessageError> parse_client_message(std::string_view frame,
+                                                         const Limits& limits) {
+  if (frame.size() > limits.max_message_bytes) {
+    return fail(Verb::kUnknown,
+                Status::invalid("message is too large (" + std::to_string(frame.size()) +
+                                " bytes, max " + std::to_string(limits.max_message_bytes) + ")"));
+  }
+  json::element root;
+  if (Status s = json::parse(frame, limits, root); !s) return fail(Verb::kUnknown, std::move(s));
+  json::array msg;
+  if (root.get_array().get(msg) != simdjson::SUCCESS) {
+    return fail(Verb::kUnknown, Status::invalid(std::string("message must be a JSON array, not ") +
+                                                json::type_name(root)));
+  }
+  if (msg.size() == 0) return fail(Verb::kUnknown, Status::invalid("message is an empty array"));
+  std::string_view verb;
+  if (msg.at(0).get_string().get(verb) != simdjson::SUCCESS) {
+    return fail(Verb::kUnknown, Status::invalid("message type must be a string"));
+  }
+
+  if (verb == "EVENT" || verb == "AUTH") {
+    Verb v = verb == "EVENT" ? Verb::kEvent : Verb::kAuth;
+    Result<EventPtr, Error> event = read_event(v, msg, limits);
+    if (!event) return std::move(event).error();
+    if (v == Verb::kEvent) return ClientMessage(EventMessage{std::move(event).value()});
+    return ClientMessage(AuthMessage{std::move(event).value()});
+  }
+  if (verb == "REQ" || verb == "COUNT") {
+    Verb v = verb == "REQ" ? Verb::kReq : Verb::kCount;
+    std::string sub_id;
+    Result<std::vector<Filter>, Error> filters = read_filters(v, msg, limits, sub_id);
+    if (!filters) return std::move(filters).error();
+    if (v == Verb::kReq) return ClientMessage(ReqMessage{sub_id, std::move(filters).value()});
+    return ClientMessage(CountMessage{sub_id, std::move(filters).value()});
+  }
+  if (verb == "CLOSE") {
+    CloseMessage close;
+    if (msg.size() != 2) {
+      return fail(Verb::kClose, Status::invalid("CLOSE takes exactly one subscription id"));
+    }
+    if (Status s = read_sub_id(msg.at(1).value_unsafe(), limits, close.sub_id); !s) {
+      return fail(Verb::kClose, std::move(s));
+    }
+    return ClientMessage(std::move(close));
+  }
+  std::string shown(verb.substr(0, 32));
+  return fail(Verb::kUnknown, Status::invalid("unknown message type \"" + shown + "\""));
+}
+
+std::string error_reply(const MessageError& error) {
+  if ((error.verb == Verb::kEvent || error.verb == Verb::kAuth) && !error.event_id.empty()) {
+    return ok_message(error.event_id, false, error.status.message());
+  }
+  if ((error.verb == Verb::kReq || error.verb == Verb::kCount) && !error.sub_id.empty()) {
+    return closed_message(error.sub_id, error.status.message());
+  }
+  return notice_message(error.status.message());
+}
+
+std::string ok_message(std::string_view event_id_hex, bool accepted, std::string_view message) {
+  std::string out;
+  out.reserve(16 + event_id_hex.size() + message.size() + 16);
+  out.append("[\"OK\",");
+  json::append_string(out, event_id_hex);
+  out.append(accepted ? ",true," : ",false,");
+  json::append_string(out, message);
+  out.push_back(']');
+  return out;
+}
+
+std::string event_message(std::string_view sub_id, const Event& event) {
+  std::string out;
+  out.reserve(16 + sub_id.size() + event.json().size());
+  out.append("[\"EVENT\",");
+  json::append_string(out, sub_id);
+  out.push_back(',');
+  out.append(event.json());
+  out.push_back(']');
+  return out;
+}
+
+std::string eose_message(std::string_view sub_id) {
+  std::string out = "[\"EOSE\",";
+  json::append_string(out, sub_id);
+  out.push_back(']');
+  return out;
+}
+
+std::string closed_message(std::string_view sub_id, std::string_view message) {
+  std::string out = "[\"CLOSED\",";
+  json::append_string(out, sub_id);
+  out.push_back(',');
+  json::append_string(out, message);
+  out.push_back(']');
+  return out;
+}
+
+std::string notice_message(std::string_view message) {
+  std::string out = "[\"NOTICE\",";
+  json::append_string(out, message);
+  out.push_back(']');
+  return out;
+}
+
+std::string count_message(std::string_view sub_id, std::uint64_t count) {
+  std::string out = "[\"COUNT\",";
+  json::append_string(out, sub_id);
+  out.append(",{\"count\":");
+  json::append_uint(out, count);
+  out.append("}]");
+  return out;
+}
+
+std::string auth_challenge_message(std::string_view challenge) {
+  std::string out = "[\"AUTH\",";
+  json::append_string(out, challenge);
+  out.push_back(']');
+  return out;
+}
+
+}  // namespace relaycore

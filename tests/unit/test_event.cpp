@@ -1,0 +1,119 @@
+#include <catch2/catch.hpp>
+
+#include "relaycore/event.hpp"
+#include "relaycore/hex.hpp"
+#include "test_util.hpp"
+
+using namespace relaycore;
+
+TEST_CASE("A signed event verifies and round-trips byte-identically", "[event]") {
+  EventPtr ev = test::signed_event(test::alice(), 1, 1700000000, "hello \"world\"\n\x01",
+                                   {{"e", std::string(64, 'a')}, {"t", "nostr"}});
+  CHECK(ev->verify().is_ok());
+  Result<EventPtr> again = parse_event(ev->json());
+  REQUIRE(again.is_ok());
+  CHECK((*again)->json() == ev->json());
+  CHECK((*again)->verify().is_ok());
+  CHECK((*again)->content() == "hello \"world\"\n\x01");
+  CHECK((*again)->tags().size() == 2);
+  CHECK(ev->id_hex() == to_hex(ev->id()));
+  CHECK(ev->pubkey_hex() == to_hex(test::alice().pubkey()));
+  CHECK(ev->sig_hex() == to_hex(ev->sig()));
+}
+
+TEST_CASE("Canonical JSON drops unknown fields and whitespace, keeps key order", "[event]") {
+  EventPtr ev = test::signed_event(test::alice(), 7, 1700000001, "+");
+  std::string spaced = "{ \"sig\": \"" + std::string(ev->sig_hex()) + "\", \"kind\": 7,\n" +
+                       "\"extra\": {\"nested\": [1,2]}, \"content\": \"+\", \"tags\": [ ],\n" +
+                       "\"created_at\": 1700000001, \"pubkey\": \"" +
+                       std::string(ev->pubkey_hex()) + "\", \"id\": \"" +
+                       std::string(ev->id_hex()) + "\" }";
+  Result<EventPtr> parsed = parse_event(spaced);
+  REQUIRE(parsed.is_ok());
+  CHECK((*parsed)->json() == ev->json());
+  CHECK((*parsed)->json().find("extra") == std::string_view::npos);
+  CHECK((*parsed)->verify().is_ok());
+}
+
+TEST_CASE("Escaped input is stored in the canonical escape form", "[event]") {
+  EventPtr ev = test::signed_event(test::alice(), 1, 1, "a/b\x7f\u2028");
+  std::string json(ev->json());
+  // The client escaped '/' and DEL; the canonical form writes them verbatim.
+  std::size_t at = json.find("\"content\":");
+  std::string client = json.substr(0, at) + "\"content\":\"a\\/b\\u007f\\u2028\"" +
+                       json.substr(json.find(",\"sig\""));
+  Result<EventPtr> parsed = parse_event(client);
+  REQUIRE(parsed.is_ok());
+  CHECK((*parsed)->json() == ev->json());
+}
+
+TEST_CASE("A tampered event fails verification with a clear reason", "[event]") {
+  EventPtr ev = test::signed_event(test::alice(), 1, 1700000000, "original");
+  std::string json(ev->json());
+  std::string changed = json;
+  changed.replace(changed.find("original"), 8, "tampered");
+  Result<EventPtr> t = parse_event(changed);
+  REQUIRE(t.is_ok());
+  CHECK(t.value()->verify().message() == "invalid: event id does not match its content");
+
+  // Same id and content, signature from another key.
+  EventPtr other = test::signed_event(test::bob(), 1, 1700000000, "original");
+  std::string forged = json;
+  forged.replace(forged.find(ev->sig_hex()), 128, other->sig_hex());
+  Result<EventPtr> f = parse_event(forged);
+  REQUIRE(f.is_ok());
+  CHECK(f.value()->check_id().is_ok());
+  CHECK(f.value()->verify().message() == "invalid: bad signature");
+}
+
+TEST_CASE("Kind classes follow NIP-01", "[event]") {
+  CHECK(kind_class(0) == KindClass::kReplaceable);
+  CHECK(kind_class(1) == KindClass::kRegular);
+  CHECK(kind_class(3) == KindClass::kReplaceable);
+  CHECK(kind_class(4) == KindClass::kRegular);
+  CHECK(kind_class(9999) == KindClass::kRegular);
+  CHECK(kind_class(10000) == KindClass::kReplaceable);
+  CHECK(kind_class(19999) == KindClass::kReplaceable);
+  CHECK(kind_class(20000) == KindClass::kEphemeral);
+  CHECK(kind_class(29999) == KindClass::kEphemeral);
+  CHECK(kind_class(30000) == KindClass::kAddressable);
+  CHECK(kind_class(39999) == KindClass::kAddressable);
+  CHECK(kind_class(40000) == KindClass::kRegular);
+}
+
+TEST_CASE("Tag helpers: d tag and NIP-40 expiration", "[event]") {
+  EventPtr ev = test::signed_event(test::alice(), 30000, 5, "",
+                                   {{"d", "profile"}, {"expiration", "1800000000"}, {"d", "x"}});
+  CHECK(ev->d_tag() == "profile");
+  REQUIRE(ev->expiration().has_value());
+  CHECK(*ev->expiration() == 1800000000);
+  EventPtr bad = test::signed_event(test::alice(), 1, 5, "", {{"expiration", "12abc"}});
+  CHECK_FALSE(bad->expiration().has_value());
+  EventPtr none = test::signed_event(test::alice(), 30000, 5, "", {{"d"}});
+  CHECK(none->d_tag().empty());
+}
+
+TEST_CASE("Building an event moves content and tags, never copies them", "[event]") {
+  EventFields f;
+  f.content = std::string(4000, 'x');
+  f.tags = {{"t", std::string(500, 'y')}};
+  const char* content_bytes = f.content.data();
+  const Tag* tag_array = f.tags.data();
+  EventPtr ev = Event::create(std::move(f)).value();
+  // The strings the caller filled in are the very ones the Event holds.
+  CHECK(ev->content().data() == content_bytes);
+  CHECK(ev->tags().data() == tag_array);
+  (void)ev->verify();
+  CHECK(ev->content().data() == content_bytes);
+}
+
+TEST_CASE("Keypair rejects out-of-range secret keys", "[event]") {
+  CHECK_FALSE(Keypair::from_secret_hex(std::string(64, '0')).is_ok());
+  CHECK_FALSE(
+      Keypair::from_secret_hex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
+          .is_ok());
+  CHECK_FALSE(Keypair::from_secret_hex("xyz").is_ok());
+  Keypair k = Keypair::generate();
+  EventPtr ev = test::signed_event(k, 1, 1, "fresh");
+  CHECK(ev->verify().is_ok());
+}
