@@ -1,0 +1,79 @@
+// Connection and Session: the seam between a host's transport and relaycore. The host
+// implements Connection (send, close, queued bytes); relaycore implements Session, which the
+// host feeds with the text frames it receives.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "relaycore/event.hpp"
+#include "relaycore/export.hpp"
+
+namespace relaycore {
+
+// One outgoing text frame. An EVENT frame is a short head (["EVENT","<sub id>",), the event's
+// shared canonical JSON and a closing bracket, so fan-out to many subscribers never copies or
+// re-serialises the event. A transport writes parts() in order (scatter/gather) or to_string().
+class RELAYCORE_API Frame {
+ public:
+  Frame() = default;
+  explicit Frame(std::string text) : head_(std::move(text)) {}
+  Frame(std::string head, EventPtr event) : head_(std::move(head)), event_(std::move(event)) {}
+
+  std::array<std::string_view, 3> parts() const noexcept {
+    if (!event_) return {head_, {}, {}};
+    return {head_, event_->json(), "]"};
+  }
+  std::size_t size() const noexcept {
+    return event_ ? head_.size() + event_->json().size() + 1 : head_.size();
+  }
+  std::string to_string() const {
+    std::string out;
+    out.reserve(size());
+    for (std::string_view p : parts()) out.append(p);
+    return out;
+  }
+
+ private:
+  std::string head_;
+  EventPtr event_;
+};
+
+// Implemented by the host, one per client connection.
+// [Threading] send() and close() are called from relaycore threads, never concurrently for the
+//   same connection, and frames arrive in the order the session produced them.
+//   queued_bytes() may be called from any thread at any time.
+// [Blocking] send() must not block: queue the frame and return. close() must not block either.
+// [Ownership] The frame is the connection's after send().
+// [Errors] A connection that has failed drops frames silently; relaycore learns of the end
+//   through Session::on_close().
+class RELAYCORE_API Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual void send(Frame frame) = 0;
+  // Closes the connection; `reason` is for logs and close frames.
+  virtual void close(std::string_view reason) = 0;
+  // Bytes handed to send() that the peer has not yet taken.
+  virtual std::size_t queued_bytes() const = 0;
+};
+
+// Implemented by relaycore; the host gets one from Relay::open_session().
+// [Threading] on_message() may be called from any thread, but not concurrently for the same
+//   session: frames from one client are handled in the order given.
+// [Blocking] on_message() blocks while the ingest queue is full (back-pressure), so a reader
+//   thread stops reading a client that outruns the relay.
+// [Ownership] The frame is copied or consumed before on_message() returns.
+// [Errors] Every bad frame is answered on the connection (OK false, CLOSED or NOTICE).
+class RELAYCORE_API Session {
+ public:
+  virtual ~Session() = default;
+  virtual void on_message(std::string_view frame) = 0;
+  // The transport is gone: subscriptions end, and nothing more is sent.
+  virtual void on_close() = 0;
+  // The NIP-42 challenge for this session ("" when AUTH is off).
+  virtual std::string auth_challenge() const = 0;
+};
+
+}  // namespace relaycore

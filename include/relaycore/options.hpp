@@ -1,0 +1,97 @@
+// Options: everything a host configures when it opens a Relay. A plain struct with working
+// defaults: Relay::open(Options()) is an embedded relay on ./relaycore.db.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "relaycore/audit.hpp"
+#include "relaycore/limits.hpp"
+#include "relaycore/policy.hpp"
+#include "relaycore/pubsub.hpp"
+#include "relaycore/storage.hpp"
+
+namespace relaycore {
+
+// When live subscribers get an event relative to its OK.
+enum class DispatchMode : std::uint8_t {
+  // After the OK is queued, on the dispatch thread: acks never wait for fan-out.
+  kDeferred,
+  // Before the OK, on the writer thread: first delivery is sooner, acks are slower.
+  kInline,
+};
+
+// What goes into the NIP-11 document besides the limits and supported NIPs.
+struct RelayInfo {
+  std::string name = "relaycore";
+  std::string description = "A Nostr relay built on relaycore";
+  std::string pubkey;   // operator's hex pubkey, optional
+  std::string contact;  // optional
+  std::string software = "relaycore";
+  std::string version = "0.1.0";
+};
+
+struct Options {
+  // Parser and subscription limits.
+  Limits limits;
+
+  // Where events live. Default: SQLite at `sqlite.path`.
+  std::shared_ptr<Storage> storage;
+  // Used when `storage` is null.
+  SqliteOptions sqlite;
+
+  // Where audit records go. Default: none (no audit log); set one, or use
+  // new_sqlite_audit_log(), to get the hash chain.
+  std::shared_ptr<AuditSink> audit;
+
+  // Carries committed events between nodes. Default: an in-process PubSub.
+  std::shared_ptr<PubSub> pubsub;
+  // This node's origin id for echo suppression. Default: random.
+  std::string node_id;
+
+  // Host policies; null accepts everything.
+  std::shared_ptr<EventPolicy> event_policy;
+  std::shared_ptr<FilterPolicy> filter_policy;
+
+  // Threads that parse, hash and verify. Default: 0, meaning the hardware thread count.
+  std::size_t verify_threads = 0;
+  // Threads that serve REQ and COUNT from storage. Default: 2.
+  std::size_t reader_threads = 2;
+
+  // Events waiting for verification; when full, Session::on_message and submit() wait.
+  // Default: 4096.
+  std::size_t ingest_queue_capacity = 4096;
+  // Verified events waiting for the writer. Default: 8192.
+  std::size_t write_queue_capacity = 8192;
+  // Most events in one group commit. Default: 1024.
+  std::size_t max_write_batch = 1024;
+  // Committed batches waiting for dispatch. Default: 1024.
+  std::size_t dispatch_queue_capacity = 1024;
+  // REQ and COUNT jobs waiting for a reader. Default: 4096.
+  std::size_t query_queue_capacity = 4096;
+
+  // Default: kDeferred.
+  DispatchMode dispatch = DispatchMode::kDeferred;
+
+  // A session whose connection has more than this many bytes queued is closed as a slow
+  // consumer. Default: 4 MiB.
+  std::size_t max_outbound_bytes = 4u << 20;
+
+  // Events dated further ahead than this are refused. Default: 900 (15 minutes).
+  std::int64_t max_future_seconds = 900;
+
+  // NIP-42. When true, sessions send an AUTH challenge on open.
+  bool auth_on_connect = false;
+  // The relay URL that NIP-42 auth events must name (e.g. "wss://relay.example.com").
+  std::string relay_url;
+
+  // How often expired events are purged, in seconds; 0 disables. Default: 60.
+  std::uint32_t purge_interval_seconds = 60;
+
+  RelayInfo info;
+};
+
+}  // namespace relaycore

@@ -1,0 +1,54 @@
+// Stats: counters and latency histograms a host exports (the example server serves them as
+// Prometheus text at /metrics).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "relaycore/export.hpp"
+
+namespace relaycore {
+
+// Latency histogram with fixed, roughly logarithmic bucket bounds in microseconds.
+struct LatencyHistogram {
+  static constexpr std::array<std::uint64_t, 16> kBoundsUs = {
+      50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+      1000000, 2500000, 10000000};
+  // counts[i] holds samples <= kBoundsUs[i] (and > the bound before); the last slot holds the
+  // rest.
+  std::array<std::uint64_t, kBoundsUs.size() + 1> counts{};
+  std::uint64_t count = 0;
+  std::uint64_t sum_us = 0;
+
+  // The bucket bound at or below which fraction q of samples lie (an upper estimate).
+  RELAYCORE_API std::uint64_t percentile_us(double q) const noexcept;
+};
+
+struct RelayStats {
+  // Frames received, by verb.
+  std::uint64_t frames_event = 0, frames_req = 0, frames_close = 0, frames_count = 0,
+                frames_auth = 0, frames_invalid = 0;
+  // EVENT outcomes.
+  std::uint64_t events_stored = 0, events_duplicate = 0, events_rejected = 0,
+                events_ephemeral = 0, events_deleted = 0, events_replaced = 0, events_error = 0,
+                events_shadow_rejected = 0;
+  // Queue depths at the moment of the call.
+  std::uint64_t ingest_queue = 0, write_queue = 0, dispatch_queue = 0, query_queue = 0,
+                audit_queue = 0;
+  // Group commits.
+  std::uint64_t write_batches = 0, write_batch_events = 0, write_batch_max = 0;
+  // Ack latency: event received to OK queued. Dispatch latency: commit to fan-out done.
+  LatencyHistogram ack_latency, dispatch_latency;
+  // Sessions.
+  std::uint64_t sessions_open = 0, sessions_total = 0, subscriptions_open = 0;
+  std::uint64_t slow_consumer_disconnects = 0;
+  // Times the writer waited on a full audit queue, and the total wait.
+  std::uint64_t audit_waits = 0, audit_wait_us = 0;
+  // Events delivered to live subscriptions, and PubSub traffic.
+  std::uint64_t events_delivered = 0, pubsub_published = 0, pubsub_publish_failed = 0,
+                pubsub_received = 0;
+  std::uint64_t expired_purged = 0;
+};
+
+}  // namespace relaycore

@@ -1,0 +1,136 @@
+// Storage: where accepted events live. relaycore ships SQLite (the default) and in-memory
+// storage; hosts may plug in their own, and tests/conformance/ holds the suite every storage
+// must pass.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "relaycore/event.hpp"
+#include "relaycore/export.hpp"
+#include "relaycore/filter.hpp"
+#include "relaycore/status.hpp"
+
+namespace relaycore {
+
+// What a batch write did with one event.
+enum class WriteOutcome : std::uint8_t {
+  kStored,     // new, now stored
+  kReplaced,   // stored, and it superseded older versions (listed in WriteResult::removed)
+  kDuplicate,  // this id was already stored; nothing changed
+  kDeleted,    // its author deleted it earlier (NIP-09); not stored again
+  kRejected,   // not stored; WriteResult::status says why (e.g. a newer version exists)
+};
+
+struct WriteResult {
+  WriteOutcome outcome = WriteOutcome::kRejected;
+  // For kRejected: the reason, with a NIP-01 prefix.
+  Status status;
+  // The commit sequence the storage gave a stored event (kStored, kReplaced); 0 otherwise.
+  // Sequences grow with every commit, so "committed at or before S" is a sequence test.
+  std::uint64_t seq = 0;
+  // Ids this write removed: older versions of a replaceable or addressable event, or the
+  // events a kind 5 deleted.
+  std::vector<EventId> removed;
+};
+
+// One stored event with its commit sequence.
+struct StoredEvent {
+  EventPtr event;
+  std::uint64_t seq = 0;
+};
+
+// The parameters of a history query.
+struct QueryRequest {
+  // Only events committed at or before this sequence; UINT64_MAX for all.
+  std::uint64_t max_seq = UINT64_MAX;
+  // Events whose NIP-40 expiration is at or before `now` are not returned.
+  std::int64_t now = 0;
+  // Applied when a filter has no limit, and as the ceiling for those that do.
+  std::uint32_t max_limit = 500;
+};
+
+// Newest wins; on equal created_at the lowest id wins (NIP-01). True when version (a_created,
+// a_id) supersedes (b_created, b_id). Every storage decides replacement with this.
+RELAYCORE_API bool supersedes(std::int64_t a_created, const EventId& a_id, std::int64_t b_created,
+                              const EventId& b_id) noexcept;
+
+// [Threading] write_batch() and purge_expired() are called by one writer thread at a time.
+//   query(), count(), contains() and max_seq() are called from several reader threads at
+//   once, concurrently with writes.
+// [Blocking] Every method may block on I/O; relaycore calls them only from its own pool
+//   threads, never from a host thread.
+// [Ownership] Events are shared, immutable EventPtr; a storage may keep the pointers.
+// [Errors] Methods report failure through Status ("error: ..."); they must not throw. A failed
+//   write_batch must leave the store as it was before the batch.
+class RELAYCORE_API Storage {
+ public:
+  virtual ~Storage() = default;
+
+  // Writes the events in one atomic transaction, in order, and fills `results` (one per event).
+  // Applies NIP-01 replacement (kinds 0, 3, 10000-19999 by pubkey and kind; 30000-39999 also by
+  // d tag), NIP-09 deletion (a kind 5 removes the author's events named by its e and a tags, and
+  // later re-publication of them is refused with kDeleted). Ephemeral events are never passed.
+  // On failure nothing is written and every event counts as not stored.
+  virtual Status write_batch(std::span<const EventPtr> events,
+                             std::vector<WriteResult>& results) = 0;
+
+  // Calls `visit` for the events matching `filter`, newest first (created_at descending, then
+  // id ascending), at most min(filter.limit, request.max_limit). `visit` returns false to stop.
+  virtual Status query(const Filter& filter, const QueryRequest& request,
+                       const std::function<bool(const StoredEvent&)>& visit) = 0;
+
+  // The number of stored events matching any of the filters (NIP-45), limits ignored.
+  virtual Result<std::uint64_t> count(const std::vector<Filter>& filters,
+                                      const QueryRequest& request) = 0;
+
+  // True when an event with this id is stored. The one read allowed before a signature check.
+  virtual Result<bool> contains(const EventId& id) = 0;
+
+  // The highest commit sequence stored (0 when empty).
+  virtual Result<std::uint64_t> max_seq() = 0;
+
+  // Events committed after `after_seq`, in sequence order; used to reconcile the audit log.
+  virtual Status scan_since(std::uint64_t after_seq,
+                            const std::function<bool(const StoredEvent&)>& visit) = 0;
+
+  // Removes events whose NIP-40 expiration is at or before `now`; returns how many.
+  virtual Result<std::uint64_t> purge_expired(std::int64_t now) = 0;
+
+  // Removes the given events outright (an operator's delete, not NIP-09); returns how many.
+  virtual Result<std::uint64_t> erase(std::span<const EventId> ids) = 0;
+};
+
+// In-memory storage: fast and forgetful; for tests, ephemeral relays and benchmarks.
+RELAYCORE_API std::shared_ptr<Storage> new_memory_storage();
+
+// How durable a SQLite commit is before OK is sent.
+enum class SqliteSync : std::uint8_t {
+  // Survives power loss: every group commit is fsynced. The default.
+  kFull,
+  // Survives a process crash but not power loss: the most recent commits can be lost.
+  kNormal,
+};
+
+struct SqliteOptions {
+  // The database file, created if missing.
+  // Default: "relaycore.db".
+  std::string path = "relaycore.db";
+  // Default: kFull.
+  SqliteSync synchronous = SqliteSync::kFull;
+  // Page cache per connection, in KiB.
+  // Default: 65536 (64 MiB).
+  std::uint32_t cache_kib = 65536;
+  // Reader connections for concurrent queries.
+  // Default: 4.
+  std::uint32_t readers = 4;
+};
+
+// The embedded default: SQLite in WAL mode, one writer connection, a pool of readers.
+RELAYCORE_API Result<std::shared_ptr<Storage>> new_sqlite_storage(const SqliteOptions& options);
+
+}  // namespace relaycore
