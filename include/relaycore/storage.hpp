@@ -26,6 +26,13 @@ enum class WriteOutcome : std::uint8_t {
   kRejected,   // not stored; WriteResult::status says why (e.g. a newer version exists)
 };
 
+// An event a write removed, with what the audit log needs to know of it.
+struct RemovedEvent {
+  EventId id{};
+  std::uint16_t kind = 0;
+  std::uint64_t seq = 0;
+};
+
 struct WriteResult {
   WriteOutcome outcome = WriteOutcome::kRejected;
   // For kRejected: the reason, with a NIP-01 prefix.
@@ -35,7 +42,7 @@ struct WriteResult {
   std::uint64_t seq = 0;
   // Ids this write removed: older versions of a replaceable or addressable event, or the
   // events a kind 5 deleted.
-  std::vector<EventId> removed;
+  std::vector<RemovedEvent> removed;
 };
 
 // One stored event with its commit sequence.
