@@ -1,0 +1,269 @@
+// In-memory storage: ordered maps under one shared_mutex (one writer, many readers). Queries
+// scan the time-ordered index, which is plenty for tests, embedded use and benchmarks of the
+// rest of the pipeline. Visitors run after the lock is released, in chunks, so a host callback
+// never runs under a relaycore lock.
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <new>
+#include <set>
+#include <shared_mutex>
+#include <utility>
+#include <vector>
+
+#include "relaycore/storage.hpp"
+#include "storage/storage_util.hpp"
+#include "storage/write_rules.hpp"
+
+namespace relaycore {
+namespace {
+
+using storage::Address;
+using storage::StoredRef;
+
+// The NIP-01 result order: created_at descending, then id ascending.
+struct TimeKey {
+  std::int64_t created_at = 0;
+  EventId id{};
+
+  friend bool operator<(const TimeKey& a, const TimeKey& b) noexcept {
+    if (a.created_at != b.created_at) return a.created_at > b.created_at;
+    return a.id < b.id;
+  }
+};
+
+// How many events a scan collects under the lock before handing them to the visitor.
+constexpr std::size_t kScanChunk = 1024;
+
+class MemoryStorage final : public Storage, private storage::WriteTarget {
+ public:
+  Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override;
+  Status query(const Filter& filter, const QueryRequest& request,
+               const std::function<bool(const StoredEvent&)>& visit) override;
+  Result<std::uint64_t> count(const std::vector<Filter>& filters,
+                              const QueryRequest& request) override;
+  Result<bool> contains(const EventId& id) override;
+  Result<std::uint64_t> max_seq() override;
+  Status scan_since(std::uint64_t after_seq,
+                    const std::function<bool(const StoredEvent&)>& visit) override;
+  Result<std::uint64_t> purge_expired(std::int64_t now) override;
+  Result<std::uint64_t> erase(std::span<const EventId> ids) override;
+
+ private:
+  // WriteTarget, called with mutex_ held exclusively.
+  Result<std::optional<StoredRef>> find(const EventId& id) override;
+  Result<bool> id_deleted(const EventId& id, const Pubkey& author) override;
+  Result<std::optional<std::int64_t>> address_deleted_until(const Address& address) override;
+  Status versions(const Address& address, std::vector<StoredRef>& out) override;
+  Status remove(const EventId& id) override;
+  Result<std::uint64_t> insert(const EventPtr& event) override;
+  Status add_id_tombstone(const EventId& id, const Pubkey& author) override;
+  Status add_address_tombstone(const Address& address, std::int64_t until) override;
+
+  // True when a stored event is visible to a query with these parameters.
+  static bool visible(const StoredEvent& stored, const Filter& filter, const QueryRequest& request);
+
+  std::shared_mutex mutex_;
+  std::map<TimeKey, StoredEvent> by_time_;
+  std::map<EventId, std::int64_t> created_by_id_;  // finds an event's TimeKey
+  std::map<std::uint64_t, EventPtr> by_seq_;
+  std::map<Address, EventId> addresses_;
+  std::set<std::pair<EventId, Pubkey>> deleted_ids_;
+  std::map<Address, std::int64_t> deleted_addresses_;
+  // The last sequence handed out; never reused, even when its event is removed.
+  std::uint64_t last_seq_ = 0;
+};
+
+bool MemoryStorage::visible(const StoredEvent& stored, const Filter& filter,
+                            const QueryRequest& request) {
+  const Event& e = *stored.event;
+  if (stored.seq > request.max_seq || storage::is_expired(e, request.now)) return false;
+  if (!filter.matches(e)) return false;
+  return !filter.search || storage::content_contains(e.content(), *filter.search);
+}
+
+Status MemoryStorage::write_batch(std::span<const EventPtr> events,
+                                  std::vector<WriteResult>& results) {
+  results.clear();
+  results.resize(events.size());
+  std::unique_lock lock(mutex_);
+  // Nothing here fails but allocation. If it does, the batch is reported failed, but events
+  // applied before the failure stay: the memory store keeps no undo log for a process that is
+  // out of memory anyway.
+  try {
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (Status s = storage::apply_event(*this, events[i], results[i]); !s) return s;
+    }
+  } catch (const std::bad_alloc&) {
+    Status failed = Status::error("storage: out of memory");
+    for (WriteResult& r : results) storage::set_outcome(r, WriteOutcome::kRejected, failed);
+    return failed;
+  }
+  return Status::ok();
+}
+
+Status MemoryStorage::query(const Filter& filter, const QueryRequest& request,
+                            const std::function<bool(const StoredEvent&)>& visit) {
+  const std::size_t limit = storage::effective_limit(filter, request);
+  std::vector<StoredEvent> found;
+  {
+    std::shared_lock lock(mutex_);
+    if (filter.ids) {
+      // A lookup per id beats scanning everything; then sort into result order.
+      std::vector<std::pair<TimeKey, const StoredEvent*>> hits;
+      for (const EventId& id : *filter.ids) {
+        auto it = created_by_id_.find(id);
+        if (it == created_by_id_.end()) continue;
+        TimeKey key{it->second, id};
+        const StoredEvent& stored = by_time_.at(key);
+        if (visible(stored, filter, request)) hits.emplace_back(key, &stored);
+      }
+      std::sort(hits.begin(), hits.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (std::size_t i = 0; i < hits.size() && i < limit; ++i) found.push_back(*hits[i].second);
+    } else {
+      for (auto it = by_time_.begin(); it != by_time_.end() && found.size() < limit; ++it) {
+        if (visible(it->second, filter, request)) found.push_back(it->second);
+      }
+    }
+  }
+  for (const StoredEvent& stored : found) {
+    if (!visit(stored)) break;
+  }
+  return Status::ok();
+}
+
+Result<std::uint64_t> MemoryStorage::count(const std::vector<Filter>& filters,
+                                           const QueryRequest& request) {
+  std::shared_lock lock(mutex_);
+  std::uint64_t n = 0;
+  for (const auto& [key, stored] : by_time_) {
+    for (const Filter& f : filters) {
+      if (visible(stored, f, request)) {
+        ++n;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+Result<bool> MemoryStorage::contains(const EventId& id) {
+  std::shared_lock lock(mutex_);
+  return created_by_id_.contains(id);
+}
+
+Result<std::uint64_t> MemoryStorage::max_seq() {
+  std::shared_lock lock(mutex_);
+  return last_seq_;
+}
+
+Status MemoryStorage::scan_since(std::uint64_t after_seq,
+                                 const std::function<bool(const StoredEvent&)>& visit) {
+  std::vector<StoredEvent> chunk;
+  for (;;) {
+    chunk.clear();
+    {
+      std::shared_lock lock(mutex_);
+      for (auto it = by_seq_.upper_bound(after_seq);
+           it != by_seq_.end() && chunk.size() < kScanChunk; ++it) {
+        chunk.push_back(StoredEvent{it->second, it->first});
+      }
+    }
+    if (chunk.empty()) return Status::ok();
+    for (const StoredEvent& stored : chunk) {
+      if (!visit(stored)) return Status::ok();
+    }
+    after_seq = chunk.back().seq;
+  }
+}
+
+Result<std::uint64_t> MemoryStorage::purge_expired(std::int64_t now) {
+  std::unique_lock lock(mutex_);
+  std::vector<EventId> expired;
+  for (const auto& [key, stored] : by_time_) {
+    if (storage::is_expired(*stored.event, now)) expired.push_back(key.id);
+  }
+  for (const EventId& id : expired) (void)remove(id);
+  return static_cast<std::uint64_t>(expired.size());
+}
+
+Result<std::uint64_t> MemoryStorage::erase(std::span<const EventId> ids) {
+  std::unique_lock lock(mutex_);
+  std::uint64_t n = 0;
+  for (const EventId& id : ids) {
+    if (!created_by_id_.contains(id)) continue;
+    (void)remove(id);
+    ++n;
+  }
+  return n;
+}
+
+Result<std::optional<StoredRef>> MemoryStorage::find(const EventId& id) {
+  auto it = created_by_id_.find(id);
+  if (it == created_by_id_.end()) return std::optional<StoredRef>();
+  const StoredEvent& stored = by_time_.at(TimeKey{it->second, id});
+  const Event& e = *stored.event;
+  return std::optional<StoredRef>(
+      StoredRef{e.id(), e.pubkey(), e.created_at(), e.kind(), stored.seq});
+}
+
+Result<bool> MemoryStorage::id_deleted(const EventId& id, const Pubkey& author) {
+  return deleted_ids_.contains({id, author});
+}
+
+Result<std::optional<std::int64_t>> MemoryStorage::address_deleted_until(const Address& address) {
+  auto it = deleted_addresses_.find(address);
+  if (it == deleted_addresses_.end()) return std::optional<std::int64_t>();
+  return std::optional<std::int64_t>(it->second);
+}
+
+Status MemoryStorage::versions(const Address& address, std::vector<StoredRef>& out) {
+  out.clear();
+  auto it = addresses_.find(address);
+  if (it == addresses_.end()) return Status::ok();
+  auto found = find(it->second);
+  if (found.is_ok() && found->has_value()) out.push_back(**found);
+  return Status::ok();
+}
+
+Status MemoryStorage::remove(const EventId& id) {
+  auto it = created_by_id_.find(id);
+  if (it == created_by_id_.end()) return Status::ok();
+  auto node = by_time_.find(TimeKey{it->second, id});
+  const StoredEvent stored = node->second;
+  if (auto address = storage::address_of(*stored.event)) {
+    auto slot = addresses_.find(*address);
+    if (slot != addresses_.end() && slot->second == id) addresses_.erase(slot);
+  }
+  by_seq_.erase(stored.seq);
+  by_time_.erase(node);
+  created_by_id_.erase(it);
+  return Status::ok();
+}
+
+Result<std::uint64_t> MemoryStorage::insert(const EventPtr& event) {
+  const std::uint64_t seq = ++last_seq_;
+  by_time_.emplace(TimeKey{event->created_at(), event->id()}, StoredEvent{event, seq});
+  created_by_id_.emplace(event->id(), event->created_at());
+  by_seq_.emplace(seq, event);
+  if (auto address = storage::address_of(*event)) addresses_[*address] = event->id();
+  return seq;
+}
+
+Status MemoryStorage::add_id_tombstone(const EventId& id, const Pubkey& author) {
+  deleted_ids_.emplace(id, author);
+  return Status::ok();
+}
+
+Status MemoryStorage::add_address_tombstone(const Address& address, std::int64_t until) {
+  auto [it, inserted] = deleted_addresses_.emplace(address, until);
+  if (!inserted) it->second = std::max(it->second, until);
+  return Status::ok();
+}
+
+}  // namespace
+
+std::shared_ptr<Storage> new_memory_storage() { return std::make_shared<MemoryStorage>(); }
+
+}  // namespace relaycore

@@ -1,0 +1,116 @@
+#include "storage/sqlite_connection.hpp"
+
+#include <cstring>
+#include <string>
+#include <utility>
+
+namespace relaycore::storage {
+namespace {
+
+// Filter shapes are few in practice; this bounds the cache when a client varies them.
+constexpr std::size_t kMaxDynamicStatements = 128;
+
+void finalize_all(std::unordered_map<std::string, sqlite3_stmt*>& cache) noexcept {
+  for (auto& [sql, stmt] : cache) sqlite3_finalize(stmt);
+  cache.clear();
+}
+
+}  // namespace
+
+Status sqlite_error(std::string_view what, int rc) {
+  std::string detail = "storage: ";
+  detail.append(what);
+  detail.append(" (");
+  detail.append(sqlite3_errstr(rc));
+  detail.push_back(')');
+  return Status::error(detail);
+}
+
+Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(const std::string& path,
+                                                                 bool read_only) {
+  const int flags =
+      (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+      SQLITE_OPEN_NOMUTEX;
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_close_v2(db);  // a handle is returned even on failure
+    return sqlite_error("cannot open the database", rc);
+  }
+  return std::unique_ptr<SqliteConnection>(new SqliteConnection(db));
+}
+
+SqliteConnection::~SqliteConnection() {
+  finalize_all(fixed_);
+  finalize_all(dynamic_);
+  sqlite3_close_v2(db_);
+}
+
+Status SqliteConnection::exec(const char* sql, std::string_view what) {
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return sqlite_error(what, rc);
+  return Status::ok();
+}
+
+Result<sqlite3_stmt*> SqliteConnection::prepare_into(
+    std::unordered_map<std::string, sqlite3_stmt*>& cache, std::string_view sql) {
+  std::string key(sql);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  const int rc = sqlite3_prepare_v3(db_, key.c_str(), static_cast<int>(key.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK || stmt == nullptr) {
+    sqlite3_finalize(stmt);
+    return sqlite_error("cannot prepare a statement", rc == SQLITE_OK ? SQLITE_ERROR : rc);
+  }
+  cache.emplace(std::move(key), stmt);
+  return stmt;
+}
+
+Result<sqlite3_stmt*> SqliteConnection::prepare(std::string_view sql) {
+  return prepare_into(fixed_, sql);
+}
+
+Result<sqlite3_stmt*> SqliteConnection::prepare_dynamic(const std::string& sql) {
+  if (dynamic_.size() >= kMaxDynamicStatements && !dynamic_.contains(sql)) finalize_all(dynamic_);
+  return prepare_into(dynamic_, sql);
+}
+
+Status SqliteConnection::run(std::string_view sql, std::string_view what) {
+  auto stmt = prepare(sql);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  const int rc = sqlite3_step(*stmt);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sqlite_error(what, rc);
+  return Status::ok();
+}
+
+int bind_bytes(sqlite3_stmt* stmt, int index, const Bytes32& bytes) noexcept {
+  return sqlite3_bind_blob(stmt, index, bytes.data(), static_cast<int>(bytes.size()),
+                           SQLITE_STATIC);
+}
+
+int bind_text(sqlite3_stmt* stmt, int index, std::string_view text) noexcept {
+  return sqlite3_bind_text64(stmt, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
+}
+
+int bind_int(sqlite3_stmt* stmt, int index, std::int64_t value) noexcept {
+  return sqlite3_bind_int64(stmt, index, value);
+}
+
+bool column_bytes(sqlite3_stmt* stmt, int column, Bytes32& out) noexcept {
+  const void* data = sqlite3_column_blob(stmt, column);
+  if (data == nullptr || sqlite3_column_bytes(stmt, column) != static_cast<int>(out.size())) {
+    return false;
+  }
+  std::memcpy(out.data(), data, out.size());
+  return true;
+}
+
+std::string_view column_text(sqlite3_stmt* stmt, int column) noexcept {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
+  if (text == nullptr) return {};
+  return {text, static_cast<std::size_t>(sqlite3_column_bytes(stmt, column))};
+}
+
+}  // namespace relaycore::storage

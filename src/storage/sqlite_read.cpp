@@ -1,0 +1,121 @@
+#include "storage/sqlite_read.hpp"
+
+#include <unordered_set>
+#include <utility>
+
+#include "storage/sqlite_filter_sql.hpp"
+#include "storage/storage_util.hpp"
+
+namespace relaycore::storage {
+namespace {
+
+constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = ?1";
+constexpr std::string_view kMaxSeq = "SELECT seq FROM sqlite_sequence WHERE name = 'events'";
+constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq";
+
+// Steps a statement returning (seq, json) rows and hands each parsed event to `visit`.
+Status visit_rows(sqlite3_stmt* stmt, const std::function<bool(const StoredEvent&)>& visit) {
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    StoredEvent stored;
+    stored.seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
+    // The text is our own canonical JSON, so parsing it back gives the identical event.
+    auto event = parse_event(column_text(stmt, 1), trusted_limits());
+    if (!event) return Status::error("storage: a stored event is unreadable");
+    stored.event = std::move(event).value();
+    if (!visit(stored)) return Status::ok();
+  }
+  if (rc != SQLITE_DONE) return sqlite_error("read failed", rc);
+  return Status::ok();
+}
+
+bool too_many_params(SqliteConnection& conn, std::size_t n) {
+  return n >
+         static_cast<std::size_t>(sqlite3_limit(conn.handle(), SQLITE_LIMIT_VARIABLE_NUMBER, -1));
+}
+
+// Prepares and binds a dynamic query; the caller wraps the statement in a StatementScope.
+Result<sqlite3_stmt*> prepare_query(SqliteConnection& conn, const SqlQuery& q) {
+  if (too_many_params(conn, q.params.size())) {
+    return Status::error("storage: filter has too many values");
+  }
+  auto stmt = conn.prepare_dynamic(q.sql);
+  if (!stmt) return stmt;
+  if (int rc = bind_params(*stmt, q.params); rc != SQLITE_OK) {
+    sqlite3_clear_bindings(*stmt);
+    return sqlite_error("read failed", rc);
+  }
+  return stmt;
+}
+
+// Counting in parts: the union's seqs collected filter by filter, for unions too large to bind
+// in one statement.
+Result<std::uint64_t> count_in_parts(SqliteConnection& conn, const std::vector<Filter>& filters,
+                                     const QueryRequest& request) {
+  std::unordered_set<std::int64_t> seqs;
+  for (const Filter& f : filters) {
+    auto stmt = prepare_query(conn, build_seq_select(f, request));
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    int rc;
+    while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) seqs.insert(sqlite3_column_int64(*stmt, 0));
+    if (rc != SQLITE_DONE) return sqlite_error("read failed", rc);
+  }
+  return static_cast<std::uint64_t>(seqs.size());
+}
+
+}  // namespace
+
+Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
+                    const std::function<bool(const StoredEvent&)>& visit) {
+  const std::uint32_t limit = effective_limit(filter, request);
+  if (limit == 0) return Status::ok();
+  auto stmt = prepare_query(conn, build_select(filter, request, limit));
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  return visit_rows(*stmt, visit);
+}
+
+Result<std::uint64_t> sqlite_count(SqliteConnection& conn, const std::vector<Filter>& filters,
+                                   const QueryRequest& request) {
+  if (filters.empty()) return std::uint64_t{0};
+  SqlQuery q = build_count(filters, request);
+  if (too_many_params(conn, q.params.size())) return count_in_parts(conn, filters, request);
+  auto stmt = prepare_query(conn, q);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  const int rc = sqlite3_step(*stmt);
+  if (rc != SQLITE_ROW) return sqlite_error("read failed", rc);
+  return static_cast<std::uint64_t>(sqlite3_column_int64(*stmt, 0));
+}
+
+Result<bool> sqlite_contains(SqliteConnection& conn, const EventId& id) {
+  auto stmt = conn.prepare(kContains);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  bind_bytes(*stmt, 1, id);
+  const int rc = sqlite3_step(*stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite_error("read failed", rc);
+  return rc == SQLITE_ROW;
+}
+
+Result<std::uint64_t> sqlite_max_seq(SqliteConnection& conn) {
+  auto stmt = conn.prepare(kMaxSeq);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  const int rc = sqlite3_step(*stmt);
+  if (rc == SQLITE_DONE) return std::uint64_t{0};
+  if (rc != SQLITE_ROW) return sqlite_error("read failed", rc);
+  return static_cast<std::uint64_t>(sqlite3_column_int64(*stmt, 0));
+}
+
+Status sqlite_scan_since(SqliteConnection& conn, std::uint64_t after_seq,
+                         const std::function<bool(const StoredEvent&)>& visit) {
+  auto stmt = conn.prepare(kScanSince);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  bind_int(*stmt, 1, clamp_seq(after_seq));
+  return visit_rows(*stmt, visit);
+}
+
+}  // namespace relaycore::storage

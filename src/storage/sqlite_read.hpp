@@ -1,0 +1,32 @@
+// The SQLite reads, each on a reader connection the caller holds for the duration. Every read
+// statement is reset before returning, so no snapshot stays open to hold back checkpoints.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "relaycore/event.hpp"
+#include "relaycore/filter.hpp"
+#include "relaycore/status.hpp"
+#include "relaycore/storage.hpp"
+#include "storage/sqlite_connection.hpp"
+
+namespace relaycore::storage {
+
+Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
+                    const std::function<bool(const StoredEvent&)>& visit);
+
+Result<std::uint64_t> sqlite_count(SqliteConnection& conn, const std::vector<Filter>& filters,
+                                   const QueryRequest& request);
+
+Result<bool> sqlite_contains(SqliteConnection& conn, const EventId& id);
+
+// The highest sequence ever assigned, from sqlite_sequence, so that deleting the newest events
+// never makes it go backwards.
+Result<std::uint64_t> sqlite_max_seq(SqliteConnection& conn);
+
+Status sqlite_scan_since(SqliteConnection& conn, std::uint64_t after_seq,
+                         const std::function<bool(const StoredEvent&)>& visit);
+
+}  // namespace relaycore::storage

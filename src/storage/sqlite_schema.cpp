@@ -1,0 +1,140 @@
+#include "storage/sqlite_schema.hpp"
+
+#include <string>
+#include <utility>
+
+#include "storage/storage_util.hpp"
+
+namespace relaycore::storage {
+namespace {
+
+// Version 1 (the user_version line at the end must match kSchemaVersion).
+//
+// events.seq is the commit sequence: AUTOINCREMENT keeps it monotonic and never reuses a value,
+// even after the newest rows are deleted (sqlite_sequence remembers the high-water mark).
+// events.d_tag is the replacement slot: '' for replaceable kinds, the d tag for addressable
+// kinds, NULL for everything else. events.json is the canonical Event::json(), served as is.
+//
+// tags holds the first value of each single-letter tag (NIP-01 indexes only those), with the
+// event's created_at so that a tag lookup comes out in time order from the index alone.
+//
+// deleted_ids and deleted_addresses are NIP-09 tombstones: they outlive the events they name,
+// so that re-publishing a deleted event is refused.
+constexpr const char* kCreateSchema = R"sql(
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id BLOB NOT NULL UNIQUE,
+  pubkey BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  d_tag TEXT,
+  expiration INTEGER,
+  json TEXT NOT NULL
+);
+CREATE INDEX events_pubkey_created ON events (pubkey, created_at);
+CREATE INDEX events_pubkey_kind_created ON events (pubkey, kind, created_at);
+CREATE INDEX events_kind_created ON events (kind, created_at);
+CREATE INDEX events_created ON events (created_at);
+CREATE INDEX events_slot ON events (pubkey, kind, d_tag) WHERE d_tag IS NOT NULL;
+CREATE INDEX events_expiration ON events (expiration) WHERE expiration IS NOT NULL;
+
+CREATE TABLE tags (
+  seq INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (name, value, created_at, seq)
+) WITHOUT ROWID;
+CREATE INDEX tags_seq ON tags (seq);
+
+CREATE TABLE deleted_ids (
+  id BLOB NOT NULL,
+  pubkey BLOB NOT NULL,
+  PRIMARY KEY (id, pubkey)
+) WITHOUT ROWID;
+
+CREATE TABLE deleted_addresses (
+  kind INTEGER NOT NULL,
+  pubkey BLOB NOT NULL,
+  d TEXT NOT NULL,
+  up_to INTEGER NOT NULL,
+  PRIMARY KEY (kind, pubkey, d)
+) WITHOUT ROWID;
+
+PRAGMA user_version = 1;
+)sql";
+
+static_assert(kSchemaVersion == 1, "update kCreateSchema and add a migration");
+
+// relaycore_search(json, needle): the basic NIP-50 match over an event's content.
+void search_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  if (argc != 2) {
+    sqlite3_result_int(ctx, 0);
+    return;
+  }
+  const auto* json = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  const auto* needle = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
+  if (json == nullptr || needle == nullptr) {
+    sqlite3_result_int(ctx, 0);
+    return;
+  }
+  const std::string_view json_view(json, static_cast<std::size_t>(sqlite3_value_bytes(argv[0])));
+  const std::string_view needle_view(needle,
+                                     static_cast<std::size_t>(sqlite3_value_bytes(argv[1])));
+  sqlite3_result_int(ctx, json_content_contains(json_view, needle_view) ? 1 : 0);
+}
+
+Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(conn.handle(), sql, -1, &stmt, nullptr);
+  std::string value;
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) value = std::string(column_text(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite_error("cannot read a setting", rc);
+  return value;
+}
+
+}  // namespace
+
+Status configure_connection(SqliteConnection& conn, const SqliteOptions& options, bool writer) {
+  sqlite3_busy_timeout(conn.handle(), kBusyTimeoutMs);
+  const std::string cache = "PRAGMA cache_size = -" + std::to_string(options.cache_kib);
+  if (Status s = conn.exec(cache.c_str(), "cannot set the cache size"); !s) return s;
+  const char* sync = options.synchronous == SqliteSync::kFull ? "PRAGMA synchronous = FULL"
+                                                              : "PRAGMA synchronous = NORMAL";
+  if (Status s = conn.exec(sync, "cannot set synchronous"); !s) return s;
+  const int rc = sqlite3_create_function_v2(conn.handle(), "relaycore_search", 2,
+                                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                                            nullptr, search_function, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return sqlite_error("cannot register the search function", rc);
+  if (!writer) return Status::ok();
+  // WAL lets readers run beside the one writer. It is persistent, but set on every open in case
+  // the file was created by something else.
+  auto mode = pragma_text(conn, "PRAGMA journal_mode = WAL");
+  if (!mode) return std::move(mode).error();
+  if (*mode != "wal") return Status::error("storage: the database cannot use WAL mode");
+  return Status::ok();
+}
+
+Status ensure_schema(SqliteConnection& conn) {
+  if (Status s = conn.exec("BEGIN IMMEDIATE", "cannot open the schema"); !s) return s;
+  auto version = pragma_text(conn, "PRAGMA user_version");
+  Status status;
+  if (!version) {
+    status = std::move(version).error();
+  } else if (*version == "0") {
+    status = conn.exec(kCreateSchema, "cannot create the schema");
+  } else if (*version != std::to_string(kSchemaVersion)) {
+    status = Status::error("storage: the database has an unknown schema version " + *version);
+  }
+  if (!status) {
+    (void)conn.exec("ROLLBACK", "rollback");
+    return status;
+  }
+  return conn.exec("COMMIT", "cannot create the schema");
+}
+
+}  // namespace relaycore::storage

@@ -1,0 +1,265 @@
+#include "storage/sqlite_write.hpp"
+
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "storage/storage_util.hpp"
+#include "storage/write_rules.hpp"
+
+namespace relaycore::storage {
+namespace {
+
+constexpr std::string_view kFind = "SELECT pubkey, created_at, kind FROM events WHERE id = ?1";
+constexpr std::string_view kIdDeleted = "SELECT 1 FROM deleted_ids WHERE id = ?1 AND pubkey = ?2";
+constexpr std::string_view kAddressDeleted =
+    "SELECT up_to FROM deleted_addresses WHERE kind = ?1 AND pubkey = ?2 AND d = ?3";
+constexpr std::string_view kVersions =
+    "SELECT id, created_at, seq FROM events WHERE pubkey = ?1 AND kind = ?2 AND d_tag = ?3";
+constexpr std::string_view kRemoveTags =
+    "DELETE FROM tags WHERE seq = (SELECT seq FROM events WHERE id = ?1)";
+constexpr std::string_view kRemoveEvent = "DELETE FROM events WHERE id = ?1";
+constexpr std::string_view kInsertEvent =
+    "INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, json) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr std::string_view kInsertTag =
+    "INSERT OR IGNORE INTO tags (seq, name, value, created_at) VALUES (?1, ?2, ?3, ?4)";
+constexpr std::string_view kAddIdTombstone =
+    "INSERT OR IGNORE INTO deleted_ids (id, pubkey) VALUES (?1, ?2)";
+constexpr std::string_view kAddAddressTombstone =
+    "INSERT INTO deleted_addresses (kind, pubkey, d, up_to) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (kind, pubkey, d) DO UPDATE SET up_to = max(up_to, excluded.up_to)";
+constexpr std::string_view kPurgeTags =
+    "DELETE FROM tags WHERE seq IN (SELECT seq FROM events WHERE expiration <= ?1)";
+constexpr std::string_view kPurgeEvents = "DELETE FROM events WHERE expiration <= ?1";
+
+// NIP-01 indexes single-letter tags only (a-z, A-Z), and only their first value.
+bool is_indexed_tag(const Tag& tag) noexcept {
+  if (tag.size() < 2 || tag[0].size() != 1) return false;
+  const char c = tag[0][0];
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// The WriteTarget primitives as SQL on the writer connection, inside its transaction.
+class SqliteWriteTarget final : public WriteTarget {
+ public:
+  explicit SqliteWriteTarget(SqliteConnection& conn) : conn_(conn) {}
+
+  Result<std::optional<StoredRef>> find(const EventId& id) override {
+    auto stmt = conn_.prepare(kFind);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_bytes(*stmt, 1, id);
+    const int rc = sqlite3_step(*stmt);
+    if (rc == SQLITE_DONE) return std::optional<StoredRef>();
+    if (rc != SQLITE_ROW) return sqlite_error("write failed", rc);
+    StoredRef ref;
+    ref.id = id;
+    column_bytes(*stmt, 0, ref.pubkey);
+    ref.created_at = sqlite3_column_int64(*stmt, 1);
+    ref.kind = static_cast<std::uint16_t>(sqlite3_column_int(*stmt, 2));
+    ref.seq = static_cast<std::uint64_t>(sqlite3_column_int64(*stmt, 3));
+    return std::optional<StoredRef>(ref);
+  }
+
+  Result<bool> id_deleted(const EventId& id, const Pubkey& author) override {
+    auto stmt = conn_.prepare(kIdDeleted);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_bytes(*stmt, 1, id);
+    bind_bytes(*stmt, 2, author);
+    const int rc = sqlite3_step(*stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite_error("write failed", rc);
+    return rc == SQLITE_ROW;
+  }
+
+  Result<std::optional<std::int64_t>> address_deleted_until(const Address& address) override {
+    auto stmt = conn_.prepare(kAddressDeleted);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_int(*stmt, 1, address.kind);
+    bind_bytes(*stmt, 2, address.pubkey);
+    bind_text(*stmt, 3, address.d);
+    const int rc = sqlite3_step(*stmt);
+    if (rc == SQLITE_DONE) return std::optional<std::int64_t>();
+    if (rc != SQLITE_ROW) return sqlite_error("write failed", rc);
+    return std::optional<std::int64_t>(sqlite3_column_int64(*stmt, 0));
+  }
+
+  Status versions(const Address& address, std::vector<StoredRef>& out) override {
+    out.clear();
+    auto stmt = conn_.prepare(kVersions);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_bytes(*stmt, 1, address.pubkey);
+    bind_int(*stmt, 2, address.kind);
+    bind_text(*stmt, 3, address.d);
+    int rc;
+    while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+      StoredRef ref;
+      column_bytes(*stmt, 0, ref.id);
+      ref.pubkey = address.pubkey;
+      ref.created_at = sqlite3_column_int64(*stmt, 1);
+      ref.kind = address.kind;
+      ref.seq = static_cast<std::uint64_t>(sqlite3_column_int64(*stmt, 2));
+      out.push_back(ref);
+    }
+    if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
+    return Status::ok();
+  }
+
+  Status remove(const EventId& id) override {
+    for (std::string_view sql : {kRemoveTags, kRemoveEvent}) {
+      if (Status s = step_with_id(sql, id); !s) return s;
+    }
+    return Status::ok();
+  }
+
+  Result<std::uint64_t> insert(const EventPtr& event) override {
+    auto stmt = conn_.prepare(kInsertEvent);
+    if (!stmt) return std::move(stmt).error();
+    const std::optional<Address> address = address_of(*event);
+    std::int64_t seq = 0;
+    {
+      StatementScope scope(*stmt);
+      bind_bytes(*stmt, 1, event->id());
+      bind_bytes(*stmt, 2, event->pubkey());
+      bind_int(*stmt, 3, event->created_at());
+      bind_int(*stmt, 4, event->kind());
+      if (address) bind_text(*stmt, 5, address->d);  // unbound parameters are NULL
+      if (auto expiration = event->expiration()) bind_int(*stmt, 6, *expiration);
+      bind_text(*stmt, 7, event->json());
+      const int rc = sqlite3_step(*stmt);
+      if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
+      seq = sqlite3_last_insert_rowid(conn_.handle());
+    }
+    if (Status s = insert_tags(*event, seq); !s) return s;
+    return static_cast<std::uint64_t>(seq);
+  }
+
+  Status add_id_tombstone(const EventId& id, const Pubkey& author) override {
+    auto stmt = conn_.prepare(kAddIdTombstone);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_bytes(*stmt, 1, id);
+    bind_bytes(*stmt, 2, author);
+    return step_done(*stmt);
+  }
+
+  Status add_address_tombstone(const Address& address, std::int64_t until) override {
+    auto stmt = conn_.prepare(kAddAddressTombstone);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_int(*stmt, 1, address.kind);
+    bind_bytes(*stmt, 2, address.pubkey);
+    bind_text(*stmt, 3, address.d);
+    bind_int(*stmt, 4, until);
+    return step_done(*stmt);
+  }
+
+  // The number of rows the last statement changed.
+  std::uint64_t changes() const noexcept {
+    return static_cast<std::uint64_t>(sqlite3_changes(conn_.handle()));
+  }
+
+  Status step_with_id(std::string_view sql, const EventId& id) {
+    auto stmt = conn_.prepare(sql);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_bytes(*stmt, 1, id);
+    return step_done(*stmt);
+  }
+
+ private:
+  static Status step_done(sqlite3_stmt* stmt) {
+    const int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
+    return Status::ok();
+  }
+
+  Status insert_tags(const Event& event, std::int64_t seq) {
+    auto stmt = conn_.prepare(kInsertTag);
+    if (!stmt) return std::move(stmt).error();
+    for (const Tag& tag : event.tags()) {
+      if (!is_indexed_tag(tag)) continue;
+      StatementScope scope(*stmt);
+      bind_int(*stmt, 1, seq);
+      bind_text(*stmt, 2, tag[0]);
+      bind_text(*stmt, 3, tag[1]);
+      bind_int(*stmt, 4, event.created_at());
+      if (Status s = step_done(*stmt); !s) return s;
+    }
+    return Status::ok();
+  }
+
+  SqliteConnection& conn_;
+};
+
+// Runs `body` between BEGIN IMMEDIATE and COMMIT, rolling back when either fails, so the
+// database is exactly as before on any error.
+template <typename Body>
+Status in_transaction(SqliteConnection& conn, Body&& body) {
+  if (Status s = conn.run("BEGIN IMMEDIATE", "cannot begin a write"); !s) return s;
+  Status status = body();
+  if (status) status = conn.run("COMMIT", "cannot commit");
+  if (!status && sqlite3_get_autocommit(conn.handle()) == 0) {
+    (void)conn.run("ROLLBACK", "cannot roll back");
+  }
+  return status;
+}
+
+}  // namespace
+
+Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> events,
+                          std::vector<WriteResult>& results) {
+  results.clear();
+  results.resize(events.size());
+  SqliteWriteTarget target(conn);
+  Status status = in_transaction(conn, [&] {
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (Status s = apply_event(target, events[i], results[i]); !s) return s;
+    }
+    return Status::ok();
+  });
+  if (!status) {
+    for (WriteResult& r : results) set_outcome(r, WriteOutcome::kRejected, status);
+  }
+  return status;
+}
+
+Result<std::uint64_t> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now) {
+  SqliteWriteTarget target(conn);
+  std::uint64_t purged = 0;
+  Status status = in_transaction(conn, [&] {
+    for (std::string_view sql : {kPurgeTags, kPurgeEvents}) {
+      auto stmt = conn.prepare(sql);
+      if (!stmt) return std::move(stmt).error();
+      StatementScope scope(*stmt);
+      bind_int(*stmt, 1, now);
+      const int rc = sqlite3_step(*stmt);
+      if (rc != SQLITE_DONE) return sqlite_error("purge failed", rc);
+      purged = target.changes();
+    }
+    return Status::ok();
+  });
+  if (!status) return status;
+  return purged;
+}
+
+Result<std::uint64_t> sqlite_erase(SqliteConnection& conn, std::span<const EventId> ids) {
+  SqliteWriteTarget target(conn);
+  std::uint64_t erased = 0;
+  Status status = in_transaction(conn, [&] {
+    erased = 0;
+    for (const EventId& id : ids) {
+      if (Status s = target.step_with_id(kRemoveTags, id); !s) return s;
+      if (Status s = target.step_with_id(kRemoveEvent, id); !s) return s;
+      erased += target.changes();
+    }
+    return Status::ok();
+  });
+  if (!status) return status;
+  return erased;
+}
+
+}  // namespace relaycore::storage

@@ -1,0 +1,26 @@
+// The SQLite writer's operations. Each runs in one BEGIN IMMEDIATE transaction on the writer
+// connection and rolls back completely on any error.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "relaycore/event.hpp"
+#include "relaycore/status.hpp"
+#include "relaycore/storage.hpp"
+#include "storage/sqlite_connection.hpp"
+
+namespace relaycore::storage {
+
+// Storage::write_batch: the whole batch in one transaction, events applied in order.
+Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> events,
+                          std::vector<WriteResult>& results);
+
+// Storage::purge_expired.
+Result<std::uint64_t> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now);
+
+// Storage::erase.
+Result<std::uint64_t> sqlite_erase(SqliteConnection& conn, std::span<const EventId> ids);
+
+}  // namespace relaycore::storage

@@ -1,0 +1,69 @@
+// Pieces every built-in storage shares, so the memory and SQLite stores decide replacement,
+// deletion and search the same way.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "relaycore/event.hpp"
+#include "relaycore/filter.hpp"
+#include "relaycore/limits.hpp"
+#include "relaycore/status.hpp"
+#include "relaycore/storage.hpp"
+
+namespace relaycore::storage {
+
+// The kind of a NIP-09 deletion request.
+inline constexpr std::uint16_t kDeletionKind = 5;
+
+// A replaceable or addressable slot: one stored version per (kind, pubkey, d). Replaceable kinds
+// always use an empty d, so one key shape serves both.
+struct Address {
+  std::uint16_t kind = 0;
+  Pubkey pubkey{};
+  std::string d;
+
+  friend auto operator<=>(const Address&, const Address&) = default;
+  friend bool operator==(const Address&, const Address&) = default;
+};
+
+// The slot an event occupies, or nothing for regular (and ephemeral) kinds.
+std::optional<Address> address_of(const Event& event);
+
+// Parses a NIP-09 `a` tag value "<kind>:<pubkey hex>:<d>". Only replaceable and addressable kinds
+// name a slot; anything else yields nothing. Replaceable kinds ignore the d part.
+std::optional<Address> parse_address(std::string_view value);
+
+// The id named by an `e` tag value, when it is 64 lowercase hex characters.
+std::optional<EventId> parse_event_id(std::string_view value);
+
+// The limit a query is served with: the filter's own, clamped to the request's ceiling.
+std::uint32_t effective_limit(const Filter& filter, const QueryRequest& request) noexcept;
+
+// True when the NIP-40 expiration has passed at `now` (expiration <= now).
+bool is_expired(const Event& event, std::int64_t now) noexcept;
+
+// The NIP-50 match relaycore's storages implement: a basic substring test over the content that
+// folds ASCII letters only (no tokenising, no ranking, no Unicode case folding).
+bool content_contains(std::string_view content, std::string_view needle) noexcept;
+
+// The same test, given the canonical JSON of an event instead of its decoded content. SQLite
+// runs this as a SQL function over the stored text, so search needs no extra column.
+bool json_content_contains(std::string_view event_json, std::string_view needle);
+
+// Limits for re-parsing what a storage wrote itself: the event passed the host's limits when it
+// was accepted, which may have been larger than the defaults.
+const Limits& trusted_limits() noexcept;
+
+// The rejection for a version older than the one already stored.
+Status newer_version_status();
+
+// The rejection for an ephemeral event that reached a storage.
+Status ephemeral_status();
+
+// Sets `result` to a plain outcome; keeps removed ids and seq empty.
+void set_outcome(WriteResult& result, WriteOutcome outcome, Status status = Status::ok());
+
+}  // namespace relaycore::storage
