@@ -1,0 +1,122 @@
+# Runs one packaging test step; tests/packaging/CMakeLists.txt registers one ctest per STEP.
+#   cmake -DSTEP=install|find_package|add_subdirectory|pkg-config -D... -P run.cmake
+# Every step works in its own directory under WORK_DIR and wipes it first, so steps never share
+# state except the install prefix, which ctest orders through a fixture.
+cmake_minimum_required(VERSION 3.25)
+
+foreach(var STEP WORK_DIR CXX_COMPILER)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "run.cmake: ${var} is not set")
+  endif()
+endforeach()
+
+# Lists travel from the ctest command line joined by '|', since ';' would split the argument.
+string(REPLACE "|" ";" cxx_flags "${CXX_FLAGS}")
+string(REPLACE "|" ";" link_flags "${LINK_FLAGS}")
+string(REPLACE ";" " " cxx_flags_string "${cxx_flags}")
+string(REPLACE ";" " " link_flags_string "${link_flags}")
+
+set(config_args "")
+if(CONFIG)
+  set(config_args --config "${CONFIG}")
+endif()
+
+if(DEFINED ENV{CMAKE_BUILD_PARALLEL_LEVEL})
+  set(jobs $ENV{CMAKE_BUILD_PARALLEL_LEVEL})
+else()
+  set(jobs 2)
+endif()
+
+function(run)
+  string(REPLACE ";" " " shown "${ARGN}")
+  message(STATUS "run: ${shown}")
+  execute_process(COMMAND ${ARGN} COMMAND_ERROR_IS_FATAL ANY)
+endfunction()
+
+# Configures, builds and runs tests/packaging/consumer in one mode.
+function(cmake_consumer mode)
+  set(dir "${WORK_DIR}/${mode}")
+  file(REMOVE_RECURSE "${dir}")
+  set(args
+    -S "${CMAKE_CURRENT_LIST_DIR}/consumer" -B "${dir}"
+    -G "${GENERATOR}"
+    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+    "-DCMAKE_CXX_FLAGS=${cxx_flags_string}"
+    "-DCMAKE_EXE_LINKER_FLAGS=${link_flags_string}"
+    "-DRELAYCORE_CONSUMER_MODE=${mode}"
+    ${ARGN})
+  if(CONFIG)
+    list(APPEND args "-DCMAKE_BUILD_TYPE=${CONFIG}")
+  endif()
+  if(MAKE_PROGRAM)
+    list(APPEND args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+  endif()
+  run("${CMAKE_COMMAND}" ${args})
+  run("${CMAKE_COMMAND}" --build "${dir}" ${config_args} --parallel ${jobs})
+  # Multi-config generators put the program in a per-config directory.
+  set(exe "${dir}/consumer")
+  if(NOT EXISTS "${exe}")
+    set(exe "${dir}/${CONFIG}/consumer")
+  endif()
+  run("${exe}")
+endfunction()
+
+set(prefix "${WORK_DIR}/prefix")
+
+if(STEP STREQUAL "install")
+  file(REMOVE_RECURSE "${prefix}")
+  run("${CMAKE_COMMAND}" --install "${BUILD_DIR}" ${config_args} --prefix "${prefix}")
+  # The layout consumers rely on.
+  foreach(pattern
+      "include/relaycore/event.hpp" "include/relaycore/export.hpp"
+      "lib*/librelaycore.*" "lib*/*/librelaycore.*"
+      "lib*/cmake/relaycore/relaycore-config.cmake" "lib*/*/cmake/relaycore/relaycore-config.cmake"
+      "lib*/cmake/relaycore/FindSecp256k1.cmake" "lib*/*/cmake/relaycore/FindSecp256k1.cmake"
+      "lib*/pkgconfig/relaycore.pc" "lib*/*/pkgconfig/relaycore.pc")
+    file(GLOB found "${prefix}/${pattern}")
+    list(APPEND found_all ${found})
+  endforeach()
+  foreach(name event.hpp export.hpp librelaycore relaycore-config.cmake FindSecp256k1.cmake
+          relaycore.pc)
+    if(NOT found_all MATCHES "/${name}")
+      message(FATAL_ERROR "install: no ${name} under ${prefix}")
+    endif()
+  endforeach()
+elseif(STEP STREQUAL "find_package")
+  cmake_consumer(find_package "-DCMAKE_PREFIX_PATH=${prefix}")
+elseif(STEP STREQUAL "add_subdirectory")
+  cmake_consumer(add_subdirectory "-DRELAYCORE_SOURCE_DIR=${SOURCE_DIR}")
+elseif(STEP STREQUAL "pkg-config")
+  set(dir "${WORK_DIR}/pkg-config")
+  file(REMOVE_RECURSE "${dir}")
+  file(MAKE_DIRECTORY "${dir}")
+  file(GLOB_RECURSE pc LIST_DIRECTORIES false "${prefix}/relaycore.pc")
+  if(NOT pc)
+    message(FATAL_ERROR "pkg-config: no relaycore.pc under ${prefix}")
+  endif()
+  get_filename_component(pc_dir "${pc}" DIRECTORY)
+  if(DEFINED ENV{PKG_CONFIG_PATH})
+    set(ENV{PKG_CONFIG_PATH} "${pc_dir}:$ENV{PKG_CONFIG_PATH}")
+  else()
+    set(ENV{PKG_CONFIG_PATH} "${pc_dir}")
+  endif()
+  execute_process(
+    COMMAND "${PKG_CONFIG}" --cflags --libs --static relaycore
+    OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE
+    COMMAND_ERROR_IS_FATAL ANY)
+  message(STATUS "pkg-config --cflags --libs --static relaycore: ${pc_flags}")
+  separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+  set(defines "")
+  if(STATIC_LIBRARY)
+    set(defines -DRELAYCORE_CONSUMER_STATIC=1)
+  endif()
+  run("${CXX_COMPILER}" -std=c++20 ${cxx_flags} ${defines}
+      "${CMAKE_CURRENT_LIST_DIR}/consumer/main.cpp" ${link_flags} ${pc_flags}
+      -o "${dir}/consumer")
+  # Found at run time if relaycore was built shared.
+  get_filename_component(lib_dir "${pc_dir}" DIRECTORY)
+  set(ENV{LD_LIBRARY_PATH} "${lib_dir}:$ENV{LD_LIBRARY_PATH}")
+  run("${dir}/consumer")
+else()
+  message(FATAL_ERROR "run.cmake: unknown STEP '${STEP}'")
+endif()
