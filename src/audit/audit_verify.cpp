@@ -196,7 +196,9 @@ Result<AuditVerifyReport> verify_audit_log(const std::string& path) {
   sqlite3_busy_timeout(db.get(), 5000);
   if (Status s = exec(db.get(), "BEGIN"); !s) return s;
   Result<std::int64_t> version = read_format_version(db.get());
-  if (!version) return version.error();
+  if (!version) {
+    return Status::error("audit: cannot read " + path + ": " + sqlite3_errmsg(db.get()));
+  }
   if (*version == 0) return Status::error("audit: " + path + " is not a relaycore audit log");
   if (*version != kFormatVersion) {
     return Status::error("audit: unsupported format version " + std::to_string(*version));
