@@ -63,6 +63,20 @@ class MemoryStorage final : public Storage, private storage::WriteTarget {
   // True when a stored event is visible to a query with these parameters.
   static bool visible(const StoredEvent& stored, const Filter& filter, const QueryRequest& request);
 
+  // glibc's rwlock prefers readers, so a steady stream of queries could starve the writer.
+  // Writers hold gate_ while they wait for and hold the exclusive lock; readers pass through
+  // gate_ first, so they queue behind a waiting writer.
+  std::shared_lock<std::shared_mutex> read_lock() {
+    std::lock_guard gate(gate_);
+    return std::shared_lock(mutex_);
+  }
+  struct WriteLock {
+    explicit WriteLock(MemoryStorage& s) : gate(s.gate_), lock(s.mutex_) {}
+    std::lock_guard<std::mutex> gate;
+    std::unique_lock<std::shared_mutex> lock;
+  };
+
+  std::mutex gate_;
   std::shared_mutex mutex_;
   std::map<TimeKey, StoredEvent> by_time_;
   std::map<EventId, std::int64_t> created_by_id_;  // finds an event's TimeKey
@@ -86,7 +100,7 @@ Status MemoryStorage::write_batch(std::span<const EventPtr> events,
                                   std::vector<WriteResult>& results) {
   results.clear();
   results.resize(events.size());
-  std::unique_lock lock(mutex_);
+  WriteLock lock(*this);
   // Nothing here fails but allocation. If it does, the batch is reported failed, but events
   // applied before the failure stay: the memory store keeps no undo log for a process that is
   // out of memory anyway.
@@ -107,7 +121,7 @@ Status MemoryStorage::query(const Filter& filter, const QueryRequest& request,
   const std::size_t limit = storage::effective_limit(filter, request);
   std::vector<StoredEvent> found;
   {
-    std::shared_lock lock(mutex_);
+    auto lock = read_lock();
     if (filter.ids) {
       // A lookup per id beats scanning everything; then sort into result order.
       std::vector<std::pair<TimeKey, const StoredEvent*>> hits;
@@ -135,7 +149,7 @@ Status MemoryStorage::query(const Filter& filter, const QueryRequest& request,
 
 Result<std::uint64_t> MemoryStorage::count(const std::vector<Filter>& filters,
                                            const QueryRequest& request) {
-  std::shared_lock lock(mutex_);
+  auto lock = read_lock();
   std::uint64_t n = 0;
   for (const auto& [key, stored] : by_time_) {
     for (const Filter& f : filters) {
@@ -149,12 +163,12 @@ Result<std::uint64_t> MemoryStorage::count(const std::vector<Filter>& filters,
 }
 
 Result<bool> MemoryStorage::contains(const EventId& id) {
-  std::shared_lock lock(mutex_);
+  auto lock = read_lock();
   return created_by_id_.contains(id);
 }
 
 Result<std::uint64_t> MemoryStorage::max_seq() {
-  std::shared_lock lock(mutex_);
+  auto lock = read_lock();
   return last_seq_;
 }
 
@@ -164,7 +178,7 @@ Status MemoryStorage::scan_since(std::uint64_t after_seq,
   for (;;) {
     chunk.clear();
     {
-      std::shared_lock lock(mutex_);
+      auto lock = read_lock();
       for (auto it = by_seq_.upper_bound(after_seq);
            it != by_seq_.end() && chunk.size() < kScanChunk; ++it) {
         chunk.push_back(StoredEvent{it->second, it->first});
@@ -179,7 +193,7 @@ Status MemoryStorage::scan_since(std::uint64_t after_seq,
 }
 
 Result<std::uint64_t> MemoryStorage::purge_expired(std::int64_t now) {
-  std::unique_lock lock(mutex_);
+  WriteLock lock(*this);
   std::vector<EventId> expired;
   for (const auto& [key, stored] : by_time_) {
     if (storage::is_expired(*stored.event, now)) expired.push_back(key.id);
@@ -189,7 +203,7 @@ Result<std::uint64_t> MemoryStorage::purge_expired(std::int64_t now) {
 }
 
 Result<std::uint64_t> MemoryStorage::erase(std::span<const EventId> ids) {
-  std::unique_lock lock(mutex_);
+  WriteLock lock(*this);
   std::uint64_t n = 0;
   for (const EventId& id : ids) {
     if (!created_by_id_.contains(id)) continue;

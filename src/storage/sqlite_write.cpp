@@ -10,7 +10,7 @@
 namespace relaycore::storage {
 namespace {
 
-constexpr std::string_view kFind = "SELECT pubkey, created_at, kind FROM events WHERE id = ?1";
+constexpr std::string_view kFind = "SELECT pubkey, created_at, kind, seq FROM events WHERE id = ?1";
 constexpr std::string_view kIdDeleted = "SELECT 1 FROM deleted_ids WHERE id = ?1 AND pubkey = ?2";
 constexpr std::string_view kAddressDeleted =
     "SELECT up_to FROM deleted_addresses WHERE kind = ?1 AND pubkey = ?2 AND d = ?3";

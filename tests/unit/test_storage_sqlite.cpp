@@ -1,0 +1,317 @@
+// SQLite storage specifics the conformance suite cannot see: durability across reopen, file
+// settings, integrity, rollback on failure, and the query plans of the hot filter shapes.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../conformance/conformance_support.hpp"
+#include "../conformance/temp_dir.hpp"
+#include "storage/sqlite_connection.hpp"
+#include "storage/sqlite_filter_sql.hpp"
+#include "storage/sqlite_schema.hpp"
+
+namespace relaycore {
+namespace {
+
+using conformance::event;
+using conformance::TempDir;
+
+// A plain handle on the same file, to look at what the storage left there.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                            nullptr) == SQLITE_OK);
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  void exec(const std::string& sql) {
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    INFO((error != nullptr ? error : ""));
+    sqlite3_free(error);
+    REQUIRE(rc == SQLITE_OK);
+  }
+
+  // Column 0 of every row.
+  std::vector<std::string> column(const std::string& sql,
+                                  const std::vector<storage::SqlParam>& params = {}, int col = 0) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(storage::bind_params(stmt, params) == SQLITE_OK);
+    std::vector<std::string> rows;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      rows.emplace_back(storage::column_text(stmt, col));
+    }
+    sqlite3_finalize(stmt);
+    return rows;
+  }
+
+  std::string text(const std::string& sql) {
+    std::vector<std::string> rows = column(sql);
+    REQUIRE(rows.size() == 1);
+    return rows[0];
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::shared_ptr<Storage> open_at(const std::string& path, SqliteOptions options = SqliteOptions()) {
+  options.path = path;
+  options.cache_kib = 2048;
+  auto opened = new_sqlite_storage(options);
+  if (!opened) FAIL(opened.error().message());
+  return *opened;
+}
+
+// The query plan's detail lines for the SQL a filter becomes.
+std::string plan_of(RawDb& db, const Filter& filter) {
+  storage::SqlQuery q = storage::build_select(filter, QueryRequest(), 500);
+  std::string plan;
+  for (const std::string& line : db.column("EXPLAIN QUERY PLAN " + q.sql, q.params, 3)) {
+    plan += line + "\n";
+  }
+  return plan;
+}
+
+}  // namespace
+
+TEST_CASE("sqlite: events, seq and tombstones survive reopen", "[storage][sqlite]") {
+  TempDir dir;
+  const std::string path = dir.file("events.db");
+  EventPtr kept = event(test::alice(), 100, "kept", {{"t", "x"}});
+  EventPtr deleted = event(test::alice(), 101, "deleted");
+  EventPtr del = event(test::alice(), 102, "", {{"e", conformance::hex_id(deleted)}}, 5);
+  std::uint64_t last = 0;
+  {
+    auto s = open_at(path);
+    conformance::write(*s, {kept, deleted, del});
+    last = conformance::max_seq(*s);
+    std::vector<EventId> erase = {del->id()};
+    REQUIRE(s->erase(erase).is_ok());  // the newest row goes; its seq must not come back
+  }
+  auto s = open_at(path);
+  CHECK(conformance::query_ids(*s, conformance::with_tag('t', {"x"})) ==
+        conformance::ids_of({kept}));
+  CHECK(conformance::query(*s, Filter())[0].event->json() == kept->json());
+  CHECK(conformance::max_seq(*s) == last);
+  CHECK(conformance::write_one(*s, deleted).outcome == WriteOutcome::kDeleted);
+  CHECK(conformance::write_one(*s, event(test::bob(), 1, "new")).seq > last);
+}
+
+TEST_CASE("sqlite: the file is in WAL mode with the relaycore schema", "[storage][sqlite]") {
+  TempDir dir;
+  auto s = open_at(dir.file("events.db"));
+  RawDb db(dir.file("events.db"));
+  CHECK(db.text("PRAGMA journal_mode") == "wal");
+  CHECK(db.text("PRAGMA user_version") == std::to_string(storage::kSchemaVersion));
+  std::vector<std::string> indexes =
+      db.column("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'");
+  for (const char* name :
+       {"events_pubkey_created", "events_pubkey_kind_created", "events_kind_created",
+        "events_created", "events_expiration", "tags_seq"}) {
+    CHECK(std::find(indexes.begin(), indexes.end(), name) != indexes.end());
+  }
+}
+
+TEST_CASE("sqlite: connections get the synchronous and cache settings", "[storage][sqlite]") {
+  TempDir dir;
+  for (SqliteSync sync : {SqliteSync::kFull, SqliteSync::kNormal}) {
+    auto conn = storage::SqliteConnection::open(dir.file("settings.db"), false);
+    REQUIRE(conn.is_ok());
+    SqliteOptions options;
+    options.synchronous = sync;
+    options.cache_kib = 1234;
+    REQUIRE(storage::configure_connection(**conn, options, true).is_ok());
+    sqlite3_stmt* stmt = nullptr;
+    auto pragma = [&](const char* sql) {
+      REQUIRE(sqlite3_prepare_v2((*conn)->handle(), sql, -1, &stmt, nullptr) == SQLITE_OK);
+      REQUIRE(sqlite3_step(stmt) == SQLITE_ROW);
+      const std::int64_t value = sqlite3_column_int64(stmt, 0);
+      sqlite3_finalize(stmt);
+      return value;
+    };
+    CHECK(pragma("PRAGMA synchronous") == (sync == SqliteSync::kFull ? 2 : 1));
+    CHECK(pragma("PRAGMA cache_size") == -1234);
+    CHECK(pragma("PRAGMA busy_timeout") == storage::kBusyTimeoutMs);
+  }
+  // What the factory leaves behind: WAL, which a second handle sees.
+  SqliteOptions normal;
+  normal.synchronous = SqliteSync::kNormal;
+  auto s = open_at(dir.file("normal.db"), normal);
+  RawDb db(dir.file("normal.db"));
+  CHECK(db.text("PRAGMA journal_mode") == "wal");
+}
+
+TEST_CASE("sqlite: integrity_check is ok after writes", "[storage][sqlite]") {
+  TempDir dir;
+  auto s = open_at(dir.file("events.db"));
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 50; ++i) {
+    events.push_back(event(i % 2 ? test::alice() : test::bob(), 1000 + i, std::to_string(i),
+                           {{"t", "tag" + std::to_string(i % 5)}, {"d", std::to_string(i % 3)}},
+                           static_cast<std::uint16_t>(i % 3 == 0 ? 30000 : 1)));
+  }
+  conformance::write(*s, events);
+  conformance::write_one(
+      *s, event(test::alice(), 2000, "", {{"e", conformance::hex_id(events[1])}}, 5));
+  REQUIRE(s->purge_expired(5000).is_ok());
+  RawDb db(dir.file("events.db"));
+  CHECK(db.text("PRAGMA integrity_check") == "ok");
+  CHECK(db.text("SELECT COUNT(*) FROM tags WHERE seq NOT IN (SELECT seq FROM events)") == "0");
+}
+
+TEST_CASE("sqlite: a failed batch leaves nothing behind", "[storage][sqlite]") {
+  TempDir dir;
+  auto s = open_at(dir.file("events.db"));
+  EventPtr before = event(test::alice(), 100, "before");
+  conformance::write_one(*s, before);
+  const std::uint64_t seq = conformance::max_seq(*s);
+  {
+    RawDb db(dir.file("events.db"));
+    db.exec(
+        "CREATE TRIGGER fail BEFORE INSERT ON events WHEN NEW.kind = 7777 "
+        "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+  }
+  EventPtr good = event(test::alice(), 200, "good");
+  EventPtr replacing = event(test::alice(), 201, "profile", {}, 0);
+  EventPtr bad = event(test::alice(), 202, "bad", {}, 7777);
+  std::vector<WriteResult> results;
+  Status status = s->write_batch(std::vector<EventPtr>{good, replacing, bad}, results);
+  CHECK(status.code() == StatusCode::kError);
+  CHECK(status.message().rfind("error: storage:", 0) == 0);
+  CHECK(status.message().find("injected") == std::string::npos);  // no internals
+  REQUIRE(results.size() == 3);
+  for (const WriteResult& r : results) {
+    CHECK(r.outcome == WriteOutcome::kRejected);
+    CHECK(r.status.code() == StatusCode::kError);
+    CHECK(r.seq == 0);
+  }
+  CHECK(conformance::query_ids(*s, Filter()) == conformance::ids_of({before}));
+  CHECK(conformance::max_seq(*s) == seq);
+  {
+    RawDb db(dir.file("events.db"));
+    db.exec("DROP TRIGGER fail");
+  }
+  std::vector<WriteResult> retry = conformance::write(*s, {good, bad});
+  CHECK(retry[0].outcome == WriteOutcome::kStored);
+  CHECK(retry[1].outcome == WriteOutcome::kStored);
+}
+
+TEST_CASE("sqlite: many readers beside a writer", "[storage][sqlite]") {
+  TempDir dir;
+  SqliteOptions options;
+  options.readers = 2;  // fewer connections than threads: readers queue for a lease
+  auto s = open_at(dir.file("events.db"), options);
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      while (!done.load()) {
+        Filter f = conformance::with_tag('t', {"t" + std::to_string(t % 3)});
+        Status q = s->query(f, QueryRequest(), [](const StoredEvent&) { return true; });
+        auto found = s->contains(EventId{});
+        if (!q.is_ok() || !found.is_ok()) ++failures;
+      }
+    });
+  }
+  for (int batch = 0; batch < 30; ++batch) {
+    std::vector<EventPtr> events;
+    for (int i = 0; i < 10; ++i) {
+      events.push_back(event(test::alice(), 1000 + batch, std::to_string(batch * 10 + i),
+                             {{"t", "t" + std::to_string(i % 3)}}));
+    }
+    std::vector<WriteResult> results;
+    if (!s->write_batch(events, results).is_ok()) ++failures;
+  }
+  done = true;
+  for (std::thread& t : threads) t.join();
+  CHECK(failures.load() == 0);
+  CHECK(conformance::count(*s, {Filter()}) == 300);
+}
+
+TEST_CASE("sqlite: open failures are statuses", "[storage][sqlite]") {
+  TempDir dir;
+  SqliteOptions missing;
+  missing.path = dir.file("no/such/dir/events.db");
+  auto opened = new_sqlite_storage(missing);
+  REQUIRE_FALSE(opened.is_ok());
+  CHECK(opened.error().message().rfind("error: storage:", 0) == 0);
+
+  {
+    RawDb db(dir.file("future.db"));
+    db.exec("PRAGMA user_version = 99");
+  }
+  SqliteOptions future;
+  future.path = dir.file("future.db");
+  auto newer = new_sqlite_storage(future);
+  REQUIRE_FALSE(newer.is_ok());
+  CHECK(newer.error().code() == StatusCode::kError);
+}
+
+TEST_CASE("sqlite: hot filter shapes use their indexes", "[storage][sqlite]") {
+  TempDir dir;
+  auto s = open_at(dir.file("events.db"));
+  RawDb db(dir.file("events.db"));
+
+  Filter author_kind = conformance::with_kinds({1});
+  author_kind.authors = std::vector<Pubkey>{test::alice().pubkey()};
+  author_kind.limit = 20;
+  CHECK_THAT(plan_of(db, author_kind), Catch::Contains("events_pubkey_kind_created"));
+  CHECK_THAT(plan_of(db, conformance::with_kinds({1, 7})), Catch::Contains("events_kind_created"));
+  CHECK_THAT(plan_of(db, conformance::with_authors({test::bob().pubkey()})),
+             Catch::Contains("events_pubkey"));
+  CHECK_THAT(plan_of(db, Filter()), Catch::Contains("events_created"));
+  CHECK_THAT(plan_of(db, conformance::with_tag('e', {std::string(64, 'a')})),
+             Catch::Contains("tags"));
+  Filter by_id;
+  by_id.ids = std::vector<EventId>{EventId{}};
+  CHECK_THAT(plan_of(db, by_id), Catch::Contains("sqlite_autoindex_events_1"));
+}
+
+TEST_CASE("sqlite: many filter shapes and very large unions", "[storage][sqlite]") {
+  TempDir dir;
+  auto s = open_at(dir.file("events.db"));
+  std::vector<EventPtr> events;
+  for (std::uint16_t k = 1; k <= 3; ++k) events.push_back(event(test::alice(), 100 + k, "", {}, k));
+  conformance::write(*s, events);
+
+  // More distinct shapes than the statement cache holds.
+  for (std::uint16_t n = 1; n <= 200; ++n) {
+    std::vector<std::uint16_t> kinds;
+    for (std::uint16_t k = 1; k <= n; ++k) kinds.push_back(k);
+    CHECK(conformance::query_ids(*s, conformance::with_kinds(kinds)).size() ==
+          std::min<std::size_t>(n, 3));
+  }
+
+  // More bound values than one SQLite statement takes: counted filter by filter.
+  std::vector<Filter> filters;
+  for (int f = 0; f < 20; ++f) {
+    std::vector<EventId> ids;
+    for (int i = 0; i < 2000; ++i) {
+      EventId id{};
+      id[0] = static_cast<std::uint8_t>(f);
+      id[1] = static_cast<std::uint8_t>(i >> 8);
+      id[2] = static_cast<std::uint8_t>(i);
+      id[3] = 0xff;
+      ids.push_back(id);
+    }
+    ids.push_back(events[f % 3]->id());
+    Filter filter;
+    filter.ids = conformance::sorted(std::move(ids));
+    filters.push_back(std::move(filter));
+  }
+  CHECK(conformance::count(*s, filters) == 3);
+}
+
+}  // namespace relaycore
