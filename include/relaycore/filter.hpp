@@ -26,7 +26,7 @@ struct Filter {
   std::optional<std::vector<EventId>> ids;
   std::optional<std::vector<Pubkey>> authors;
   std::optional<std::vector<std::uint16_t>> kinds;
-  std::vector<TagCondition> tags;  // sorted by name, one per name
+  std::vector<TagCondition> tags;     // sorted by name, one per name
   std::optional<std::int64_t> since;  // inclusive
   std::optional<std::int64_t> until;  // inclusive
   std::optional<std::uint32_t> limit;

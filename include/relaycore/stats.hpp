@@ -13,8 +13,8 @@ namespace relaycore {
 // Latency histogram with fixed, roughly logarithmic bucket bounds in microseconds.
 struct LatencyHistogram {
   static constexpr std::array<std::uint64_t, 16> kBoundsUs = {
-      50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-      1000000, 2500000, 10000000};
+      50,    100,   250,    500,    1000,   2500,    5000,    10000,
+      25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
   // counts[i] holds samples <= kBoundsUs[i] (and > the bound before); the last slot holds the
   // rest.
   std::array<std::uint64_t, kBoundsUs.size() + 1> counts{};
@@ -30,8 +30,8 @@ struct RelayStats {
   std::uint64_t frames_event = 0, frames_req = 0, frames_close = 0, frames_count = 0,
                 frames_auth = 0, frames_invalid = 0;
   // EVENT outcomes.
-  std::uint64_t events_stored = 0, events_duplicate = 0, events_rejected = 0,
-                events_ephemeral = 0, events_deleted = 0, events_replaced = 0, events_error = 0,
+  std::uint64_t events_stored = 0, events_duplicate = 0, events_rejected = 0, events_ephemeral = 0,
+                events_deleted = 0, events_replaced = 0, events_error = 0,
                 events_shadow_rejected = 0;
   // Queue depths at the moment of the call.
   std::uint64_t ingest_queue = 0, write_queue = 0, dispatch_queue = 0, query_queue = 0,

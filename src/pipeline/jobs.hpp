@@ -1,0 +1,65 @@
+// The typed messages that travel between pipeline stages:
+//   Session/submit --IngestJob--> verify --WriteJob--> write --DispatchJob--> dispatch
+//   Session --QueryJob--> query
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "relaycore/event.hpp"
+#include "relaycore/filter.hpp"
+#include "relaycore/policy.hpp"
+#include "relaycore/relay.hpp"
+
+namespace relaycore::pipeline {
+
+using Clock = std::chrono::steady_clock;
+
+// Delivers the one OK an EVENT gets. Called exactly once, from a pipeline thread.
+using AckFn = std::function<void(const OkResult&)>;
+
+class SessionImpl;
+struct Subscription;
+
+// A parsed, not yet verified event.
+struct IngestJob {
+  EventPtr event;
+  std::shared_ptr<const ClientInfo> client;
+  AckFn ack;
+  Clock::time_point received;
+};
+
+// A verified event that policy accepted, for the single writer.
+struct WriteJob {
+  EventPtr event;
+  AckFn ack;
+  Clock::time_point received;
+};
+
+// Events in commit order, for live subscribers and the PubSub.
+struct DispatchJob {
+  std::vector<EventPtr> events;
+  // Commit sequence of each event; 0 for ephemeral and remote events.
+  std::vector<std::uint64_t> seqs;
+  // True for events this node committed (published to the PubSub); false for remote ones.
+  bool local = true;
+  Clock::time_point committed;
+};
+
+// A REQ's history or a COUNT, for the reader pool.
+struct QueryJob {
+  enum class Kind : std::uint8_t { kReq, kCount } kind = Kind::kReq;
+  // For kReq: the registered subscription, live at seq `max_seq`.
+  std::shared_ptr<Subscription> sub;
+  // For kCount.
+  std::weak_ptr<SessionImpl> session;
+  std::string sub_id;
+  std::vector<Filter> filters;
+  std::uint64_t max_seq = UINT64_MAX;
+};
+
+}  // namespace relaycore::pipeline

@@ -1,0 +1,204 @@
+// Relay::open and the object that owns the stages: start-up (storage, audit reconciliation,
+// PubSub), submit(), stats() and the ordered shutdown.
+#include <array>
+#include <chrono>
+#include <future>
+#include <mutex>
+
+#include "crypto/secp256k1_context.hpp"
+#include "pipeline/session_impl.hpp"
+#include "pipeline/stages.hpp"
+#include "relaycore/hex.hpp"
+#include "relaycore/relay.hpp"
+
+namespace relaycore {
+
+// Defined in info_document.cpp.
+std::string build_info_document(const Options& options);
+
+namespace pipeline {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+constexpr std::size_t kRecoveryBatch = 1024;
+
+// Appends kRecovered records for events the store committed but the audit log never got,
+// e.g. because the process died between commit and the audit write.
+Status reconcile_audit(Storage& storage, AuditSink& audit) {
+  Result<std::uint64_t> last = audit.last_event_seq();
+  if (!last) return last.error();
+  std::vector<AuditRecord> batch;
+  Status failed;
+  const std::int64_t now = unix_now();
+  Status scanned = storage.scan_since(*last, [&](const StoredEvent& e) {
+    AuditRecord r;
+    r.event_seq = e.seq;
+    r.timestamp = now;
+    r.action = AuditAction::kRecovered;
+    r.event_id = e.event->id();
+    r.kind = e.event->kind();
+    r.actor = e.event->pubkey();
+    batch.push_back(r);
+    if (batch.size() >= kRecoveryBatch) {
+      failed = audit.enqueue(std::move(batch));
+      batch.clear();
+      if (!failed) return false;
+    }
+    return true;
+  });
+  if (!scanned) return scanned;
+  if (!failed) return failed;
+  if (!batch.empty()) return audit.enqueue(std::move(batch));
+  return Status::ok();
+}
+
+class RelayImpl final : public Relay {
+ public:
+  explicit RelayImpl(std::shared_ptr<Core> core)
+      : core_(std::move(core)),
+        verify_(core_),
+        dispatch_(core_),
+        write_(core_, dispatch_),
+        query_(core_),
+        info_(build_info_document(core_->options)) {}
+
+  ~RelayImpl() override { shutdown(); }
+
+  void start() {
+    std::size_t verifiers = core_->options.verify_threads;
+    if (verifiers == 0) verifiers = std::max(1u, std::thread::hardware_concurrency());
+    verify_.start(verifiers);
+    write_.start();
+    dispatch_.start();
+    query_.start(core_->options.reader_threads);
+  }
+
+  std::shared_ptr<Session> open_session(std::shared_ptr<Connection> connection,
+                                        ClientInfo client) override {
+    auto session = std::make_shared<SessionImpl>(core_, std::move(connection), std::move(client));
+    session->start();
+    return session;
+  }
+
+  void submit_async(EventPtr event, std::function<void(const OkResult&)> done) override {
+    IngestJob job;
+    job.received = Clock::now();
+    job.ack = std::move(done);
+    if (!event) {
+      acknowledge(*core_, job.ack, job.received, {false, "invalid: no event"});
+      return;
+    }
+    job.event = std::move(event);
+    if (core_->stopping.load() || !core_->ingest.push(job)) {
+      acknowledge(*core_, job.ack, job.received, {false, "error: relay is shutting down"});
+    }
+  }
+
+  OkResult submit(EventPtr event) override {
+    auto promise = std::make_shared<std::promise<OkResult>>();
+    std::future<OkResult> result = promise->get_future();
+    submit_async(std::move(event), [promise](const OkResult& r) { promise->set_value(r); });
+    return result.get();
+  }
+
+  std::string info_document() const override { return info_; }
+
+  RelayStats stats() const override {
+    RelayStats s;
+    core_->stats.fill(s);
+    s.ingest_queue = core_->ingest.size();
+    s.write_queue = core_->writes.size();
+    s.dispatch_queue = core_->dispatch.size();
+    s.query_queue = core_->queries.size();
+    s.audit_queue = core_->audit ? core_->audit->queued() : 0;
+    s.subscriptions_open = core_->index.size();
+    return s;
+  }
+
+  void shutdown() override {
+    std::lock_guard lock(shutdown_mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    core_->stopping.store(true);
+    // Drain in pipeline order: each stage finishes what it holds before the next stops.
+    core_->ingest.close();
+    verify_.join();
+    core_->writes.close();
+    write_.join();
+    if (core_->audit) (void)core_->audit->close();
+    core_->dispatch.close();
+    dispatch_.join();
+    if (core_->pubsub) core_->pubsub->close();
+    core_->queries.close();
+    query_.join();
+  }
+
+ private:
+  std::shared_ptr<Core> core_;
+  VerifyStage verify_;
+  DispatchStage dispatch_;
+  WriteStage write_;
+  QueryStage query_;
+  const std::string info_;
+  std::mutex shutdown_mu_;
+  bool shut_down_ = false;
+};
+
+std::string random_node_id() {
+  std::array<std::uint8_t, 8> bytes{};
+  crypto::os_random(bytes.data(), bytes.size());
+  return to_hex(bytes);
+}
+
+}  // namespace
+}  // namespace pipeline
+
+Result<std::unique_ptr<Relay>> Relay::open(Options options) {
+  using namespace pipeline;
+  auto core = std::make_shared<Core>(std::move(options));
+  const Options& opts = core->options;
+  core->node_id = opts.node_id.empty() ? random_node_id() : opts.node_id;
+
+  core->storage = opts.storage;
+  if (!core->storage) {
+    Result<std::shared_ptr<Storage>> sqlite = new_sqlite_storage(opts.sqlite);
+    if (!sqlite) return sqlite.error();
+    core->storage = std::move(sqlite).value();
+  }
+  Result<std::uint64_t> max_seq = core->storage->max_seq();
+  if (!max_seq) return max_seq.error();
+  core->index.set_committed(*max_seq);
+
+  core->audit = opts.audit;
+  if (core->audit) {
+    if (Status s = reconcile_audit(*core->storage, *core->audit); !s) return s;
+  }
+
+  core->pubsub = opts.pubsub ? opts.pubsub : new_local_pubsub();
+  std::weak_ptr<Core> weak = core;
+  Status subscribed =
+      core->pubsub->subscribe([weak](const EventPtr& ev, const std::string& origin) {
+        std::shared_ptr<Core> c = weak.lock();
+        if (!c || !ev || origin == c->node_id) return;  // our own echo
+        bump(c->stats.pubsub_received);
+        DispatchJob job;
+        job.events.push_back(ev);
+        job.seqs.push_back(0);
+        job.local = false;
+        job.committed = Clock::now();
+        c->dispatch.push(job);
+      });
+  if (!subscribed) return subscribed;
+
+  auto relay = std::make_unique<RelayImpl>(core);
+  relay->start();
+  return std::unique_ptr<Relay>(std::move(relay));
+}
+
+}  // namespace relaycore

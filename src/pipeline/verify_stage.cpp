@@ -1,0 +1,101 @@
+// Verify stage: everything that can be decided about an event before it reaches the writer.
+// The duplicate lookup comes before the signature check: a known id means identical content,
+// and it spares a Schnorr verification for the most common resend.
+#include <algorithm>
+
+#include "pipeline/stages.hpp"
+
+namespace relaycore::pipeline {
+namespace {
+
+// NIP-70: a ["-"] tag marks an event only its author may publish.
+bool is_protected(const Event& event) {
+  return std::any_of(event.tags().begin(), event.tags().end(),
+                     [](const Tag& t) { return t.size() >= 1 && t[0] == "-"; });
+}
+
+bool authenticated_as(const ClientInfo* client, const Pubkey& pubkey) {
+  if (client == nullptr) return false;
+  return std::find(client->authenticated.begin(), client->authenticated.end(), pubkey) !=
+         client->authenticated.end();
+}
+
+}  // namespace
+
+void acknowledge(Core& core, const AckFn& ack, Clock::time_point received, OkResult result) {
+  core.stats.ack_latency.record(Clock::now() - received);
+  if (ack) call_host([&] { ack(result); });
+}
+
+void VerifyStage::start(std::size_t threads) {
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, threads); ++i) {
+    threads_.emplace_back([this] { run(); });
+  }
+}
+
+void VerifyStage::join() {
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+void VerifyStage::run() {
+  IngestJob job;
+  while (core_->ingest.pop(job)) {
+    process(job);
+    job = IngestJob();
+  }
+}
+
+void VerifyStage::process(IngestJob& job) {
+  Core& core = *core_;
+  const Event& ev = *job.event;
+  auto reject = [&](const Status& s) {
+    bump(core.stats.events_rejected);
+    acknowledge(core, job.ack, job.received, {false, s.message()});
+  };
+  const std::int64_t now = unix_now();
+  if (ev.kind() == 22242) {
+    return reject(Status::invalid("kind 22242 is for AUTH messages, not EVENT"));
+  }
+  if (ev.created_at() > now + core.options.max_future_seconds) {
+    return reject(Status::invalid("created_at is too far in the future"));
+  }
+  if (ev.expiration() && *ev.expiration() <= now) {
+    return reject(Status::invalid("event has expired"));
+  }
+  if (ev.kind_class() != KindClass::kEphemeral) {
+    Result<bool> known = core.storage->contains(ev.id());
+    if (known && *known) {
+      bump(core.stats.events_duplicate);
+      return acknowledge(core, job.ack, job.received, {true, "duplicate: already have this event"});
+    }
+  }
+  if (Status s = ev.verify(); !s) return reject(s);
+  if (is_protected(ev) && !authenticated_as(job.client.get(), ev.pubkey())) {
+    return reject(Status::auth_required("this event may only be published by its author"));
+  }
+  if (const auto& policy = core.options.event_policy) {
+    PolicyDecision d;
+    static const ClientInfo kNoClient;
+    if (!call_host([&] { d = policy->check(job.event, job.client ? *job.client : kNoClient); })) {
+      d = PolicyDecision::reject(Status::error("policy failed"));
+    }
+    switch (d.verdict) {
+      case PolicyDecision::Verdict::kAccept:
+        break;
+      case PolicyDecision::Verdict::kShadowReject:
+        bump(core.stats.events_shadow_rejected);
+        return acknowledge(core, job.ack, job.received, {true, ""});
+      case PolicyDecision::Verdict::kRequireAuth:
+      case PolicyDecision::Verdict::kReject:
+        return reject(d.status);
+    }
+  }
+  WriteJob write{std::move(job.event), std::move(job.ack), job.received};
+  if (!core.writes.push(write)) {
+    bump(core.stats.events_error);
+    acknowledge(core, write.ack, write.received, {false, "error: relay is shutting down"});
+  }
+}
+
+}  // namespace relaycore::pipeline

@@ -1,0 +1,160 @@
+// Write stage: the single writer. It takes whatever is queued (up to max_write_batch) and
+// commits it as one transaction (group commit), hands the batch's audit records to the bounded
+// audit sink (waiting if it is full), and only then acks. Dispatch follows the acks (deferred)
+// or precedes them (inline).
+#include <algorithm>
+
+#include "pipeline/stages.hpp"
+
+namespace relaycore::pipeline {
+namespace {
+
+constexpr auto kIdleWake = std::chrono::seconds(1);
+
+AuditRecord audit_record(AuditAction action, std::int64_t now, std::uint64_t seq, const EventId& id,
+                         std::uint16_t kind, const Pubkey& actor) {
+  AuditRecord r;
+  r.event_seq = seq;
+  r.timestamp = now;
+  r.action = action;
+  r.event_id = id;
+  r.kind = kind;
+  r.actor = actor;
+  return r;
+}
+
+}  // namespace
+
+void WriteStage::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void WriteStage::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void WriteStage::run() {
+  std::vector<WriteJob> jobs;
+  auto next_purge = Clock::now();
+  const auto purge_every = std::chrono::seconds(core_->options.purge_interval_seconds);
+  for (;;) {
+    if (!core_->writes.pop_batch_for(jobs, core_->options.max_write_batch, kIdleWake)) break;
+    if (!jobs.empty()) process(jobs);
+    if (purge_every.count() > 0 && Clock::now() >= next_purge) {
+      purge_expired();
+      next_purge = Clock::now() + purge_every;
+    }
+  }
+}
+
+void WriteStage::purge_expired() {
+  Result<std::uint64_t> n = core_->storage->purge_expired(unix_now());
+  if (n) bump(core_->stats.expired_purged, *n);
+}
+
+void WriteStage::process(std::vector<WriteJob>& jobs) {
+  Core& core = *core_;
+  std::vector<EventPtr> to_store;
+  to_store.reserve(jobs.size());
+  for (const WriteJob& j : jobs) {
+    if (j.event->kind_class() != KindClass::kEphemeral) to_store.push_back(j.event);
+  }
+  std::vector<WriteResult> results;
+  Status stored = Status::ok();
+  if (!to_store.empty()) {
+    stored = core.storage->write_batch(to_store, results);
+    if (stored && results.size() != to_store.size()) {
+      stored = Status::error("storage returned the wrong number of results");
+    }
+    core.stats.note_batch(to_store.size());
+  }
+
+  if (stored) {
+    std::uint64_t last = 0;
+    for (const WriteResult& r : results) last = std::max(last, r.seq);
+    // Before any ack: a REQ that follows an OK must find the event in its history.
+    if (last != 0) core.index.set_committed(last);
+  }
+
+  const std::int64_t now = unix_now();
+  std::vector<OkResult> oks(jobs.size());
+  std::vector<AuditRecord> records;
+  DispatchJob dispatch;
+  dispatch.local = true;
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const EventPtr& ev = jobs[i].event;
+    if (ev->kind_class() == KindClass::kEphemeral) {
+      bump(core.stats.events_ephemeral);
+      oks[i] = {true, ""};
+      dispatch.events.push_back(ev);
+      dispatch.seqs.push_back(0);
+      continue;
+    }
+    if (!stored) {
+      bump(core.stats.events_error);
+      oks[i] = {false, "error: could not store the event"};
+      continue;
+    }
+    const WriteResult& r = results[k++];
+    switch (r.outcome) {
+      case WriteOutcome::kStored:
+      case WriteOutcome::kReplaced: {
+        bump(core.stats.events_stored);
+        if (r.outcome == WriteOutcome::kReplaced) bump(core.stats.events_replaced);
+        oks[i] = {true, ""};
+        records.push_back(audit_record(AuditAction::kEventCreated, now, r.seq, ev->id(), ev->kind(),
+                                       ev->pubkey()));
+        const AuditAction removal =
+            ev->kind() == 5 ? AuditAction::kEventDeleted : AuditAction::kEventReplaced;
+        for (const RemovedEvent& gone : r.removed) {
+          records.push_back(audit_record(removal, now, gone.seq, gone.id, gone.kind, ev->pubkey()));
+        }
+        dispatch.events.push_back(ev);
+        dispatch.seqs.push_back(r.seq);
+        break;
+      }
+      case WriteOutcome::kDuplicate:
+        bump(core.stats.events_duplicate);
+        oks[i] = {true, "duplicate: already have this event"};
+        break;
+      case WriteOutcome::kDeleted:
+        bump(core.stats.events_deleted);
+        oks[i] = {false, "blocked: this event was deleted by its author"};
+        break;
+      case WriteOutcome::kRejected:
+        bump(core.stats.events_rejected);
+        oks[i] = {false, r.status.is_ok() ? "error: not stored" : r.status.message()};
+        break;
+    }
+  }
+
+  if (core.audit && !records.empty()) {
+    const auto before = Clock::now();
+    Status audited = core.audit->enqueue(std::move(records));
+    const auto waited = Clock::now() - before;
+    if (waited > std::chrono::milliseconds(1)) {
+      bump(core.stats.audit_waits);
+      bump(core.stats.audit_wait_us,
+           static_cast<std::uint64_t>(
+               std::chrono::duration_cast<std::chrono::microseconds>(waited).count()));
+    }
+    if (!audited) {
+      // Committed but not audited: say so rather than claim the full guarantee. Reconciliation
+      // on the next open appends the missing records.
+      for (OkResult& ok : oks) {
+        if (ok.accepted && ok.message.empty()) ok = {false, "error: audit log unavailable"};
+      }
+    }
+  }
+
+  dispatch.committed = Clock::now();
+  const bool inline_dispatch = core.options.dispatch == DispatchMode::kInline;
+  if (inline_dispatch && !dispatch.events.empty()) dispatcher_.process(dispatch);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    acknowledge(core, jobs[i].ack, jobs[i].received, std::move(oks[i]));
+  }
+  if (!inline_dispatch && !dispatch.events.empty()) core.dispatch.push(dispatch);
+}
+
+}  // namespace relaycore::pipeline

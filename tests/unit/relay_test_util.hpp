@@ -1,0 +1,182 @@
+// Test doubles for the relay tests: a Connection that records frames, and Storage/AuditSink
+// wrappers that record what reached them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "relaycore/audit.hpp"
+#include "relaycore/connection.hpp"
+#include "relaycore/relay.hpp"
+#include "relaycore/storage.hpp"
+
+namespace relaycore::test {
+
+using namespace std::chrono_literals;
+
+// Records every frame; can pretend to be a slow reader (reports queued bytes) or a slow
+// transport (sleeps in send).
+class RecordingConnection : public Connection {
+ public:
+  void send(Frame frame) override {
+    if (send_delay.count() > 0) std::this_thread::sleep_for(send_delay);
+    std::lock_guard lock(mu_);
+    if (!frame.parts()[1].empty()) event_json_ptrs_.push_back(frame.parts()[1].data());
+    frames_.push_back(frame.to_string());
+    cv_.notify_all();
+  }
+  void close(std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    close_reason_ = std::string(reason);
+    cv_.notify_all();
+  }
+  std::size_t queued_bytes() const override { return fake_queued.load(); }
+
+  std::vector<std::string> frames() const {
+    std::lock_guard lock(mu_);
+    return frames_;
+  }
+  std::vector<const char*> event_json_ptrs() const {
+    std::lock_guard lock(mu_);
+    return event_json_ptrs_;
+  }
+  bool closed() const {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+  std::string close_reason() const {
+    std::lock_guard lock(mu_);
+    return close_reason_;
+  }
+  // Waits until `pred(frames)` holds; false on timeout.
+  bool wait_until(const std::function<bool(const std::vector<std::string>&)>& pred,
+                  std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return pred(frames_); });
+  }
+  // Waits for at least n frames starting with `prefix`.
+  bool wait_count(std::string_view prefix, std::size_t n,
+                  std::chrono::milliseconds timeout = 5000ms) {
+    return wait_until([&](const std::vector<std::string>& fs) { return count(fs, prefix) >= n; },
+                      timeout);
+  }
+  static std::size_t count(const std::vector<std::string>& fs, std::string_view prefix) {
+    std::size_t n = 0;
+    for (const std::string& f : fs) n += f.rfind(prefix, 0) == 0;
+    return n;
+  }
+  std::size_t count(std::string_view prefix) const { return count(frames(), prefix); }
+
+  std::atomic<std::size_t> fake_queued{0};
+  std::chrono::milliseconds send_delay{0};
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> frames_;
+  std::vector<const char*> event_json_ptrs_;
+  bool closed_ = false;
+  std::string close_reason_;
+};
+
+// Passes everything to a real storage and remembers every event write_batch was given.
+class RecordingStorage : public Storage {
+ public:
+  explicit RecordingStorage(std::shared_ptr<Storage> inner) : inner_(std::move(inner)) {}
+
+  Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override {
+    {
+      std::lock_guard lock(mu_);
+      for (const EventPtr& e : events) written_.push_back(e);
+      ++batches_;
+    }
+    if (fail_writes.load()) {
+      results.clear();
+      return Status::error("disk on fire at /var/lib/secret/path");
+    }
+    return inner_->write_batch(events, results);
+  }
+  Status query(const Filter& f, const QueryRequest& r,
+               const std::function<bool(const StoredEvent&)>& visit) override {
+    return inner_->query(f, r, visit);
+  }
+  Result<std::uint64_t> count(const std::vector<Filter>& f, const QueryRequest& r) override {
+    return inner_->count(f, r);
+  }
+  Result<bool> contains(const EventId& id) override { return inner_->contains(id); }
+  Result<std::uint64_t> max_seq() override { return inner_->max_seq(); }
+  Status scan_since(std::uint64_t s, const std::function<bool(const StoredEvent&)>& v) override {
+    return inner_->scan_since(s, v);
+  }
+  Result<std::uint64_t> purge_expired(std::int64_t now) override {
+    return inner_->purge_expired(now);
+  }
+  Result<std::uint64_t> erase(std::span<const EventId> ids) override { return inner_->erase(ids); }
+
+  std::vector<EventPtr> written() const {
+    std::lock_guard lock(mu_);
+    return written_;
+  }
+  bool was_written(const EventId& id) const {
+    std::lock_guard lock(mu_);
+    for (const EventPtr& e : written_) {
+      if (e->id() == id) return true;
+    }
+    return false;
+  }
+
+  std::atomic<bool> fail_writes{false};
+
+ private:
+  std::shared_ptr<Storage> inner_;
+  mutable std::mutex mu_;
+  std::vector<EventPtr> written_;
+  std::size_t batches_ = 0;
+};
+
+// An audit sink that records, and can be held shut to act as a full queue.
+class GatedAudit : public AuditSink {
+ public:
+  Status enqueue(std::vector<AuditRecord> records) override {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return open_; });
+    for (AuditRecord& r : records) records_.push_back(r);
+    return Status::ok();
+  }
+  Result<std::uint64_t> last_event_seq() override { return std::uint64_t{0}; }
+  Status close() override {
+    set_open(true);
+    return Status::ok();
+  }
+  void set_open(bool open) {
+    std::lock_guard lock(mu_);
+    open_ = open;
+    cv_.notify_all();
+  }
+  std::vector<AuditRecord> records() const {
+    std::lock_guard lock(mu_);
+    return records_;
+  }
+  bool has_record_for(const EventId& id) const {
+    std::lock_guard lock(mu_);
+    for (const AuditRecord& r : records_) {
+      if (r.event_id == id) return true;
+    }
+    return false;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  std::vector<AuditRecord> records_;
+};
+
+}  // namespace relaycore::test

@@ -1,0 +1,331 @@
+// NIP-01, 09, 11, 40 and 45 behaviour of a Relay, through sessions as a client sees it.
+#include <catch2/catch.hpp>
+
+#include "relay_test_util.hpp"
+#include "relaycore/message.hpp"
+#include "relaycore/relay.hpp"
+#include "test_util.hpp"
+
+using namespace relaycore;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::int64_t now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Fixture {
+  std::unique_ptr<Relay> relay;
+  std::shared_ptr<test::RecordingConnection> conn = std::make_shared<test::RecordingConnection>();
+  std::shared_ptr<Session> session;
+
+  explicit Fixture(std::function<void(Options&)> tweak = nullptr) {
+    Options o;
+    o.storage = new_memory_storage();
+    o.verify_threads = 2;
+    if (tweak) tweak(o);
+    relay = Relay::open(std::move(o)).value();
+    session = relay->open_session(conn, ClientInfo{"127.0.0.1", {}});
+  }
+
+  // Sends a frame and returns the frames it produced up to and including the one matching.
+  std::vector<std::string> exchange(const std::string& frame, std::string_view until,
+                                    std::size_t n = 1) {
+    std::size_t before = conn->frames().size();
+    session->on_message(frame);
+    conn->wait_until([&](const std::vector<std::string>& fs) {
+      std::size_t hits = 0;
+      for (std::size_t i = before; i < fs.size(); ++i) hits += fs[i].rfind(until, 0) == 0;
+      return hits >= n;
+    });
+    std::vector<std::string> all = conn->frames();
+    return {all.begin() + static_cast<std::ptrdiff_t>(before), all.end()};
+  }
+
+  // The OK frame a publish produced (an AUTH challenge may follow it).
+  std::string publish(const EventPtr& e) {
+    for (const std::string& f : exchange("[\"EVENT\"," + std::string(e->json()) + "]", "[\"OK\"")) {
+      if (f.rfind("[\"OK\"", 0) == 0) return f;
+    }
+    return "";
+  }
+
+  // The contents of the events a REQ returns, in order.
+  std::vector<std::string> req(const std::string& filter) {
+    std::vector<std::string> frames = exchange("[\"REQ\",\"q\"," + filter + "]", "[\"EOSE\"");
+    std::vector<std::string> contents;
+    for (const std::string& f : frames) {
+      if (f.rfind("[\"EVENT\",\"q\",", 0) != 0) continue;
+      EventPtr e = parse_event(std::string_view(f).substr(13, f.size() - 14)).value();
+      contents.push_back(e->content());
+    }
+    session->on_message(R"(["CLOSE","q"])");
+    return contents;
+  }
+};
+
+std::string ok_true(const EventPtr& e, std::string_view msg = "") {
+  return ok_message(e->id_hex(), true, msg);
+}
+
+}  // namespace
+
+TEST_CASE("EVENT: stored, duplicate, and history newest first with limit", "[relay]") {
+  Fixture fx;
+  const std::int64_t t = now() - 100;
+  EventPtr e1 = test::signed_event(test::alice(), 1, t, "one");
+  EventPtr e2 = test::signed_event(test::alice(), 1, t + 1, "two");
+  EventPtr e3 = test::signed_event(test::alice(), 1, t + 2, "three");
+  CHECK(fx.publish(e1) == ok_true(e1));
+  CHECK(fx.publish(e2) == ok_true(e2));
+  CHECK(fx.publish(e3) == ok_true(e3));
+  CHECK(fx.publish(e2) == ok_true(e2, "duplicate: already have this event"));
+  CHECK(fx.req("{}") == std::vector<std::string>{"three", "two", "one"});
+  CHECK(fx.req(R"({"limit":2})") == std::vector<std::string>{"three", "two"});
+  CHECK(fx.req(R"({"limit":0})").empty());
+  RelayStats st = fx.relay->stats();
+  CHECK(st.events_stored == 3);
+  CHECK(st.events_duplicate == 1);
+  CHECK(st.frames_event == 4);
+}
+
+TEST_CASE("A duplicate is not fanned out again and not audited twice", "[relay]") {
+  auto audit = std::make_shared<test::GatedAudit>();
+  Fixture fx([&](Options& o) { o.audit = audit; });
+  auto sub_conn = std::make_shared<test::RecordingConnection>();
+  auto sub = fx.relay->open_session(sub_conn, {});
+  sub->on_message(R"(["REQ","live",{"kinds":[1]}])");
+  REQUIRE(sub_conn->wait_count("[\"EOSE\"", 1));
+  EventPtr e = test::signed_event(test::alice(), 1, now(), "once");
+  fx.publish(e);
+  fx.publish(e);
+  REQUIRE(sub_conn->wait_count("[\"EVENT\"", 1));
+  std::this_thread::sleep_for(100ms);
+  CHECK(sub_conn->count("[\"EVENT\"") == 1);
+  CHECK(audit->records().size() == 1);
+}
+
+TEST_CASE("Replaceable and addressable events: newest wins, lowest id on ties", "[relay]") {
+  Fixture fx;
+  const std::int64_t t = now() - 50;
+  EventPtr old_profile = test::signed_event(test::alice(), 0, t, "old");
+  EventPtr new_profile = test::signed_event(test::alice(), 0, t + 10, "new");
+  fx.publish(old_profile);
+  CHECK(fx.publish(new_profile) == ok_true(new_profile));
+  CHECK(fx.req(R"({"kinds":[0]})") == std::vector<std::string>{"new"});
+  // An older version arriving later is refused and never served.
+  EventPtr older = test::signed_event(test::alice(), 0, t + 5, "older");
+  CHECK(fx.publish(older).find(",false,") != std::string::npos);
+  CHECK(fx.req(R"({"kinds":[0]})") == std::vector<std::string>{"new"});
+
+  // Equal created_at: the lowest id wins whatever the arrival order.
+  EventPtr a = test::signed_event(test::bob(), 10002, t, "a");
+  EventPtr b = test::signed_event(test::bob(), 10002, t, "b");
+  const EventPtr& low = a->id() < b->id() ? a : b;
+  const EventPtr& high = a->id() < b->id() ? b : a;
+  fx.publish(high);
+  fx.publish(low);
+  CHECK(fx.req(R"({"kinds":[10002]})") == std::vector<std::string>{low->content()});
+
+  // Addressable: keyed by d tag.
+  fx.publish(test::signed_event(test::alice(), 30023, t, "post-a v1", {{"d", "a"}}));
+  fx.publish(test::signed_event(test::alice(), 30023, t + 1, "post-b", {{"d", "b"}}));
+  fx.publish(test::signed_event(test::alice(), 30023, t + 2, "post-a v2", {{"d", "a"}}));
+  CHECK(fx.req(R"({"kinds":[30023]})") == std::vector<std::string>{"post-a v2", "post-b"});
+}
+
+TEST_CASE("Ephemeral events reach live subscribers and are never stored", "[relay]") {
+  Fixture fx;
+  auto sub_conn = std::make_shared<test::RecordingConnection>();
+  auto sub = fx.relay->open_session(sub_conn, {});
+  sub->on_message(R"(["REQ","eph",{"kinds":[20001]}])");
+  REQUIRE(sub_conn->wait_count("[\"EOSE\"", 1));
+  EventPtr e = test::signed_event(test::alice(), 20001, now(), "fleeting");
+  CHECK(fx.publish(e) == ok_true(e));
+  REQUIRE(sub_conn->wait_count("[\"EVENT\"", 1));
+  CHECK(fx.req(R"({"kinds":[20001]})").empty());
+  CHECK(fx.relay->stats().events_ephemeral == 1);
+}
+
+TEST_CASE("NIP-09: authors delete their own events, not others'", "[relay]") {
+  Fixture fx;
+  const std::int64_t t = now() - 20;
+  EventPtr mine = test::signed_event(test::alice(), 1, t, "mine");
+  EventPtr theirs = test::signed_event(test::bob(), 1, t, "theirs");
+  fx.publish(mine);
+  fx.publish(theirs);
+  EventPtr del = test::signed_event(
+      test::alice(), 5, t + 1, "",
+      {{"e", std::string(mine->id_hex())}, {"e", std::string(theirs->id_hex())}});
+  CHECK(fx.publish(del) == ok_true(del));
+  CHECK(fx.req(R"({"kinds":[1]})") == std::vector<std::string>{"theirs"});
+  // Re-publishing the deleted event does not bring it back.
+  CHECK(fx.publish(mine).find(",false,\"blocked:") != std::string::npos);
+  CHECK(fx.req(R"({"kinds":[1]})") == std::vector<std::string>{"theirs"});
+}
+
+TEST_CASE("NIP-40: expired events are refused and never served", "[relay]") {
+  Fixture fx;
+  const std::int64_t t = now();
+  EventPtr expired =
+      test::signed_event(test::alice(), 1, t - 10, "gone", {{"expiration", std::to_string(t - 1)}});
+  CHECK(fx.publish(expired) == ok_message(expired->id_hex(), false, "invalid: event has expired"));
+  EventPtr soon =
+      test::signed_event(test::alice(), 1, t, "soon", {{"expiration", std::to_string(t + 2)}});
+  CHECK(fx.publish(soon) == ok_true(soon));
+  CHECK(fx.req("{}") == std::vector<std::string>{"soon"});
+  std::this_thread::sleep_for(3100ms);
+  CHECK(fx.req("{}").empty());
+}
+
+TEST_CASE("created_at too far in the future is refused", "[relay]") {
+  Fixture fx;
+  EventPtr future = test::signed_event(test::alice(), 1, now() + 3600, "from the future");
+  CHECK(fx.publish(future) ==
+        ok_message(future->id_hex(), false, "invalid: created_at is too far in the future"));
+  EventPtr near = test::signed_event(test::alice(), 1, now() + 60, "a little ahead");
+  CHECK(fx.publish(near) == ok_true(near));
+}
+
+TEST_CASE("REQ goes live after EOSE; CLOSE ends it; a reused id replaces it", "[relay]") {
+  Fixture fx;
+  auto sub_conn = std::make_shared<test::RecordingConnection>();
+  auto sub = fx.relay->open_session(sub_conn, {});
+  sub->on_message(R"(["REQ","s",{"kinds":[1]}])");
+  REQUIRE(sub_conn->wait_count("[\"EOSE\",\"s\"]", 1));
+  fx.publish(test::signed_event(test::alice(), 1, now(), "live 1"));
+  REQUIRE(sub_conn->wait_count("[\"EVENT\",\"s\"", 1));
+  // Re-using the id replaces the filter: kind 7 only now.
+  sub->on_message(R"(["REQ","s",{"kinds":[7]}])");
+  REQUIRE(sub_conn->wait_count("[\"EOSE\",\"s\"]", 2));
+  fx.publish(test::signed_event(test::alice(), 1, now(), "not for s"));
+  fx.publish(test::signed_event(test::alice(), 7, now(), "reaction"));
+  REQUIRE(sub_conn->wait_count("[\"EVENT\",\"s\"", 2));
+  sub->on_message(R"(["CLOSE","s"])");
+  fx.publish(test::signed_event(test::alice(), 7, now(), "after close"));
+  std::this_thread::sleep_for(100ms);
+  std::vector<std::string> frames = sub_conn->frames();
+  CHECK(test::RecordingConnection::count(frames, "[\"EVENT\",\"s\"") == 2);
+  CHECK(frames.back().find("reaction") != std::string::npos);
+  CHECK(fx.relay->stats().subscriptions_open == 0);
+}
+
+TEST_CASE("Subscription and filter limits answer CLOSED with a prefix", "[relay]") {
+  Fixture fx([](Options& o) {
+    o.limits.max_subscriptions = 2;
+    o.limits.max_filters = 2;
+  });
+  fx.exchange(R"(["REQ","a",{}])", "[\"EOSE\"");
+  fx.exchange(R"(["REQ","b",{}])", "[\"EOSE\"");
+  CHECK(fx.exchange(R"(["REQ","c",{}])", "[\"CLOSED\"").back() ==
+        R"x(["CLOSED","c","rate-limited: too many subscriptions (max 2)"])x");
+  // Replacing an open one is not a new subscription.
+  CHECK(fx.exchange(R"(["REQ","a",{"kinds":[1]}])", "[\"EOSE\"").back() == R"(["EOSE","a"])");
+  CHECK(fx.exchange(R"(["REQ","d",{},{},{}])", "[\"CLOSED\"").back() ==
+        R"x(["CLOSED","d","invalid: too many filters (3, max 2)"])x");
+}
+
+TEST_CASE("COUNT answers with the number of matching events (NIP-45)", "[relay]") {
+  Fixture fx;
+  for (int i = 0; i < 5; ++i)
+    fx.publish(test::signed_event(test::alice(), 1, now(), std::to_string(i)));
+  fx.publish(test::signed_event(test::bob(), 7, now(), "+"));
+  CHECK(fx.exchange(R"(["COUNT","c",{"kinds":[1]}])", "[\"COUNT\"").back() ==
+        R"(["COUNT","c",{"count":5}])");
+  CHECK(fx.exchange(R"(["COUNT","c",{"kinds":[1]},{"kinds":[7]}])", "[\"COUNT\"").back() ==
+        R"(["COUNT","c",{"count":6}])");
+}
+
+TEST_CASE("NIP-11 document lists the NIPs implemented and the configured limits", "[relay]") {
+  Fixture fx([](Options& o) {
+    o.limits.max_subscriptions = 33;
+    o.limits.max_message_bytes = 99999;
+    o.info.name = "test relay";
+  });
+  std::string doc = fx.relay->info_document();
+  CHECK(doc.find("\"name\":\"test relay\"") != std::string::npos);
+  CHECK(doc.find("\"supported_nips\":[1,9,11,40,42,45,50,70]") != std::string::npos);
+  CHECK(doc.find("\"max_subscriptions\":33") != std::string::npos);
+  CHECK(doc.find("\"max_message_length\":99999") != std::string::npos);
+}
+
+TEST_CASE("Malformed frames get NIP-01 answers and the session stays usable", "[relay]") {
+  Fixture fx;
+  CHECK(fx.exchange("not json", "[\"NOTICE\"").back() ==
+        R"x(["NOTICE","invalid: malformed JSON literal (expected true, false or null)"])x");
+  CHECK(fx.exchange(R"(["REQ","x",{"kinds":"no"}])", "[\"CLOSED\"").back() ==
+        R"(["CLOSED","x","invalid: filter \"kinds\" must be an array, not string"])");
+  EventPtr e = test::signed_event(test::alice(), 1, now(), "still works");
+  CHECK(fx.publish(e) == ok_true(e));
+  CHECK(fx.relay->stats().frames_invalid == 2);
+}
+
+namespace {
+
+class BlockKind7 : public EventPolicy {
+ public:
+  PolicyDecision check(const EventPtr& e, const ClientInfo&) override {
+    if (e->kind() == 7) return PolicyDecision::reject(Status::blocked("no reactions here"));
+    if (e->kind() == 8) return PolicyDecision::shadow_reject();
+    if (e->kind() == 9) return PolicyDecision::require_auth("members only");
+    if (e->kind() == 10) throw std::runtime_error("bug in host code");
+    return PolicyDecision::accept();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("EventPolicy: reject, shadow-reject, require auth, and a throwing policy", "[relay]") {
+  Fixture fx([](Options& o) { o.event_policy = std::make_shared<BlockKind7>(); });
+  EventPtr r = test::signed_event(test::alice(), 7, now(), "+");
+  CHECK(fx.publish(r) == ok_message(r->id_hex(), false, "blocked: no reactions here"));
+  EventPtr s = test::signed_event(test::alice(), 8, now(), "shadow");
+  CHECK(fx.publish(s) == ok_true(s));
+  CHECK(fx.req(R"({"kinds":[8]})").empty());
+  EventPtr a = test::signed_event(test::alice(), 9, now(), "auth");
+  std::vector<std::string> frames =
+      fx.exchange("[\"EVENT\"," + std::string(a->json()) + "]", "[\"AUTH\"");
+  CHECK(frames.front() == ok_message(a->id_hex(), false, "auth-required: members only"));
+  CHECK(frames.back() == auth_challenge_message(fx.session->auth_challenge()));
+  EventPtr t = test::signed_event(test::alice(), 10, now(), "throws");
+  CHECK(fx.publish(t) == ok_message(t->id_hex(), false, "error: policy failed"));
+}
+
+TEST_CASE("NIP-42 AUTH and NIP-70 protected events", "[relay]") {
+  Fixture fx([](Options& o) { o.relay_url = "wss://relay.example.com"; });
+  EventPtr prot = test::signed_event(test::alice(), 1, now(), "protected", {{"-"}});
+  std::vector<std::string> frames =
+      fx.exchange("[\"EVENT\"," + std::string(prot->json()) + "]", "[\"AUTH\"");
+  CHECK(frames.front() ==
+        ok_message(prot->id_hex(), false,
+                   "auth-required: this event may only be published by its author"));
+  const std::string challenge = fx.session->auth_challenge();
+  CHECK(challenge.size() == 32);
+
+  auto auth = [&](const Keypair& k, std::string relay, std::string chal, std::int64_t at) {
+    EventPtr e = test::signed_event(k, 22242, at, "", {{"relay", relay}, {"challenge", chal}});
+    return fx.exchange("[\"AUTH\"," + std::string(e->json()) + "]", "[\"OK\"").back();
+  };
+  CHECK(auth(test::alice(), "wss://other.example.com", challenge, now())
+            .find("invalid: auth event is for another relay") != std::string::npos);
+  CHECK(auth(test::alice(), "wss://relay.example.com", "wrong", now())
+            .find("invalid: auth event does not carry this connection's challenge") !=
+        std::string::npos);
+  CHECK(auth(test::alice(), "wss://relay.example.com", challenge, now() - 3600)
+            .find("not within 10 minutes") != std::string::npos);
+  CHECK(auth(test::alice(), "WSS://Relay.Example.com/", challenge, now()).find(",true,") !=
+        std::string::npos);
+  CHECK(fx.publish(prot) == ok_true(prot));
+  // Authenticated as alice, not bob.
+  EventPtr bobs = test::signed_event(test::bob(), 1, now(), "bob protected", {{"-"}});
+  CHECK(fx.publish(bobs).find("auth-required:") != std::string::npos);
+  // Auth events are never stored or broadcast, even when sent as EVENT.
+  EventPtr as_event =
+      test::signed_event(test::alice(), 22242, now(), "",
+                         {{"relay", "wss://relay.example.com"}, {"challenge", challenge}});
+  CHECK(fx.publish(as_event).find(",false,\"invalid:") != std::string::npos);
+  CHECK(fx.req(R"({"kinds":[22242]})").empty());
+}
