@@ -1,0 +1,89 @@
+// relaycore::websocket: an RFC 6455 WebSocket server on standalone Asio, in its own target so
+// hosts that bring their own transport do not pay for it. It hands every text message to a
+// relaycore::Session and implements relaycore::Connection for the way back. Plain HTTP GETs on
+// the same port go to a handler (NIP-11 documents, /metrics).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "relaycore/connection.hpp"
+#include "relaycore/export.hpp"
+#include "relaycore/policy.hpp"
+#include "relaycore/status.hpp"
+
+namespace relaycore::websocket {
+
+struct ServerOptions {
+  // Address to listen on. Default: "127.0.0.1".
+  std::string host = "127.0.0.1";
+  // Port; 0 picks a free one (see Server::port()). Default: 7777.
+  std::uint16_t port = 7777;
+  // I/O threads. Default: 1.
+  std::size_t threads = 1;
+  // Largest message (after reassembling fragments); larger ones close with 1009.
+  // Default: 131072.
+  std::size_t max_message_bytes = 131072;
+  // Bytes queued for a peer that has stopped reading before the connection is dropped.
+  // Default: 8 MiB (above relaycore's own cap, which acts first).
+  std::size_t max_outbound_bytes = 8u << 20;
+  // Seconds without any frame from the peer before the connection is closed; a ping is sent
+  // halfway. 0 disables. Default: 300.
+  std::uint32_t idle_timeout_seconds = 300;
+  // Largest HTTP request head (request line and headers). Default: 8192.
+  std::size_t max_http_header_bytes = 8192;
+};
+
+struct HttpRequest {
+  std::string method;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
+  // The value of the first header named `name` (lowercase), or "".
+  std::string header(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// What the server calls. [Threading] Called from I/O threads, concurrently for different
+// connections, in order for one connection. [Blocking] on_open() and on_http() should be quick;
+// Session::on_message() may block (back-pressure stops reading that connection).
+class RELAYCORE_API Handler {
+ public:
+  virtual ~Handler() = default;
+  // A WebSocket handshake completed; return the session that receives its messages.
+  virtual std::shared_ptr<Session> on_open(std::shared_ptr<Connection> connection,
+                                           ClientInfo client) = 0;
+  // A plain HTTP request (no upgrade). Unanswered requests get 404.
+  virtual std::optional<HttpResponse> on_http(const HttpRequest& request) = 0;
+};
+
+struct ServerStats {
+  std::uint64_t connections_open = 0, connections_total = 0;
+  std::uint64_t protocol_errors = 0, oversize_closes = 0, outbound_overflow_closes = 0,
+                idle_closes = 0;
+};
+
+class RELAYCORE_API Server {
+ public:
+  // Binds and starts the I/O threads.
+  static Result<std::unique_ptr<Server>> start(const ServerOptions& options,
+                                               std::shared_ptr<Handler> handler);
+  virtual ~Server() = default;
+  // The bound port (useful with port 0).
+  virtual std::uint16_t port() const = 0;
+  virtual ServerStats stats() const = 0;
+  // Stops accepting, closes every connection with 1001 (going away) and joins the threads.
+  virtual void stop() = 0;
+};
+
+}  // namespace relaycore::websocket
