@@ -61,8 +61,10 @@ Status read_kinds(const element& v, const Limits& limits, Filter& f) {
   kinds.reserve(arr->size());
   for (element item : *arr) {
     std::int64_t k = 0;
-    if (item.type() == simdjson::dom::element_type::UINT64 ||
-        item.get_int64().get(k) != simdjson::SUCCESS) {
+    if (item.type() == simdjson::dom::element_type::UINT64) {
+      return field_error("kinds", "values must be between 0 and 65535");
+    }
+    if (item.get_int64().get(k) != simdjson::SUCCESS) {
       return field_error("kinds", std::string("must hold integers, not ") + type_name(item));
     }
     if (k < 0 || k > 65535) return field_error("kinds", "values must be between 0 and 65535");
@@ -172,8 +174,7 @@ Result<Filter> filter(const element& e, const Limits& limits) {
         s = read_tag_condition(key, v, limits, f);
       }
     } else {
-      std::string shown(key.substr(0, 64));
-      s = Status::invalid("unknown filter field \"" + shown + "\"");
+      s = Status::invalid("unknown filter field \"" + shown(key, 64) + "\"");
     }
     if (!s) return s;
   }
@@ -280,7 +281,10 @@ std::string Filter::to_json() const {
 }
 
 Result<Filter> parse_filter(std::string_view text, const Limits& limits) {
-  if (text.size() > limits.max_message_bytes) return Status::invalid("filter is too large");
+  if (text.size() > limits.max_message_bytes) {
+    return Status::invalid("filter is too large (" + std::to_string(text.size()) + " bytes, max " +
+                           std::to_string(limits.max_message_bytes) + ")");
+  }
   json::element root;
   if (Status s = json::parse(text, limits, root); !s) return s;
   return json::filter(root, limits);

@@ -6,7 +6,8 @@
 namespace relaycore::json {
 namespace {
 
-// The calling thread's parser, reallocated only when the depth limit changes.
+// The calling thread's parser, reallocated only when the depth limit changes. `depth` is the
+// simdjson max_depth it was allocated with; 0 until the first allocation.
 struct ThreadParser {
   simdjson::dom::parser parser;
   std::size_t depth = 0;
@@ -18,9 +19,16 @@ std::string describe(simdjson::error_code code, const Limits& limits) {
       return "JSON is nested too deep (max depth " + std::to_string(limits.max_json_depth) + ")";
     case simdjson::UTF8_ERROR:
       return "message is not valid UTF-8";
-    case simdjson::STRING_ERROR:
+    case simdjson::UNESCAPED_CHARS:
+      return "control characters in JSON strings must be escaped";
     case simdjson::UNCLOSED_STRING:
-      return "malformed JSON string";
+      return "unterminated JSON string";
+    case simdjson::STRING_ERROR:
+      return "invalid escape or lone surrogate in JSON string";
+    case simdjson::T_ATOM_ERROR:
+    case simdjson::F_ATOM_ERROR:
+    case simdjson::N_ATOM_ERROR:
+      return "malformed JSON literal (expected true, false or null)";
     case simdjson::NUMBER_ERROR:
     case simdjson::NUMBER_OUT_OF_RANGE:
       return "malformed or out-of-range JSON number";
@@ -38,13 +46,15 @@ std::string describe(simdjson::error_code code, const Limits& limits) {
 
 Status parse(std::string_view text, const Limits& limits, element& root) {
   thread_local ThreadParser tp;
-  if (tp.depth != limits.max_json_depth) {
-    if (tp.parser.allocate(std::max<std::size_t>(text.size(), 4096), limits.max_json_depth) !=
-        simdjson::SUCCESS) {
+  // simdjson counts the document itself as a level, so N nested containers need max_depth N+1.
+  // With +1, max_json_depth means what Limits says: an event frame needs exactly 4.
+  const std::size_t depth = limits.max_json_depth + 1;
+  if (tp.depth != depth) {
+    if (tp.parser.allocate(std::max<std::size_t>(text.size(), 4096), depth) != simdjson::SUCCESS) {
       tp.depth = 0;
       return Status::error("out of memory");
     }
-    tp.depth = limits.max_json_depth;
+    tp.depth = depth;
   }
   auto result = tp.parser.parse(text.data(), text.size(), true);
   if (result.error() != simdjson::SUCCESS) {
@@ -75,6 +85,14 @@ const char* type_name(const element& e) noexcept {
   return "unknown";
 }
 
+std::string shown(std::string_view s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  std::size_t end = max_bytes;
+  // Back up over continuation bytes so a multi-byte character is never split.
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return std::string(s.substr(0, end)) + "...";
+}
+
 Status check_unique_keys(const object& obj, std::string_view what) {
   thread_local std::vector<std::string_view> keys;
   keys.clear();
@@ -82,7 +100,7 @@ Status check_unique_keys(const object& obj, std::string_view what) {
   std::sort(keys.begin(), keys.end());
   auto dup = std::adjacent_find(keys.begin(), keys.end());
   if (dup != keys.end()) {
-    std::string key(dup->substr(0, 64));
+    std::string key = shown(*dup, 64);
     keys.clear();
     return Status::invalid("duplicate key \"" + key + "\" in " + std::string(what));
   }

@@ -26,6 +26,10 @@ Status parse(std::string_view text, const Limits& limits, element& root);
 // "string", "array", ... for messages that say what was found instead.
 const char* type_name(const element& e) noexcept;
 
+// At most `max_bytes` of client text to quote in a message, cut at a UTF-8 character boundary
+// (so the reply stays valid UTF-8) and marked with "..." when cut.
+std::string shown(std::string_view s, std::size_t max_bytes);
+
 // "invalid: duplicate key \"<k>\" in <what>" when any key repeats.
 Status check_unique_keys(const object& obj, std::string_view what);
 

@@ -100,7 +100,8 @@ Result<ClientMessage, MessageError> parse_client_message(std::string_view frame,
   if (msg.size() == 0) return fail(Verb::kUnknown, Status::invalid("message is an empty array"));
   std::string_view verb;
   if (msg.at(0).get_string().get(verb) != simdjson::SUCCESS) {
-    return fail(Verb::kUnknown, Status::invalid("message type must be a string"));
+    return fail(Verb::kUnknown, Status::invalid(std::string("message type must be a string, not ") +
+                                                json::type_name(msg.at(0).value_unsafe())));
   }
 
   if (verb == "EVENT" || verb == "AUTH") {
@@ -128,8 +129,8 @@ Result<ClientMessage, MessageError> parse_client_message(std::string_view frame,
     }
     return ClientMessage(std::move(close));
   }
-  std::string shown(verb.substr(0, 32));
-  return fail(Verb::kUnknown, Status::invalid("unknown message type \"" + shown + "\""));
+  return fail(Verb::kUnknown,
+              Status::invalid("unknown message type \"" + json::shown(verb, 32) + "\""));
 }
 
 std::string error_reply(const MessageError& error) {
