@@ -51,4 +51,8 @@ struct RelayStats {
   std::uint64_t expired_purged = 0;
 };
 
+// The stats in the Prometheus text exposition format (version 0.0.4), every metric prefixed
+// "relaycore_"; latency histograms become Prometheus histograms in seconds.
+RELAYCORE_API std::string prometheus_text(const RelayStats& stats);
+
 }  // namespace relaycore

@@ -1,0 +1,108 @@
+// Relay stats as Prometheus text, so a host can serve /metrics without its own formatter.
+#include <string>
+
+#include "protocol/json_writer.hpp"
+#include "relaycore/stats.hpp"
+
+namespace relaycore {
+namespace {
+
+void metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
+            std::uint64_t value) {
+  out.append("# HELP relaycore_").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE relaycore_").append(name).append(" ").append(type).append("\n");
+  out.append("relaycore_").append(name).append(" ");
+  json::append_uint(out, value);
+  out.push_back('\n');
+}
+
+void labelled(std::string& out, std::string_view name, std::string_view label,
+              std::string_view value, std::uint64_t n) {
+  out.append("relaycore_").append(name).append("{").append(label).append("=\"");
+  out.append(value).append("\"} ");
+  json::append_uint(out, n);
+  out.push_back('\n');
+}
+
+std::string seconds(std::uint64_t us) {
+  std::string s = std::to_string(us / 1000000) + ".";
+  std::string frac = std::to_string(us % 1000000);
+  s.append(6 - frac.size(), '0').append(frac);
+  return s;
+}
+
+void histogram(std::string& out, std::string_view name, std::string_view help,
+               const LatencyHistogram& h) {
+  out.append("# HELP relaycore_").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE relaycore_").append(name).append(" histogram\n");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < LatencyHistogram::kBoundsUs.size(); ++i) {
+    cumulative += h.counts[i];
+    labelled(out, std::string(name) + "_bucket", "le", seconds(LatencyHistogram::kBoundsUs[i]),
+             cumulative);
+  }
+  labelled(out, std::string(name) + "_bucket", "le", "+Inf", h.count);
+  out.append("relaycore_").append(name).append("_sum ").append(seconds(h.sum_us)).append("\n");
+  out.append("relaycore_").append(name).append("_count ");
+  json::append_uint(out, h.count);
+  out.push_back('\n');
+}
+
+}  // namespace
+
+std::string prometheus_text(const RelayStats& s) {
+  std::string out;
+  out.reserve(8192);
+  out.append("# HELP relaycore_frames_total Client frames received, by verb.\n");
+  out.append("# TYPE relaycore_frames_total counter\n");
+  labelled(out, "frames_total", "verb", "EVENT", s.frames_event);
+  labelled(out, "frames_total", "verb", "REQ", s.frames_req);
+  labelled(out, "frames_total", "verb", "CLOSE", s.frames_close);
+  labelled(out, "frames_total", "verb", "COUNT", s.frames_count);
+  labelled(out, "frames_total", "verb", "AUTH", s.frames_auth);
+  labelled(out, "frames_total", "verb", "invalid", s.frames_invalid);
+  out.append("# HELP relaycore_events_total EVENT outcomes.\n");
+  out.append("# TYPE relaycore_events_total counter\n");
+  labelled(out, "events_total", "outcome", "stored", s.events_stored);
+  labelled(out, "events_total", "outcome", "duplicate", s.events_duplicate);
+  labelled(out, "events_total", "outcome", "rejected", s.events_rejected);
+  labelled(out, "events_total", "outcome", "ephemeral", s.events_ephemeral);
+  labelled(out, "events_total", "outcome", "deleted", s.events_deleted);
+  labelled(out, "events_total", "outcome", "replaced", s.events_replaced);
+  labelled(out, "events_total", "outcome", "error", s.events_error);
+  labelled(out, "events_total", "outcome", "shadow_rejected", s.events_shadow_rejected);
+  out.append("# HELP relaycore_queue_depth Items waiting in each pipeline queue.\n");
+  out.append("# TYPE relaycore_queue_depth gauge\n");
+  labelled(out, "queue_depth", "queue", "ingest", s.ingest_queue);
+  labelled(out, "queue_depth", "queue", "write", s.write_queue);
+  labelled(out, "queue_depth", "queue", "dispatch", s.dispatch_queue);
+  labelled(out, "queue_depth", "queue", "query", s.query_queue);
+  labelled(out, "queue_depth", "queue", "audit", s.audit_queue);
+  metric(out, "write_batches_total", "counter", "Group commits.", s.write_batches);
+  metric(out, "write_batch_events_total", "counter", "Events in group commits.",
+         s.write_batch_events);
+  metric(out, "write_batch_max", "gauge", "Largest group commit.", s.write_batch_max);
+  histogram(out, "ack_latency_seconds", "EVENT received to OK queued.", s.ack_latency);
+  histogram(out, "dispatch_latency_seconds", "Commit to fan-out done.", s.dispatch_latency);
+  metric(out, "sessions_open", "gauge", "Open sessions.", s.sessions_open);
+  metric(out, "sessions_total", "counter", "Sessions opened.", s.sessions_total);
+  metric(out, "subscriptions_open", "gauge", "Live subscriptions.", s.subscriptions_open);
+  metric(out, "slow_consumer_disconnects_total", "counter",
+         "Sessions closed for passing their outbound cap.", s.slow_consumer_disconnects);
+  metric(out, "audit_waits_total", "counter", "Writer waits on a full audit queue.", s.audit_waits);
+  metric(out, "audit_wait_seconds_total", "counter", "Time the writer waited on the audit queue.",
+         s.audit_wait_us / 1000000);
+  metric(out, "events_delivered_total", "counter", "Events sent to live subscriptions.",
+         s.events_delivered);
+  metric(out, "pubsub_published_total", "counter", "Events published to other nodes.",
+         s.pubsub_published);
+  metric(out, "pubsub_publish_failed_total", "counter", "Events not published to other nodes.",
+         s.pubsub_publish_failed);
+  metric(out, "pubsub_received_total", "counter", "Events received from other nodes.",
+         s.pubsub_received);
+  metric(out, "expired_purged_total", "counter", "Expired events purged (NIP-40).",
+         s.expired_purged);
+  return out;
+}
+
+}  // namespace relaycore

@@ -1,0 +1,103 @@
+// A Relay on its default storage (SQLite) across a restart, and its stats.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "relay_test_util.hpp"
+#include "relaycore/relay.hpp"
+#include "test_util.hpp"
+
+using namespace relaycore;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::int64_t now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::filesystem::path temp_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("relaycore-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("Default SQLite storage keeps events and audit across a restart", "[relay][sqlite]") {
+  auto dir = temp_dir("restart");
+  auto open = [&] {
+    Options o;
+    o.sqlite.path = (dir / "relay.db").string();  // storage left null: the SQLite default
+    SqliteAuditOptions ao;
+    ao.path = (dir / "audit.db").string();
+    o.audit = new_sqlite_audit_log(ao).value();
+    return Relay::open(std::move(o)).value();
+  };
+  EventPtr kept = test::signed_event(test::alice(), 1, now(), "kept");
+  {
+    auto relay = open();
+    CHECK(relay->submit(kept).accepted);
+    relay->shutdown();
+  }
+  {
+    auto relay = open();
+    OkResult again = relay->submit(kept);
+    CHECK(again.accepted);
+    CHECK(again.message == "duplicate: already have this event");
+    auto conn = std::make_shared<test::RecordingConnection>();
+    auto session = relay->open_session(conn, {});
+    session->on_message(R"(["REQ","r",{}])");
+    REQUIRE(conn->wait_count("[\"EOSE\"", 1));
+    std::vector<std::string> frames = conn->frames();
+    REQUIRE(frames.size() == 2);
+    CHECK(frames[0] == "[\"EVENT\",\"r\"," + std::string(kept->json()) + "]");
+    relay->shutdown();
+  }
+  Result<AuditVerifyReport> report = verify_audit_log((dir / "audit.db").string());
+  REQUIRE(report.is_ok());
+  CHECK(report->ok);
+  CHECK(report->records == 1);  // the duplicate added no record
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("Stats count verbs, outcomes, batches and latencies; Prometheus text shows them",
+          "[relay][stats]") {
+  Options o;
+  o.storage = new_memory_storage();
+  auto relay = Relay::open(std::move(o)).value();
+  auto conn = std::make_shared<test::RecordingConnection>();
+  auto session = relay->open_session(conn, {});
+  EventPtr e = test::signed_event(test::bob(), 1, now(), "counted");
+  session->on_message("[\"EVENT\"," + std::string(e->json()) + "]");
+  session->on_message("[\"EVENT\"," + std::string(e->json()) + "]");
+  session->on_message(R"(["REQ","s",{}])");
+  session->on_message(R"(["COUNT","c",{}])");
+  session->on_message("garbage");
+  REQUIRE(conn->wait_count("[\"OK\"", 2));
+  REQUIRE(conn->wait_count("[\"COUNT\"", 1));
+  RelayStats s = relay->stats();
+  CHECK(s.frames_event == 2);
+  CHECK(s.frames_req == 1);
+  CHECK(s.frames_count == 1);
+  CHECK(s.frames_invalid == 1);
+  CHECK(s.events_stored == 1);
+  CHECK(s.events_duplicate == 1);
+  CHECK(s.write_batches >= 1);
+  CHECK(s.ack_latency.count == 2);
+  CHECK(s.sessions_open == 1);
+  CHECK(s.subscriptions_open == 1);
+  std::string text = prometheus_text(s);
+  CHECK(text.find("relaycore_frames_total{verb=\"EVENT\"} 2\n") != std::string::npos);
+  CHECK(text.find("relaycore_events_total{outcome=\"stored\"} 1\n") != std::string::npos);
+  CHECK(text.find("relaycore_ack_latency_seconds_count 2\n") != std::string::npos);
+  CHECK(text.find("# TYPE relaycore_ack_latency_seconds histogram") != std::string::npos);
+  session->on_close();
+  session.reset();
+  CHECK(relay->stats().sessions_open == 0);
+}
