@@ -107,3 +107,35 @@ TEST_CASE("audit producer blocked on a full queue resumes as the sink drains", "
   CHECK(report->ok);
   CHECK(report->records == 40);
 }
+
+TEST_CASE("audit verify sees a consistent chain while the sink appends", "[audit]") {
+  test::TempDir dir;
+  std::string path = dir.file("audit.db");
+  auto opened = audit::new_sqlite_audit_log(SqliteAuditOptions{path, 16}, 200us);
+  REQUIRE(opened);
+  std::shared_ptr<AuditSink> sink = *opened;
+  std::atomic<bool> producing{true};
+  std::thread producer([&] {
+    for (std::uint64_t i = 1; i <= 300; i += 3) {
+      static_cast<void>(sink->enqueue(
+          {test::audit_record(i), test::audit_record(i + 1), test::audit_record(i + 2)}));
+    }
+    producing.store(false);
+  });
+  int runs = 0;
+  int bad = 0;
+  std::uint64_t seen = 0;
+  while (producing.load() || runs == 0) {
+    Result<AuditVerifyReport> report = verify_audit_log(path);
+    ++runs;
+    if (!report || !report->ok || report->records < seen) ++bad;
+    if (report) seen = report->records;
+  }
+  producer.join();
+  REQUIRE(sink->close().is_ok());
+  CHECK(bad == 0);
+  Result<AuditVerifyReport> report = verify_audit_log(path);
+  REQUIRE(report);
+  CHECK(report->ok);
+  CHECK(report->records == 300);
+}

@@ -1,6 +1,8 @@
 // The SQLite audit sink on real files: building, reopening and continuing a chain, and the
 // queue's edge cases.
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 
 #include "test_audit_util.hpp"
 
@@ -187,4 +189,58 @@ TEST_CASE("audit records table refuses updates and deletes", "[audit]") {
   CHECK(sqlite3_exec(db, "DELETE FROM records", nullptr, nullptr, nullptr) != SQLITE_OK);
   sqlite3_close(db);
   CHECK(verify_ok(path).records == 3);
+}
+
+namespace {
+
+// Another writer taking seq 2 behind the sink's back makes the sink's next append fail.
+constexpr const char* kIntruder =
+    "INSERT INTO records VALUES (2, 0, 1, zeroblob(32), 0, zeroblob(32), 0, zeroblob(32), "
+    "zeroblob(32))";
+
+}  // namespace
+
+TEST_CASE("audit sink keeps a refused batch and writes it once it can", "[audit]") {
+  test::TempDir dir;
+  std::string path = dir.file("audit.db");
+  auto sink = new_sqlite_audit_log(SqliteAuditOptions{path, 8});
+  REQUIRE(sink);
+  REQUIRE((*sink)->enqueue({test::audit_record(1)}).is_ok());
+  REQUIRE((*sink)->last_event_seq());
+  test::tamper(path, kIntruder);
+
+  REQUIRE((*sink)->enqueue({test::audit_record(2)}).is_ok());
+  Result<std::uint64_t> failed = (*sink)->last_event_seq();
+  REQUIRE_FALSE(failed);
+  CHECK(failed.error().code() == StatusCode::kError);
+  CHECK((*sink)->queued() == 1);  // kept, not dropped
+  CHECK_FALSE((*sink)->enqueue({test::audit_record(3)}).is_ok());
+
+  test::tamper(path, "DELETE FROM records WHERE seq = 2");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((*sink)->queued() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK((*sink)->queued() == 0);
+  Result<std::uint64_t> last = (*sink)->last_event_seq();
+  REQUIRE(last);
+  CHECK(*last == 0);  // records 1 and 2 are a deletion and a replacement
+  REQUIRE((*sink)->enqueue({test::audit_record(3)}).is_ok());
+  REQUIRE((*sink)->close().is_ok());
+  CHECK(verify_ok(path).records == 3);
+}
+
+TEST_CASE("audit close reports records it could not write", "[audit]") {
+  test::TempDir dir;
+  std::string path = dir.file("audit.db");
+  auto sink = new_sqlite_audit_log(SqliteAuditOptions{path, 8});
+  REQUIRE(sink);
+  REQUIRE((*sink)->enqueue({test::audit_record(1)}).is_ok());
+  REQUIRE((*sink)->last_event_seq());
+  test::tamper(path, kIntruder);
+  REQUIRE((*sink)->enqueue({test::audit_record(2), test::audit_record(3)}).is_ok());
+  Status closed = (*sink)->close();
+  REQUIRE_FALSE(closed.is_ok());
+  CHECK(closed.message().find("2 records could not be written") != std::string::npos);
+  CHECK((*sink)->close().message() == closed.message());
 }

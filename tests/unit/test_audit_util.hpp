@@ -69,11 +69,12 @@ inline void write_chain(const std::string& path, std::uint64_t first, std::uint6
   REQUIRE((*sink)->close().is_ok());
 }
 
-// Runs SQL on a closed audit database directly, the way someone tampering with it would:
-// without the append-only triggers.
+// Runs SQL on an audit database directly, the way someone tampering with it would: without the
+// append-only triggers.
 inline void tamper(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
   std::string all =
       "DROP TRIGGER IF EXISTS records_no_update;"
       "DROP TRIGGER IF EXISTS records_no_delete;" +
