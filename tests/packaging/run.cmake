@@ -21,10 +21,11 @@ if(CONFIG)
   set(config_args --config "${CONFIG}")
 endif()
 
+# The add_subdirectory step compiles all of relaycore again, so use every core unless told.
 if(DEFINED ENV{CMAKE_BUILD_PARALLEL_LEVEL})
   set(jobs $ENV{CMAKE_BUILD_PARALLEL_LEVEL})
 else()
-  set(jobs 2)
+  cmake_host_system_information(RESULT jobs QUERY NUMBER_OF_LOGICAL_CORES)
 endif()
 
 function(run)
