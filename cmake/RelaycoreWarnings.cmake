@@ -21,3 +21,15 @@ if(RELAYCORE_TSAN)
   add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
   add_link_options(-fsanitize=thread)
 endif()
+
+# libFuzzer builds (clang only). Every target gets coverage instrumentation (fuzzer-no-link) and
+# ASan+UBSan, so the fuzzer is guided by the library's own branches and a memory or UB error
+# aborts the run instead of passing silently. Only tests/fuzz targets link libFuzzer's driver.
+if(RELAYCORE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "RELAYCORE_FUZZ needs clang: configure with CC=clang CXX=clang++")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
