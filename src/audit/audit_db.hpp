@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -48,8 +49,10 @@ CREATE TRIGGER records_no_delete BEFORE DELETE ON records
 inline constexpr const char* kRecordColumns =
     "seq, timestamp, action, event_id, kind, actor, event_seq, prev_hash, hash";
 
+// sqlite3_close_v2 frees the connection even if a statement were still open (once it is
+// finalized), so a handle is never leaked on an error path.
 struct DbCloser {
-  void operator()(sqlite3* db) const noexcept { sqlite3_close(db); }
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
 };
 using Db = std::unique_ptr<sqlite3, DbCloser>;
 

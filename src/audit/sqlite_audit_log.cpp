@@ -100,9 +100,8 @@ class SqliteAuditLog final : public AuditSink {
     if (writer_.joinable()) writer_.join();
     insert_.reset();
     update_head_.reset();
+    db_.reset();  // checkpoints the WAL into the database file
     Status status;
-    if (sqlite3_close(db_.get()) != SQLITE_OK) status = sqlite_error(db_.get(), "close");
-    static_cast<void>(db_.release());  // sqlite3_close frees it, or leaves it to the OS on error
     {
       std::lock_guard lock(mu_);
       if (lost_ > 0) {
