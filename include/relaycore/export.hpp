@@ -11,5 +11,5 @@
 #define RELAYCORE_API __declspec(dllimport)
 #endif
 #else
-#define RELAYCORE_API __attribute__((visibility("default")))
+#define RELAYCORE_API [[gnu::visibility("default")]]
 #endif
