@@ -34,14 +34,7 @@ class BoundedQueue {
     out.clear();
     std::unique_lock lock(mu_);
     not_empty_.wait(lock, [&] { return closed_ || !items_.empty(); });
-    if (items_.empty()) return false;
-    while (!items_.empty() && out.size() < max) {
-      out.push_back(std::move(items_.front()));
-      items_.pop_front();
-    }
-    lock.unlock();
-    not_full_.notify_all();
-    return true;
+    return take(lock, out, max);
   }
 
   // As pop_batch(), but gives up after `timeout` with `out` empty and returns true.
@@ -52,14 +45,7 @@ class BoundedQueue {
     if (!not_empty_.wait_for(lock, timeout, [&] { return closed_ || !items_.empty(); })) {
       return true;
     }
-    if (items_.empty()) return false;
-    while (!items_.empty() && out.size() < max) {
-      out.push_back(std::move(items_.front()));
-      items_.pop_front();
-    }
-    lock.unlock();
-    not_full_.notify_all();
-    return true;
+    return take(lock, out, max);
   }
 
   // pop_batch() of one item.
@@ -92,6 +78,18 @@ class BoundedQueue {
   std::size_t capacity() const noexcept { return capacity_; }
 
  private:
+  // Moves up to `max` items into `out` and releases the lock; false when there were none.
+  bool take(std::unique_lock<std::mutex>& lock, std::vector<T>& out, std::size_t max) {
+    if (items_.empty()) return false;
+    while (!items_.empty() && out.size() < max) {
+      out.push_back(std::move(items_.front()));
+      items_.pop_front();
+    }
+    lock.unlock();
+    not_full_.notify_all();
+    return true;
+  }
+
   const std::size_t capacity_;
   mutable std::mutex mu_;
   std::condition_variable not_full_;

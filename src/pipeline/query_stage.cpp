@@ -20,15 +20,10 @@ bool newer_first(const StoredEvent& a, const StoredEvent& b) {
 }  // namespace
 
 void QueryStage::start(std::size_t threads) {
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, threads); ++i) {
-    threads_.emplace_back([this] { run(); });
-  }
+  threads_.start(threads, [this] { run(); });
 }
 
-void QueryStage::join() {
-  for (std::thread& t : threads_) t.join();
-  threads_.clear();
-}
+void QueryStage::join() { threads_.join(); }
 
 void QueryStage::run() {
   QueryJob job;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pipeline/core.hpp"
+#include "pipeline/thread_group.hpp"
 
 namespace relaycore::pipeline {
 
@@ -28,7 +29,7 @@ class VerifyStage {
   void run();
   void process(IngestJob& job);
   std::shared_ptr<Core> core_;
-  std::vector<std::thread> threads_;
+  ThreadGroup threads_;
 };
 
 class DispatchStage {
@@ -73,7 +74,7 @@ class QueryStage {
   void serve_req(QueryJob& job);
   void serve_count(QueryJob& job);
   std::shared_ptr<Core> core_;
-  std::vector<std::thread> threads_;
+  ThreadGroup threads_;
 };
 
 }  // namespace relaycore::pipeline

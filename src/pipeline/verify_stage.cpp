@@ -28,15 +28,10 @@ void acknowledge(Core& core, const AckFn& ack, Clock::time_point received, OkRes
 }
 
 void VerifyStage::start(std::size_t threads) {
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, threads); ++i) {
-    threads_.emplace_back([this] { run(); });
-  }
+  threads_.start(threads, [this] { run(); });
 }
 
-void VerifyStage::join() {
-  for (std::thread& t : threads_) t.join();
-  threads_.clear();
-}
+void VerifyStage::join() { threads_.join(); }
 
 void VerifyStage::run() {
   IngestJob job;

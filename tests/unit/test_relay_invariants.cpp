@@ -11,6 +11,7 @@
 
 using namespace relaycore;
 using namespace std::chrono_literals;
+using test::now;
 
 namespace {
 
@@ -41,12 +42,6 @@ struct Harness {
     return c;
   }
 };
-
-std::int64_t now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string event_frame(const EventPtr& e) { return "[\"EVENT\"," + std::string(e->json()) + "]"; }
 

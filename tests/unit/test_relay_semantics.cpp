@@ -8,14 +8,9 @@
 
 using namespace relaycore;
 using namespace std::chrono_literals;
+using test::now;
 
 namespace {
-
-std::int64_t now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 struct Fixture {
   std::unique_ptr<Relay> relay;

@@ -10,14 +10,9 @@
 
 using namespace relaycore;
 using namespace std::chrono_literals;
+using test::now;
 
 namespace {
-
-std::int64_t now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::filesystem::path temp_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /

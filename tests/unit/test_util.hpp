@@ -1,6 +1,8 @@
 // Helpers shared by the unit tests: fixed keys and signed events.
 #pragma once
 
+#include <chrono>
+#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +25,13 @@ inline const Keypair& bob() {
       Keypair::from_secret_hex("b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfef")
           .value();
   return k;
+}
+
+// Unix seconds now: events in relay tests must be fresh (NIP-01 created_at windows, NIP-40).
+inline std::int64_t now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 inline EventPtr signed_event(const Keypair& keys, std::uint16_t kind, std::int64_t created_at,
