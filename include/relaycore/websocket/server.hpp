@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,7 +25,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   // Port; 0 picks a free one (see Server::port()). Default: 7777.
   std::uint16_t port = 7777;
-  // I/O threads. Default: 1.
+  // I/O threads, and the number of message threads kept for Session calls. Default: 1.
   std::size_t threads = 1;
   // Largest message (after reassembling fragments); larger ones close with 1009.
   // Default: 131072.
@@ -33,13 +34,14 @@ struct ServerOptions {
   // Default: 8 MiB (above relaycore's own cap, which acts first).
   std::size_t max_outbound_bytes = 8u << 20;
   // Seconds without any frame from the peer before the connection is closed; a ping is sent
-  // halfway. 0 disables. Default: 300.
+  // halfway. It also bounds the wait for a request head. 0 disables. Default: 300.
   std::uint32_t idle_timeout_seconds = 300;
   // Largest HTTP request head (request line and headers). Default: 8192.
   std::size_t max_http_header_bytes = 8192;
 };
 
-struct HttpRequest {
+// Exported because header() is defined in the library.
+struct RELAYCORE_API HttpRequest {
   std::string method;
   std::string target;
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
@@ -54,9 +56,16 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// What the server calls. [Threading] Called from I/O threads, concurrently for different
-// connections, in order for one connection. [Blocking] on_open() and on_http() should be quick;
-// Session::on_message() may block (back-pressure stops reading that connection).
+// What the server calls.
+// [Threading] on_open() and on_http() run on I/O threads. Session::on_message() and on_close()
+//   run on a separate message pool, never concurrently for one connection, in order, and
+//   on_close() exactly once, after the last on_message() has returned.
+// [Blocking] on_open() and on_http() should be quick. Session::on_message() may block
+//   (back-pressure): that connection stops being read while the rest of the server keeps
+//   reading, writing and pinging. Each blocked connection holds one message thread; the pool
+//   grows past `threads` when all are busy (up to 64 more), so one blocked client does not stall
+//   another.
+// [Errors] Exceptions from these calls are caught; a failed on_open() closes with 1011.
 class RELAYCORE_API Handler {
  public:
   virtual ~Handler() = default;
@@ -67,6 +76,9 @@ class RELAYCORE_API Handler {
   virtual std::optional<HttpResponse> on_http(const HttpRequest& request) = 0;
 };
 
+// Counters since start. Connections are TCP connections, plain HTTP ones included.
+// protocol_errors counts bad handshakes and every close with 1002, 1003 or 1007;
+// oversize_closes counts 1009 closes and request heads over max_http_header_bytes (431).
 struct ServerStats {
   std::uint64_t connections_open = 0, connections_total = 0;
   std::uint64_t protocol_errors = 0, oversize_closes = 0, outbound_overflow_closes = 0,
@@ -82,7 +94,9 @@ class RELAYCORE_API Server {
   // The bound port (useful with port 0).
   virtual std::uint16_t port() const = 0;
   virtual ServerStats stats() const = 0;
-  // Stops accepting, closes every connection with 1001 (going away) and joins the threads.
+  // Stops accepting, closes every connection with 1001 (going away), waits for every
+  // Session::on_close() and joins the threads. Idempotent; the destructor calls it. Must not be
+  // called from a Handler or Session callback (it joins the threads they run on).
   virtual void stop() = 0;
 };
 

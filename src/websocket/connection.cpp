@@ -1,0 +1,269 @@
+// The read side of a connection: request head, handshake, plain HTTP, inbound frames, message
+// delivery to the session and the idle timer. The write side is in connection_write.cpp.
+#include "websocket/connection.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace relaycore::websocket::detail {
+namespace {
+
+// Reads go into at least this much free buffer space.
+constexpr std::size_t kReadChunk = 16 * 1024;
+
+std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint) {
+  const asio::ip::address address = endpoint.address();
+  std::string host;
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    host = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();
+  } else if (address.is_v6()) {
+    host = "[" + address.to_string() + "]";
+  } else {
+    host = address.to_string();
+  }
+  return host + ":" + std::to_string(endpoint.port());
+}
+
+}  // namespace
+
+WsConnection::WsConnection(std::shared_ptr<ServerContext> context, Socket socket)
+    : context_(std::move(context)),
+      socket_(std::move(socket)),
+      strand_(socket_.get_executor()),
+      idle_timer_(strand_),
+      close_timer_(strand_),
+      reader_(context_->options.max_message_bytes) {}
+
+WsConnection::~WsConnection() = default;
+
+void WsConnection::start() {
+  asio::post(strand_, [self = shared_from_this()] {
+    asio::error_code ec;
+    self->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    const asio::ip::tcp::endpoint peer = self->socket_.remote_endpoint(ec);
+    if (!ec) self->remote_ = format_endpoint(peer);
+    self->buffer_.resize(std::max(kReadChunk, self->context_->options.max_http_header_bytes + 1));
+    self->last_rx_ = std::chrono::steady_clock::now();
+    const std::uint32_t timeout = self->context_->options.idle_timeout_seconds;
+    if (timeout > 0) self->arm_idle_timer(self->last_rx_ + std::chrono::seconds(timeout));
+    self->read_more();
+  });
+}
+
+void WsConnection::read_more() {
+  if (reading_ || state_ == State::kClosed) return;
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (buffer_.size() - end_ < kReadChunk / 2) {
+    // Move the unparsed tail (at most a partial header once open) to the front.
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+    if (buffer_.size() - end_ < kReadChunk / 2) buffer_.resize(end_ + kReadChunk);
+  }
+  std::size_t space = buffer_.size() - end_;
+  if (state_ == State::kHttp) {
+    // Never read far past the head limit: one byte more is enough to know it was exceeded.
+    const std::size_t limit = context_->options.max_http_header_bytes + 1;
+    const std::size_t have = end_ - begin_;
+    space = std::min(space, limit > have ? limit - have : 1);
+  }
+  reading_ = true;
+  socket_.async_read_some(asio::buffer(buffer_.data() + end_, space),
+                          [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+                            self->on_read(ec, n);
+                          });
+}
+
+void WsConnection::on_read(const asio::error_code& ec, std::size_t n) {
+  reading_ = false;
+  if (state_ == State::kClosed) return;
+  if (ec) {
+    finish();  // EOF or reset: the peer is gone, with or without a close handshake
+    return;
+  }
+  end_ += n;
+  last_rx_ = std::chrono::steady_clock::now();
+  ping_sent_ = false;
+  switch (state_) {
+    case State::kHttp:
+      process_http();
+      break;
+    case State::kOpen:
+      process_frames();
+      break;
+    case State::kClosing:
+      begin_ = end_ = 0;  // draining until the peer hangs up
+      read_more();
+      break;
+    case State::kClosed:
+      break;
+  }
+}
+
+void WsConnection::process_http() {
+  const std::string_view view(reinterpret_cast<const char*>(buffer_.data() + begin_),
+                              end_ - begin_);
+  const std::size_t max = context_->options.max_http_header_bytes;
+  const std::size_t head_end = find_head_end(view);
+  if (head_end == std::string_view::npos) {
+    if (view.size() > max) {
+      reject_http({431, "request head too large"}, true);
+    } else {
+      read_more();
+    }
+    return;
+  }
+  if (head_end > max) {
+    reject_http({431, "request head too large"}, true);
+    return;
+  }
+  std::optional<ParsedRequest> parsed = parse_request_head(view.substr(0, head_end));
+  begin_ += head_end;
+  if (!parsed) {
+    reject_http({400, "malformed request"}, false);
+  } else if (!parsed->request.header("upgrade").empty()) {
+    handle_upgrade(*parsed);
+  } else {
+    handle_plain_http(parsed->request);
+  }
+}
+
+void WsConnection::handle_upgrade(const ParsedRequest& parsed) {
+  Result<std::string, HttpError> accept = check_upgrade(parsed);
+  if (!accept) {
+    reject_http(accept.error(), false);
+    return;
+  }
+  OutItem response;
+  response.payload = Frame(render_switching_protocols(*accept));
+  queue_.push_back(std::move(response));
+  state_ = State::kOpen;
+  write_next();
+
+  ClientInfo client;
+  client.remote_address = remote_;
+  std::shared_ptr<Session> session;
+  try {
+    session = context_->handler->on_open(shared_from_this(), std::move(client));
+  } catch (...) {
+    session = nullptr;
+  }
+  if (!session) {
+    start_close(kCloseInternalError, "internal error");
+    return;
+  }
+  session_ = std::move(session);
+  process_frames();  // frames the client sent right behind its handshake
+}
+
+void WsConnection::handle_plain_http(const HttpRequest& request) {
+  std::optional<HttpResponse> response;
+  try {
+    response = context_->handler->on_http(request);
+  } catch (...) {
+    response = HttpResponse{500, "text/plain", "internal error\n", {}};
+  }
+  if (!response) response = HttpResponse{404, "text/plain", "not found\n", {}};
+  OutItem item;
+  item.payload = Frame(render_response(*response, request.method == "HEAD"));
+  item.last = true;
+  begin_closing(std::move(item));
+}
+
+void WsConnection::reject_http(const HttpError& error, bool oversize) {
+  bump(oversize ? context_->counters.oversize_closes : context_->counters.protocol_errors);
+  OutItem item;
+  item.payload = Frame(render_error(error));
+  item.last = true;
+  begin_closing(std::move(item));
+}
+
+void WsConnection::process_frames() {
+  while (state_ == State::kOpen && !in_flight_) {
+    std::size_t consumed = 0;
+    Inbound in = reader_.next(buffer_.data() + begin_, end_ - begin_, consumed);
+    begin_ += consumed;
+    switch (in.kind) {
+      case Inbound::Kind::kNeedMore:
+        read_more();
+        return;
+      case Inbound::Kind::kText:
+        deliver(std::move(in.payload));
+        return;
+      case Inbound::Kind::kPing:
+        enqueue_control(Opcode::kPong, std::move(in.payload));
+        break;
+      case Inbound::Kind::kPong:
+        break;
+      case Inbound::Kind::kClose:
+        // Echo the peer's code (1000 when it gave none), then hang up.
+        start_close(in.code == kCloseNoStatus ? kCloseNormal : in.code, "");
+        return;
+      case Inbound::Kind::kFail:
+        fail(in.code, in.error);
+        return;
+    }
+  }
+}
+
+// Reads stay paused until on_message() returns, so a session sees its messages one at a time
+// and a client that outruns back-pressure simply stops being read.
+void WsConnection::deliver(std::string text) {
+  in_flight_ = true;
+  context_->messages.post([self = shared_from_this(), session = session_, text = std::move(text)] {
+    try {
+      session->on_message(text);
+    } catch (...) {
+      // A throwing session is the host's bug; the connection carries on.
+    }
+    asio::post(self->strand_, [self] { self->message_done(); });
+  });
+}
+
+void WsConnection::message_done() {
+  in_flight_ = false;
+  if (state_ == State::kClosed) {
+    hand_over_close();  // on_close() was held back until on_message() returned
+    return;
+  }
+  if (state_ != State::kOpen) return;
+  last_rx_ = std::chrono::steady_clock::now();  // back-pressure is not idleness
+  ping_sent_ = false;
+  process_frames();
+}
+
+void WsConnection::arm_idle_timer(std::chrono::steady_clock::time_point at) {
+  idle_timer_.expires_at(at);
+  idle_timer_.async_wait(
+      [self = shared_from_this()](const asio::error_code& ec) { self->on_idle_timer(ec); });
+}
+
+// Fires at the next deadline: half the timeout since the last read (ping) or the full timeout
+// (close). Only this handler re-arms the timer, so no stale wake-up can confuse it.
+void WsConnection::on_idle_timer(const asio::error_code& ec) {
+  if (ec || (state_ != State::kHttp && state_ != State::kOpen)) return;
+  const auto timeout =
+      std::chrono::milliseconds(std::chrono::seconds(context_->options.idle_timeout_seconds));
+  const auto half = timeout / 2;
+  const auto now = std::chrono::steady_clock::now();
+  if (in_flight_) {
+    arm_idle_timer(now + timeout);  // blocked on back-pressure; the client is not idle
+    return;
+  }
+  if (now - last_rx_ >= timeout) {
+    bump(context_->counters.idle_closes);
+    if (state_ == State::kHttp) {
+      finish();
+    } else {
+      start_close(kCloseGoingAway, "idle timeout");
+    }
+    return;
+  }
+  if (state_ == State::kOpen && now - last_rx_ >= half && !ping_sent_) {
+    ping_sent_ = true;
+    enqueue_control(Opcode::kPing, {});
+  }
+  arm_idle_timer(now - last_rx_ >= half ? last_rx_ + timeout : last_rx_ + half);
+}
+
+}  // namespace relaycore::websocket::detail

@@ -1,0 +1,131 @@
+// One accepted TCP connection: the HTTP request head, then (after an upgrade) WebSocket frames
+// in both directions. Everything that touches the socket runs on the connection's strand;
+// send() and close() may be called from any thread and post onto it.
+#pragma once
+
+#include "websocket/asio_include.hpp"
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "relaycore/connection.hpp"
+#include "websocket/frame_codec.hpp"
+#include "websocket/http.hpp"
+#include "websocket/server_context.hpp"
+
+namespace relaycore::websocket::detail {
+
+using Strand = asio::strand<asio::io_context::executor_type>;
+using Socket = asio::ip::tcp::socket::rebind_executor<Strand>::other;
+using Timer = asio::steady_timer::rebind_executor<Strand>::other;
+
+// Timer::cancel() has no error_code overload (it cannot fail in practice); never let it throw.
+inline void cancel_timer(Timer& timer) noexcept {
+  try {
+    timer.cancel();
+  } catch (...) {
+  }
+}
+
+// How long a closing connection waits for its close frame to go out and the peer to hang up
+// before the socket is simply closed.
+constexpr std::chrono::milliseconds kCloseTimeout{2000};
+
+class WsConnection final : public Connection, public std::enable_shared_from_this<WsConnection> {
+ public:
+  WsConnection(std::shared_ptr<ServerContext> context, Socket socket);
+  ~WsConnection() override;
+
+  // Starts reading the request head. Call once, after ServerContext::add().
+  void start();
+
+  // Connection, for the session: any thread, never blocks.
+  void send(Frame frame) override;
+  void close(std::string_view reason) override;
+  std::size_t queued_bytes() const override;
+
+  // Server::stop(): a close handshake with 1001, or (after the grace period) a hard close.
+  void going_away();
+  void abort();
+
+ private:
+  enum class State : std::uint8_t {
+    kHttp,     // reading the request head
+    kOpen,     // WebSocket open
+    kClosing,  // last bytes (close frame or HTTP response) queued; draining until the peer goes
+    kClosed,   // socket closed
+  };
+
+  // One write: a frame header (empty for raw HTTP bytes) and the payload in Frame's parts.
+  struct OutItem {
+    FrameHeader header;
+    Frame payload;
+    std::size_t counted = 0;  // bytes of this item in queued_
+    bool last = false;        // a close frame or HTTP response: shut down after it
+  };
+
+  // Reading (connection.cpp).
+  void read_more();
+  void on_read(const asio::error_code& ec, std::size_t n);
+  void process_http();
+  void handle_upgrade(const ParsedRequest& parsed);
+  void handle_plain_http(const HttpRequest& request);
+  void reject_http(const HttpError& error, bool oversize);
+  void process_frames();
+  void deliver(std::string text);
+  void message_done();
+  void arm_idle_timer(std::chrono::steady_clock::time_point at);
+  void on_idle_timer(const asio::error_code& ec);
+
+  // Writing and closing (connection_write.cpp).
+  void enqueue_text(Frame frame, std::size_t counted);
+  void enqueue_control(Opcode opcode, std::string payload);
+  void write_next();
+  void on_written(const asio::error_code& ec);
+  // Queues `last_bytes` as the final write, then shuts down and drains.
+  void begin_closing(OutItem last_item);
+  void start_close(std::uint16_t code, std::string_view reason);
+  void fail(std::uint16_t code, std::string_view reason);
+  void finish();
+  void hand_over_close();
+
+  // Declared first so it is destroyed last: the socket and timers need its io_context.
+  std::shared_ptr<ServerContext> context_;
+  Socket socket_;
+  Strand strand_;
+  Timer idle_timer_;
+  Timer close_timer_;
+  std::string remote_;
+
+  // Strand-only state.
+  State state_ = State::kHttp;
+  std::vector<std::uint8_t> buffer_;
+  std::size_t begin_ = 0, end_ = 0;
+  bool reading_ = false;
+  FrameReader reader_;
+  std::shared_ptr<Session> session_;
+  bool in_flight_ = false;     // an on_message() call is running; reads are paused
+  bool close_handed_ = false;  // on_close() has been scheduled
+  std::chrono::steady_clock::time_point last_rx_;
+  bool ping_sent_ = false;
+  std::deque<OutItem> queue_;
+  std::optional<std::string> pong_;  // only the latest unanswered ping gets a pong
+  std::vector<OutItem> writing_;
+  std::vector<asio::const_buffer> buffers_;
+  bool write_in_progress_ = false;
+
+  // Any-thread state.
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<bool> accepting_{true};  // false once closing: send() drops frames
+  std::atomic<bool> overflowed_{false};
+};
+
+}  // namespace relaycore::websocket::detail

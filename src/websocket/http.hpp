@@ -1,0 +1,54 @@
+// The HTTP/1.1 side of the server: parsing a request head, checking an RFC 6455 upgrade and
+// writing responses. Pure functions over strings, so they are tested without sockets.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "relaycore/status.hpp"
+#include "relaycore/websocket/server.hpp"
+
+namespace relaycore::websocket::detail {
+
+// A request head as parsed; `version` is "HTTP/1.0" or "HTTP/1.1".
+struct ParsedRequest {
+  HttpRequest request;
+  std::string version;
+};
+
+// Why a request was refused: the status to answer and a short plain-text body.
+struct HttpError {
+  int status = 400;
+  std::string message;
+};
+
+// The offset one past the "\r\n\r\n" that ends the head in `buffer`, or npos.
+std::size_t find_head_end(std::string_view buffer) noexcept;
+
+// Parses the request line and headers of `head` (which ends with "\r\n\r\n"). Strict: CRLF line
+// ends only, no folded lines, token header names, HTTP/1.0 or 1.1. nullopt means 400.
+std::optional<ParsedRequest> parse_request_head(std::string_view head);
+
+// True when the comma-separated header `value` holds `token`, ignoring case.
+bool has_token(std::string_view value, std::string_view token) noexcept;
+
+// Checks an upgrade request against RFC 6455 section 4.2.1 and returns the
+// Sec-WebSocket-Accept value for its key.
+Result<std::string, HttpError> check_upgrade(const ParsedRequest& parsed);
+
+// base64(SHA-1(key + the RFC 6455 GUID)).
+std::string accept_key(std::string_view key);
+
+// The 101 response that completes a handshake.
+std::string render_switching_protocols(std::string_view accept);
+
+// A complete response with Content-Length and "Connection: close". Headers whose name or value
+// could split the response (CR, LF, or a bad name) are dropped. `head_only` omits the body.
+std::string render_response(const HttpResponse& response, bool head_only);
+
+// A plain-text error response.
+std::string render_error(const HttpError& error);
+
+}  // namespace relaycore::websocket::detail

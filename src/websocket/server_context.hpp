@@ -1,0 +1,96 @@
+// What the server and its connections share: options, the handler, counters, the I/O context,
+// the message pool and the registry of live connections. Connections hold it by shared_ptr, so
+// a Connection that a host keeps after the server has gone still has a valid io_context to be
+// destroyed against.
+#pragma once
+
+#include "websocket/asio_include.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "relaycore/websocket/server.hpp"
+#include "websocket/message_pool.hpp"
+
+namespace relaycore::websocket::detail {
+
+class WsConnection;
+
+// Message threads the pool may add beyond ServerOptions::threads, one per blocked connection.
+constexpr std::size_t kExtraMessageThreads = 64;
+
+struct ServerCounters {
+  std::atomic<std::uint64_t> connections_open{0};
+  std::atomic<std::uint64_t> connections_total{0};
+  std::atomic<std::uint64_t> protocol_errors{0};
+  std::atomic<std::uint64_t> oversize_closes{0};
+  std::atomic<std::uint64_t> outbound_overflow_closes{0};
+  std::atomic<std::uint64_t> idle_closes{0};
+};
+
+inline void bump(std::atomic<std::uint64_t>& counter) {
+  counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+class ServerContext {
+ public:
+  ServerContext(const ServerOptions& opts, std::shared_ptr<Handler> h)
+      : options(opts),
+        handler(std::move(h)),
+        messages(opts.threads, opts.threads + kExtraMessageThreads) {}
+
+  const ServerOptions options;
+  const std::shared_ptr<Handler> handler;
+  ServerCounters counters;
+  asio::io_context io;
+  MessagePool messages;
+
+  // Registers a new connection; false once stop() has begun (the caller drops it).
+  bool add(const std::shared_ptr<WsConnection>& connection) {
+    std::lock_guard lock(mu_);
+    if (stopping_) return false;
+    live_.emplace(connection.get(), connection);
+    bump(counters.connections_total);
+    bump(counters.connections_open);
+    return true;
+  }
+
+  // Called once a connection is fully over: socket closed and on_close() delivered.
+  void remove(const WsConnection* connection) {
+    std::lock_guard lock(mu_);
+    if (live_.erase(connection) > 0) {
+      counters.connections_open.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (live_.empty()) empty_.notify_all();
+  }
+
+  // Refuses new connections from now on and returns the live ones.
+  std::vector<std::shared_ptr<WsConnection>> begin_stop() {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    std::vector<std::shared_ptr<WsConnection>> out;
+    out.reserve(live_.size());
+    for (auto& [key, connection] : live_) out.push_back(connection);
+    return out;
+  }
+
+  // Waits until every connection is removed; false on timeout.
+  bool wait_empty(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return empty_.wait_for(lock, timeout, [&] { return live_.empty(); });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable empty_;
+  bool stopping_ = false;
+  std::unordered_map<const WsConnection*, std::shared_ptr<WsConnection>> live_;
+};
+
+}  // namespace relaycore::websocket::detail
