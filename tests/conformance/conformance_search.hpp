@@ -19,7 +19,8 @@ inline void search_matches_content(const Factory& make) {
   EventPtr tagged = event(test::alice(), 102, "nothing here", {{"t", "world"}});
   EventPtr percent = event(test::alice(), 103, "100% sure_thing");
   EventPtr slash_n = event(test::alice(), 104, "a\\nb");  // a backslash, then the letter n
-  write(*s, {hello, quoted, tagged, percent, slash_n});
+  EventPtr control = event(test::alice(), 105, "bell\x07ring");
+  write(*s, {hello, quoted, tagged, percent, slash_n, control});
 
   CHECK(query_ids(*s, with_search("world")) == ids_of({hello}));  // tags are not searched
   CHECK(query_ids(*s, with_search("WORLD")) == ids_of({hello}));
@@ -29,6 +30,7 @@ inline void search_matches_content(const Factory& make) {
   CHECK(query_ids(*s, with_search("0% s")) == ids_of({percent}));
   CHECK(query_ids(*s, with_search("_")) == ids_of({percent}));  // no LIKE wildcards
   CHECK(query_ids(*s, with_search("%")) == ids_of({percent}));
+  CHECK(query_ids(*s, with_search("\x07R")) == ids_of({control}));
   CHECK(query_ids(*s, with_search("absent")).empty());
 
   Filter combined = with_search("o");
