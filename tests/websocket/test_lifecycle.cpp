@@ -1,0 +1,302 @@
+// Connection lifecycle and the Connection contract: idle timeout, the outbound cap, queued
+// bytes, event frames, cross-thread sends, back-pressure isolation, close() and stop().
+#include <catch2/catch.hpp>
+
+#include <future>
+
+#include "relaycore/keys.hpp"
+#include "test_server_util.hpp"
+
+namespace relaycore::websocket::test {
+namespace {
+
+std::shared_ptr<Connection> connection_at(TestHandler& handler, std::size_t i) {
+  std::lock_guard lock(handler.mu);
+  return i < handler.connections.size() ? handler.connections[i].lock() : nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("an idle connection is pinged at half the timeout, then closed and counted") {
+  ServerOptions o;
+  o.idle_timeout_seconds = 1;
+  ServerFixture fx(o);
+  auto c = fx.open();
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<ServerFrame> ping = c->read_frame(3000ms);
+  REQUIRE(ping);
+  CHECK(ping->opcode == kOpPing);
+  CHECK(std::chrono::steady_clock::now() - start >= 400ms);
+  CHECK(c->read_close_code(3000ms) == 1001);
+  CHECK(std::chrono::steady_clock::now() - start >= 900ms);
+  CHECK(c->wait_closed());
+  CHECK(fx.server->stats().idle_closes == 1);
+  c.reset();
+  CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == 1; }));
+}
+
+TEST_CASE("a client that answers pings is not idle") {
+  ServerOptions o;
+  o.idle_timeout_seconds = 1;
+  ServerFixture fx(o);
+  auto c = fx.open();
+  const auto until = std::chrono::steady_clock::now() + 2200ms;
+  int pings = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    std::optional<ServerFrame> f = c->read_frame(100ms);
+    if (!f) {
+      REQUIRE_FALSE(c->eof());
+      continue;
+    }
+    REQUIRE(f->opcode == kOpPing);
+    ++pings;
+    REQUIRE(c->send_frame(kOpPong, f->payload));
+  }
+  CHECK(pings >= 2);
+  CHECK(fx.server->stats().idle_closes == 0);
+  CHECK(c->send_text("alive"));
+  CHECK(c->read_data_or_close()->payload == "alive");
+}
+
+TEST_CASE("a connection that never sends a request head is closed at the idle timeout") {
+  ServerOptions o;
+  o.idle_timeout_seconds = 1;
+  ServerFixture fx(o);
+  WsClient c(fx.port());
+  REQUIRE(c.connected());
+  CHECK(c.wait_closed(3000ms));
+  CHECK(fx.server->stats().idle_closes == 1);
+}
+
+TEST_CASE("a client that never reads is dropped at max_outbound_bytes; the server carries on") {
+  const std::string chunk(64 * 1024, 'f');  // declared first: it outlives the server
+  ServerOptions o;
+  o.max_outbound_bytes = 1u << 20;
+  ServerFixture fx(o);
+  fx.handler->on_text = [&](const std::shared_ptr<Connection>& c, std::string_view text) {
+    if (text != "flood") {
+      c->send(Frame(std::string(text)));
+      return;
+    }
+    for (int i = 0; i < 400; ++i) c->send(Frame(chunk));  // 25 MiB, far past the cap
+  };
+  auto flooded = fx.open();
+  REQUIRE(flooded->send_text("flood"));
+  CHECK(TestHandler::eventually([&] { return fx.server->stats().outbound_overflow_closes == 1; }));
+  CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == 1; }));
+  fx.expect_still_serves();
+  CHECK(flooded->wait_closed());  // after the bytes already in flight, the connection is gone
+  CHECK(fx.server->stats().outbound_overflow_closes == 1);
+}
+
+TEST_CASE("queued_bytes counts what was sent and not yet written, back to 0 once read") {
+  std::atomic<std::size_t> queued_after_send{0};
+  const std::string chunk(64 * 1024, 'q');
+  ServerFixture fx;
+  fx.handler->on_text = [&](const std::shared_ptr<Connection>& c, std::string_view) {
+    for (int i = 0; i < 96; ++i) c->send(Frame(chunk));  // 6 MiB, under the 8 MiB cap
+    queued_after_send = c->queued_bytes();
+  };
+  auto c = fx.open();
+  REQUIRE(c->send_text("go"));
+  REQUIRE(TestHandler::eventually([&] { return queued_after_send.load() > 0; }));
+  CHECK(queued_after_send.load() <= 96 * chunk.size());
+  for (int i = 0; i < 96; ++i) {
+    std::optional<ServerFrame> f = c->read_frame();
+    REQUIRE(f);
+    REQUIRE(f->payload.size() == chunk.size());
+  }
+  std::shared_ptr<Connection> conn = connection_at(*fx.handler, 0);
+  REQUIRE(conn);
+  CHECK(TestHandler::eventually([&] { return conn->queued_bytes() == 0; }));
+  CHECK(fx.server->stats().outbound_overflow_closes == 0);
+}
+
+TEST_CASE("an event Frame arrives as head, canonical JSON and the closing bracket") {
+  ServerFixture fx;
+  EventDraft draft;
+  draft.created_at = 1700000000;
+  draft.content = "hello \"quoted\"\nand unicode \xE2\x9C\x93";
+  draft.tags = {{"t", "nostr"}};
+  Result<EventPtr> event = sign_event(Keypair::generate(), draft);
+  REQUIRE(event);
+  EventPtr ev = *event;
+  fx.handler->on_text = [ev](const std::shared_ptr<Connection>& c, std::string_view) {
+    c->send(Frame(R"(["EVENT","sub1",)", ev));
+  };
+  auto c = fx.open();
+  REQUIRE(c->send_text("give"));
+  std::optional<ServerFrame> f = c->read_frame();
+  REQUIRE(f);
+  CHECK(f->payload == R"(["EVENT","sub1",)" + std::string(ev->json()) + "]");
+}
+
+TEST_CASE("sends from several threads keep each thread's order") {
+  ServerFixture fx;
+  auto c = fx.open();
+  REQUIRE(TestHandler::eventually([&] { return connection_at(*fx.handler, 0) != nullptr; }));
+  std::shared_ptr<Connection> conn = connection_at(*fx.handler, 0);
+  constexpr int kThreads = 3;
+  constexpr int kPerThread = 1500;
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([conn, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        conn->send(Frame(std::to_string(t) + ":" + std::to_string(i)));
+      }
+    });
+  }
+  // The client echoes meanwhile, so reads and writes interleave on the server.
+  REQUIRE(c->send_text("x:-1"));
+  std::vector<int> next(kThreads, 0);
+  int echoes = 0;
+  for (int n = 0; n < kThreads * kPerThread + 1; ++n) {
+    std::optional<ServerFrame> f = c->read_frame();
+    REQUIRE(f);
+    const std::size_t colon = f->payload.find(':');
+    REQUIRE(colon != std::string::npos);
+    if (f->payload[0] == 'x') {
+      ++echoes;
+      continue;
+    }
+    const int t = std::stoi(f->payload.substr(0, colon));
+    const int i = std::stoi(f->payload.substr(colon + 1));
+    REQUIRE(i == next[static_cast<std::size_t>(t)]);
+    ++next[static_cast<std::size_t>(t)];
+  }
+  for (std::thread& s : senders) s.join();
+  CHECK(echoes == 1);
+  CHECK(next == std::vector<int>(kThreads, kPerThread));
+}
+
+TEST_CASE("a blocked on_message stalls neither other connections nor writes to itself") {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  ServerOptions o;
+  o.threads = 1;
+  ServerFixture fx(o);
+  fx.handler->on_text = [released](const std::shared_ptr<Connection>& c, std::string_view text) {
+    if (text == "block") {
+      released.wait_for(10s);
+    }
+    c->send(Frame(std::string(text)));
+  };
+  auto a = fx.open();
+  REQUIRE(a->send_text("block"));
+  REQUIRE(a->send_text("after"));
+  REQUIRE(TestHandler::eventually([&] { return fx.handler->messages.load() == 1; }));
+  // Another client is served while a's on_message blocks the only I/O thread's worth of pool.
+  auto b = fx.open();
+  REQUIRE(b->send_text("b1"));
+  std::optional<ServerFrame> f = b->read_frame(2000ms);
+  REQUIRE(f);
+  CHECK(f->payload == "b1");
+  // Writes to the blocked connection still go out.
+  connection_at(*fx.handler, 0)->send(Frame("pushed"));
+  f = a->read_frame(2000ms);
+  REQUIRE(f);
+  CHECK(f->payload == "pushed");
+  release.set_value();
+  CHECK(a->read_frame()->payload == "block");
+  CHECK(a->read_frame()->payload == "after");
+}
+
+TEST_CASE("Connection::close sends 1008 with the reason, or 1000 without one") {
+  ServerFixture fx;
+  fx.handler->on_text = [&](const std::shared_ptr<Connection>& c, std::string_view text) {
+    c->send(Frame("last words"));
+    c->close(text == "policy" ? "blocked: go away" : "");
+    c->send(Frame("dropped: after close"));
+  };
+  auto a = fx.open();
+  REQUIRE(a->send_text("policy"));
+  CHECK(a->read_frame()->payload == "last words");
+  std::optional<ServerFrame> f = a->read_frame();
+  REQUIRE(f);
+  CHECK(f->opcode == kOpClose);
+  CHECK(f->close_code() == 1008);
+  CHECK(f->payload.substr(2) == "blocked: go away");
+  CHECK(a->wait_closed());
+  auto b = fx.open();
+  REQUIRE(b->send_text("plain"));
+  CHECK(b->read_frame()->payload == "last words");
+  CHECK(b->read_close_code() == 1000);
+  CHECK(b->wait_closed());
+}
+
+TEST_CASE("a handler that returns no session gets its connection closed with 1011") {
+  ServerFixture fx;
+  fx.handler->refuse_open = true;
+  auto c = fx.open();
+  CHECK(c->read_close_code() == 1011);
+  CHECK(c->wait_closed());
+  CHECK(fx.handler->closes.load() == 0);
+}
+
+TEST_CASE("stop closes every connection with 1001, calls on_close once each, and is idempotent") {
+  ServerFixture fx;
+  auto a = fx.open();
+  auto b = fx.open();
+  REQUIRE(TestHandler::eventually([&] { return fx.handler->opens.load() == 2; }));
+  std::shared_ptr<Connection> kept = connection_at(*fx.handler, 0);
+  const auto start = std::chrono::steady_clock::now();
+  std::thread stopper([&] { fx.server->stop(); });
+  CHECK(a->read_close_code() == 1001);
+  CHECK(b->read_close_code() == 1001);
+  a.reset();
+  b.reset();
+  stopper.join();
+  CHECK(std::chrono::steady_clock::now() - start < 1400ms);  // no wait for the grace period
+  CHECK(fx.handler->closes.load() == 2);
+  fx.server->stop();
+  CHECK(fx.server->stats().connections_open == 0);
+  CHECK(fx.server->stats().connections_total == 2);
+  // A connection kept past the server's end is inert.
+  REQUIRE(kept);
+  kept->send(Frame("into the void"));
+  kept->close("late");
+  CHECK(kept->queued_bytes() == 0);
+  CHECK(WsClient(fx.port()).connected() == false);
+}
+
+TEST_CASE("stop does not wait forever for a client that ignores the close handshake") {
+  ServerFixture fx;
+  auto a = fx.open();
+  WsClient half(fx.port());  // connected, never sends a request head
+  REQUIRE(half.connected());
+  REQUIRE(TestHandler::eventually([&] { return fx.server->stats().connections_open == 2; }));
+  const auto start = std::chrono::steady_clock::now();
+  fx.server->stop();
+  CHECK(std::chrono::steady_clock::now() - start < 4s);
+  CHECK(fx.handler->closes.load() == 1);
+  CHECK(a->read_close_code() == 1001);
+}
+
+TEST_CASE("many clients echo concurrently on two I/O threads") {
+  ServerOptions o;
+  o.threads = 2;
+  ServerFixture fx(o);
+  constexpr int kClients = 24;
+  constexpr int kMessages = 40;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      WsClient c(fx.port());
+      if (!c.handshake()) return;
+      for (int m = 0; m < kMessages; ++m) {
+        const std::string text = std::to_string(i) + "/" + std::to_string(m);
+        if (!c.send_text(text)) return;
+        std::optional<ServerFrame> f = c.read_frame();
+        if (!f || f->payload != text) return;
+      }
+      c.send_close(1000);
+      if (c.read_close_code() == 1000) ok.fetch_add(1);
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  CHECK(ok.load() == kClients);
+  CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == kClients; }));
+}
+
+}  // namespace relaycore::websocket::test

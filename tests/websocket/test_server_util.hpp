@@ -1,0 +1,155 @@
+// The server side of the WebSocket tests: a Handler whose sessions echo every text message
+// (or run a test's own reaction), answer GET /hello, and count opens and closes; and a fixture
+// that starts a server on a free port.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "relaycore/websocket/server.hpp"
+#include "ws_client.hpp"
+
+namespace relaycore::websocket::test {
+
+// What a session does with a text message; the default echoes it.
+using OnText = std::function<void(const std::shared_ptr<Connection>&, std::string_view)>;
+
+class TestHandler;
+
+class TestSession final : public Session {
+ public:
+  TestSession(std::shared_ptr<Connection> connection, TestHandler* handler)
+      : connection_(std::move(connection)), handler_(handler) {}
+  void on_message(std::string_view frame) override;
+  void on_close() override;
+  std::string auth_challenge() const override { return {}; }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<Connection> connection_;
+  TestHandler* handler_;
+  bool closed_ = false;
+};
+
+class TestHandler final : public Handler {
+ public:
+  std::shared_ptr<Session> on_open(std::shared_ptr<Connection> connection,
+                                   ClientInfo client) override {
+    {
+      std::lock_guard lock(mu);
+      clients.push_back(client);
+      connections.push_back(connection);
+    }
+    opens.fetch_add(1);
+    if (refuse_open.load()) return nullptr;
+    return std::make_shared<TestSession>(std::move(connection), this);
+  }
+
+  std::optional<HttpResponse> on_http(const HttpRequest& request) override {
+    if (request.target != "/hello") return std::nullopt;
+    HttpResponse r;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "hello, " + request.header("x-name") + "\n";
+    r.headers.emplace_back("X-Test", "yes");
+    r.headers.emplace_back("X-Evil", "a\r\nInjected: 1");  // must be dropped
+    return r;
+  }
+
+  // Polls until `pred` holds; false after `timeout`.
+  static bool eventually(const std::function<bool()>& pred,
+                         std::chrono::milliseconds timeout = 5000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+
+  OnText on_text;  // set before clients connect
+  std::atomic<bool> refuse_open{false};
+  std::atomic<int> opens{0};
+  std::atomic<int> closes{0};
+  std::atomic<int> double_closes{0};
+  std::atomic<int> messages{0};
+  std::mutex mu;
+  std::vector<ClientInfo> clients;
+  std::vector<std::weak_ptr<Connection>> connections;
+};
+
+inline void TestSession::on_message(std::string_view frame) {
+  handler_->messages.fetch_add(1);
+  std::shared_ptr<Connection> connection;
+  {
+    std::lock_guard lock(mu_);
+    connection = connection_;
+  }
+  if (!connection) return;
+  if (handler_->on_text) {
+    handler_->on_text(connection, frame);
+  } else {
+    connection->send(Frame(std::string(frame)));
+  }
+}
+
+inline void TestSession::on_close() {
+  std::lock_guard lock(mu_);
+  if (closed_) handler_->double_closes.fetch_add(1);
+  closed_ = true;
+  connection_.reset();
+  handler_->closes.fetch_add(1);
+}
+
+struct ServerFixture {
+  explicit ServerFixture(ServerOptions options = {}) {
+    options.port = 0;
+    Result<std::unique_ptr<Server>> started = Server::start(options, handler);
+    if (!started) FAIL("server did not start: " << started.error().message());
+    server = std::move(started).value();
+  }
+  // Every test ends with the invariant: each session got exactly one on_close().
+  ~ServerFixture() {
+    if (!server) return;
+    server->stop();
+    CHECK(handler->double_closes.load() == 0);
+    if (!handler->refuse_open.load()) CHECK(handler->closes.load() == handler->opens.load());
+    CHECK(server->stats().connections_open == 0);
+  }
+
+  std::uint16_t port() const { return server->port(); }
+
+  // A connected client that has completed the handshake.
+  std::unique_ptr<WsClient> open() {
+    auto c = std::make_unique<WsClient>(port());
+    REQUIRE(c->connected());
+    REQUIRE(c->handshake());
+    return c;
+  }
+
+  // The server still serves: a fresh connection echoes a message.
+  // Waits for its own on_close(), so tests can count closes.
+  void expect_still_serves() {
+    const int closes = handler->closes.load();
+    auto c = open();
+    REQUIRE(c->send_text("still serving"));
+    std::optional<ServerFrame> f = c->read_data_or_close();
+    REQUIRE(f);
+    CHECK(f->opcode == kOpText);
+    CHECK(f->payload == "still serving");
+    c.reset();
+    CHECK(TestHandler::eventually([&] { return handler->closes.load() == closes + 1; }));
+  }
+
+  std::shared_ptr<TestHandler> handler = std::make_shared<TestHandler>();
+  std::unique_ptr<Server> server;
+};
+
+}  // namespace relaycore::websocket::test
