@@ -45,7 +45,9 @@ void WsConnection::start() {
     self->buffer_.resize(std::max(kReadChunk, self->context_->options.max_http_header_bytes + 1));
     self->last_rx_ = std::chrono::steady_clock::now();
     const std::uint32_t timeout = self->context_->options.idle_timeout_seconds;
-    if (timeout > 0) self->arm_idle_timer(self->last_rx_ + std::chrono::seconds(timeout));
+    if (timeout > 0) {
+      self->arm_idle_timer(self->last_rx_ + std::chrono::milliseconds(500) * timeout);
+    }
     self->read_more();
   });
 }
