@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { verifyEvent } from 'nostr-tools/pure';
 import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
 
-import { Client, RelayServer, keys, now, sign, sleep } from './lib/harness.mjs';
+import { Client, RelayServer, keys, now, sign, signer, sleep } from './lib/harness.mjs';
 
 useWebSocketImplementation(WebSocket);
 
@@ -344,6 +344,58 @@ describe('NIP-45 COUNT', () => {
     assert.equal(await client.count({ authors: [pk], kinds: [7] }), 2);
     assert.equal(await client.count({ authors: [pk], since: t + 3 }), 2);
     assert.equal(await client.count({ authors: [keys().pk] }), 0);
+  });
+});
+
+describe('limits from the NIP-11 document hold on the wire', () => {
+  test('content over 64 KiB in a frame under 128 KiB: OK false "invalid:"', async () => {
+    const ev = sign(keys().sk, { content: 'b'.repeat(70 * 1024) });
+    const res = await client.publish(ev);
+    assert.equal(res.ok, false);
+    assert.match(res.message, /^invalid:/);
+  });
+
+  test('the 21st subscription on one connection is CLOSED "rate-limited:"', async () => {
+    const c = await Client.connect(server.url);
+    try {
+      for (let i = 0; i < 20; ++i) await c.req(`s${i}`, { ids: ['0'.repeat(64)] });
+      c.send(['REQ', 's20', { limit: 1 }]);
+      const m = await c.next((x) => x[0] === 'CLOSED' && x[1] === 's20', { what: 'CLOSED s20' });
+      assert.match(m[2], /^rate-limited:/);
+      // Closing one makes room again.
+      c.send(['CLOSE', 's0']);
+      await c.req('s21', { limit: 1 });
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('a subscription id over 64 characters is refused with "invalid:"', async () => {
+    const c = await Client.connect(server.url);
+    try {
+      c.send(['REQ', 'x'.repeat(65), { limit: 1 }]);
+      const m = await c.next((x) => x[0] === 'CLOSED' || x[0] === 'NOTICE', { what: 'refusal' });
+      assert.match(m[m.length - 1], /^invalid:/);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('a limit over max_limit is clamped to 500, not refused', async () => {
+    const { sk, pk } = keys();
+    const signFast = await signer();
+    const t = now() - 5000;
+    const evs = Array.from({ length: 510 }, (_, i) =>
+      signFast(sk, { content: `clamp ${i}`, created_at: t + i }));
+    for (const ev of evs) client.send(['EVENT', ev]);
+    for (const ev of evs) {
+      const m = await client.next((x) => x[0] === 'OK' && x[1] === ev.id, { timeoutMs: 20000 });
+      assert.equal(m[2], true, m[3]);
+    }
+    const got = await client.query({ authors: [pk], limit: 1000 });
+    assert.equal(got.length, 500);
+    assert.equal(got[0].id, evs[509].id, 'newest first');
+    assert.equal(await client.count({ authors: [pk] }), 510);
   });
 });
 
