@@ -4,18 +4,14 @@
 // screenshot is kept in $RELAYCORE_ARTIFACTS/browser.png.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
 import { Client, RelayServer, artifactsDir } from './lib/harness.mjs';
+import { bundle, startWebServer } from './lib/web-server.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const webRoot = path.resolve(here, '../../examples/web');
-const bundle = path.join(here, 'node_modules/nostr-tools/lib/nostr.bundle.js');
 const chromiumPath = process.env.RELAYCORE_CHROMIUM || '/usr/bin/chromium';
 const haveChromium = fs.existsSync(chromiumPath);
 const skip = !haveChromium && !process.env.CI
@@ -26,27 +22,6 @@ let server;
 let web;
 let webUrl;
 
-// A tiny static server for examples/web, plus nostr-tools' browser bundle at /vendor/.
-function startWebServer() {
-  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
-  const srv = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://localhost');
-    let file;
-    if (url.pathname === '/vendor/nostr.bundle.js') file = bundle;
-    else if (url.pathname === '/') file = path.join(webRoot, 'index.html');
-    else if (/^\/[\w.-]+$/.test(url.pathname)) file = path.join(webRoot, url.pathname.slice(1));
-    if (!file || !fs.existsSync(file)) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': types[path.extname(file)] || 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => {
-    srv.listen(0, '127.0.0.1', () => resolve(srv));
-  });
-}
-
 before(async () => {
   if (skip) return;
   server = await RelayServer.start();
@@ -55,7 +30,10 @@ before(async () => {
 });
 
 after(async () => {
-  if (web) await new Promise((r) => web.close(r));
+  if (web) {
+    web.closeAllConnections();
+    await new Promise((r) => web.close(r));
+  }
   if (server) {
     const { code } = await server.stop();
     server.cleanup();
