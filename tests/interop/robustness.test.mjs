@@ -84,6 +84,17 @@ test('invalid UTF-8 in a text frame is closed with 1007', async () => {
   await assertServes(server);
 });
 
+test('a binary message is closed with 1003; a ping gets its pong first', async () => {
+  const c = await Client.connect(server.url);
+  const pong = new Promise((resolve) => c.ws.once('pong', (data) => resolve(data.toString())));
+  c.ws.ping('are you there');
+  assert.equal(await pong, 'are you there');
+  c.ws.send(Buffer.from('["REQ","bin",{}]'), { binary: true });
+  const { code } = await c.closed;
+  assert.equal(code, 1003);
+  await assertServes(server);
+});
+
 test('an unmasked client frame is closed with 1002', async () => {
   const { socket, leftover } = await rawConnect(server.port);
   const closing = readUntilClose(socket, leftover);

@@ -227,7 +227,7 @@ export class Client {
   }
 
   // The first queued or future message matching `pred`, removed from the queue.
-  next(pred, { timeoutMs = 5000, what = 'a message' } = {}) {
+  next(pred, { timeoutMs = 10000, what = 'a message' } = {}) {
     const i = this.queue.findIndex(pred);
     if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]);
     if (this.closeInfo) return Promise.reject(new Error(`connection closed before ${what}`));
