@@ -18,7 +18,8 @@ else()
   set(RELAYCORE_STATIC_LIBRARY OFF)
 endif()
 
-install(TARGETS relaycore
+# relaycore_websocket (relaycore::websocket) travels in the same export set.
+install(TARGETS relaycore relaycore_websocket
   EXPORT relaycore-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

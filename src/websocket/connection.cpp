@@ -94,8 +94,7 @@ void WsConnection::on_read(const asio::error_code& ec, std::size_t n) {
       process_frames();
       break;
     case State::kClosing:
-      begin_ = end_ = 0;  // draining until the peer hangs up
-      read_more();
+      drain_closing();
       break;
     case State::kClosed:
       break;
@@ -109,20 +108,20 @@ void WsConnection::process_http() {
   const std::size_t head_end = find_head_end(view);
   if (head_end == std::string_view::npos) {
     if (view.size() > max) {
-      reject_http({431, "request head too large"}, true);
+      reject_http({431, "request head too large", false}, true);
     } else {
       read_more();
     }
     return;
   }
   if (head_end > max) {
-    reject_http({431, "request head too large"}, true);
+    reject_http({431, "request head too large", false}, true);
     return;
   }
   std::optional<ParsedRequest> parsed = parse_request_head(view.substr(0, head_end));
   begin_ += head_end;
   if (!parsed) {
-    reject_http({400, "malformed request"}, false);
+    reject_http({400, "malformed request", false}, false);
   } else if (!parsed->request.header("upgrade").empty()) {
     handle_upgrade(*parsed);
   } else {
@@ -140,6 +139,7 @@ void WsConnection::handle_upgrade(const ParsedRequest& parsed) {
   response.payload = Frame(render_switching_protocols(*accept));
   queue_.push_back(std::move(response));
   state_ = State::kOpen;
+  websocket_ = true;
   write_next();
 
   ClientInfo client;
@@ -199,11 +199,38 @@ void WsConnection::process_frames() {
         break;
       case Inbound::Kind::kClose:
         // Echo the peer's code (1000 when it gave none), then hang up.
+        peer_closed_ = true;
         start_close(in.code == kCloseNoStatus ? kCloseNormal : in.code, "");
         return;
       case Inbound::Kind::kFail:
+        reader_sound_ = false;
         fail(in.code, in.error);
         return;
+    }
+  }
+}
+
+// After our close frame, the peer's answering close ends the connection (RFC 6455 7.1.1: the
+// server closes TCP first). Anything else is ignored; after a protocol error, or on a plain
+// HTTP connection, the bytes cannot be parsed and are discarded until EOF.
+void WsConnection::drain_closing() {
+  if (!websocket_ || !reader_sound_ || peer_closed_) {
+    begin_ = end_ = 0;
+    read_more();
+    return;
+  }
+  for (;;) {
+    std::size_t consumed = 0;
+    Inbound in = reader_.next(buffer_.data() + begin_, end_ - begin_, consumed);
+    begin_ += consumed;
+    if (in.kind == Inbound::Kind::kNeedMore) {
+      read_more();
+      return;
+    }
+    if (in.kind == Inbound::Kind::kClose || in.kind == Inbound::Kind::kFail) {
+      peer_closed_ = true;
+      if (!write_in_progress_ && queue_.empty()) finish();  // else once our close is out
+      return;
     }
   }
 }

@@ -80,6 +80,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   void handle_plain_http(const HttpRequest& request);
   void reject_http(const HttpError& error, bool oversize);
   void process_frames();
+  void drain_closing();
   void deliver(std::string text);
   void message_done();
   void arm_idle_timer(std::chrono::steady_clock::time_point at);
@@ -112,6 +113,9 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   bool reading_ = false;
   FrameReader reader_;
   std::shared_ptr<Session> session_;
+  bool websocket_ = false;     // the handshake completed
+  bool reader_sound_ = true;   // reader_ has not failed, so later bytes can still be parsed
+  bool peer_closed_ = false;   // the peer's close frame has arrived
   bool in_flight_ = false;     // an on_message() call is running; reads are paused
   bool close_handed_ = false;  // on_close() has been scheduled
   std::chrono::steady_clock::time_point last_rx_;

@@ -26,17 +26,27 @@ void WsConnection::send(Frame frame) {
   }
   // A weak reference: a frame posted after the I/O threads are gone must not keep the
   // connection (and through it the io_context holding the frame) alive in a cycle.
-  asio::post(strand_, [weak = weak_from_this(), frame = std::move(frame), n]() mutable {
-    if (std::shared_ptr<WsConnection> self = weak.lock()) self->enqueue_text(std::move(frame), n);
-  });
+  try {
+    asio::post(strand_, [weak = weak_from_this(), frame = std::move(frame), n]() mutable {
+      if (std::shared_ptr<WsConnection> self = weak.lock()) {
+        self->enqueue_text(std::move(frame), n);
+      }
+    });
+  } catch (...) {
+    queued_.fetch_sub(n, std::memory_order_acq_rel);  // out of memory: the frame is dropped
+  }
 }
 
 void WsConnection::close(std::string_view reason) {
-  asio::post(strand_, [weak = weak_from_this(), reason = std::string(reason)] {
-    std::shared_ptr<WsConnection> self = weak.lock();
-    if (!self) return;
-    self->start_close(reason.empty() ? kCloseNormal : kClosePolicyViolation, reason);
-  });
+  try {
+    asio::post(strand_, [weak = weak_from_this(), reason = std::string(reason)] {
+      std::shared_ptr<WsConnection> self = weak.lock();
+      if (!self) return;
+      self->start_close(reason.empty() ? kCloseNormal : kClosePolicyViolation, reason);
+    });
+  } catch (...) {
+    // Out of memory; nothing sensible is left to do, and no exception may reach relaycore.
+  }
 }
 
 std::size_t WsConnection::queued_bytes() const { return queued_.load(std::memory_order_acquire); }
@@ -52,9 +62,13 @@ void WsConnection::going_away() {
 }
 
 void WsConnection::abort() {
-  asio::post(strand_, [weak = weak_from_this()] {
-    if (std::shared_ptr<WsConnection> self = weak.lock()) self->finish();
-  });
+  try {
+    asio::post(strand_, [weak = weak_from_this()] {
+      if (std::shared_ptr<WsConnection> self = weak.lock()) self->finish();
+    });
+  } catch (...) {
+    // Out of memory; called from send(), which must not throw.
+  }
 }
 
 void WsConnection::enqueue_text(Frame frame, std::size_t counted) {
@@ -134,11 +148,16 @@ void WsConnection::on_written(const asio::error_code& ec) {
     return;
   }
   if (last) {
-    // Our last bytes are out: half-close, then read (and discard) until the peer hangs up, so
-    // the kernel does not reset the connection over unread input and lose what we sent.
+    // Our last bytes are out. If the peer's close has already come, the handshake is complete
+    // and we close at once. Otherwise half-close and read until the peer answers or hangs up,
+    // so the kernel does not reset the connection over unread input and lose what we sent.
     asio::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-    read_more();
+    if (peer_closed_) {
+      finish();
+    } else {
+      read_more();
+    }
     return;
   }
   write_next();

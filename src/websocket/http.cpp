@@ -192,7 +192,7 @@ Result<std::string, HttpError> check_upgrade(const ParsedRequest& parsed) {
     return HttpError{400, "Connection header lacks the upgrade token"};
   }
   if (r.header("sec-websocket-version") != "13") {
-    return HttpError{400, "unsupported Sec-WebSocket-Version (only 13)"};
+    return HttpError{400, "unsupported Sec-WebSocket-Version (only 13)", true};
   }
   const std::string key = r.header("sec-websocket-key");
   if (!is_valid_key(key)) return HttpError{400, "missing or malformed Sec-WebSocket-Key"};
@@ -241,7 +241,7 @@ std::string render_response(const HttpResponse& response, bool head_only) {
 std::string render_error(const HttpError& error) {
   std::string body = error.message + "\n";
   std::string out = render_head(error.status, "text/plain", body.size());
-  if (error.status == 400) out.append("Sec-WebSocket-Version: 13\r\n");
+  if (error.version_hint) out.append("Sec-WebSocket-Version: 13\r\n");
   out.append(kCrlf).append(body);
   return out;
 }

@@ -22,6 +22,8 @@ struct ParsedRequest {
 struct HttpError {
   int status = 400;
   std::string message;
+  // Add "Sec-WebSocket-Version: 13", telling the client which version we speak (RFC 6455 4.4).
+  bool version_hint = false;
 };
 
 // The offset one past the "\r\n\r\n" that ends the head in `buffer`, or npos.

@@ -77,7 +77,13 @@ TEST_CASE("handshake with the wrong Sec-WebSocket-Version gets 400") {
   ServerFixture fx;
   std::string r = request_without("Sec-WebSocket-Version");
   r.insert(r.size() - 2, "Sec-WebSocket-Version: 8\r\n");
-  expect_refused(fx, r, 400);
+  WsClient c(fx.port());
+  REQUIRE(c.send_raw(r));
+  std::optional<HttpReply> reply = c.read_http();
+  REQUIRE(reply);
+  CHECK(reply->status == 400);
+  CHECK(reply->head.find("Sec-WebSocket-Version: 13\r\n") != std::string::npos);
+  CHECK(c.eof());
   fx.expect_still_serves();
 }
 
@@ -185,6 +191,20 @@ TEST_CASE("ClientInfo.remote_address is the peer's ip:port") {
   std::lock_guard lock(fx.handler->mu);
   REQUIRE(fx.handler->clients.size() == 1);
   CHECK(fx.handler->clients[0].remote_address == "127.0.0.1:" + std::to_string(c->local_port()));
+}
+
+}  // namespace relaycore::websocket::test
+
+namespace relaycore::websocket::test {
+
+TEST_CASE("start reports a port that is already taken as an error") {
+  ServerFixture fx;
+  ServerOptions o;
+  o.port = fx.port();
+  Result<std::unique_ptr<Server>> second = Server::start(o, fx.handler);
+  REQUIRE_FALSE(second);
+  CHECK(second.error().message().find("bind") != std::string::npos);
+  CHECK_FALSE(Server::start(ServerOptions{}, nullptr));
 }
 
 }  // namespace relaycore::websocket::test
