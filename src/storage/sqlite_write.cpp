@@ -214,6 +214,7 @@ Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> even
                           std::vector<WriteResult>& results) {
   results.clear();
   results.resize(events.size());
+  if (events.empty()) return Status::ok();
   SqliteWriteTarget target(conn);
   Status status = in_transaction(conn, [&] {
     for (std::size_t i = 0; i < events.size(); ++i) {

@@ -8,6 +8,8 @@ namespace relaycore::conformance {
 // What goes in comes back byte for byte: the stored form is the canonical JSON.
 inline void store_and_query_back(const Factory& make) {
   auto s = fresh(make);
+  CHECK(write(*s, {}).empty());  // an empty batch is fine and does nothing
+  CHECK(max_seq(*s) == 0);
   std::vector<EventPtr> events = {
       event(test::alice(), 1000, "plain"),
       event(test::alice(), 1001,
