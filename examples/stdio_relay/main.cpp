@@ -43,7 +43,7 @@ class StdoutConnection final : public Connection {
   void send(Frame frame) override {
     std::lock_guard lock(mutex_);
     for (std::string_view part : frame.parts()) {
-      std::fwrite(part.data(), 1, part.size(), stdout);
+      if (!part.empty()) std::fwrite(part.data(), 1, part.size(), stdout);  // unused parts: null
     }
     std::fputc('\n', stdout);
     std::fflush(stdout);
@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   } else {
     options.sqlite.path = db;
   }
-  // One client and no clock-driven work worth a thread: keep the pools small.
+  // One client: small pools are plenty.
   options.verify_threads = 2;
   options.reader_threads = 1;
 
