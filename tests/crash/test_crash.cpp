@@ -86,7 +86,7 @@ std::string integrity_check(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("Acked events survive SIGKILL; audit chain and database stay sound", "[crash]") {
+TEST_CASE("Acked events survive SIGKILL, and audit chain and database stay sound", "[crash]") {
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("relaycore-crash-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);

@@ -185,7 +185,7 @@ TEST_CASE("created_at too far in the future is refused", "[relay]") {
   CHECK(fx.publish(near) == ok_true(near));
 }
 
-TEST_CASE("REQ goes live after EOSE; CLOSE ends it; a reused id replaces it", "[relay]") {
+TEST_CASE("REQ goes live after EOSE, CLOSE ends it, a reused id replaces it", "[relay]") {
   Fixture fx;
   auto sub_conn = std::make_shared<test::RecordingConnection>();
   auto sub = fx.relay->open_session(sub_conn, {});

@@ -61,7 +61,7 @@ TEST_CASE("Default SQLite storage keeps events and audit across a restart", "[re
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("Stats count verbs, outcomes, batches and latencies; Prometheus text shows them",
+TEST_CASE("Stats count verbs, outcomes, batches and latencies, and Prometheus text shows them",
           "[relay][stats]") {
   Options o;
   o.storage = new_memory_storage();
