@@ -197,7 +197,7 @@ TEST_CASE("a close with 1000 is echoed with 1000 and the connection ends") {
   CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == 1; }));
 }
 
-TEST_CASE("a close without a code is answered with 1000; other valid codes are echoed") {
+TEST_CASE("a close without a code is answered with 1000 and other valid codes are echoed") {
   ServerFixture fx;
   auto c = fx.open();
   REQUIRE(c->send_frame(kOpClose, ""));
@@ -228,7 +228,7 @@ TEST_CASE("a close reason that is not UTF-8 closes with 1007") {
   expect_close(fx, WsClient::frame_bytes(kOpClose, std::string("\x03\xE8\xFF\xFE", 4)), 1007);
 }
 
-TEST_CASE("a ping is answered with a pong carrying the same payload; pongs are ignored") {
+TEST_CASE("a ping is answered with a pong carrying the same payload and pongs are ignored") {
   ServerFixture fx;
   auto c = fx.open();
   REQUIRE(c->send_frame(kOpPong, "unsolicited"));

@@ -68,7 +68,7 @@ TEST_CASE("a connection that never sends a request head is closed at the idle ti
   CHECK(fx.server->stats().idle_closes == 1);
 }
 
-TEST_CASE("a client that never reads is dropped at max_outbound_bytes; the server carries on") {
+TEST_CASE("a client that never reads is dropped at max_outbound_bytes and the server carries on") {
   const std::string chunk(64 * 1024, 'f');  // declared first: it outlives the server
   ServerOptions o;
   o.max_outbound_bytes = 1u << 20;
