@@ -54,6 +54,18 @@ export function tempDir() {
 
 export const now = () => Math.floor(Date.now() / 1000);
 
+// Relays still running: killed if this process ends early, so none outlives a failed run.
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    for (const child of running) child.kill('SIGKILL');
+    process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+  });
+}
+
 // A running relaycore-relay child process.
 export class RelayServer {
   // Starts the binary and waits for its "listening" line. `db` defaults to a fresh temp file;
@@ -103,6 +115,7 @@ export class RelayServer {
     return new Promise((resolve, reject) => {
       const child = spawn(this.bin, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
       this.child = child;
+      running.add(child);
       this.pid = child.pid;
       let listening = false;
       const timer = setTimeout(() => {
@@ -121,6 +134,7 @@ export class RelayServer {
       child.stderr.on('data', onData);
       this.exited = new Promise((res) => {
         child.on('exit', (code, signal) => {
+          running.delete(child);
           this.exitCode = code;
           this.exitSignal = signal;
           res({ code, signal });
