@@ -91,7 +91,8 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   void enqueue_control(Opcode opcode, std::string payload);
   void write_next();
   void on_written(const asio::error_code& ec);
-  // Queues `last_bytes` as the final write, then shuts down and drains.
+  // Queues `last_item` (a close frame or an HTTP response) as the final write; once it is out
+  // the connection half-closes and drains (see on_written), all within kCloseTimeout.
   void begin_closing(OutItem last_item);
   void start_close(std::uint16_t code, std::string_view reason);
   void fail(std::uint16_t code, std::string_view reason);

@@ -69,10 +69,15 @@ struct HttpResponse {
 class RELAYCORE_API Handler {
  public:
   virtual ~Handler() = default;
-  // A WebSocket handshake completed; return the session that receives its messages.
+  // A WebSocket handshake completed; return the session that receives its messages. The
+  // connection's send() and close() may be called from any thread; close("") sends close code
+  // 1000, close(reason) 1008 with the reason. A peer whose queued_bytes() would pass
+  // max_outbound_bytes is dropped at once.
   virtual std::shared_ptr<Session> on_open(std::shared_ptr<Connection> connection,
                                            ClientInfo client) = 0;
-  // A plain HTTP request (no upgrade). Unanswered requests get 404.
+  // A plain HTTP request (no Upgrade header; one with Upgrade must be a valid WebSocket
+  // handshake or gets 400). Unanswered requests get 404. Every response ends with
+  // "Connection: close" (no keep-alive).
   virtual std::optional<HttpResponse> on_http(const HttpRequest& request) = 0;
 };
 
