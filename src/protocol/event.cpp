@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <cstring>
 #include <string>
 
 #include "crypto/sha256.hpp"
@@ -17,7 +18,24 @@ constexpr std::size_t kPubkeyOffset = kIdOffset + 64 + 12;  // after ","pubkey":
 constexpr std::string_view kContentKey = ",\"content\":";
 constexpr std::string_view kSigKey = ",\"sig\":";
 
-bool valid_utf8(std::string_view s) noexcept { return simdjson::validate_utf8(s.data(), s.size()); }
+// Pure ASCII, checked a word at a time. Tag values are mostly hex and short, where a call into
+// simdjson's dispatched validator costs more than the check itself.
+bool is_ascii(std::string_view s) noexcept {
+  constexpr std::uint64_t kHighBits = 0x8080808080808080ull;
+  std::size_t i = 0;
+  std::uint64_t acc = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, sizeof(w));
+    acc |= w;
+  }
+  for (; i < s.size(); ++i) acc |= static_cast<unsigned char>(s[i]);
+  return (acc & kHighBits) == 0;
+}
+
+bool valid_utf8(std::string_view s) noexcept {
+  return is_ascii(s) || simdjson::validate_utf8(s.data(), s.size());
+}
 
 std::string too_large(std::string_view what, std::size_t size, std::size_t max) {
   return std::string(what) + " is too large (" + std::to_string(size) + " bytes, max " +
@@ -96,6 +114,29 @@ std::optional<std::int64_t> parse_expiration(const std::vector<Tag>& tags) {
   return std::nullopt;
 }
 
+// Room for "[0,\"<64 hex>\",<int64>,<uint16>," with the longest numbers.
+constexpr std::size_t kCommitmentHeadMax = 4 + 64 + 2 + 20 + 1 + 5 + 1;
+
+// Writes the commitment head "[0,\"<pubkey>\",<created_at>,<kind>," to `out` (at least
+// kCommitmentHeadMax bytes) and returns its length. Built without std::string, since compute_id
+// runs for every event received.
+std::size_t write_commitment_head(char* out, std::string_view pubkey_hex, std::int64_t created_at,
+                                  std::uint16_t kind) noexcept {
+  char* const limit = out + kCommitmentHeadMax;
+  char* p = out;
+  std::memcpy(p, "[0,\"", 4);
+  p += 4;
+  std::memcpy(p, pubkey_hex.data(), 64);
+  p += 64;
+  std::memcpy(p, "\",", 2);
+  p += 2;
+  p = std::to_chars(p, limit, created_at).ptr;
+  *p++ = ',';
+  p = std::to_chars(p, limit, kind).ptr;
+  *p++ = ',';
+  return static_cast<std::size_t>(p - out);
+}
+
 }  // namespace
 
 KindClass kind_class(std::uint32_t kind) noexcept {
@@ -151,13 +192,8 @@ std::string_view Event::sig_hex() const noexcept {
 }
 
 void Event::append_commitment_head(std::string& out) const {
-  out.append("[0,\"");
-  out.append(pubkey_hex());
-  out.append("\",");
-  json::append_int(out, fields_.created_at);
-  out.push_back(',');
-  json::append_uint(out, fields_.kind);
-  out.push_back(',');
+  char head[kCommitmentHeadMax];
+  out.append(head, write_commitment_head(head, pubkey_hex(), fields_.created_at, fields_.kind));
 }
 
 std::string_view Event::tags_json() const noexcept {
@@ -182,14 +218,14 @@ std::string Event::commitment() const {
 
 EventId Event::compute_id() const {
   // The commitment's tags and content are byte-identical to the canonical JSON's, so they are
-  // hashed in place; only the short head is built.
-  std::string head;
-  head.reserve(128);
-  append_commitment_head(head);
+  // hashed in place; only the short head is built, on the stack.
+  char head[kCommitmentHeadMax];
+  const std::size_t head_size =
+      write_commitment_head(head, pubkey_hex(), fields_.created_at, fields_.kind);
 
   thread_local crypto::Sha256 hasher;
   hasher.reset();
-  hasher.update(head);
+  hasher.update(head, head_size);
   hasher.update(tags_json());
   hasher.update(",");
   hasher.update(content_json());
