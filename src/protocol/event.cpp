@@ -13,7 +13,7 @@ namespace relaycore {
 namespace {
 
 // Fixed positions in the canonical form {"id":"<64>","pubkey":"<64>",...,"sig":"<128>"}.
-constexpr std::size_t kIdOffset = 7;  // after {"id":"
+constexpr std::size_t kIdOffset = 7;                        // after {"id":"
 constexpr std::size_t kPubkeyOffset = kIdOffset + 64 + 12;  // after ","pubkey":"
 constexpr std::string_view kContentKey = ",\"content\":";
 constexpr std::string_view kSigKey = ",\"sig\":";
@@ -64,9 +64,8 @@ Status check_fields(const EventFields& f, const Limits& limits) {
     }
     for (const std::string& value : tag) {
       if (value.size() > limits.max_tag_value_bytes) {
-        return Status::invalid(
-            too_large("tag " + std::to_string(i) + " value", value.size(),
-                      limits.max_tag_value_bytes));
+        return Status::invalid(too_large("tag " + std::to_string(i) + " value", value.size(),
+                                         limits.max_tag_value_bytes));
       }
       if (!valid_utf8(value)) {
         return Status::invalid("tag " + std::to_string(i) + " is not valid UTF-8");

@@ -21,8 +21,8 @@ enum FieldBit : unsigned {
   kAll = (1u << 7) - 1,
 };
 
-constexpr std::string_view kFieldNames[] = {"id",      "pubkey",  "created_at", "kind",
-                                            "tags",    "content", "sig"};
+constexpr std::string_view kFieldNames[] = {"id",   "pubkey",  "created_at", "kind",
+                                            "tags", "content", "sig"};
 
 Status wrong_type(std::string_view field, std::string_view expected, const element& found) {
   return Status::invalid(std::string(field) + " must be " + std::string(expected) + ", not " +
@@ -167,8 +167,13 @@ Result<EventFields> event_fields(const element& e, const Limits& limits) {
 std::string readable_event_id(const element& e) {
   std::string_view id;
   if (e["id"].get_string().get(id) != simdjson::SUCCESS) return {};
-  EventId bytes{};
-  if (!from_hex(id, bytes)) return {};
+  // Any 64 hex digits, upper case included, so that a client that sent an upper-case id still
+  // gets the OK false it is waiting for (echoing the id as sent) rather than only a NOTICE.
+  if (id.size() != 64) return {};
+  for (char c : id) {
+    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!hex) return {};
+  }
   return std::string(id);
 }
 
@@ -176,8 +181,8 @@ std::string readable_event_id(const element& e) {
 
 Result<EventPtr> parse_event(std::string_view text, const Limits& limits) {
   if (text.size() > limits.max_message_bytes) {
-    return Status::invalid("event is too large (" + std::to_string(text.size()) +
-                           " bytes, max " + std::to_string(limits.max_message_bytes) + ")");
+    return Status::invalid("event is too large (" + std::to_string(text.size()) + " bytes, max " +
+                           std::to_string(limits.max_message_bytes) + ")");
   }
   json::element root;
   if (Status s = json::parse(text, limits, root); !s) return s;

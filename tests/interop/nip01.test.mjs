@@ -75,10 +75,8 @@ describe('publishing', () => {
     assert.match(res.message, /^invalid:/);
   });
 
-  // Known gap (reported): an id that is not lowercase hex gets a NOTICE and no OK, so a client
-  // waiting on that id's OK times out. DESIGN.md: "every EVENT gets exactly one OK".
-  test('an upper-case hex id gets OK false "invalid:" under that id',
-       { todo: 'relay answers with NOTICE only when the id is not lowercase hex' }, async () => {
+  // Every EVENT gets exactly one OK: an upper-case id is refused under the id as sent.
+  test('an upper-case hex id gets OK false "invalid:" under that id', async () => {
     const ev = sign(keys().sk, { content: 'shouting id' });
     const upper = ev.id.toUpperCase();
     const c = await Client.connect(server.url);

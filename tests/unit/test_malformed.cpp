@@ -345,10 +345,16 @@ std::vector<Case> bad_hex_cases() {
   }
   const std::string two_byte_char = "\xC3\xA9";  // é: two bytes, one character
   return {
+      // Upper-case hex is still an id the client is waiting on: OK false, echoing it as sent.
+      [&] {
+        Case c = notice("id in uppercase", frame(with_field("id", "\"" + upper_id + "\"")),
+                        "invalid: id must be lowercase hex");
+        c.answer = Answer::kOkFalse;
+        c.target = upper_id;
+        return c;
+      }()
+          .replies("[\"OK\",\"" + upper_id + "\",false,\"invalid: id must be lowercase hex\"]"),
       // Without a readable id there is nothing to answer OK for, so these are NOTICEs.
-      notice("id in uppercase", frame(with_field("id", "\"" + upper_id + "\"")),
-             "invalid: id must be lowercase hex")
-          .replies(R"(["NOTICE","invalid: id must be lowercase hex"])"),
       notice("id with a g", frame(with_field("id", "\"g" + b.id.substr(1) + "\"")),
              "invalid: id must be lowercase hex"),
       notice("id with an escaped NUL", frame(with_field("id", "\"\\u0000" + b.id.substr(1) + "\"")),
