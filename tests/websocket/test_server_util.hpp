@@ -135,7 +135,7 @@ struct ServerFixture {
   }
 
   // The server still serves: a fresh connection echoes a message.
-  // Waits for its own on_close(), so tests can count closes.
+  // Waits for its own on_close(), so tests can count closes afterwards.
   void expect_still_serves() {
     const int closes = handler->closes.load();
     auto c = open();
@@ -145,7 +145,8 @@ struct ServerFixture {
     CHECK(f->opcode == kOpText);
     CHECK(f->payload == "still serving");
     c.reset();
-    CHECK(TestHandler::eventually([&] { return handler->closes.load() == closes + 1; }));
+    // At least: an earlier connection's on_close() may land in the meantime.
+    CHECK(TestHandler::eventually([&] { return handler->closes.load() >= closes + 1; }));
   }
 
   std::shared_ptr<TestHandler> handler = std::make_shared<TestHandler>();
