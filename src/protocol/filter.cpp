@@ -102,8 +102,7 @@ Status read_limit(const element& v, Filter& f) {
   return Status::ok();
 }
 
-Status read_tag_condition(std::string_view key, const element& v, const Limits& limits,
-                          Filter& f) {
+Status read_tag_condition(std::string_view key, const element& v, const Limits& limits, Filter& f) {
   Result<array> arr = bounded_array(key, v, limits);
   if (!arr) return arr.error();
   TagCondition cond;

@@ -40,8 +40,8 @@ Result<EventPtr, Error> read_event(Verb verb, const json::array& msg, const Limi
   }
   json::element ev = msg.at(1).value_unsafe();
   Result<EventFields> fields = json::event_fields(ev, limits);
-  Result<EventPtr> event = fields ? Event::create(std::move(fields).value(), limits)
-                                  : Result<EventPtr>(fields.error());
+  Result<EventPtr> event =
+      fields ? Event::create(std::move(fields).value(), limits) : Result<EventPtr>(fields.error());
   if (!event) {
     Error e = fail(verb, std::move(event).error());
     e.event_id = json::readable_event_id(ev);
