@@ -24,6 +24,7 @@ constexpr const char* kUsage =
     "  --threads N          WebSocket I/O threads (default 2); verification uses every core\n"
     "  --auth               send a NIP-42 AUTH challenge on connect\n"
     "  --relay-url URL      the URL AUTH events must name (default ws://HOST:PORT)\n"
+    "  --dispatch MODE      deferred (default: fan-out after the OK) or inline (before it)\n"
     "  --help               show this help\n";
 
 struct Flags {
@@ -34,6 +35,7 @@ struct Flags {
   std::size_t threads = 2;
   bool auth = false;
   std::string relay_url;
+  DispatchMode dispatch = DispatchMode::kDeferred;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -87,6 +89,15 @@ Flags parse_flags(int argc, char** argv) {
       f.auth = true;
     } else if (arg == "--relay-url") {
       f.relay_url = value();
+    } else if (arg == "--dispatch") {
+      std::string v = value();
+      if (v == "deferred") {
+        f.dispatch = DispatchMode::kDeferred;
+      } else if (v == "inline") {
+        f.dispatch = DispatchMode::kInline;
+      } else {
+        usage_error("--dispatch wants deferred or inline, got \"" + v + "\"");
+      }
     } else {
       usage_error("unknown option \"" + std::string(arg) + "\"");
     }
@@ -150,6 +161,7 @@ int main(int argc, char** argv) {
   Options options;
   options.sqlite.path = flags.db;
   options.auth_on_connect = flags.auth;
+  options.dispatch = flags.dispatch;
   if (!flags.audit.empty()) {
     SqliteAuditOptions audit;
     audit.path = flags.audit;
