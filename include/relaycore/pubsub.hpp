@@ -2,6 +2,7 @@
 // several nodes. Each node stamps what it publishes with its origin id and ignores its own.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,6 +36,12 @@ class RELAYCORE_API PubSub {
 
   // Stops delivery; no handler call starts after it returns.
   virtual void close() = 0;
+
+  // Events whose publish() returned ok but that never reached the other nodes (e.g. still
+  // queued when the connection dropped), since the PubSub was created. Relay::stats() moves
+  // them from pubsub_published to pubsub_publish_failed.
+  // [Threading] Called from any thread. Default: 0, for a PubSub that loses nothing it accepted.
+  virtual std::uint64_t dropped_after_accept() const { return 0; }
 };
 
 // In-process PubSub: publish() calls the handler directly.

@@ -45,7 +45,9 @@ struct RelayStats {
   std::uint64_t slow_consumer_disconnects = 0;
   // Times the writer waited on a full audit queue, and the total wait.
   std::uint64_t audit_waits = 0, audit_wait_us = 0;
-  // Events delivered to live subscriptions, and PubSub traffic.
+  // Events delivered to live subscriptions, and PubSub traffic. An event this node committed
+  // counts once as published (handed to the PubSub and not reported lost) or once as
+  // publish_failed (refused by publish(), or lost after it; see PubSub::dropped_after_accept).
   std::uint64_t events_delivered = 0, pubsub_published = 0, pubsub_publish_failed = 0,
                 pubsub_received = 0;
   std::uint64_t expired_purged = 0;

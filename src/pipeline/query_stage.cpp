@@ -45,6 +45,13 @@ void QueryStage::serve_req(QueryJob& job) {
 
   QueryRequest request;
   request.max_seq = job.max_seq;
+  // With a host PubSub, other nodes commit to the same storage without moving this node's
+  // commit sequence, so history reaches the store's own last commit. Their events arrive live
+  // unsequenced (never skipped); one committed around the REQ may come both ways, never neither.
+  if (core.options.pubsub) {
+    Result<std::uint64_t> stored = core.storage->max_seq();
+    if (stored && *stored > request.max_seq) request.max_seq = *stored;
+  }
   request.now = unix_now();
   request.max_limit = core.options.limits.max_limit;
   std::vector<StoredEvent> found;

@@ -1,5 +1,6 @@
 // Relay::open and the object that owns the stages: start-up (storage, audit reconciliation,
 // PubSub), submit(), stats() and the ordered shutdown.
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <future>
@@ -118,6 +119,10 @@ class RelayImpl final : public Relay {
     s.query_queue = core_->queries.size();
     s.audit_queue = core_->audit ? core_->audit->queued() : 0;
     s.subscriptions_open = core_->index.size();
+    // Accepted by publish() but lost later: failed, not published.
+    const std::uint64_t lost = std::min(core_->pubsub->dropped_after_accept(), s.pubsub_published);
+    s.pubsub_published -= lost;
+    s.pubsub_publish_failed += lost;
     return s;
   }
 
