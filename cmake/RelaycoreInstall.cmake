@@ -25,6 +25,20 @@ install(TARGETS relaycore relaycore_websocket
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
+# The optional relaycore::redis (hiredis) travels in the same export set when it was built.
+if(TARGET relaycore_redis)
+  set(RELAYCORE_WITH_REDIS ON)
+  install(TARGETS relaycore_redis
+    EXPORT relaycore-targets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  install(FILES "${CMAKE_CURRENT_LIST_DIR}/FindHiredis.cmake"
+          DESTINATION ${RELAYCORE_INSTALL_CMAKEDIR})
+else()
+  set(RELAYCORE_WITH_REDIS OFF)
+endif()
+
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/relaycore"
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.hpp")
