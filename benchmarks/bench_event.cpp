@@ -18,152 +18,23 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "bench_corpus.hpp"
 #include "relaycore/event.hpp"
-#include "relaycore/hex.hpp"
-#include "relaycore/keys.hpp"
 #include "relaycore/message.hpp"
 
 namespace {
 
 using relaycore::EventPtr;
 
-// Printed before exiting when the corpus cannot be built; a benchmark of broken input would
-// measure error paths.
-[[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "relaycore-bench-event: %s\n", what.c_str());
-  std::exit(1);
-}
-
-// One set of pre-signed events in every form a benchmark needs, so that no timed loop builds
-// its input.
-struct Corpus {
-  std::string name;
-  std::vector<EventPtr> events;
-  std::vector<std::string> event_json;  // the event object, as parse_event reads it
-  std::vector<std::string> frames;      // ["EVENT",<event>], as a client sends it
-  // The raw bytes that libsecp256k1 gets, copied out of the events.
-  std::vector<relaycore::Pubkey> pubkeys;
-  std::vector<relaycore::Signature> sigs;
-  std::vector<relaycore::EventId> ids;
-};
-
-// The shape of the events in a corpus.
-struct CorpusShape {
-  std::string name;
-  std::size_t count;
-  std::size_t content_bytes;  // approximate
-  std::size_t min_tags;
-  std::size_t max_tags;
-};
-
-// Deterministic input: the same seed gives the same keys, content and tags in every run (the
-// signatures differ, since signing uses fresh auxiliary randomness).
-class Generator {
- public:
-  explicit Generator(std::uint64_t seed) : rng_(seed) {}
-
-  relaycore::Bytes32 bytes32() {
-    relaycore::Bytes32 out{};
-    for (auto& b : out) b = static_cast<std::uint8_t>(rng_());
-    return out;
-  }
-
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(rng_() % n); }
-
-  // Prose-like text of about `target` bytes, with the occasional newline, quote, accented
-  // letter and emoji, so the writer's escaping and the UTF-8 check do real work.
-  std::string content(std::size_t target) {
-    static constexpr std::string_view kWords[] = {
-        "relay",       "nostr",
-        "event",       "signed",
-        "the",         "a",
-        "note",        "zap",
-        "followed",    "key",
-        "posted",      "today",
-        "bitcoin",     "lightning",
-        "client",      "and",
-        "of",          "to",
-        "with",        "café",
-        "naïve",       "🤙",
-        "🌱",           "\"quoted\"",
-        "line\nbreak", "https://example.com/some/path?q=1",
-        "#hashtag",    "gm"};
-    std::string out;
-    out.reserve(target + 32);
-    while (out.size() < target) {
-      if (!out.empty()) out.push_back(' ');
-      out.append(kWords[below(std::size(kWords))]);
-    }
-    return out;
-  }
-
-  // An "e" tag (sometimes with a relay hint and a NIP-10 marker) or a "p" tag.
-  relaycore::Tag tag() {
-    switch (below(4)) {
-      case 0:
-        return {"e", relaycore::to_hex(bytes32())};
-      case 1:
-        return {"e", relaycore::to_hex(bytes32()), "wss://relay.example.com", "reply"};
-      default:
-        return {"p", relaycore::to_hex(bytes32())};
-    }
-  }
-
- private:
-  std::mt19937_64 rng_;
-};
-
-// Signs `shape.count` events with a handful of keys and checks that each one parses back and
-// verifies, so the timed loops measure the success path only.
-Corpus build_corpus(const CorpusShape& shape, std::uint64_t seed) {
-  Generator gen(seed);
-  std::vector<relaycore::Keypair> keys;
-  while (keys.size() < 8) {
-    relaycore::Result<relaycore::Keypair> k = relaycore::Keypair::from_secret(gen.bytes32());
-    if (k) keys.push_back(k.value());
-  }
-
-  Corpus c;
-  c.name = shape.name;
-  for (std::size_t i = 0; i < shape.count; ++i) {
-    relaycore::EventDraft draft;
-    draft.created_at = 1700000000 + static_cast<std::int64_t>(i) * 7;
-    draft.kind = 1;
-    const std::size_t ntags = shape.min_tags + gen.below(shape.max_tags - shape.min_tags + 1);
-    for (std::size_t t = 0; t < ntags; ++t) draft.tags.push_back(gen.tag());
-    draft.content = gen.content(shape.content_bytes);
-    relaycore::Result<EventPtr> signed_event =
-        relaycore::sign_event(keys[i % keys.size()], std::move(draft));
-    if (!signed_event) die("sign_event failed: " + signed_event.error().message());
-    const EventPtr& ev = signed_event.value();
-
-    relaycore::Result<EventPtr> reparsed = relaycore::parse_event(ev->json());
-    if (!reparsed) die("parse_event failed: " + reparsed.error().message());
-    if (relaycore::Status s = reparsed.value()->verify(); !s) die("verify failed: " + s.message());
-
-    c.events.push_back(ev);
-    c.event_json.emplace_back(ev->json());
-    c.frames.push_back("[\"EVENT\"," + std::string(ev->json()) + "]");
-    c.pubkeys.push_back(ev->pubkey());
-    c.sigs.push_back(ev->sig());
-    c.ids.push_back(ev->id());
-  }
-  return c;
-}
-
-// Average size of the event objects, for the summary.
-std::size_t mean_json_bytes(const Corpus& c) {
-  std::size_t total = 0;
-  for (const std::string& j : c.event_json) total += j.size();
-  return c.event_json.empty() ? 0 : total / c.event_json.size();
-}
+using bench::Corpus;
+using bench::die;
+using bench::mean_json_bytes;
 
 // The context the raw baseline verifies with, created the way the issue describes rather than
 // taken from relaycore.
@@ -383,8 +254,8 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
   // Typical kind-1 notes, and a heavy variant that stresses the codec and the hash.
-  const Corpus typical = build_corpus({"typical", 1000, 200, 2, 4}, 0x7e1a7c0de);
-  const Corpus large = build_corpus({"large", 100, 8192, 50, 50}, 0x1a26e);
+  const Corpus typical = bench::build_corpus({"typical", 1000, 200, 2, 4}, 0x7e1a7c0de);
+  const Corpus large = bench::build_corpus({"large", 100, 8192, 50, 50}, 0x1a26e);
 
   auto opts = benchmark::ConsoleReporter::OO_Tabular;
   if (isatty(STDOUT_FILENO) != 0) opts = benchmark::ConsoleReporter::OO_ColorTabular;
