@@ -61,6 +61,9 @@ class ChildProcess {
 
   bool started() const { return pid_ > 0 && out_ >= 0; }
 
+  // For signals other than the final SIGKILL (e.g. SIGSTOP to make a server hang).
+  pid_t pid() const { return pid_; }
+
   bool write_line(std::string_view line) {
     std::string data = std::string(line) + "\n";
     std::string_view rest = data;
