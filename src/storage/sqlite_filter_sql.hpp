@@ -1,29 +1,21 @@
-// Turns NIP-01 filters into SQL over the events and tags tables. Values are always bound as
-// parameters, never spliced into the text, so the text depends only on the filter's shape and
-// the prepared statement can be reused for the next filter of that shape.
+// The shared filter→SQL builder (filter_sql.hpp) in SQLite's dialect, and binding its parameters
+// to a SQLite statement.
 #pragma once
 
 #include <sqlite3.h>
 
 #include <cstdint>
-#include <string>
-#include <string_view>
-#include <variant>
 #include <vector>
 
-#include "relaycore/event.hpp"
 #include "relaycore/filter.hpp"
 #include "relaycore/storage.hpp"
+#include "storage/filter_sql.hpp"
 
 namespace relaycore::storage {
 
-// One bound value. Text and blobs point into the filter, which outlives the statement's use.
-using SqlParam = std::variant<std::int64_t, std::string_view, const Bytes32*>;
-
-struct SqlQuery {
-  std::string sql;
-  std::vector<SqlParam> params;
-};
+// "?" placeholders, "+seq"/"+expiration" to keep the planner on the filter's indexes, and the
+// relaycore_search() function the SQLite storage registers on each connection.
+const SqlDialect& sqlite_dialect() noexcept;
 
 // SELECT seq, json for one filter, in NIP-01 order, limited.
 SqlQuery build_select(const Filter& filter, const QueryRequest& request, std::uint32_t limit);
@@ -37,8 +29,5 @@ SqlQuery build_seq_select(const Filter& filter, const QueryRequest& request);
 
 // Binds every parameter in order; returns the first SQLite error code, or SQLITE_OK.
 int bind_params(sqlite3_stmt* stmt, const std::vector<SqlParam>& params) noexcept;
-
-// A max_seq that fits SQLite's signed integers (UINT64_MAX means "all").
-std::int64_t clamp_seq(std::uint64_t seq) noexcept;
 
 }  // namespace relaycore::storage

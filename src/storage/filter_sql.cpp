@@ -1,0 +1,163 @@
+#include "storage/filter_sql.hpp"
+
+#include <limits>
+
+namespace relaycore::storage {
+namespace {
+
+// Appends SQL text and parameters together, so that each placeholder is written as its value is
+// added and "$n" numbering cannot drift from the parameter list.
+class SqlBuilder {
+ public:
+  SqlBuilder(const SqlDialect& dialect, SqlQuery& q) : dialect_(dialect), q_(q) {}
+
+  SqlBuilder& text(std::string_view s) {
+    q_.sql.append(s);
+    return *this;
+  }
+
+  SqlBuilder& param(SqlParam p) {
+    q_.params.push_back(p);
+    if (dialect_.numbered_params) {
+      q_.sql.push_back('$');
+      q_.sql.append(std::to_string(q_.params.size()));
+    } else {
+      q_.sql.push_back('?');
+    }
+    return *this;
+  }
+
+  // "(p1,p2,...)"
+  template <typename T, typename Bind>
+  void list(const std::vector<T>& values, Bind bind) {
+    q_.sql.push_back('(');
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (i != 0) q_.sql.push_back(',');
+      param(bind(values[i]));
+    }
+    q_.sql.push_back(')');
+  }
+
+  // "<column> IN (...)", or a false condition for an empty list (which matches nothing, as in
+  // Filter::matches).
+  template <typename T, typename Bind>
+  void in(std::string_view column, const std::vector<T>& values, Bind bind) {
+    if (values.empty()) {
+      text("FALSE");
+      return;
+    }
+    text(column).text(" IN ");
+    list(values, bind);
+  }
+
+  // Every read's visibility: committed at or before max_seq and not expired.
+  void visible(const QueryRequest& request) {
+    text(dialect_.seq_column).text(" <= ").param(clamp_seq(request.max_seq));
+    text(" AND (").text(dialect_.expiration_column).text(" IS NULL OR ");
+    text(dialect_.expiration_column).text(" > ").param(request.now).text(")");
+  }
+
+  // The filter's own conditions, ANDed; TRUE when it has none.
+  void conditions(const Filter& filter) {
+    bool first = true;
+    auto next = [&] {
+      if (!first) text(" AND ");
+      first = false;
+    };
+    if (filter.ids) {
+      next();
+      in("id", *filter.ids, [](const EventId& id) { return SqlParam(&id); });
+    }
+    if (filter.authors) {
+      next();
+      in("pubkey", *filter.authors, [](const Pubkey& pk) { return SqlParam(&pk); });
+    }
+    if (filter.kinds) {
+      next();
+      in("kind", *filter.kinds, [](std::uint16_t k) { return SqlParam(std::int64_t{k}); });
+    }
+    if (filter.since) {
+      next();
+      text("created_at >= ").param(*filter.since);
+    }
+    if (filter.until) {
+      next();
+      text("created_at <= ").param(*filter.until);
+    }
+    for (const TagCondition& cond : filter.tags) {
+      next();
+      if (cond.values.empty()) {
+        text("FALSE");
+        continue;
+      }
+      // The time bounds are repeated inside so that the tag index range is narrowed too.
+      text("seq IN (SELECT seq FROM tags WHERE name = ").param(std::string_view(&cond.name, 1));
+      text(" AND value IN ");
+      list(cond.values, [](const std::string& v) { return SqlParam(std::string_view(v)); });
+      if (filter.since) text(" AND created_at >= ").param(*filter.since);
+      if (filter.until) text(" AND created_at <= ").param(*filter.until);
+      text(")");
+    }
+    if (filter.search && !dialect_.search_function.empty()) {
+      next();
+      text(dialect_.search_function).text("(json, ");
+      param(std::string_view(*filter.search)).text(")");
+    }
+    if (first) text("TRUE");
+  }
+
+ private:
+  const SqlDialect& dialect_;
+  SqlQuery& q_;
+};
+
+}  // namespace
+
+SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
+                      std::optional<std::uint32_t> limit) {
+  SqlQuery q;
+  SqlBuilder b(dialect, q);
+  b.text("SELECT seq, json FROM events WHERE ");
+  b.visible(request);
+  b.text(" AND ");
+  b.conditions(filter);
+  b.text(" ORDER BY created_at DESC, id ASC");
+  if (limit) b.text(" LIMIT ").param(std::int64_t{*limit});
+  return q;
+}
+
+SqlQuery build_count(const SqlDialect& dialect, const std::vector<Filter>& filters,
+                     const QueryRequest& request) {
+  SqlQuery q;
+  SqlBuilder b(dialect, q);
+  b.text("SELECT COUNT(*) FROM events WHERE ");
+  b.visible(request);
+  b.text(" AND (");
+  for (std::size_t i = 0; i < filters.size(); ++i) {
+    if (i != 0) b.text(" OR ");
+    b.text("(");
+    b.conditions(filters[i]);
+    b.text(")");
+  }
+  if (filters.empty()) b.text("FALSE");
+  b.text(")");
+  return q;
+}
+
+SqlQuery build_seq_select(const SqlDialect& dialect, const Filter& filter,
+                          const QueryRequest& request, bool with_json) {
+  SqlQuery q;
+  SqlBuilder b(dialect, q);
+  b.text(with_json ? "SELECT seq, json FROM events WHERE " : "SELECT seq FROM events WHERE ");
+  b.visible(request);
+  b.text(" AND ");
+  b.conditions(filter);
+  return q;
+}
+
+std::int64_t clamp_seq(std::uint64_t seq) noexcept {
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(seq > kMax ? kMax : seq);
+}
+
+}  // namespace relaycore::storage

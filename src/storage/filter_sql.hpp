@@ -1,0 +1,60 @@
+// Turns NIP-01 filters into SQL over the events and tags tables, for any SQL storage (SQLite and
+// PostgreSQL share this). Values are always bound as parameters, never spliced into the text, so
+// the text depends only on the filter's shape and a prepared statement can be reused for the next
+// filter of that shape.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "relaycore/event.hpp"
+#include "relaycore/filter.hpp"
+#include "relaycore/storage.hpp"
+
+namespace relaycore::storage {
+
+// One bound value. Text and blobs point into the filter, which outlives the statement's use.
+// Text values (tag names and values, search needles) are raw bytes; a storage that keeps them as
+// blobs binds them as blobs.
+using SqlParam = std::variant<std::int64_t, std::string_view, const Bytes32*>;
+
+struct SqlQuery {
+  std::string sql;
+  std::vector<SqlParam> params;
+};
+
+// What differs between the SQL engines the builder serves.
+struct SqlDialect {
+  // "$1, $2, ..." placeholders (PostgreSQL) instead of "?" (SQLite).
+  bool numbered_params = false;
+  // The columns the visibility test (seq bound, NIP-40 expiration) reads. SQLite writes them as
+  // "+seq" so that its planner never picks those indexes over the filter's own.
+  std::string_view seq_column = "seq";
+  std::string_view expiration_column = "expiration";
+  // The SQL function called as f(json, needle) for NIP-50 search. Empty when the storage tests
+  // search itself on the rows it reads; the search condition is then left out of the SQL.
+  std::string_view search_function;
+};
+
+// SELECT seq, json for one filter, in NIP-01 order, with LIMIT when `limit` is given.
+SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
+                      std::optional<std::uint32_t> limit);
+
+// SELECT COUNT(*) over the union of the filters (an event matching two counts once).
+SqlQuery build_count(const SqlDialect& dialect, const std::vector<Filter>& filters,
+                     const QueryRequest& request);
+
+// SELECT seq (and json, with `with_json`) for one filter without order or limit, for counting in
+// parts when the union has more parameters than one statement accepts, or when the storage
+// tests search itself.
+SqlQuery build_seq_select(const SqlDialect& dialect, const Filter& filter,
+                          const QueryRequest& request, bool with_json = false);
+
+// A max_seq that fits SQL's signed 64-bit integers (UINT64_MAX means "all").
+std::int64_t clamp_seq(std::uint64_t seq) noexcept;
+
+}  // namespace relaycore::storage
