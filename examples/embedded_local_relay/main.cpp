@@ -19,8 +19,8 @@
 
 #include "relaycore/keys.hpp"
 #include "relaycore/relay.hpp"
+#include "relaycore/websocket/client.hpp"
 #include "relaycore/websocket/server.hpp"
-#include "ws_client.hpp"
 
 using namespace relaycore;
 
@@ -53,7 +53,7 @@ int fail(const std::string& what) {
 }
 
 // Sends one frame and prints it.
-bool send(example::WsClient& client, const std::string& frame) {
+bool send(websocket::Client& client, const std::string& frame) {
   std::printf("> %s\n", frame.c_str());
   Status s = client.send_text(frame);
   if (!s) fail(s.message());
@@ -61,7 +61,7 @@ bool send(example::WsClient& client, const std::string& frame) {
 }
 
 // Prints frames as they come until one starts with `prefix`; that one is returned.
-std::optional<std::string> receive_until(example::WsClient& client, const std::string& prefix,
+std::optional<std::string> receive_until(websocket::Client& client, const std::string& prefix,
                                          const std::string& watch_for, bool& seen) {
   for (;;) {
     Result<std::string> frame = client.receive_text(kTimeout);
@@ -77,8 +77,10 @@ std::optional<std::string> receive_until(example::WsClient& client, const std::s
 
 // The app's part: a client of its own relay.
 int run_client(std::uint16_t port) {
-  example::WsClient client;
-  if (Status s = client.connect("127.0.0.1", port); !s) return fail(s.message());
+  Result<std::unique_ptr<websocket::Client>> connected =
+      websocket::Client::connect("ws://127.0.0.1:" + std::to_string(port));
+  if (!connected) return fail(connected.error().message());
+  websocket::Client& client = *connected.value();
 
   EventDraft draft;
   draft.created_at = static_cast<std::int64_t>(std::time(nullptr));

@@ -3,6 +3,8 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cstring>
+#include <random>
 
 namespace relaycore::websocket::detail {
 namespace {
@@ -21,10 +23,11 @@ bool is_known(std::uint8_t opcode) noexcept {
   return opcode <= 0x2 || (opcode >= 0x8 && opcode <= 0xA);
 }
 
-// XORs `size` bytes with the 4-byte key starting at key offset `offset`. Rotating the key
-// once keeps the loop a plain `i & 3` index, which the compiler vectorises.
-void unmask(const std::uint8_t* in, char* out, std::size_t size,
-            const std::array<std::uint8_t, 4>& mask, std::size_t offset) noexcept {
+// XORs `size` bytes with the 4-byte key starting at key offset `offset` (masking and unmasking
+// are the same operation). Rotating the key once keeps the loop a plain `i & 3` index, which
+// the compiler vectorises.
+void apply_mask(const std::uint8_t* in, char* out, std::size_t size,
+                const std::array<std::uint8_t, 4>& mask, std::size_t offset) noexcept {
   std::array<std::uint8_t, 4> key{};
   for (std::size_t i = 0; i < 4; ++i) key[i] = mask[(i + offset) & 3];
   for (std::size_t i = 0; i < size; ++i) {
@@ -54,6 +57,26 @@ FrameHeader encode_header(Opcode opcode, std::uint64_t payload_size) noexcept {
     h.size = 10;
   }
   return h;
+}
+
+void append_masked_frame(std::string& out, Opcode opcode, std::string_view payload,
+                         std::array<std::uint8_t, 4> mask) {
+  FrameHeader h = encode_header(opcode, payload.size());
+  h.bytes[1] |= 0x80;
+  const std::size_t old = out.size();
+  out.resize(old + h.size + mask.size() + payload.size());
+  char* p = out.data() + old;
+  std::memcpy(p, h.bytes.data(), h.size);
+  std::memcpy(p + h.size, mask.data(), mask.size());
+  apply_mask(reinterpret_cast<const std::uint8_t*>(payload.data()), p + h.size + mask.size(),
+             payload.size(), mask, 0);
+}
+
+std::array<std::uint8_t, 4> new_mask() {
+  static thread_local std::mt19937 rng(std::random_device{}());
+  const std::uint32_t r = rng();
+  return {static_cast<std::uint8_t>(r), static_cast<std::uint8_t>(r >> 8),
+          static_cast<std::uint8_t>(r >> 16), static_cast<std::uint8_t>(r >> 24)};
 }
 
 std::string close_payload(std::uint16_t code, std::string_view reason) {
@@ -102,10 +125,15 @@ Inbound FrameReader::next(const std::uint8_t* data, std::size_t size, std::size_
       const std::uint8_t opcode = p[0] & 0x0F;
       if ((p[0] & 0x70) != 0) return fail(kCloseProtocolError, "reserved bits set");
       if (!is_known(opcode)) return fail(kCloseProtocolError, "unknown opcode");
-      if ((p[1] & 0x80) == 0) return fail(kCloseProtocolError, "client frame not masked");
+      const bool masked = (p[1] & 0x80) != 0;
+      if (masked != masked_) {
+        return fail(kCloseProtocolError,
+                    masked_ ? "client frame not masked" : "server frame masked");
+      }
       const std::uint8_t len7 = p[1] & 0x7F;
       const std::size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
-      if (size - consumed < 2 + ext + 4) return {};
+      const std::size_t mask_size = masked ? 4 : 0;
+      if (size - consumed < 2 + ext + mask_size) return {};
       std::uint64_t length = len7;
       if (ext > 0) {
         length = 0;
@@ -114,8 +142,9 @@ Inbound FrameReader::next(const std::uint8_t* data, std::size_t size, std::size_
           return fail(kCloseProtocolError, "64-bit length with the top bit set");
         }
       }
-      std::copy_n(p + 2 + ext, 4, mask_.begin());
-      consumed += 2 + ext + 4;
+      mask_ = {};
+      if (masked) std::copy_n(p + 2 + ext, 4, mask_.begin());
+      consumed += 2 + ext + mask_size;
       Inbound checked = start_frame(fin, static_cast<Opcode>(opcode), length);
       if (checked.kind != Inbound::Kind::kNeedMore) return checked;
     }
@@ -125,7 +154,11 @@ Inbound FrameReader::next(const std::uint8_t* data, std::size_t size, std::size_
       std::string& target = is_control(opcode_) ? control_ : message_;
       const std::size_t old = target.size();
       target.resize(old + avail);
-      unmask(data + consumed, target.data() + old, avail, mask_, mask_offset_);
+      if (masked_) {
+        apply_mask(data + consumed, target.data() + old, avail, mask_, mask_offset_);
+      } else {
+        std::memcpy(target.data() + old, data + consumed, avail);
+      }
       consumed += avail;
       remaining_ -= avail;
       mask_offset_ = (mask_offset_ + avail) & 3;

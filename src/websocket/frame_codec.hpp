@@ -1,6 +1,7 @@
-// The RFC 6455 framing: server frame headers out, and an incremental reader for client frames
-// that enforces the protocol (masking, reserved bits, opcodes, control-frame rules,
-// fragmentation, size and UTF-8). No sockets here, so every rule is testable on bytes.
+// The RFC 6455 framing for both ends: frame headers out (unmasked from a server, masked from a
+// client), and an incremental reader that enforces the protocol (masking, reserved bits,
+// opcodes, control-frame rules, fragmentation, size and UTF-8). No sockets here, so every rule is
+// testable on bytes.
 #pragma once
 
 #include <array>
@@ -42,6 +43,14 @@ struct FrameHeader {
 };
 FrameHeader encode_header(Opcode opcode, std::uint64_t payload_size) noexcept;
 
+// Appends one complete client frame (FIN set, masked with `mask`) to `out`. Clients must mask
+// every frame (RFC 6455 5.3); the key should come from new_mask().
+void append_masked_frame(std::string& out, Opcode opcode, std::string_view payload,
+                         std::array<std::uint8_t, 4> mask);
+
+// A masking key from a per-thread generator seeded by the operating system's random source.
+std::array<std::uint8_t, 4> new_mask();
+
 // The payload of a close frame: the code in network order, then `reason` cut to fit 125 bytes
 // without splitting a UTF-8 sequence.
 std::string close_payload(std::uint16_t code, std::string_view reason);
@@ -63,13 +72,18 @@ struct Inbound {
   std::string_view error;
 };
 
-// Parses client frames from whatever bytes have arrived. Message payload is unmasked straight
+// Which end's frames a FrameReader parses: a server reads masked client frames, a client reads
+// unmasked server frames; the other kind fails with 1002.
+enum class FramesFrom : std::uint8_t { kClient, kServer };
+
+// Parses frames from whatever bytes have arrived. Message payload is unmasked straight
 // into the message being assembled, so the read buffer holds at most a partial header. A
 // message whose frames announce more than `max_message_bytes` in total fails with 1009 as soon
 // as the header is seen, before any of its payload is buffered. After kFail the reader is done.
 class FrameReader {
  public:
-  explicit FrameReader(std::size_t max_message_bytes) : max_message_(max_message_bytes) {}
+  explicit FrameReader(std::size_t max_message_bytes, FramesFrom from = FramesFrom::kClient)
+      : max_message_(max_message_bytes), masked_(from == FramesFrom::kClient) {}
 
   // Reads from [data, data + size) and sets `consumed` to the bytes used, which the caller
   // drops from its buffer. Returns at most one complete item; kNeedMore when the bytes ran out.
@@ -82,6 +96,7 @@ class FrameReader {
   Inbound finish_frame();
 
   std::size_t max_message_;
+  bool masked_;  // frames must carry a mask (and must not, when false)
   // The frame being read. Binary is refused, so every data frame belongs to a text message.
   bool in_frame_ = false;
   bool fin_ = false;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
+#include <random>
 
 namespace relaycore::websocket {
 
@@ -122,6 +124,21 @@ std::string render_head(int status, std::string_view content_type, std::size_t c
   return out;
 }
 
+// Appends "name: value" from `line` with the name lowercased; false when the line is not a valid
+// header (which also refuses obs-fold continuation lines).
+bool parse_header_line(std::string_view line,
+                       std::vector<std::pair<std::string, std::string>>& headers) {
+  const std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view name = line.substr(0, colon);
+  std::string_view value = trim(line.substr(colon + 1));
+  if (!is_token(name) || !is_field_value(value)) return false;
+  std::string key(name);
+  std::transform(key.begin(), key.end(), key.begin(), lower);
+  headers.emplace_back(std::move(key), std::string(value));
+  return true;
+}
+
 }  // namespace
 
 std::size_t find_head_end(std::string_view buffer) noexcept {
@@ -158,14 +175,7 @@ std::optional<ParsedRequest> parse_request_head(std::string_view head) {
       out.version = std::string(version);
       continue;
     }
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos) return std::nullopt;
-    std::string_view name = line.substr(0, colon);
-    std::string_view value = trim(line.substr(colon + 1));
-    if (!is_token(name) || !is_field_value(value)) return std::nullopt;  // also obs-fold
-    std::string key(name);
-    std::transform(key.begin(), key.end(), key.begin(), lower);
-    out.request.headers.emplace_back(std::move(key), std::string(value));
+    if (!parse_header_line(line, out.request.headers)) return std::nullopt;
   }
   if (first) return std::nullopt;
   return out;
@@ -244,6 +254,97 @@ std::string render_error(const HttpError& error) {
   if (error.version_hint) out.append("Sec-WebSocket-Version: 13\r\n");
   out.append(kCrlf).append(body);
   return out;
+}
+
+Result<WsUrl> parse_ws_url(std::string_view url) {
+  constexpr std::string_view kScheme = "ws://";
+  if (url.substr(0, kScheme.size()) != kScheme) {
+    return Status::invalid("only ws:// URLs are supported: " + std::string(url));
+  }
+  url.remove_prefix(kScheme.size());
+  WsUrl out;
+  const std::size_t slash = url.find_first_of("/?");
+  if (slash != std::string_view::npos) {
+    out.path = std::string(url.substr(slash));
+    if (out.path.front() == '?') out.path.insert(out.path.begin(), '/');
+    url = url.substr(0, slash);
+  }
+  // "[v6]:port", "host:port" or "host".
+  std::string_view port;
+  if (!url.empty() && url.front() == '[') {
+    const std::size_t close = url.find(']');
+    if (close == std::string_view::npos) return Status::invalid("unclosed [ in the URL host");
+    out.host = std::string(url.substr(1, close - 1));
+    std::string_view rest = url.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return Status::invalid("junk after the URL host");
+    if (!rest.empty()) port = rest.substr(1);
+  } else {
+    const std::size_t colon = url.find(':');
+    out.host = std::string(url.substr(0, colon));
+    if (colon != std::string_view::npos) port = url.substr(colon + 1);
+  }
+  if (out.host.empty()) return Status::invalid("the URL has no host");
+  if (!port.empty()) {
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+      return Status::invalid("bad port in the URL: " + std::string(port));
+    }
+    out.port = static_cast<std::uint16_t>(value);
+  }
+  if (!is_field_value(out.path) || out.path.find_first_of(" \t") != std::string::npos) {
+    return Status::invalid("bad path in the URL");
+  }
+  return out;
+}
+
+std::string new_client_key() {
+  static thread_local std::mt19937 rng(std::random_device{}());
+  std::array<unsigned char, 16> nonce{};
+  for (unsigned char& b : nonce) b = static_cast<unsigned char>(rng());
+  return base64(nonce.data(), nonce.size());
+}
+
+std::string render_upgrade_request(const WsUrl& url, std::string_view key) {
+  const bool v6 = url.host.find(':') != std::string::npos;
+  std::string out = "GET " + url.path + " HTTP/1.1\r\nHost: ";
+  out.append(v6 ? "[" + url.host + "]" : url.host).append(":").append(std::to_string(url.port));
+  out.append(
+      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+      "Sec-WebSocket-Key: ");
+  out.append(key).append("\r\n\r\n");
+  return out;
+}
+
+Status check_upgrade_response(std::string_view head, std::string_view key) {
+  if (head.size() < 4 || head.substr(head.size() - 4) != "\r\n\r\n") {
+    return Status::error("handshake: incomplete response head");
+  }
+  head.remove_suffix(2);
+  const std::size_t eol = head.find(kCrlf);
+  const std::string_view status_line = head.substr(0, eol);
+  if (status_line.substr(0, 13) != "HTTP/1.1 101 " && status_line != "HTTP/1.1 101") {
+    return Status::error("handshake refused: " + std::string(status_line));
+  }
+  head.remove_prefix(eol + 2);
+  std::vector<std::pair<std::string, std::string>> headers;
+  while (!head.empty()) {
+    const std::size_t end = head.find(kCrlf);
+    if (!parse_header_line(head.substr(0, end), headers)) {
+      return Status::error("handshake: malformed response header");
+    }
+    head.remove_prefix(end + 2);
+  }
+  HttpRequest view;  // only for its header() lookup
+  view.headers = std::move(headers);
+  if (!has_token(view.header("upgrade"), "websocket") ||
+      !has_token(view.header("connection"), "upgrade")) {
+    return Status::error("handshake: response lacks Upgrade: websocket / Connection: upgrade");
+  }
+  if (view.header("sec-websocket-accept") != accept_key(key)) {
+    return Status::error("handshake: wrong or missing Sec-WebSocket-Accept");
+  }
+  return Status::ok();
 }
 
 }  // namespace detail

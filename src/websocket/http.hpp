@@ -1,8 +1,10 @@
-// The HTTP/1.1 side of the server: parsing a request head, checking an RFC 6455 upgrade and
-// writing responses. Pure functions over strings, so they are tested without sockets.
+// The HTTP/1.1 side of the WebSocket code: for the server, parsing a request head, checking an
+// RFC 6455 upgrade and writing responses; for the client, the upgrade request and the check of
+// the server's answer. Pure functions over strings, so they are tested without sockets.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,5 +54,23 @@ std::string render_response(const HttpResponse& response, bool head_only);
 
 // A plain-text error response.
 std::string render_error(const HttpError& error);
+
+// A ws:// URL split for connecting (wss:// needs TLS, which this target does not have).
+struct WsUrl {
+  std::string host;
+  std::uint16_t port = 80;
+  std::string path = "/";  // with the query, if any
+};
+Result<WsUrl> parse_ws_url(std::string_view url);
+
+// A fresh Sec-WebSocket-Key: base64 of 16 random bytes.
+std::string new_client_key();
+
+// The client's upgrade request for `url` with `key`.
+std::string render_upgrade_request(const WsUrl& url, std::string_view key);
+
+// Checks the server's response head (through "\r\n\r\n") to an upgrade sent with `key`: status
+// 101, "Upgrade: websocket", "Connection: upgrade" and the Sec-WebSocket-Accept for the key.
+Status check_upgrade_response(std::string_view head, std::string_view key);
 
 }  // namespace relaycore::websocket::detail

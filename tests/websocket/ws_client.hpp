@@ -1,6 +1,7 @@
-// A raw WebSocket test client on a blocking Asio socket. It sends arbitrary bytes and frames
-// (masked or not, any flags, any announced length) and parses server frames strictly, so the
-// tests can exercise every protocol rule the server enforces. Reads wait with poll() and a
+// A raw WebSocket test client on a blocking Asio socket, for the rules a well-behaved client
+// (relaycore::websocket::Client, tested in test_client.cpp) never breaks. It sends arbitrary bytes
+// and frames (masked or not, any flags, any announced length) and parses server frames strictly, so
+// the tests can exercise every protocol rule the server enforces. Reads wait with poll() and a
 // timeout, so a server that fails to answer fails the test instead of hanging it.
 #pragma once
 
@@ -22,16 +23,20 @@
 #include <string_view>
 #include <vector>
 
+#include "websocket/frame_codec.hpp"
+
 namespace relaycore::websocket::test {
 
 using namespace std::chrono_literals;
 
-constexpr std::uint8_t kOpContinuation = 0x0;
-constexpr std::uint8_t kOpText = 0x1;
-constexpr std::uint8_t kOpBinary = 0x2;
-constexpr std::uint8_t kOpClose = 0x8;
-constexpr std::uint8_t kOpPing = 0x9;
-constexpr std::uint8_t kOpPong = 0xA;
+// The opcodes as raw bytes, from the codec the server uses (this client also sends bad ones).
+constexpr std::uint8_t op(detail::Opcode opcode) { return static_cast<std::uint8_t>(opcode); }
+constexpr std::uint8_t kOpContinuation = op(detail::Opcode::kContinuation);
+constexpr std::uint8_t kOpText = op(detail::Opcode::kText);
+constexpr std::uint8_t kOpBinary = op(detail::Opcode::kBinary);
+constexpr std::uint8_t kOpClose = op(detail::Opcode::kClose);
+constexpr std::uint8_t kOpPing = op(detail::Opcode::kPing);
+constexpr std::uint8_t kOpPong = op(detail::Opcode::kPong);
 
 constexpr std::string_view kRfcKey = "dGhlIHNhbXBsZSBub25jZQ==";
 // RFC 6455 section 1.3: base64(SHA-1(key + GUID)) for the example key.
