@@ -1,0 +1,63 @@
+// One asynchronous WebSocket client connection for the load tools, on an io_context run by one
+// thread (so no strand is needed). It reuses relaycore's own codec: the upgrade request and its
+// Sec-WebSocket-Accept check (websocket/http.hpp), masked frames out and the FrameReader in
+// server-frame mode in (websocket/frame_codec.hpp). Pings are answered; frames sent while a
+// write is in flight are batched into the next write.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "websocket/asio_include.hpp"
+#include "websocket/frame_codec.hpp"
+#include "websocket/http.hpp"
+
+namespace relaycore::loadgen {
+
+class WsPeer : public std::enable_shared_from_this<WsPeer> {
+ public:
+  // Called on the io thread: on_open once the handshake is done (or with an error), on_text for
+  // every text message, on_error once when the connection fails or the server closes it.
+  struct Callbacks {
+    std::function<void(const Status&)> on_open;
+    std::function<void(std::string_view)> on_text;
+    std::function<void(const std::string&)> on_error;
+  };
+
+  WsPeer(asio::io_context& io, websocket::detail::WsUrl url, Callbacks callbacks);
+
+  // Connects and sends the upgrade request. Call once.
+  void start();
+  // Queues one text frame (io thread only).
+  void send_text(std::string_view text);
+  // Closes the socket without a close handshake.
+  void stop();
+  bool open() const { return open_; }
+
+ private:
+  void on_connected(const asio::error_code& ec);
+  void read_more();
+  void on_read(const asio::error_code& ec, std::size_t n);
+  void parse();
+  void write_next();
+  void fail(const std::string& why);
+
+  asio::ip::tcp::socket socket_;
+  websocket::detail::WsUrl url_;
+  Callbacks callbacks_;
+  std::string key_;
+  websocket::detail::FrameReader reader_;
+  std::vector<std::uint8_t> rx_;
+  std::size_t rx_begin_ = 0, rx_end_ = 0;
+  std::string pending_;  // frames queued while a write is in flight
+  std::string writing_;
+  bool write_in_progress_ = false;
+  bool open_ = false;
+  bool failed_ = false;
+};
+
+}  // namespace relaycore::loadgen
