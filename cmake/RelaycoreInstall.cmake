@@ -39,6 +39,19 @@ else()
   set(RELAYCORE_WITH_REDIS OFF)
 endif()
 
+# The optional relaycore::postgres (libpq) likewise; CMake's own FindPostgreSQL serves
+# find_dependency.
+if(TARGET relaycore_postgres)
+  set(RELAYCORE_WITH_POSTGRES ON)
+  install(TARGETS relaycore_postgres
+    EXPORT relaycore-targets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+else()
+  set(RELAYCORE_WITH_POSTGRES OFF)
+endif()
+
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/relaycore"
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.hpp")

@@ -4,13 +4,13 @@
 //
 // A visitor runs while its call holds a reader lease, so it must not call back into the same
 // storage (with every lease taken, it would wait for itself).
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <utility>
 #include <vector>
 
 #include "relaycore/storage.hpp"
+#include "storage/connection_pool.hpp"
 #include "storage/sqlite_connection.hpp"
 #include "storage/sqlite_read.hpp"
 #include "storage/sqlite_schema.hpp"
@@ -21,50 +21,8 @@ namespace {
 
 using storage::SqliteConnection;
 
-// Reader connections, each used by one thread at a time. acquire() waits for a free one.
-class ReaderPool {
- public:
-  class Lease {
-   public:
-    Lease(ReaderPool& pool, SqliteConnection* conn) noexcept : pool_(pool), conn_(conn) {}
-    ~Lease() { pool_.release(conn_); }
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-
-    SqliteConnection& operator*() const noexcept { return *conn_; }
-
-   private:
-    ReaderPool& pool_;
-    SqliteConnection* conn_;
-  };
-
-  void add(std::unique_ptr<SqliteConnection> conn) {
-    free_.push_back(conn.get());
-    all_.push_back(std::move(conn));
-  }
-
-  Lease acquire() {
-    std::unique_lock lock(mutex_);
-    available_.wait(lock, [this] { return !free_.empty(); });
-    SqliteConnection* conn = free_.back();
-    free_.pop_back();
-    return Lease(*this, conn);
-  }
-
- private:
-  void release(SqliteConnection* conn) {
-    {
-      std::lock_guard lock(mutex_);
-      free_.push_back(conn);
-    }
-    available_.notify_one();
-  }
-
-  std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<SqliteConnection*> free_;
-  std::vector<std::unique_ptr<SqliteConnection>> all_;
-};
+// Reader connections, each used by one thread at a time.
+using ReaderPool = storage::ConnectionPool<SqliteConnection>;
 
 class SqliteStorage final : public Storage {
  public:

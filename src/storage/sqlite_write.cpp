@@ -33,13 +33,6 @@ constexpr std::string_view kPurgeTags =
     "DELETE FROM tags WHERE seq IN (SELECT seq FROM events WHERE expiration <= ?1)";
 constexpr std::string_view kPurgeEvents = "DELETE FROM events WHERE expiration <= ?1";
 
-// NIP-01 indexes single-letter tags only (a-z, A-Z), and only their first value.
-bool is_indexed_tag(const Tag& tag) noexcept {
-  if (tag.size() < 2 || tag[0].size() != 1) return false;
-  const char c = tag[0][0];
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
 // The WriteTarget primitives as SQL on the writer connection, inside its transaction.
 class SqliteWriteTarget final : public WriteTarget {
  public:

@@ -130,6 +130,12 @@ std::optional<EventId> parse_event_id(std::string_view value) {
   return id;
 }
 
+bool is_indexed_tag(const Tag& tag) noexcept {
+  if (tag.size() < 2 || tag[0].size() != 1) return false;
+  const char c = tag[0][0];
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
 std::uint32_t effective_limit(const Filter& filter, const QueryRequest& request) noexcept {
   return std::min(filter.limit.value_or(request.max_limit), request.max_limit);
 }

@@ -39,6 +39,10 @@ std::optional<Address> parse_address(std::string_view value);
 // The id named by an `e` tag value, when it is 64 lowercase hex characters.
 std::optional<EventId> parse_event_id(std::string_view value);
 
+// True for the tags a SQL storage indexes: NIP-01 indexes single-letter tags only (a-z, A-Z),
+// and only their first value.
+bool is_indexed_tag(const Tag& tag) noexcept;
+
 // The limit a query is served with: the filter's own, clamped to the request's ceiling.
 std::uint32_t effective_limit(const Filter& filter, const QueryRequest& request) noexcept;
 

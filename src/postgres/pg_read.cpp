@@ -1,0 +1,138 @@
+#include "postgres/pg_read.hpp"
+
+#include <optional>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+
+#include "storage/filter_sql.hpp"
+#include "storage/storage_util.hpp"
+
+namespace relaycore::postgres {
+namespace {
+
+using storage::SqlQuery;
+
+constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = $1";
+constexpr std::string_view kMaxSeq =
+    "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM relaycore_event_seq";
+constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq > $1 ORDER BY seq";
+
+// The protocol numbers parameters with 16 bits.
+constexpr std::size_t kMaxParams = 65535;
+
+// "$n" placeholders, plain columns (PostgreSQL's planner needs no hints) and no search function:
+// search runs on the rows read (see the file comment in pg_read.hpp).
+const storage::SqlDialect& dialect() noexcept {
+  static const storage::SqlDialect d{
+      .numbered_params = true,
+      .seq_column = "seq",
+      .expiration_column = "expiration",
+      .search_function = "",
+  };
+  return d;
+}
+
+PgParams params_of(const SqlQuery& q) {
+  PgParams p;
+  for (const storage::SqlParam& param : q.params) p.add(param);
+  return p;
+}
+
+Status too_many_values() { return Status::error("storage: filter has too many values"); }
+
+bool search_matches(const PGresult* r, int json_col, const std::optional<std::string>& search) {
+  return !search || storage::json_content_contains(get_bytes(r, 0, json_col), *search);
+}
+
+// Streams (seq, json) rows to `visit`, parsing each, skipping those `search` rejects, and
+// stopping after `limit` visited rows.
+Status visit_rows(PgConnection& conn, const SqlQuery& q, const std::optional<std::string>& search,
+                  std::uint64_t limit, const std::function<bool(const StoredEvent&)>& visit) {
+  Status inner;
+  std::uint64_t served = 0;
+  Status status = conn.for_each_row(q.sql, params_of(q), [&](const PGresult* r) {
+    if (!search_matches(r, 1, search)) return true;
+    // The text is our own canonical JSON, so parsing it back gives the identical event.
+    auto event = parse_event(get_bytes(r, 0, 1), storage::trusted_limits());
+    if (!event) {
+      inner = Status::error("storage: a stored event is unreadable");
+      return false;
+    }
+    StoredEvent stored;
+    stored.seq = static_cast<std::uint64_t>(get_int(r, 0, 0));
+    stored.event = std::move(event).value();
+    ++served;
+    return visit(stored) && served < limit;
+  });
+  return inner ? status : inner;
+}
+
+// Counting in parts: the union's seqs collected filter by filter, for unions too large to bind
+// in one statement and for filters with a search the server cannot run.
+Result<std::uint64_t> count_in_parts(PgConnection& conn, const std::vector<Filter>& filters,
+                                     const QueryRequest& request) {
+  std::unordered_set<std::int64_t> seqs;
+  for (const Filter& f : filters) {
+    SqlQuery q = storage::build_seq_select(dialect(), f, request, f.search.has_value());
+    if (q.params.size() > kMaxParams) return too_many_values();
+    Status s = conn.for_each_row(q.sql, params_of(q), [&](const PGresult* r) {
+      if (search_matches(r, 1, f.search)) seqs.insert(get_int(r, 0, 0));
+      return true;
+    });
+    if (!s) return s;
+  }
+  return static_cast<std::uint64_t>(seqs.size());
+}
+
+}  // namespace
+
+Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& request,
+                const std::function<bool(const StoredEvent&)>& visit) {
+  const std::uint32_t limit = storage::effective_limit(filter, request);
+  if (limit == 0) return Status::ok();
+  // With a search the LIMIT applies to the rows that match it, so it is counted here instead.
+  const std::optional<std::uint32_t> sql_limit =
+      filter.search ? std::nullopt : std::optional<std::uint32_t>(limit);
+  SqlQuery q = storage::build_select(dialect(), filter, request, sql_limit);
+  if (q.params.size() > kMaxParams) return too_many_values();
+  return visit_rows(conn, q, filter.search, limit, visit);
+}
+
+Result<std::uint64_t> pg_count(PgConnection& conn, const std::vector<Filter>& filters,
+                               const QueryRequest& request) {
+  if (filters.empty()) return std::uint64_t{0};
+  bool search = false;
+  for (const Filter& f : filters) search = search || f.search.has_value();
+  SqlQuery q = storage::build_count(dialect(), filters, request);
+  if (search || q.params.size() > kMaxParams) return count_in_parts(conn, filters, request);
+  auto res = conn.exec(q.sql, params_of(q), /*prepare=*/false);
+  if (!res) return std::move(res).error();
+  if (PQntuples(res->get()) != 1) return Status::error("storage: PostgreSQL count failed");
+  return static_cast<std::uint64_t>(get_int(res->get(), 0, 0));
+}
+
+Result<bool> pg_contains(PgConnection& conn, const EventId& id) {
+  PgParams p;
+  p.add_bytes(id);
+  auto res = conn.exec(kContains, p);
+  if (!res) return std::move(res).error();
+  return PQntuples(res->get()) > 0;
+}
+
+Result<std::uint64_t> pg_max_seq(PgConnection& conn) {
+  auto res = conn.exec(kMaxSeq);
+  if (!res) return std::move(res).error();
+  if (PQntuples(res->get()) != 1) return Status::error("storage: PostgreSQL max_seq failed");
+  return static_cast<std::uint64_t>(get_int(res->get(), 0, 0));
+}
+
+Status pg_scan_since(PgConnection& conn, std::uint64_t after_seq,
+                     const std::function<bool(const StoredEvent&)>& visit) {
+  SqlQuery q;
+  q.sql = std::string(kScanSince);
+  q.params.emplace_back(storage::clamp_seq(after_seq));
+  return visit_rows(conn, q, std::nullopt, UINT64_MAX, visit);
+}
+
+}  // namespace relaycore::postgres

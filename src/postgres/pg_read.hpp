@@ -1,0 +1,33 @@
+// The PostgreSQL reads, each on a pooled connection the caller holds for the duration. Filters
+// become SQL through the builder the SQLite storage uses (storage/filter_sql.hpp); NIP-50 search
+// is tested here on the rows read, with the same function SQLite calls, so both agree exactly.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "postgres/pg_connection.hpp"
+#include "relaycore/event.hpp"
+#include "relaycore/filter.hpp"
+#include "relaycore/status.hpp"
+#include "relaycore/storage.hpp"
+
+namespace relaycore::postgres {
+
+Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& request,
+                const std::function<bool(const StoredEvent&)>& visit);
+
+Result<std::uint64_t> pg_count(PgConnection& conn, const std::vector<Filter>& filters,
+                               const QueryRequest& request);
+
+Result<bool> pg_contains(PgConnection& conn, const EventId& id);
+
+// The last value the shared sequence gave out, so deleting the newest events never makes it go
+// backwards (it may count a value a failed batch took and never committed).
+Result<std::uint64_t> pg_max_seq(PgConnection& conn);
+
+Status pg_scan_since(PgConnection& conn, std::uint64_t after_seq,
+                     const std::function<bool(const StoredEvent&)>& visit);
+
+}  // namespace relaycore::postgres

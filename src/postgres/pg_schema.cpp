@@ -1,0 +1,115 @@
+#include "postgres/pg_schema.hpp"
+
+#include <array>
+#include <string>
+#include <utility>
+
+namespace relaycore::postgres {
+namespace {
+
+// Held (for the transaction) by whoever creates or migrates the schema, so that nodes starting
+// together take turns. The value is arbitrary: "rlycore" in ASCII.
+constexpr std::int64_t kSchemaLockKey = 0x726c79636f7265;
+
+// Migration i brings the schema from version i to i + 1; the version reached is kept in
+// relaycore_schema. A new release appends a step and never edits an old one.
+//
+// Version 1, the shape of the SQLite schema (src/storage/sqlite_schema.cpp):
+// events.seq is the commit sequence, from one sequence every node shares. events.d_tag is the
+// replacement slot: '' for replaceable kinds, the d tag for addressable kinds, NULL otherwise.
+// events.json is the canonical Event::json(), served as is. Tag names and values, and d tags,
+// are bytea because NIP-01 strings may hold NUL, which text cannot.
+// tags holds the first value of each single-letter tag, with the event's created_at so that a
+// tag lookup comes out in time order from the index alone; rows go with their event.
+// deleted_ids and deleted_addresses are NIP-09 tombstones that outlive the events they name.
+constexpr std::array<const char*, 1> kMigrations = {
+    R"sql(
+CREATE SEQUENCE relaycore_event_seq AS bigint;
+CREATE TABLE events (
+  seq bigint PRIMARY KEY DEFAULT nextval('relaycore_event_seq'),
+  id bytea NOT NULL UNIQUE,
+  pubkey bytea NOT NULL,
+  created_at bigint NOT NULL,
+  kind integer NOT NULL,
+  d_tag bytea,
+  expiration bigint,
+  json text NOT NULL
+);
+ALTER SEQUENCE relaycore_event_seq OWNED BY events.seq;
+CREATE INDEX events_pubkey_created ON events (pubkey, created_at);
+CREATE INDEX events_pubkey_kind_created ON events (pubkey, kind, created_at);
+CREATE INDEX events_kind_created ON events (kind, created_at);
+CREATE INDEX events_created ON events (created_at);
+CREATE INDEX events_slot ON events (pubkey, kind, d_tag) WHERE d_tag IS NOT NULL;
+CREATE INDEX events_expiration ON events (expiration) WHERE expiration IS NOT NULL;
+
+CREATE TABLE tags (
+  seq bigint NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
+  name bytea NOT NULL,
+  value bytea NOT NULL,
+  created_at bigint NOT NULL,
+  PRIMARY KEY (name, value, created_at, seq)
+);
+CREATE INDEX tags_seq ON tags (seq);
+
+CREATE TABLE deleted_ids (
+  id bytea NOT NULL,
+  pubkey bytea NOT NULL,
+  PRIMARY KEY (id, pubkey)
+);
+
+CREATE TABLE deleted_addresses (
+  kind integer NOT NULL,
+  pubkey bytea NOT NULL,
+  d bytea NOT NULL,
+  up_to bigint NOT NULL,
+  PRIMARY KEY (kind, pubkey, d)
+);
+)sql",
+};
+
+static_assert(kMigrations.size() == kSchemaVersion, "one migration per schema version");
+
+Status create_or_migrate(PgConnection& conn) {
+  PgParams lock;
+  lock.add_int(kSchemaLockKey);
+  auto locked = conn.exec("SELECT pg_advisory_xact_lock($1)", lock, /*prepare=*/false);
+  if (!locked) return std::move(locked).error();
+  if (Status s = conn.run("CREATE TABLE IF NOT EXISTS relaycore_schema (version integer NOT NULL)",
+                          "cannot create the schema");
+      !s) {
+    return s;
+  }
+  auto version = conn.exec("SELECT version::bigint FROM relaycore_schema", PgParams(), false);
+  if (!version) return std::move(version).error();
+  std::int64_t current = 0;
+  if (PQntuples(version->get()) > 1) return Status::error("storage: relaycore_schema is corrupt");
+  if (PQntuples(version->get()) == 1) current = get_int(version->get(), 0, 0);
+  if (current > kSchemaVersion || current < 0) {
+    return Status::error("storage: the database has an unknown schema version " +
+                         std::to_string(current));
+  }
+  for (std::int64_t v = current; v < kSchemaVersion; ++v) {
+    if (Status s = conn.run(kMigrations[static_cast<std::size_t>(v)], "cannot migrate the schema");
+        !s) {
+      return s;
+    }
+  }
+  if (current == kSchemaVersion) return Status::ok();
+  const std::string set = (current == 0 ? "INSERT INTO relaycore_schema (version) VALUES ("
+                                        : "UPDATE relaycore_schema SET version = (") +
+                          std::to_string(kSchemaVersion) + ")";
+  return conn.run(set, "cannot record the schema version");
+}
+
+}  // namespace
+
+Status ensure_schema(PgConnection& conn) {
+  if (Status s = conn.begin(); !s) return s;
+  Status status = create_or_migrate(conn);
+  if (status) return conn.commit();
+  conn.rollback();
+  return status;
+}
+
+}  // namespace relaycore::postgres

@@ -1,0 +1,18 @@
+// The PostgreSQL schema: created on first open, migrated step by step on later ones, with the
+// version kept in the relaycore_schema table.
+#pragma once
+
+#include <cstdint>
+
+#include "postgres/pg_connection.hpp"
+#include "relaycore/status.hpp"
+
+namespace relaycore::postgres {
+
+inline constexpr std::int64_t kSchemaVersion = 1;
+
+// Creates or migrates the schema in one transaction. Fails on a version newer than this
+// library's.
+Status ensure_schema(PgConnection& conn);
+
+}  // namespace relaycore::postgres

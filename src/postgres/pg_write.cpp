@@ -1,0 +1,287 @@
+#include "postgres/pg_write.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "storage/storage_util.hpp"
+#include "storage/write_rules.hpp"
+
+namespace relaycore::postgres {
+namespace {
+
+using storage::Address;
+using storage::address_of;
+using storage::StoredRef;
+
+constexpr std::string_view kLock = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k";
+constexpr std::string_view kFind = "SELECT pubkey, created_at, kind, seq FROM events WHERE id = $1";
+constexpr std::string_view kIdDeleted = "SELECT 1 FROM deleted_ids WHERE id = $1 AND pubkey = $2";
+constexpr std::string_view kAddressDeleted =
+    "SELECT up_to FROM deleted_addresses WHERE kind = $1 AND pubkey = $2 AND d = $3";
+constexpr std::string_view kVersions =
+    "SELECT id, created_at, seq FROM events WHERE pubkey = $1 AND kind = $2 AND d_tag = $3";
+constexpr std::string_view kRemove = "DELETE FROM events WHERE id = $1";
+// The event and its indexed tags in one round trip; tag rows go with the event (ON DELETE
+// CASCADE), so removing an event is one DELETE.
+constexpr std::string_view kInsert =
+    "WITH e AS (INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, json) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq, created_at), "
+    "t AS (INSERT INTO tags (seq, name, value, created_at) "
+    "SELECT e.seq, x.name, x.value, e.created_at FROM e, unnest($8::bytea[], $9::bytea[]) "
+    "AS x(name, value) ON CONFLICT DO NOTHING) "
+    "SELECT seq FROM e";
+constexpr std::string_view kAddIdTombstone =
+    "INSERT INTO deleted_ids (id, pubkey) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+constexpr std::string_view kAddAddressTombstone =
+    "INSERT INTO deleted_addresses (kind, pubkey, d, up_to) VALUES ($1, $2, $3, $4) "
+    "ON CONFLICT (kind, pubkey, d) DO UPDATE "
+    "SET up_to = GREATEST(deleted_addresses.up_to, EXCLUDED.up_to)";
+constexpr std::string_view kPurge = "DELETE FROM events WHERE expiration <= $1";
+
+// A batch that lost a race with another node's (a deadlock the server broke, a serialization
+// failure, or an insert of the same row) is tried again from the start, this many times.
+constexpr int kAttempts = 3;
+
+bool retryable(std::string_view sqlstate) {
+  return sqlstate == "40P01" || sqlstate == "40001" || sqlstate == "23505";
+}
+
+// FNV-1a, 64 bits: every node must map a slot to the same key, so no std::hash.
+class KeyHash {
+ public:
+  explicit KeyHash(char space) { add(&space, 1); }
+  KeyHash& add(const void* data, std::size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < n; ++i) hash_ = (hash_ ^ p[i]) * 0x100000001b3ULL;
+    return *this;
+  }
+  std::int64_t value() const { return static_cast<std::int64_t>(hash_); }
+
+ private:
+  std::uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
+
+std::int64_t id_key(const EventId& id) { return KeyHash('i').add(id.data(), id.size()).value(); }
+
+std::int64_t address_key(const Address& a) {
+  const unsigned char kind[2] = {static_cast<unsigned char>(a.kind >> 8),
+                                 static_cast<unsigned char>(a.kind & 0xff)};
+  return KeyHash('a')
+      .add(kind, 2)
+      .add(a.pubkey.data(), a.pubkey.size())
+      .add(a.d.data(), a.d.size())
+      .value();
+}
+
+Status expect_rows(const Result<PgResult>& res) {
+  if (!res) return res.error();
+  return Status::ok();
+}
+
+// The WriteTarget primitives as SQL on the writer connection, inside its transaction.
+class PgWriteTarget final : public storage::WriteTarget {
+ public:
+  explicit PgWriteTarget(PgConnection& conn) : conn_(conn) {}
+
+  Result<std::optional<StoredRef>> find(const EventId& id) override {
+    PgParams p;
+    p.add_bytes(id);
+    auto res = conn_.exec(kFind, p);
+    if (!res) return std::move(res).error();
+    const PGresult* r = res->get();
+    if (PQntuples(r) == 0) return std::optional<StoredRef>();
+    StoredRef ref;
+    ref.id = id;
+    if (!get_bytes32(r, 0, 0, ref.pubkey)) return corrupt();
+    ref.created_at = get_int(r, 0, 1);
+    ref.kind = static_cast<std::uint16_t>(get_int(r, 0, 2));
+    ref.seq = static_cast<std::uint64_t>(get_int(r, 0, 3));
+    return std::optional<StoredRef>(ref);
+  }
+
+  Result<bool> id_deleted(const EventId& id, const Pubkey& author) override {
+    PgParams p;
+    p.add_bytes(id).add_bytes(author);
+    auto res = conn_.exec(kIdDeleted, p);
+    if (!res) return std::move(res).error();
+    return PQntuples(res->get()) > 0;
+  }
+
+  Result<std::optional<std::int64_t>> address_deleted_until(const Address& address) override {
+    PgParams p;
+    p.add_int(address.kind).add_bytes(address.pubkey).add_bytes(address.d);
+    auto res = conn_.exec(kAddressDeleted, p);
+    if (!res) return std::move(res).error();
+    if (PQntuples(res->get()) == 0) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(get_int(res->get(), 0, 0));
+  }
+
+  Status versions(const Address& address, std::vector<StoredRef>& out) override {
+    out.clear();
+    PgParams p;
+    p.add_bytes(address.pubkey).add_int(address.kind).add_bytes(address.d);
+    auto res = conn_.exec(kVersions, p);
+    if (!res) return std::move(res).error();
+    const PGresult* r = res->get();
+    for (int row = 0; row < PQntuples(r); ++row) {
+      StoredRef ref;
+      if (!get_bytes32(r, row, 0, ref.id)) return corrupt();
+      ref.pubkey = address.pubkey;
+      ref.created_at = get_int(r, row, 1);
+      ref.kind = address.kind;
+      ref.seq = static_cast<std::uint64_t>(get_int(r, row, 2));
+      out.push_back(ref);
+    }
+    return Status::ok();
+  }
+
+  Status remove(const EventId& id) override { return expect_rows(delete_id(id)); }
+
+  Result<std::uint64_t> insert(const EventPtr& event) override {
+    const std::optional<Address> address = address_of(*event);
+    std::vector<std::string_view> names;
+    std::vector<std::string_view> values;
+    for (const Tag& tag : event->tags()) {
+      if (!storage::is_indexed_tag(tag)) continue;
+      names.push_back(tag[0]);
+      values.push_back(tag[1]);
+    }
+    PgParams p;
+    p.add_bytes(event->id()).add_bytes(event->pubkey()).add_int(event->created_at());
+    p.add_int(event->kind());
+    if (address) {
+      p.add_bytes(address->d);
+    } else {
+      p.add_null();
+    }
+    if (auto expiration = event->expiration()) {
+      p.add_int(*expiration);
+    } else {
+      p.add_null();
+    }
+    p.add_text(event->json()).add_bytes_array(names).add_bytes_array(values);
+    auto res = conn_.exec(kInsert, p);
+    if (!res) return std::move(res).error();
+    if (PQntuples(res->get()) != 1) return Status::error("storage: PostgreSQL insert failed");
+    return static_cast<std::uint64_t>(get_int(res->get(), 0, 0));
+  }
+
+  Status add_id_tombstone(const EventId& id, const Pubkey& author) override {
+    PgParams p;
+    p.add_bytes(id).add_bytes(author);
+    return expect_rows(conn_.exec(kAddIdTombstone, p));
+  }
+
+  Status add_address_tombstone(const Address& address, std::int64_t until) override {
+    PgParams p;
+    p.add_int(address.kind).add_bytes(address.pubkey).add_bytes(address.d).add_int(until);
+    return expect_rows(conn_.exec(kAddAddressTombstone, p));
+  }
+
+  Result<PgResult> delete_id(const EventId& id) {
+    PgParams p;
+    p.add_bytes(id);
+    return conn_.exec(kRemove, p);
+  }
+
+ private:
+  static Status corrupt() { return Status::error("storage: PostgreSQL returned a malformed row"); }
+
+  PgConnection& conn_;
+};
+
+// The number of rows a DELETE removed.
+std::uint64_t affected(const PgResult& res) {
+  const char* n = PQcmdTuples(res.get());
+  return n == nullptr || *n == '\0' ? 0 : std::stoull(n);
+}
+
+// Runs `body` in a transaction, rolling back when it or COMMIT fails, and starting over when
+// the failure was a conflict with another writer.
+template <typename Body>
+Status in_transaction(PgConnection& conn, Body&& body) {
+  Status status;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    status = conn.begin();
+    if (!status) return status;
+    status = body();
+    if (status) status = conn.commit();
+    if (status) return status;
+    conn.rollback();
+    if (!retryable(conn.last_sqlstate())) return status;
+  }
+  return status;
+}
+
+}  // namespace
+
+std::vector<std::int64_t> lock_keys(std::span<const EventPtr> events) {
+  std::vector<std::int64_t> keys;
+  for (const EventPtr& event : events) {
+    keys.push_back(id_key(event->id()));
+    if (auto address = address_of(*event)) keys.push_back(address_key(*address));
+    if (event->kind() != storage::kDeletionKind) continue;
+    for (const Tag& tag : event->tags()) {
+      if (tag.size() < 2) continue;
+      if (tag[0] == "e") {
+        if (auto id = storage::parse_event_id(tag[1])) keys.push_back(id_key(*id));
+      } else if (tag[0] == "a") {
+        if (auto address = storage::parse_address(tag[1])) keys.push_back(address_key(*address));
+      }
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
+Status pg_write_batch(PgConnection& conn, std::span<const EventPtr> events,
+                      std::vector<WriteResult>& results) {
+  results.clear();
+  results.resize(events.size());
+  if (events.empty()) return Status::ok();
+  const std::vector<std::int64_t> keys = lock_keys(events);
+  PgWriteTarget target(conn);
+  Status status = in_transaction(conn, [&] {
+    PgParams p;
+    p.add_int_array(keys);
+    if (Status s = expect_rows(conn.exec(kLock, p)); !s) return s;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (Status s = storage::apply_event(target, events[i], results[i]); !s) return s;
+    }
+    return Status::ok();
+  });
+  if (!status) {
+    for (WriteResult& r : results) storage::set_outcome(r, WriteOutcome::kRejected, status);
+  }
+  return status;
+}
+
+Result<std::uint64_t> pg_purge_expired(PgConnection& conn, std::int64_t now) {
+  PgParams p;
+  p.add_int(now);
+  auto res = conn.exec(kPurge, p);
+  if (!res) return std::move(res).error();
+  return affected(*res);
+}
+
+Result<std::uint64_t> pg_erase(PgConnection& conn, std::span<const EventId> ids) {
+  PgWriteTarget target(conn);
+  std::uint64_t erased = 0;
+  Status status = in_transaction(conn, [&] {
+    erased = 0;
+    for (const EventId& id : ids) {
+      auto res = target.delete_id(id);
+      if (!res) return std::move(res).error();
+      erased += affected(*res);
+    }
+    return Status::ok();
+  });
+  if (!status) return status;
+  return erased;
+}
+
+}  // namespace relaycore::postgres

@@ -1,0 +1,29 @@
+// The PostgreSQL writes, on the storage's writer connection. Batches run the shared NIP-01 /
+// NIP-09 rules (storage/write_rules.hpp) inside one transaction that first takes advisory locks
+// on everything the batch may replace, delete or insert, so that writers on other nodes touching
+// the same slots or ids wait for it instead of deciding on a stale view.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "postgres/pg_connection.hpp"
+#include "relaycore/event.hpp"
+#include "relaycore/status.hpp"
+#include "relaycore/storage.hpp"
+
+namespace relaycore::postgres {
+
+// The advisory lock keys a batch needs, sorted and unique: one per event id, replacement slot,
+// and id or address a deletion names. Taken in this order, so two batches never deadlock.
+std::vector<std::int64_t> lock_keys(std::span<const EventPtr> events);
+
+Status pg_write_batch(PgConnection& conn, std::span<const EventPtr> events,
+                      std::vector<WriteResult>& results);
+
+Result<std::uint64_t> pg_purge_expired(PgConnection& conn, std::int64_t now);
+
+Result<std::uint64_t> pg_erase(PgConnection& conn, std::span<const EventId> ids);
+
+}  // namespace relaycore::postgres
