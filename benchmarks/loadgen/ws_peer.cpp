@@ -8,15 +8,16 @@ namespace {
 using websocket::detail::Inbound;
 using websocket::detail::Opcode;
 
-constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::size_t kMaxMessage = 16u << 20;
 
 }  // namespace
 
-WsPeer::WsPeer(asio::io_context& io, websocket::detail::WsUrl url, Callbacks callbacks)
+WsPeer::WsPeer(asio::io_context& io, websocket::detail::WsUrl url, Callbacks callbacks,
+               std::size_t read_chunk)
     : socket_(io),
       url_(std::move(url)),
       callbacks_(std::move(callbacks)),
+      read_chunk_(read_chunk),
       reader_(kMaxMessage, websocket::detail::FramesFrom::kServer) {}
 
 void WsPeer::start() {
@@ -66,11 +67,11 @@ void WsPeer::write_next() {
 void WsPeer::read_more() {
   if (failed_) return;
   if (rx_begin_ == rx_end_) rx_begin_ = rx_end_ = 0;
-  if (rx_.size() - rx_end_ < kReadChunk / 2) {
+  if (rx_.size() - rx_end_ < read_chunk_ / 2) {
     std::memmove(rx_.data(), rx_.data() + rx_begin_, rx_end_ - rx_begin_);
     rx_end_ -= rx_begin_;
     rx_begin_ = 0;
-    if (rx_.size() - rx_end_ < kReadChunk / 2) rx_.resize(rx_end_ + kReadChunk);
+    if (rx_.size() - rx_end_ < read_chunk_ / 2) rx_.resize(rx_end_ + read_chunk_);
   }
   socket_.async_read_some(asio::buffer(rx_.data() + rx_end_, rx_.size() - rx_end_),
                           [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {

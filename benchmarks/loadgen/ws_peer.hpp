@@ -28,7 +28,10 @@ class WsPeer : public std::enable_shared_from_this<WsPeer> {
     std::function<void(const std::string&)> on_error;
   };
 
-  WsPeer(asio::io_context& io, websocket::detail::WsUrl url, Callbacks callbacks);
+  // `read_chunk`: free buffer space per read; small for the thousands of idle connections of
+  // the memory benchmark, large for throughput.
+  WsPeer(asio::io_context& io, websocket::detail::WsUrl url, Callbacks callbacks,
+         std::size_t read_chunk = 64 * 1024);
 
   // Connects and sends the upgrade request. Call once.
   void start();
@@ -49,6 +52,7 @@ class WsPeer : public std::enable_shared_from_this<WsPeer> {
   asio::ip::tcp::socket socket_;
   websocket::detail::WsUrl url_;
   Callbacks callbacks_;
+  std::size_t read_chunk_;
   std::string key_;
   websocket::detail::FrameReader reader_;
   std::vector<std::uint8_t> rx_;
