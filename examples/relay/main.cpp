@@ -10,6 +10,9 @@
 #include "relaycore/relay.hpp"
 #include "relaycore/stats.hpp"
 #include "relaycore/websocket/server.hpp"
+#ifdef RELAYCORE_WITH_POSTGRES
+#include "relaycore/postgres.hpp"
+#endif
 
 using namespace relaycore;
 
@@ -25,6 +28,8 @@ constexpr const char* kUsage =
     "  --auth               send a NIP-42 AUTH challenge on connect\n"
     "  --relay-url URL      the URL AUTH events must name (default ws://HOST:PORT)\n"
     "  --dispatch MODE      deferred (default: fan-out after the OK) or inline (before it)\n"
+    "  --postgres CONNINFO  store events in PostgreSQL instead of --db (a libpq conninfo\n"
+    "                       or postgresql:// URI); nodes sharing one database share storage\n"
     "  --help               show this help\n";
 
 struct Flags {
@@ -36,6 +41,7 @@ struct Flags {
   bool auth = false;
   std::string relay_url;
   DispatchMode dispatch = DispatchMode::kDeferred;
+  std::string postgres;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -98,6 +104,11 @@ Flags parse_flags(int argc, char** argv) {
       } else {
         usage_error("--dispatch wants deferred or inline, got \"" + v + "\"");
       }
+    } else if (arg == "--postgres") {
+      f.postgres = value();
+#ifndef RELAYCORE_WITH_POSTGRES
+      usage_error("--postgres: this build has no PostgreSQL support (libpq was not found)");
+#endif
     } else {
       usage_error("unknown option \"" + std::string(arg) + "\"");
     }
@@ -174,6 +185,21 @@ int main(int argc, char** argv) {
     options.audit = std::move(sink).value();
   }
 
+#ifdef RELAYCORE_WITH_POSTGRES
+  if (!flags.postgres.empty()) {
+    PostgresOptions postgres;
+    postgres.conninfo = flags.postgres;
+    Result<std::shared_ptr<Storage>> storage = new_postgres_storage(std::move(postgres));
+    if (!storage) {
+      // The conninfo may hold a password, so it is not printed.
+      std::fprintf(stderr, "relaycore-relay: --postgres: %s\n", storage.error().message().c_str());
+      return 1;
+    }
+    options.storage = std::move(storage).value();
+  }
+#endif
+  const std::string storage_name = flags.postgres.empty() ? flags.db : "PostgreSQL";
+
   websocket::ServerOptions server_options;
   server_options.host = flags.host;
   server_options.port = flags.port;
@@ -187,7 +213,7 @@ int main(int argc, char** argv) {
 
   Result<std::unique_ptr<Relay>> relay = Relay::open(std::move(options));
   if (!relay) {
-    std::fprintf(stderr, "relaycore-relay: cannot open %s: %s\n", flags.db.c_str(),
+    std::fprintf(stderr, "relaycore-relay: cannot open %s: %s\n", storage_name.c_str(),
                  relay.error().message().c_str());
     return 1;
   }
@@ -200,7 +226,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("relaycore-relay listening on ws://%s:%u (storage: %s%s%s)\n", flags.host.c_str(),
-              server.value()->port(), flags.db.c_str(),
+              server.value()->port(), storage_name.c_str(),
               flags.audit.empty() ? "" : ", audit: ", flags.audit.c_str());
   std::fflush(stdout);
 
