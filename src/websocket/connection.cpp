@@ -42,7 +42,6 @@ void WsConnection::start() {
     self->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
     const asio::ip::tcp::endpoint peer = self->socket_.remote_endpoint(ec);
     if (!ec) self->remote_ = format_endpoint(peer);
-    self->buffer_.resize(std::max(kReadChunk, self->context_->options.max_http_header_bytes + 1));
     self->last_rx_ = std::chrono::steady_clock::now();
     const std::uint32_t timeout = self->context_->options.idle_timeout_seconds;
     if (timeout > 0) {
@@ -54,10 +53,27 @@ void WsConnection::start() {
 
 void WsConnection::read_more() {
   if (reading_ || state_ == State::kClosed) return;
-  if (begin_ == end_) begin_ = end_ = 0;
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+    if (!readable_) {
+      // Nothing is buffered: wait for bytes without holding a read buffer, so an idle
+      // connection costs no read space (the 16 KiB would dominate its memory).
+      std::vector<std::uint8_t>().swap(buffer_);
+      reading_ = true;
+      socket_.async_wait(asio::socket_base::wait_read,
+                         [self = shared_from_this()](const asio::error_code& ec) {
+                           self->reading_ = false;
+                           if (ec) return self->on_read(ec, 0);
+                           self->readable_ = true;
+                           self->read_more();
+                         });
+      return;
+    }
+  }
+  readable_ = false;
   if (buffer_.size() - end_ < kReadChunk / 2) {
     // Move the unparsed tail (at most a partial header once open) to the front.
-    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    if (begin_ > 0) std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
     if (buffer_.size() - end_ < kReadChunk / 2) buffer_.resize(end_ + kReadChunk);

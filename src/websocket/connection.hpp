@@ -111,7 +111,8 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   State state_ = State::kHttp;
   std::vector<std::uint8_t> buffer_;
   std::size_t begin_ = 0, end_ = 0;
-  bool reading_ = false;
+  bool reading_ = false;   // a read or a wait for readability is pending
+  bool readable_ = false;  // that wait completed: bytes are there to read
   FrameReader reader_;
   std::shared_ptr<Session> session_;
   bool websocket_ = false;     // the handshake completed
