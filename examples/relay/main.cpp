@@ -13,6 +13,9 @@
 #ifdef RELAYCORE_WITH_POSTGRES
 #include "relaycore/postgres.hpp"
 #endif
+#ifdef RELAYCORE_WITH_REDIS
+#include "relaycore/redis.hpp"
+#endif
 
 using namespace relaycore;
 
@@ -30,6 +33,7 @@ constexpr const char* kUsage =
     "  --dispatch MODE      deferred (default: fan-out after the OK) or inline (before it)\n"
     "  --postgres CONNINFO  store events in PostgreSQL instead of --db (a libpq conninfo\n"
     "                       or postgresql:// URI); nodes sharing one database share storage\n"
+    "  --redis URL          carry live events to other nodes over Redis (redis://HOST:PORT[/DB])\n"
     "  --help               show this help\n";
 
 struct Flags {
@@ -42,6 +46,7 @@ struct Flags {
   std::string relay_url;
   DispatchMode dispatch = DispatchMode::kDeferred;
   std::string postgres;
+  std::string redis;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -104,6 +109,11 @@ Flags parse_flags(int argc, char** argv) {
       } else {
         usage_error("--dispatch wants deferred or inline, got \"" + v + "\"");
       }
+    } else if (arg == "--redis") {
+      f.redis = value();
+#ifndef RELAYCORE_WITH_REDIS
+      usage_error("--redis: this build has no Redis support (hiredis was not found)");
+#endif
     } else if (arg == "--postgres") {
       f.postgres = value();
 #ifndef RELAYCORE_WITH_POSTGRES
@@ -184,6 +194,21 @@ int main(int argc, char** argv) {
     }
     options.audit = std::move(sink).value();
   }
+
+#ifdef RELAYCORE_WITH_REDIS
+  if (!flags.redis.empty()) {
+    RedisOptions redis;
+    redis.url = flags.redis;
+    redis.limits = options.limits;
+    Result<std::shared_ptr<PubSub>> pubsub = new_redis_pubsub(std::move(redis));
+    if (!pubsub) {
+      std::fprintf(stderr, "relaycore-relay: --redis %s: %s\n", flags.redis.c_str(),
+                   pubsub.error().message().c_str());
+      return 1;
+    }
+    options.pubsub = std::move(pubsub).value();
+  }
+#endif
 
 #ifdef RELAYCORE_WITH_POSTGRES
   if (!flags.postgres.empty()) {
