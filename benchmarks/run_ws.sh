@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The WebSocket figures of issue 5, in a few minutes: (a) closed-loop maximum throughput,
+# (b) deferred versus inline dispatch at half that rate with 1,000 live subscribers (runs
+# interleaved, A B A B, on fresh databases, so machine noise hits both modes alike), and (d) RSS
+# per idle WebSocket connection. Prints a summary; benchmarks/README.md records the figures.
+#
+#   benchmarks/run_ws.sh [BUILD_DIR]     (default build/h-load; a Release build with benchmarks)
+#
+# Knobs (environment): EVENTS (closed loop, default 40000), CONNECTIONS (8), WINDOW (32),
+# B_SECONDS (seconds of open-loop load per run, 10), B_MATCHING (subscribers whose REQ matches
+# every event, 10), B_IDLE (subscribers whose REQ matches none, 990), ROUNDS (A/B pairs, 2),
+# IDLE_CONNECTIONS (10000), B_FRACTION (the open-loop rate as a fraction of (a), 0.5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build/h-load}
+RELAY=$BUILD/examples/relaycore-relay
+LOADGEN=$BUILD/benchmarks/loadgen/relaycore-loadgen
+MEMORY=$BUILD/benchmarks/loadgen/relaycore-bench-ws-memory
+for bin in "$RELAY" "$LOADGEN" "$MEMORY"; do
+  [[ -x $bin ]] || { echo "missing $bin: build relaycore-relay relaycore-loadgen relaycore-bench-ws-memory" >&2; exit 1; }
+done
+EVENTS=${EVENTS:-40000}
+CONNECTIONS=${CONNECTIONS:-8}
+WINDOW=${WINDOW:-32}
+B_SECONDS=${B_SECONDS:-10}
+B_MATCHING=${B_MATCHING:-10}
+B_IDLE=${B_IDLE:-990}
+ROUNDS=${ROUNDS:-2}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
+B_FRACTION=${B_FRACTION:-0.5}
+
+WORK=$(mktemp -d /tmp/relaycore-run-ws.XXXXXX)
+RELAY_PID=
+stop_relay() {
+  if [[ -n $RELAY_PID ]]; then
+    kill "$RELAY_PID" 2>/dev/null || true
+    wait "$RELAY_PID" 2>/dev/null || true
+    RELAY_PID=
+  fi
+}
+trap 'stop_relay; rm -rf "$WORK"' EXIT
+ulimit -n "$(ulimit -Hn)"
+
+# Starts the relay on a fresh database with the given flags; sets URL.
+start_relay() {
+  local db=$WORK/relay-$RANDOM.db
+  "$RELAY" --listen 127.0.0.1:0 --db "$db" "$@" >"$WORK/relay.out" 2>&1 &
+  RELAY_PID=$!
+  for _ in $(seq 100); do
+    URL=$(grep -o 'ws://[0-9.:]*' "$WORK/relay.out" 2>/dev/null || true)
+    [[ -n $URL ]] && return 0
+    sleep 0.1
+  done
+  echo "relay did not start" >&2
+  cat "$WORK/relay.out" >&2
+  exit 1
+}
+
+field() {  # field JSON KEY [SUBKEY]: a number from the loadgen's one-line JSON
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); v=d[sys.argv[2]]
+v=v[sys.argv[3]] if len(sys.argv)>3 else v
+print(v)' "$@"
+}
+
+echo "machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/Model name: *//'), $(date -u +%F)"
+
+# (a) closed loop, default (deferred) dispatch, one matching subscriber.
+start_relay
+A=$("$LOADGEN" --url "$URL" --events "$EVENTS" --connections "$CONNECTIONS" --window "$WINDOW" \
+  --subscribers 1 --json)
+stop_relay
+MAX=$(field "$A" events_per_s)
+echo "(a) closed loop $CONNECTIONS x $WINDOW: $MAX events/s, ack p50 $(field "$A" ack_ms p50) ms" \
+  "p99 $(field "$A" ack_ms p99) ms, timeouts $(field "$A" timeouts), rejected $(field "$A" rejected)"
+
+# (b) open loop at half of (a), 1,000 live subscribers, deferred and inline interleaved.
+RATE=$(python3 -c "print(max(1, int(float('$MAX') * $B_FRACTION)))")
+B_EVENTS=$((RATE * B_SECONDS))
+declare -A ACK FIRST
+for round in $(seq "$ROUNDS"); do
+  for mode in deferred inline; do
+    start_relay --dispatch "$mode"
+    R=$("$LOADGEN" --url "$URL" --events "$B_EVENTS" --connections "$CONNECTIONS" --rate "$RATE" \
+      --subscribers "$B_MATCHING" --idle-subscribers "$B_IDLE" --json)
+    stop_relay
+    ACK[$mode]="${ACK[$mode]:-} $(field "$R" ack_ms p99)"
+    FIRST[$mode]="${FIRST[$mode]:-} $(field "$R" first_delivery_ms p99)"
+    echo "(b) round $round $mode: $RATE events/s offered, $(field "$R" events_per_s) acked/s," \
+      "ack p50 $(field "$R" ack_ms p50) p99 $(field "$R" ack_ms p99) p999 $(field "$R" ack_ms p999) ms;" \
+      "first delivery p50 $(field "$R" first_delivery_ms p50) p99 $(field "$R" first_delivery_ms p99) ms;" \
+      "timeouts $(field "$R" timeouts), undelivered $(field "$R" undelivered)"
+  done
+done
+
+# (d) RSS per idle connection (the benchmark starts its own relay).
+D=$("$MEMORY" --connections "$IDLE_CONNECTIONS" --json)
+
+echo
+echo "== summary =="
+python3 - "$MAX" "${ACK[deferred]}" "${ACK[inline]}" "${FIRST[deferred]}" "${FIRST[inline]}" "$D" \
+  "$B_MATCHING" "$B_IDLE" "$RATE" <<'PY'
+import json, statistics, sys
+mx, ad, ai, fd, fi, d, matching, idle, rate = sys.argv[1:]
+med = lambda s: statistics.median(float(x) for x in s.split())
+ad, ai, fd, fi = med(ad), med(ai), med(fd), med(fi)
+d = json.loads(d)
+print(f"(a) closed-loop max throughput           {float(mx):10.0f} events/s")
+print(f"(b) {int(matching)+int(idle)} subscribers ({matching} matching), {rate} events/s offered (median of runs):")
+print(f"    ack p99            deferred {ad:8.3f} ms   inline {ai:8.3f} ms   deferred is {100*(1-ad/ai):5.1f}% lower (goal >= 20%)")
+print(f"    first-delivery p99 deferred {fd:8.3f} ms   inline {fi:8.3f} ms")
+print(f"(d) idle connection RSS                  {d['kib_per_connection']:10.2f} KiB ({d['connections']} connections; goal <= 16 KiB)")
+PY
