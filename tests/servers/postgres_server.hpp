@@ -13,6 +13,9 @@
 //   pg.stop();  ...  REQUIRE(pg.start());      // a clean restart on the same port and data
 //   pg.kill();  ...  REQUIRE(pg.start());      // a crash, then crash recovery
 //
+// Set RELAYCORE_PG_TEMPLATE to a directory made by make_template() and servers copy it instead of
+// running initdb.
+//
 // The server process is a child of the test and gets SIGKILL if the thread that started it
 // dies, so a crashed test leaves no server behind: call start() from a thread that outlives the
 // server (the test's own thread). Not thread-safe; one thread drives it.
@@ -28,6 +31,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -115,6 +119,22 @@ class PostgresServer {
     return code == 0;
   }
 
+  // Servers copy this initdb'd data directory, when the variable names one, instead of running
+  // initdb (most of a server's start-up time); tests/postgres has ctest make it once per run.
+  static constexpr const char* kTemplateEnv = "RELAYCORE_PG_TEMPLATE";
+
+  // Runs initdb and leaves a copy of the result at `to` (replacing what was there), for
+  // kTemplateEnv. False on failure; see error().
+  bool make_template(const std::string& to) {
+    std::error_code ec;
+    std::filesystem::remove_all(to, ec);
+    ::unsetenv(kTemplateEnv);
+    if (!prepare()) return false;
+    std::filesystem::copy(data(), to, std::filesystem::copy_options::recursive, ec);
+    if (ec) return fail("cannot copy the data directory to " + to + ": " + ec.message());
+    return true;
+  }
+
   // Fast shutdown (SIGINT): clients are disconnected, the data stays; start() brings the server
   // back on the same port.
   void stop() {
@@ -171,9 +191,10 @@ class PostgresServer {
     return false;
   }
 
-  // The directory, the port and the data directory, once.
+  // The directory, the port and the data directory, once: a copy of the template when there is
+  // one, else initdb.
   bool prepare() {
-    if (dir_) return true;
+    if (prepared_) return true;
     bin_ = bin_dir();
     if (bin_.empty()) {
       error_ =
@@ -181,24 +202,53 @@ class PostgresServer {
           "(scripts/install-deps installs the postgresql package)";
       return false;
     }
-    auto dir = std::make_unique<conformance::TempDir>();
-    if (dir->path().empty()) return fail("cannot create a temporary directory");
-    if (::geteuid() == 0) {
-      const passwd* pw = ::getpwnam("postgres");
-      if (pw == nullptr) return fail("running as root and there is no postgres user");
-      if (::chown(dir->path().c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-        return fail("cannot give the temporary directory to postgres");
+    if (!dir_) {
+      dir_ = std::make_unique<conformance::TempDir>();
+      if (dir_->path().empty()) return fail("cannot create a temporary directory");
+      if (::geteuid() == 0) {
+        const passwd* pw = ::getpwnam("postgres");
+        if (pw == nullptr) return fail("running as root and there is no postgres user");
+        uid_ = pw->pw_uid;
+        gid_ = pw->pw_gid;
+        if (::chown(dir_->path().c_str(), uid_, gid_) != 0) {
+          return fail("cannot give the temporary directory to postgres");
+        }
       }
     }
-    dir_ = std::move(dir);
     port_ = pick_port();
     if (port_ == 0) return fail("no free loopback port");
+    const char* from = std::getenv(kTemplateEnv);
+    if (from != nullptr && *from != '\0' && copy_tree(from, data())) {
+      prepared_ = true;
+      return true;
+    }
     examples_test::ChildProcess initdb(
         command(bin_ + "/initdb -D " + data() +
                 " -U postgres -A trust -E UTF8 --locale=C --no-sync --no-instructions"));
     (void)initdb.read_all(std::chrono::seconds(120));
     if (initdb.wait(std::chrono::seconds(120)) != 0) return fail("initdb failed");
+    prepared_ = true;
     return true;
+  }
+
+  // Copies an initdb'd data directory (it must hold PG_VERSION) to `to`, giving it to the server
+  // user with the 0700 mode the server insists on. False, with nothing left at `to`, on failure.
+  bool copy_tree(const std::string& from, const std::string& to) const {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(from + "/PG_VERSION", ec)) return false;
+    fs::copy(from, to, fs::copy_options::recursive, ec);
+    if (!ec) fs::permissions(to, fs::perms::owner_all, ec);
+    if (!ec && ::geteuid() == 0 && uid_ != 0) {
+      bool owned = ::lchown(to.c_str(), uid_, gid_) == 0;
+      for (auto it = fs::recursive_directory_iterator(to, ec);
+           owned && !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        owned = ::lchown(it->path().c_str(), uid_, gid_) == 0;
+      }
+      if (!owned) ec = std::make_error_code(std::errc::operation_not_permitted);
+    }
+    if (ec) fs::remove_all(to, ec);
+    return !ec;
   }
 
   std::string data() const { return dir_->file("data"); }
@@ -247,6 +297,9 @@ class PostgresServer {
 
   std::string bin_;
   std::unique_ptr<conformance::TempDir> dir_;
+  bool prepared_ = false;
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
   int port_ = 0;
   int databases_ = 0;
   std::unique_ptr<examples_test::ChildProcess> process_;
