@@ -5,6 +5,7 @@
 // Event::verify() rate. The goal is SQLite ingest >= 85% of that limit.
 //
 //   relaycore-bench-ingest [--events N] [--threads 1,2] [--dir DIR] [--sync full|normal]
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,8 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -70,7 +73,44 @@ struct IngestRun {
   double events_per_second = 0;
   double mean_batch = 0;
   std::uint64_t batches = 0;
+  // CPU microseconds per event, by thread name (rc-verify, rc-write, rc-dispatch, and this
+  // program's submitting thread), and in all.
+  std::map<std::string, double> cpu_us;
+  double cpu_us_total = 0;
+  double wall_seconds = 0;
 };
+
+// CPU seconds used so far by each of this process's threads, summed by thread name.
+std::map<std::string, double> cpu_by_thread_name() {
+  std::map<std::string, double> out;
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm_file(task.path() / "comm");
+    std::string comm;
+    std::getline(comm_file, comm);
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat;
+    std::getline(stat_file, stat);
+    // Fields after the ")" that closes the name: state is field 3; utime and stime are 14, 15.
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i >= 14) ticks += std::stod(field);
+    }
+    out[comm] += ticks / tick;
+  }
+  return out;
+}
+
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
+  };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
 
 // Submits every event without waiting (the ingest queue applies back-pressure), then waits for
 // the last OK. Every OK must be "true" with no message: a duplicate or a rejection would mean
@@ -82,6 +122,8 @@ IngestRun ingest(const std::vector<EventPtr>& events, relaycore::Options options
   std::condition_variable all_done;
   std::atomic<std::size_t> acked{0};
   std::atomic<std::size_t> bad{0};
+  const std::map<std::string, double> cpu_before = cpu_by_thread_name();
+  const double process_before = process_cpu_seconds();
   const auto start = bench::Clock::now();
   for (const EventPtr& ev : events) {
     relay.value()->submit_async(ev, [&](const relaycore::OkResult& ok) {
@@ -97,7 +139,15 @@ IngestRun ingest(const std::vector<EventPtr>& events, relaycore::Options options
     all_done.wait(lock, [&] { return acked.load() == events.size(); });
   }
   IngestRun run;
-  run.events_per_second = static_cast<double>(events.size()) / bench::seconds_since(start);
+  run.wall_seconds = bench::seconds_since(start);
+  run.events_per_second = static_cast<double>(events.size()) / run.wall_seconds;
+  const double per_event = 1e6 / static_cast<double>(events.size());
+  run.cpu_us_total = (process_cpu_seconds() - process_before) * per_event;
+  for (const auto& [name, secs] : cpu_by_thread_name()) {
+    auto it = cpu_before.find(name);
+    const double used = secs - (it == cpu_before.end() ? 0.0 : it->second);
+    if (used > 0) run.cpu_us[name.rfind("rc-", 0) == 0 ? name : "submit+other"] += used * per_event;
+  }
   const relaycore::RelayStats stats = relay.value()->stats();
   run.batches = stats.write_batches;
   if (stats.write_batches > 0) {
@@ -131,6 +181,43 @@ double parallel_verify_rate(const std::vector<EventPtr>& events, std::size_t thr
   stop.store(true);
   for (std::thread& th : pool) th.join();
   return static_cast<double>(done.load()) / bench::seconds_since(start);
+}
+
+// The storage's own cost, without the pipeline: write_batch of the corpus in group commits of
+// `batch` events on a fresh SQLite file (microseconds per event), then contains() for ids that
+// are not stored, the lookup every new event gets before its signature check (microseconds
+// per call).
+struct StorageCost {
+  double write_us = 0;
+  double contains_us = 0;
+};
+
+StorageCost storage_cost(const std::vector<EventPtr>& events, const fs::path& file,
+                         relaycore::SqliteSync sync, std::size_t batch) {
+  relaycore::SqliteOptions o;
+  o.path = file.string();
+  o.synchronous = sync;
+  auto store = relaycore::new_sqlite_storage(o);
+  if (!store) bench::die("new_sqlite_storage: " + store.error().message());
+  std::vector<relaycore::WriteResult> results;
+  StorageCost cost;
+  auto start = bench::Clock::now();
+  for (std::size_t i = 0; i < events.size(); i += batch) {
+    const std::size_t n = std::min(batch, events.size() - i);
+    if (relaycore::Status s = store.value()->write_batch({events.data() + i, n}, results); !s) {
+      bench::die("write_batch: " + s.message());
+    }
+  }
+  cost.write_us = bench::seconds_since(start) * 1e6 / static_cast<double>(events.size());
+  bench::Generator gen(0xc0a7);
+  constexpr std::size_t kLookups = 20000;
+  start = bench::Clock::now();
+  for (std::size_t i = 0; i < kLookups; ++i) {
+    relaycore::Result<bool> found = store.value()->contains(gen.bytes32());
+    if (!found || *found) bench::die("contains() of a random id");
+  }
+  cost.contains_us = bench::seconds_since(start) * 1e6 / kLookups;
+  return cost;
 }
 
 relaycore::Options base_options(std::size_t threads) {
@@ -185,6 +272,8 @@ int main(int argc, char** argv) {
       rows.push_back({"sqlite", threads, ingest(corpus.events, std::move(o)), par});
     }
   }
+  const StorageCost storage =
+      storage_cost(corpus.events, dir / "storage-only.db", flags.sync, 1024);
   const double rate_after = bench::verify_rate_per_thread(corpus.events, 2.0);
   const double rate = (rate_before + rate_after) / 2;
   std::printf("single-thread Event::verify() after: %.0f events/s; limit uses the mean %.0f\n",
@@ -199,10 +288,29 @@ int main(int argc, char** argv) {
                 r.run.events_per_second, limit, 100 * r.run.events_per_second / limit,
                 r.run.mean_batch, r.parallel_verify);
   }
+  std::printf("\nCPU per event (us), by thread; cores = process CPU time / wall time:\n");
+  std::printf("%-8s %8s %10s %10s %12s %14s %8s %8s\n", "storage", "threads", "rc-verify",
+              "rc-write", "rc-dispatch", "submit+other", "total", "cores");
+  for (const Row& r : rows) {
+    auto cpu = [&](const char* name) {
+      auto it = r.run.cpu_us.find(name);
+      return it == r.run.cpu_us.end() ? 0.0 : it->second;
+    };
+    std::printf("%-8s %8zu %10.1f %10.1f %12.1f %14.1f %8.1f %8.2f\n", r.storage.c_str(), r.threads,
+                cpu("rc-verify"), cpu("rc-write"), cpu("rc-dispatch"), cpu("submit+other"),
+                r.run.cpu_us_total, r.run.cpu_us_total * r.run.events_per_second * 1e-6);
+  }
+  std::printf("one Event::verify() on one thread: %.1f us\n", 1e6 / rate);
+  std::printf(
+      "SQLite alone (wall time, one thread): write_batch %.1f us/event in batches of 1024,"
+      " contains() of a new id %.1f us\n",
+      storage.write_us, storage.contains_us);
   std::printf(
       "\nlimit = threads x single-thread verify rate; par.verify = wall-clock rate of that many\n"
       "threads verifying side by side with nothing else of relaycore running.\n");
   bench::print_result("verify_rate_1t", rate);
+  bench::print_result("sqlite_write_us_per_event", storage.write_us);
+  bench::print_result("sqlite_contains_us", storage.contains_us);
   for (const Row& r : rows) {
     const std::string key = "ingest_" + r.storage + "_" + std::to_string(r.threads) + "t";
     const double limit = rate * static_cast<double>(r.threads);
