@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace relaycore::websocket::detail {
 namespace {
 
 // Reads go into at least this much free buffer space.
 constexpr std::size_t kReadChunk = 16 * 1024;
+// Most messages handed to the session in one message-pool task.
+constexpr std::size_t kMaxBatch = 64;
 
 std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint) {
   const asio::ip::address address = endpoint.address();
@@ -197,17 +200,31 @@ void WsConnection::reject_http(const HttpError& error, bool oversize) {
 }
 
 void WsConnection::process_frames() {
+  std::vector<std::string> batch;
+  if (held_failure_ && state_ == State::kOpen && !in_flight_) {
+    const Inbound failure = *std::exchange(held_failure_, std::nullopt);
+    fail(failure.code, failure.error);
+    return;
+  }
   while (state_ == State::kOpen && !in_flight_) {
     std::size_t consumed = 0;
     Inbound in = reader_.next(buffer_.data() + begin_, end_ - begin_, consumed);
     begin_ += consumed;
     switch (in.kind) {
       case Inbound::Kind::kNeedMore:
+        if (!batch.empty()) return deliver(std::move(batch));
         read_more();
         return;
       case Inbound::Kind::kText:
-        deliver(std::move(in.payload));
-        return;
+        batch.push_back(std::move(in.payload));
+        // Messages already read go to the session in one task, which saves two thread hand-offs
+        // per message under pipelined load. Only whole text frames join a batch: a control
+        // frame waits, as it always has, until the messages before it have been handled.
+        if (batch.size() < kMaxBatch && end_ - begin_ >= 2 && buffer_[begin_] == 0x81 &&
+            (buffer_[begin_ + 1] & 0x80) != 0) {
+          break;
+        }
+        return deliver(std::move(batch));
       case Inbound::Kind::kPing:
         enqueue_control(Opcode::kPong, std::move(in.payload));
         break;
@@ -220,6 +237,11 @@ void WsConnection::process_frames() {
         return;
       case Inbound::Kind::kFail:
         reader_sound_ = false;
+        if (!batch.empty()) {
+          // The messages before the bad frame are handled first (see message_done).
+          held_failure_ = std::move(in);
+          return deliver(std::move(batch));
+        }
         fail(in.code, in.error);
         return;
     }
@@ -251,18 +273,21 @@ void WsConnection::drain_closing() {
   }
 }
 
-// Reads stay paused until on_message() returns, so a session sees its messages one at a time
-// and a client that outruns back-pressure simply stops being read.
-void WsConnection::deliver(std::string text) {
+// Reads stay paused until on_message() has returned for every message of the batch, so a session
+// sees its messages one at a time and a client that outruns back-pressure simply stops being read.
+void WsConnection::deliver(std::vector<std::string> batch) {
   in_flight_ = true;
-  context_->messages.post([self = shared_from_this(), session = session_, text = std::move(text)] {
-    try {
-      session->on_message(text);
-    } catch (...) {
-      // A throwing session is the host's bug; the connection carries on.
-    }
-    asio::post(self->strand_, [self] { self->message_done(); });
-  });
+  context_->messages.post(
+      [self = shared_from_this(), session = session_, batch = std::move(batch)] {
+        for (const std::string& text : batch) {
+          try {
+            session->on_message(text);
+          } catch (...) {
+            // A throwing session is the host's bug; the connection carries on.
+          }
+        }
+        asio::post(self->strand_, [self] { self->message_done(); });
+      });
 }
 
 void WsConnection::message_done() {

@@ -81,7 +81,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   void reject_http(const HttpError& error, bool oversize);
   void process_frames();
   void drain_closing();
-  void deliver(std::string text);
+  void deliver(std::vector<std::string> batch);
   void message_done();
   void arm_idle_timer(std::chrono::steady_clock::time_point at);
   void on_idle_timer(const asio::error_code& ec);
@@ -115,10 +115,12 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   bool readable_ = false;  // that wait completed: bytes are there to read
   FrameReader reader_;
   std::shared_ptr<Session> session_;
-  bool websocket_ = false;     // the handshake completed
-  bool reader_sound_ = true;   // reader_ has not failed, so later bytes can still be parsed
-  bool peer_closed_ = false;   // the peer's close frame has arrived
-  bool in_flight_ = false;     // an on_message() call is running; reads are paused
+  bool websocket_ = false;    // the handshake completed
+  bool reader_sound_ = true;  // reader_ has not failed, so later bytes can still be parsed
+  bool peer_closed_ = false;  // the peer's close frame has arrived
+  bool in_flight_ = false;    // a batch of on_message() calls is running; reads are paused
+  // A protocol error found after a batch's messages; acted on once they have been handled.
+  std::optional<Inbound> held_failure_;
   bool close_handed_ = false;  // on_close() has been scheduled
   std::chrono::steady_clock::time_point last_rx_;
   bool ping_sent_ = false;

@@ -257,4 +257,50 @@ TEST_CASE("a frame split into single bytes is parsed") {
   CHECK(f->payload == std::string(300, 's'));
 }
 
+TEST_CASE("messages arriving together are all handled, in order, before a close after them") {
+  // The server hands messages that arrive in one read to the session as a batch; the order,
+  // the count and the close that follows them must be as if they came one by one.
+  ServerFixture fx;
+  auto c = fx.open();
+  // Built with append: GCC 12 warns falsely (-Wrestrict) on "m" + std::to_string(i).
+  auto label = [](int i) { return std::string("m").append(std::to_string(i)); };
+  std::string burst;
+  for (int i = 0; i < 150; ++i) burst += WsClient::frame_bytes(kOpText, label(i));
+  burst += WsClient::frame_bytes(kOpPing, "p");
+  burst += WsClient::frame_bytes(kOpText, "after ping");
+  burst += WsClient::frame_bytes(kOpClose, std::string("\x03\xe8", 2));
+  REQUIRE(c->send_raw(burst));
+  for (int i = 0; i < 150; ++i) {
+    std::optional<ServerFrame> f = c->read_data_or_close();
+    REQUIRE(f);
+    REQUIRE(f->payload == label(i));
+  }
+  std::optional<ServerFrame> f = c->read_data_or_close();
+  REQUIRE(f);
+  CHECK(f->payload == "after ping");
+  CHECK(c->read_close_code() == 1000);
+  CHECK(fx.handler->messages.load() == 151);
+}
+
+TEST_CASE("messages before a bad frame in the same read are handled before the 1007 close") {
+  ServerFixture fx;
+  auto c = fx.open();
+  std::string burst = WsClient::frame_bytes(kOpText, "first");
+  burst += WsClient::frame_bytes(kOpText, "second");
+  burst += WsClient::frame_bytes(kOpText, "bad \xff utf-8");
+  burst += WsClient::frame_bytes(kOpText, "never");
+  REQUIRE(c->send_raw(burst));
+  std::optional<ServerFrame> f = c->read_data_or_close();
+  REQUIRE(f);
+  CHECK(f->payload == "first");
+  f = c->read_data_or_close();
+  REQUIRE(f);
+  CHECK(f->payload == "second");
+  f = c->read_data_or_close();
+  REQUIRE(f);
+  CHECK(f->opcode == kOpClose);
+  CHECK(f->close_code() == 1007);
+  CHECK(fx.handler->messages.load() == 2);
+}
+
 }  // namespace relaycore::websocket::test
