@@ -8,6 +8,7 @@
 
 #include "pipeline/bounded_queue.hpp"
 #include "pipeline/jobs.hpp"
+#include "pipeline/recent_ids.hpp"
 #include "pipeline/stats_recorder.hpp"
 #include "pipeline/subscription_index.hpp"
 #include "relaycore/options.hpp"
@@ -30,6 +31,7 @@ struct Core {
 
   StatsRecorder stats;
   SubscriptionIndex index;
+  RecentIds recent_ids;
   BoundedQueue<IngestJob> ingest;
   BoundedQueue<WriteJob> writes;
   BoundedQueue<DispatchJob> dispatch;

@@ -13,6 +13,7 @@ void DispatchStage::join() {
 }
 
 void DispatchStage::run() {
+  name_this_thread("rc-dispatch");
   DispatchJob job;
   while (core_->dispatch.pop(job)) {
     process(job);

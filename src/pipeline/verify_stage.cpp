@@ -1,6 +1,7 @@
 // Verify stage: everything that can be decided about an event before it reaches the writer.
-// The duplicate lookup comes before the signature check: a known id means identical content,
-// and it spares a Schnorr verification for the most common resend.
+// The duplicate check comes before the signature check: a known id means identical content,
+// and it spares a Schnorr verification for the most common resend. Only ids in RecentIds are
+// looked up in storage; the writer's lookup catches older duplicates.
 #include <algorithm>
 
 #include "pipeline/stages.hpp"
@@ -34,6 +35,7 @@ void VerifyStage::start(std::size_t threads) {
 void VerifyStage::join() { threads_.join(); }
 
 void VerifyStage::run() {
+  name_this_thread("rc-verify");
   IngestJob job;
   while (core_->ingest.pop(job)) {
     process(job);
@@ -58,7 +60,9 @@ void VerifyStage::process(IngestJob& job) {
   if (ev.expiration() && *ev.expiration() <= now) {
     return reject(Status::invalid("event has expired"));
   }
-  if (ev.kind_class() != KindClass::kEphemeral) {
+  // Only ids committed lately are looked up: a new event, by far the common case, costs no
+  // storage read here. The storage confirms, since the event may have been removed since.
+  if (ev.kind_class() != KindClass::kEphemeral && core.recent_ids.contains(ev.id())) {
     Result<bool> known = core.storage->contains(ev.id());
     if (known && *known) {
       bump(core.stats.events_duplicate);

@@ -34,6 +34,7 @@ void WriteStage::join() {
 }
 
 void WriteStage::run() {
+  name_this_thread("rc-write");
   std::vector<WriteJob> jobs;
   auto next_purge = Clock::now();
   const auto purge_every = std::chrono::seconds(core_->options.purge_interval_seconds);
@@ -97,6 +98,10 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
       continue;
     }
     const WriteResult& r = results[k++];
+    if (r.outcome == WriteOutcome::kStored || r.outcome == WriteOutcome::kReplaced ||
+        r.outcome == WriteOutcome::kDuplicate) {
+      core.recent_ids.add(ev->id());
+    }
     switch (r.outcome) {
       case WriteOutcome::kStored:
       case WriteOutcome::kReplaced: {
