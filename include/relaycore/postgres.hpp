@@ -58,12 +58,15 @@ struct PostgresOptions {
 // Connects, creates or migrates the schema (under the relaycore_schema version table, in one
 // transaction guarded by an advisory lock, so nodes starting together do not race) and returns
 // the storage. Fails with "error: ..." when the database cannot be reached or has a schema
-// version this library does not know.
+// version this library does not know; an open error includes libpq's reason (it is meant for
+// the operator, and can name the host and user).
 //
 // [Threading] As Storage: one writer thread at a time, any number of readers. Visitors run
 //   while the call holds a pooled connection, so they must not call back into the storage.
-// [Blocking] Every call blocks on the network; a lost server makes calls fail after at most
-//   connect_timeout_s / tcp_user_timeout_ms, and fail at once while in reconnect backoff.
+// [Blocking] Every call blocks on the network. A server that goes away makes calls fail: at once
+//   when it closes its connections or refuses new ones, after connect_timeout_s or
+//   tcp_user_timeout_ms when it vanishes from the network, and at once while in reconnect
+//   backoff. A server that hangs with its connections open blocks calls until it answers.
 // [Ownership] The storage owns its connections and closes them when the last reference goes.
 // [Errors] Failures are "error: storage: ..." statuses; a failed write_batch leaves the
 //   database as it was (the transaction rolls back) and reports every event as not stored.

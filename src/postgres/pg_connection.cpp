@@ -189,8 +189,11 @@ Status PgConnection::connect() {
   values.push_back(nullptr);
   conn_ = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
   if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+    connect_error_ = conn_ == nullptr ? "out of memory" : PQerrorMessage(conn_);
+    while (!connect_error_.empty() && connect_error_.back() == '\n') connect_error_.pop_back();
     return Status::error("storage: PostgreSQL connection failed");
   }
+  connect_error_.clear();
   const std::string setup =
       "SET statement_timeout = " + std::to_string(options_.statement_timeout_ms) +
       "; SET client_min_messages = warning";

@@ -110,6 +110,10 @@ class PgConnection {
   // (deadlock, unique violation from a concurrent insert) from a real error.
   const std::string& last_sqlstate() const noexcept { return last_sqlstate_; }
 
+  // libpq's own text for the last failed connection attempt. It can name hosts and users, so it
+  // goes to the host that opens the storage, never into statuses that reach clients.
+  const std::string& connect_error() const noexcept { return connect_error_; }
+
  private:
   // Records a failure: a broken connection is closed, so the next ensure() reconnects.
   Status fail(std::string_view what, const PGresult* res);
@@ -127,6 +131,7 @@ class PgConnection {
   std::chrono::milliseconds backoff_{0};
   bool in_transaction_ = false;
   std::string last_sqlstate_;
+  std::string connect_error_;
 };
 
 }  // namespace relaycore::postgres

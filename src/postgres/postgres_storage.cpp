@@ -4,6 +4,7 @@
 // again.
 #include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 
 #include "postgres/pg_connection.hpp"
@@ -31,7 +32,10 @@ class PostgresStorage final : public Storage {
   // Connects the writer and brings the schema up to date; readers connect on first use.
   Status open() {
     std::lock_guard lock(writer_mutex_);
-    if (Status s = writer_->ensure(); !s) return s;
+    if (Status s = writer_->ensure(); !s) {
+      const std::string& why = writer_->connect_error();
+      return why.empty() ? s : Status::error(std::string(s.detail()) + ": " + why);
+    }
     return postgres::ensure_schema(*writer_);
   }
 
