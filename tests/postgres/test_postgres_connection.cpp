@@ -4,6 +4,7 @@
 // stops it.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -112,6 +113,49 @@ TEST_CASE("postgres: a crashed server loses no committed event and the storage r
   write_when_back(*s, event(test::bob(), 301, "back"));
   for (const EventPtr& e : committed) CHECK(conformance::contains(*s, e));
   CHECK(conformance::count(*s, {Filter()}) == committed.size() + 1);
+}
+
+TEST_CASE("postgres: writes racing a server stop never report an event stored that is not",
+          "[postgres][connection]") {
+  test_servers::PostgresServer pg;
+  start(pg);
+  auto s = postgres_test::open_storage(options_for(pg));
+  // A writer keeps committing batches of 5 while the server stops under it and comes back.
+  std::atomic<bool> done{false};
+  std::vector<EventPtr> reported_stored;
+  int failed_batches = 0;
+  int inconsistent = 0;
+  std::thread writer([&] {
+    for (int batch = 0; !done.load(); ++batch) {
+      std::vector<EventPtr> events;
+      for (int i = 0; i < 5; ++i) {
+        events.push_back(event(test::bob(), 1000 + batch, std::to_string(batch * 5 + i)));
+      }
+      std::vector<WriteResult> results;
+      const bool ok = s->write_batch(events, results).is_ok();
+      failed_batches += ok ? 0 : 1;
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        const bool stored = results[i].outcome == WriteOutcome::kStored;
+        if (stored != ok || (!ok && !is_error(results[i].status))) ++inconsistent;
+        if (stored) reported_stored.push_back(events[i]);
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::this_thread::sleep_for(300ms);
+  pg.stop();
+  std::this_thread::sleep_for(300ms);
+  start(pg);
+  std::this_thread::sleep_for(500ms);
+  done = true;
+  writer.join();
+  write_when_back(*s, event(test::bob(), 1, "after"));
+  CHECK(failed_batches > 0);
+  CHECK(inconsistent == 0);
+  REQUIRE_FALSE(reported_stored.empty());
+  int missing = 0;
+  for (const EventPtr& e : reported_stored) missing += conformance::contains(*s, e) ? 0 : 1;
+  CHECK(missing == 0);
 }
 
 TEST_CASE("postgres: opening against an unreachable server fails with error", "[postgres]") {
