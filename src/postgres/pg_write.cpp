@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "postgres/pg_prefetch.hpp"
 #include "storage/storage_util.hpp"
 #include "storage/write_rules.hpp"
 
@@ -218,21 +219,10 @@ Status in_transaction(PgConnection& conn, Body&& body) {
 
 }  // namespace
 
-std::vector<std::int64_t> lock_keys(std::span<const EventPtr> events) {
+std::vector<std::int64_t> lock_keys(const BatchKeys& batch) {
   std::vector<std::int64_t> keys;
-  for (const EventPtr& event : events) {
-    keys.push_back(id_key(event->id()));
-    if (auto address = address_of(*event)) keys.push_back(address_key(*address));
-    if (event->kind() != storage::kDeletionKind) continue;
-    for (const Tag& tag : event->tags()) {
-      if (tag.size() < 2) continue;
-      if (tag[0] == "e") {
-        if (auto id = storage::parse_event_id(tag[1])) keys.push_back(id_key(*id));
-      } else if (tag[0] == "a") {
-        if (auto address = storage::parse_address(tag[1])) keys.push_back(address_key(*address));
-      }
-    }
-  }
+  for (const EventId& id : batch.ids) keys.push_back(id_key(id));
+  for (const Address& address : batch.addresses) keys.push_back(address_key(address));
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   return keys;
@@ -243,12 +233,16 @@ Status pg_write_batch(PgConnection& conn, std::span<const EventPtr> events,
   results.clear();
   results.resize(events.size());
   if (events.empty()) return Status::ok();
-  const std::vector<std::int64_t> keys = lock_keys(events);
-  PgWriteTarget target(conn);
+  const BatchKeys batch = batch_keys(events);
+  const std::vector<std::int64_t> keys = lock_keys(batch);
+  PgWriteTarget sql(conn);
   Status status = in_transaction(conn, [&] {
     PgParams p;
     p.add_int_array(keys);
     if (Status s = expect_rows(conn.exec(kLock, p)); !s) return s;
+    // A fresh snapshot per attempt: a retried batch must not see the rolled-back one's rows.
+    PrefetchedTarget target(sql);
+    if (Status s = target.prefetch(conn, batch); !s) return s;
     for (std::size_t i = 0; i < events.size(); ++i) {
       if (Status s = storage::apply_event(target, events[i], results[i]); !s) return s;
     }

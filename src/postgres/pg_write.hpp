@@ -9,15 +9,16 @@
 #include <vector>
 
 #include "postgres/pg_connection.hpp"
+#include "postgres/pg_prefetch.hpp"
 #include "relaycore/event.hpp"
 #include "relaycore/status.hpp"
 #include "relaycore/storage.hpp"
 
 namespace relaycore::postgres {
 
-// The advisory lock keys a batch needs, sorted and unique: one per event id, replacement slot,
-// and id or address a deletion names. Taken in this order, so two batches never deadlock.
-std::vector<std::int64_t> lock_keys(std::span<const EventPtr> events);
+// The advisory lock keys a batch needs, sorted and unique: one per id and replacement slot it
+// touches (see BatchKeys). Taken in this order, so two batches never deadlock.
+std::vector<std::int64_t> lock_keys(const BatchKeys& batch);
 
 Status pg_write_batch(PgConnection& conn, std::span<const EventPtr> events,
                       std::vector<WriteResult>& results);
