@@ -11,6 +11,7 @@
 //   auto db = pg.create_database();            // an empty database of its own
 //   options.conninfo = pg.conninfo(*db);
 //   pg.stop();  ...  REQUIRE(pg.start());      // a clean restart on the same port and data
+//                                              // (restart() does both at once)
 //   pg.kill();  ...  REQUIRE(pg.start());      // a crash, then crash recovery
 //
 // Set RELAYCORE_PG_TEMPLATE to a directory made by make_template() and servers copy it instead of
@@ -146,6 +147,12 @@ class PostgresServer {
 
   // SIGKILL to the postmaster, as a crash or an OOM kill would; start() then runs recovery.
   void kill() { process_.reset(); }
+
+  // stop() then start(): a clean restart on the same port and data.
+  bool restart() {
+    stop();
+    return start();
+  }
 
  private:
   static bool is_executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
