@@ -85,4 +85,28 @@ TEST_CASE("postgres: tag values and d tags may hold NUL and other bytes text can
         conformance::ids_of({addressed}));
 }
 
+TEST_CASE("postgres: a read stopped early leaves its connection fit for the next one",
+          "[postgres]") {
+  // One read connection, so every query below runs on the connection the early stops used.
+  auto s = postgres_test::open_storage(postgres_test::fresh_options(/*pool_size=*/1));
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 60; ++i) {
+    events.push_back(conformance::event(test::alice(), 1000 + i, "match " + std::to_string(i)));
+  }
+  conformance::write(*s, events);
+  for (int round = 0; round < 5; ++round) {
+    // A search is limited by counting matches as they stream in, then the rest is cancelled.
+    Filter search;
+    search.search = "MATCH";
+    search.limit = 3;
+    CHECK(conformance::query_ids(*s, search) ==
+          conformance::ids_of({events[59], events[58], events[57]}));
+    // A visitor that stops after one event.
+    int visited = 0;
+    REQUIRE(s->scan_since(0, [&](const StoredEvent&) { return ++visited < 1; }).is_ok());
+    CHECK(visited == 1);
+    CHECK(conformance::count(*s, {Filter()}) == 60);
+  }
+}
+
 }  // namespace relaycore
