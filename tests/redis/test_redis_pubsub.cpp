@@ -47,7 +47,7 @@ bool publish_until_received(PubSub& pubsub, Inbox& inbox, std::chrono::milliseco
 
 }  // namespace
 
-TEST_CASE("an event published on one PubSub reaches the others with its origin", "[redis]") {
+TEST_CASE("redis: an event published on one PubSub reaches the others with its origin", "[redis]") {
   RedisServer server;
   REQUIRE(server.running());
   auto a = open_pubsub(fast_options(server.url(), "t1"));
@@ -77,7 +77,7 @@ TEST_CASE("an event published on one PubSub reaches the others with its origin",
   CHECK_FALSE(b->publish(note("closed"), "node-b").is_ok());
 }
 
-TEST_CASE("malformed URLs and options are refused", "[redis]") {
+TEST_CASE("redis: malformed URLs and options are refused", "[redis]") {
   for (const char* url : {"http://127.0.0.1:6379", "redis://", "redis://host:0", "redis://h:65536",
                           "redis://h:port", "redis://user@h:1", "redis://h:1/x", "redis://[::1"}) {
     INFO(url);
@@ -100,7 +100,7 @@ TEST_CASE("malformed URLs and options are refused", "[redis]") {
   CHECK(s.message().rfind("error:", 0) == 0);
 }
 
-TEST_CASE("a message that is not an origin and a valid event is dropped", "[redis]") {
+TEST_CASE("redis: a message that is not an origin and a valid event is dropped", "[redis]") {
   RedisServer server;
   REQUIRE(server.running());
   auto b = open_pubsub(fast_options(server.url(), "t2"));
@@ -124,7 +124,8 @@ TEST_CASE("a message that is not an origin and a valid event is dropped", "[redi
   CHECK(got[0].second == "node-x");
 }
 
-TEST_CASE("with Redis killed publish fails fast and is counted and delivery resumes", "[redis]") {
+TEST_CASE("redis: with Redis killed publish fails fast and is counted and delivery resumes",
+          "[redis]") {
   RedisServer server;
   REQUIRE(server.running());
   auto a = open_pubsub(fast_options(server.url(), "t3"));
@@ -159,7 +160,7 @@ TEST_CASE("with Redis killed publish fails fast and is counted and delivery resu
   CHECK(publish_until_received(*a, inbox, 10s));
 }
 
-TEST_CASE("a hung Redis never blocks publish and a full queue refuses", "[redis]") {
+TEST_CASE("redis: a hung Redis never blocks publish and a full queue refuses", "[redis]") {
   RedisServer server;
   REQUIRE(server.running());
   RedisOptions options = fast_options(server.url(), "t4");

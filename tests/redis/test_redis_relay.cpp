@@ -50,7 +50,7 @@ bool wait_pubsub_counts(const Relay& relay, std::uint64_t published, std::uint64
 
 }  // namespace
 
-TEST_CASE("events cross relays once and echoes are dropped and history spans nodes",
+TEST_CASE("redis: events cross relays once and echoes are dropped and history spans nodes",
           "[redis][relay]") {
   RedisServer server;
   REQUIRE(server.running());
@@ -93,7 +93,7 @@ TEST_CASE("events cross relays once and echoes are dropped and history spans nod
   b->shutdown();
 }
 
-TEST_CASE("events not published while Redis is down are counted and publishing resumes",
+TEST_CASE("redis: events not published while Redis is down are counted and publishing resumes",
           "[redis][relay]") {
   RedisServer server;
   REQUIRE(server.running());
@@ -125,7 +125,7 @@ TEST_CASE("events not published while Redis is down are counted and publishing r
   a->shutdown();
 }
 
-TEST_CASE("a hung Redis never delays acks even with inline dispatch", "[redis][relay]") {
+TEST_CASE("redis: a hung Redis never delays acks even with inline dispatch", "[redis][relay]") {
   RedisServer server;
   REQUIRE(server.running());
   conformance::TempDir dir;
