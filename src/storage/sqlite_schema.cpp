@@ -1,22 +1,34 @@
 #include "storage/sqlite_schema.hpp"
 
+#include <cstring>
 #include <string>
 #include <utility>
 
+#include "relaycore/hex.hpp"
 #include "storage/storage_util.hpp"
 
 namespace relaycore::storage {
 namespace {
 
-// Version 1 (the user_version line at the end must match kSchemaVersion).
+// Version 2 (the user_version line at the end must match kSchemaVersion). Version 1 kept tag
+// values as text and had an events (pubkey, created_at) index; it was never deployed, so it is
+// refused rather than migrated.
 //
 // events.seq is the commit sequence: AUTOINCREMENT keeps it monotonic and never reuses a value,
 // even after the newest rows are deleted (sqlite_sequence remembers the high-water mark).
 // events.d_tag is the replacement slot: '' for replaceable kinds, the d tag for addressable
 // kinds, NULL for everything else. events.json is the canonical Event::json(), served as is.
 //
+// Every index costs the writer a B-tree insert per row, and the random-keyed ones (id, author,
+// tag value) dirty a page of their own in nearly every commit, so there are as few as the hot
+// filter shapes need: authors alone are served by events_pubkey_kind_created (an author's
+// events are few enough to sort).
+//
 // tags holds the first value of each single-letter tag (NIP-01 indexes only those), with the
-// event's created_at so that a tag lookup comes out in time order from the index alone.
+// event's created_at so that a tag lookup comes out in time order from the index alone. A value
+// that is 64 lowercase hex digits (event ids and pubkeys, nearly every e/p tag) is stored as its
+// 32 bytes (tag_key()), which halves that index; other values stay text. Filters bind such
+// values as blobs too (bind_params).
 //
 // deleted_ids and deleted_addresses are NIP-09 tombstones: they outlive the events they name,
 // so that re-publishing a deleted event is refused.
@@ -31,7 +43,6 @@ CREATE TABLE events (
   expiration INTEGER,
   json TEXT NOT NULL
 );
-CREATE INDEX events_pubkey_created ON events (pubkey, created_at);
 CREATE INDEX events_pubkey_kind_created ON events (pubkey, kind, created_at);
 CREATE INDEX events_kind_created ON events (kind, created_at);
 CREATE INDEX events_created ON events (created_at);
@@ -41,7 +52,7 @@ CREATE INDEX events_expiration ON events (expiration) WHERE expiration IS NOT NU
 CREATE TABLE tags (
   seq INTEGER NOT NULL,
   name TEXT NOT NULL,
-  value TEXT NOT NULL,
+  value NOT NULL,
   created_at INTEGER NOT NULL,
   PRIMARY KEY (name, value, created_at, seq)
 ) WITHOUT ROWID;
@@ -61,7 +72,7 @@ CREATE TABLE deleted_addresses (
   PRIMARY KEY (kind, pubkey, d)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 )sql";
 
 // Planner statistics for a fresh database, shaped like a real relay's: an author has a few
@@ -73,7 +84,6 @@ constexpr const char* kPlannerStats = R"sql(
 ANALYZE sqlite_schema;
 INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
   ('events', 'sqlite_autoindex_events_1', '1000000 1'),
-  ('events', 'events_pubkey_created', '1000000 200 2'),
   ('events', 'events_pubkey_kind_created', '1000000 200 40 2'),
   ('events', 'events_kind_created', '1000000 10000 2'),
   ('events', 'events_created', '1000000 2'),
@@ -83,7 +93,7 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
   ('tags', 'tags_seq', '5000000 5');
 )sql";
 
-static_assert(kSchemaVersion == 1, "update kCreateSchema and add a migration");
+static_assert(kSchemaVersion == 2, "update kCreateSchema and add a migration");
 
 // relaycore_search(json, needle): the basic NIP-50 match over an event's content.
 void search_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
@@ -92,14 +102,23 @@ void search_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
     return;
   }
   const auto* json = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
-  const auto* needle = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
+  // A needle of 64 hex digits arrives as its 32 bytes (bind_params); match its text.
+  std::string hex;
+  if (sqlite3_value_type(argv[1]) == SQLITE_BLOB && sqlite3_value_bytes(argv[1]) == 32) {
+    Bytes32 bytes;
+    std::memcpy(bytes.data(), sqlite3_value_blob(argv[1]), bytes.size());
+    hex = to_hex(bytes);
+  }
+  const auto* needle =
+      hex.empty() ? reinterpret_cast<const char*>(sqlite3_value_text(argv[1])) : hex.c_str();
   if (json == nullptr || needle == nullptr) {
     sqlite3_result_int(ctx, 0);
     return;
   }
   const std::string_view json_view(json, static_cast<std::size_t>(sqlite3_value_bytes(argv[0])));
-  const std::string_view needle_view(needle,
-                                     static_cast<std::size_t>(sqlite3_value_bytes(argv[1])));
+  const std::string_view needle_view =
+      hex.empty() ? std::string_view(needle, static_cast<std::size_t>(sqlite3_value_bytes(argv[1])))
+                  : std::string_view(hex);
   sqlite3_result_int(ctx, json_content_contains(json_view, needle_view) ? 1 : 0);
 }
 
@@ -153,6 +172,10 @@ Status ensure_schema(SqliteConnection& conn) {
   } else if (*version == "0") {
     status = conn.exec(kCreateSchema, "cannot create the schema");
     if (status) status = conn.exec(kPlannerStats, "cannot create the schema");
+  } else if (*version == "1") {
+    // Never deployed (see kCreateSchema), so there is no migration to run.
+    status = Status::error(
+        "storage: the database has schema version 1 of a development build; start a new file");
   } else if (*version != std::to_string(kSchemaVersion)) {
     status = Status::error("storage: the database has an unknown schema version " + *version);
   }

@@ -1,15 +1,25 @@
 // The SQLite schema and the per-connection settings.
 #pragma once
 
+#include <optional>
+#include <string_view>
+
+#include "relaycore/event.hpp"
 #include "relaycore/status.hpp"
 #include "relaycore/storage.hpp"
 #include "storage/sqlite_connection.hpp"
+#include "storage/storage_util.hpp"
 
 namespace relaycore::storage {
 
 // The schema this code writes and reads, kept in PRAGMA user_version. A database with a newer
 // version is refused rather than misread.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
+
+// The 32 bytes a tag value is stored as when it is 64 lowercase hex digits (ids and pubkeys in
+// e/p tags); nothing for any other value, which is stored as text. The writer and the filters'
+// bind_params both use it, so a stored value and a filter value compare alike.
+inline std::optional<Bytes32> tag_key(std::string_view value) { return parse_event_id(value); }
 
 // How long a connection waits for a lock held by another process before failing, in ms.
 inline constexpr int kBusyTimeoutMs = 5000;

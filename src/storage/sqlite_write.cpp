@@ -4,6 +4,7 @@
 #include <string_view>
 #include <utility>
 
+#include "storage/sqlite_schema.hpp"
 #include "storage/storage_util.hpp"
 #include "storage/write_rules.hpp"
 
@@ -178,7 +179,12 @@ class SqliteWriteTarget final : public WriteTarget {
       StatementScope scope(*stmt);
       bind_int(*stmt, 1, seq);
       bind_text(*stmt, 2, tag[0]);
-      bind_text(*stmt, 3, tag[1]);
+      const std::optional<Bytes32> key = tag_key(tag[1]);
+      if (key) {
+        bind_bytes(*stmt, 3, *key);
+      } else {
+        bind_text(*stmt, 3, tag[1]);
+      }
       bind_int(*stmt, 4, event.created_at());
       if (Status s = step_done(*stmt); !s) return s;
     }
