@@ -57,8 +57,9 @@ class SqlBuilder {
     text(dialect_.expiration_column).text(" > ").param(request.now).text(")");
   }
 
-  // The filter's own conditions, ANDed; TRUE when it has none.
-  void conditions(const Filter& filter) {
+  // The filter's own conditions, ANDed; TRUE when it has none. `skip` is a tag condition the
+  // caller already applies some other way.
+  void conditions(const Filter& filter, const TagCondition* skip = nullptr) {
     bool first = true;
     auto next = [&] {
       if (!first) text(" AND ");
@@ -85,6 +86,7 @@ class SqlBuilder {
       text("created_at <= ").param(*filter.until);
     }
     for (const TagCondition& cond : filter.tags) {
+      if (&cond == skip) continue;
       next();
       if (cond.values.empty()) {
         text("FALSE");
@@ -123,6 +125,25 @@ SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const Que
   b.conditions(filter);
   b.text(" ORDER BY created_at DESC, id ASC");
   if (limit) b.text(" LIMIT ").param(std::int64_t{*limit});
+  return q;
+}
+
+SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
+                          const TagCondition& driver, const QueryRequest& request,
+                          std::uint32_t limit) {
+  SqlQuery q;
+  SqlBuilder b(dialect, q);
+  // The tags columns are renamed so that the filter's conditions name the events columns.
+  b.text("SELECT seq, json FROM (SELECT seq AS tag_seq, created_at AS tag_created FROM tags");
+  b.text(" WHERE name = ").param(std::string_view(&driver.name, 1));
+  b.text(" AND value = ").param(std::string_view(driver.values.front()));
+  if (filter.since) b.text(" AND created_at >= ").param(*filter.since);
+  if (filter.until) b.text(" AND created_at <= ").param(*filter.until);
+  b.text(") AS d CROSS JOIN events ON events.seq = d.tag_seq WHERE ");
+  b.visible(request);
+  b.text(" AND ");
+  b.conditions(filter, &driver);
+  b.text(" ORDER BY d.tag_created DESC, id ASC LIMIT ").param(std::int64_t{limit});
   return q;
 }
 

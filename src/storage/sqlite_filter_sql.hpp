@@ -17,7 +17,8 @@ namespace relaycore::storage {
 // relaycore_search() function the SQLite storage registers on each connection.
 const SqlDialect& sqlite_dialect() noexcept;
 
-// SELECT seq, json for one filter, in NIP-01 order, limited.
+// SELECT seq, json for one filter, in NIP-01 order, limited. Driven by the tags index
+// (build_tag_select) when a tag condition has one value and there are no ids or authors.
 SqlQuery build_select(const Filter& filter, const QueryRequest& request, std::uint32_t limit);
 
 // SELECT COUNT(*) over the union of the filters (an event matching two counts once).

@@ -11,6 +11,7 @@
 
 #include "../conformance/conformance_support.hpp"
 #include "../conformance/temp_dir.hpp"
+#include "relaycore/hex.hpp"
 #include "storage/sqlite_connection.hpp"
 #include "storage/sqlite_filter_sql.hpp"
 #include "storage/sqlite_schema.hpp"
@@ -321,6 +322,43 @@ TEST_CASE("sqlite: hot filter shapes use their indexes", "[storage][sqlite]") {
   const std::string plan = plan_of(db, reactions);
   CHECK_THAT(plan, Catch::Contains("SEARCH tags USING PRIMARY KEY"));
   CHECK_THAT(plan, !Catch::Contains("events_kind_created"));
+
+  // Mentions of a popular pubkey, limit 100: the tag rows are walked newest first and the walk
+  // stops at the limit (only ties on created_at are sorted), never all of them collected first.
+  Filter mentions = conformance::with_tag('p', {std::string(64, 'b')});
+  mentions.limit = 100;
+  const std::string walk = plan_of(db, mentions);
+  CHECK_THAT(walk, Catch::StartsWith("SEARCH tags USING PRIMARY KEY (name=? AND value=?)"));
+  CHECK_THAT(walk, Catch::Contains("RIGHT PART OF ORDER BY"));
+  CHECK_THAT(walk, !Catch::Contains("SUBQUERY"));
+}
+
+TEST_CASE("sqlite: a tag query stopped at its limit keeps NIP-01 order", "[storage][sqlite]") {
+  TempDir dir;
+  auto s = open_at(dir.file("events.db"));
+  const std::string mentioned = to_hex(test::bob().pubkey());
+  std::vector<EventPtr> tagged;
+  std::vector<EventPtr> all;
+  for (int i = 0; i < 40; ++i) {
+    // Pairs share a created_at, so ties are ordered by id; every third has another kind.
+    const std::uint16_t kind = i % 3 == 0 ? 7 : 1;
+    EventPtr e = event(test::alice(), 1000 + i / 2, "n" + std::to_string(i),
+                       {{"p", mentioned}, {"t", "x"}}, kind);
+    all.push_back(e);
+    if (kind == 1 && i >= 4 && i < 36) tagged.push_back(e);
+    all.push_back(event(test::bob(), 1000 + i / 2, "other " + std::to_string(i), {}));
+  }
+  conformance::write(*s, all);
+  Filter f = conformance::with_tag('p', {mentioned});
+  f.kinds = std::vector<std::uint16_t>{1};
+  f.since = 1002;
+  f.until = 1017;
+  f.limit = 7;
+  std::vector<EventId> expected = conformance::newest_first(tagged);
+  expected.resize(7);
+  CHECK(conformance::query_ids(*s, f) == expected);
+  f.limit = 500;
+  CHECK(conformance::query_ids(*s, f) == conformance::newest_first(tagged));
 }
 
 TEST_CASE("sqlite: many filter shapes and very large unions", "[storage][sqlite]") {
