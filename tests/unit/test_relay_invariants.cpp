@@ -123,6 +123,10 @@ TEST_CASE("Invariant 4: deferred dispatch keeps a slow subscriber off the ack pa
     auto sub = h.connect();
     sub.session->on_message(R"(["REQ","all",{}])");
     REQUIRE(sub.conn->wait_count("[\"EOSE\"", 1));
+    // The thread that sent EOSE owns the session's flush until it finds the queue empty; a
+    // frame enqueued in that window is sent by it, not by the dispatcher. Let it finish, so
+    // the stalled send below happens on the thread whose timing this test is about.
+    std::this_thread::sleep_for(100ms);
     sub.conn->send_delay = 300ms;  // a transport that stalls on every frame
     EventPtr ev = test::signed_event(test::alice(), 1, now(), "fan out");
     const auto start = std::chrono::steady_clock::now();
