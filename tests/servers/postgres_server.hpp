@@ -44,6 +44,7 @@
 
 #include "conformance/temp_dir.hpp"
 #include "examples/child_process.hpp"
+#include "servers/free_port.hpp"
 
 namespace relaycore::test_servers {
 
@@ -157,24 +158,6 @@ class PostgresServer {
  private:
   static bool is_executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
-  // A loopback TCP port nothing listens on right now, picked by the kernel (0 on failure).
-  // Another process could take it before the server binds it; start() then fails and says so.
-  static int pick_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-    ::close(fd);
-    return port;
-  }
-
   // The command as the user the server runs as, with its output appended to server.log and the
   // parent-death signal set, through sh so that the redirection needs no code here.
   std::vector<std::string> command(const std::string& line) const {
@@ -222,7 +205,7 @@ class PostgresServer {
         }
       }
     }
-    port_ = pick_port();
+    port_ = free_loopback_port();
     if (port_ == 0) return fail("no free loopback port");
     const char* from = std::getenv(kTemplateEnv);
     if (from != nullptr && *from != '\0' && copy_tree(from, data())) {
