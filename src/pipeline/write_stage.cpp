@@ -128,7 +128,9 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
         oks[i] = {false, "blocked: this event was deleted by its author"};
         break;
       case WriteOutcome::kRejected:
-        bump(core.stats.events_rejected);
+        // An older version of a replaceable event is refused with "duplicate:": count it so.
+        bump(r.status.code() == StatusCode::kDuplicate ? core.stats.events_duplicate
+                                                       : core.stats.events_rejected);
         oks[i] = {false, r.status.is_ok() ? "error: not stored" : r.status.message()};
         break;
     }

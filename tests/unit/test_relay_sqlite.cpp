@@ -96,3 +96,20 @@ TEST_CASE("Stats count verbs, outcomes, batches and latencies, and Prometheus te
   session.reset();
   CHECK(relay->stats().sessions_open == 0);
 }
+
+TEST_CASE("Stats count an older version of a replaceable event as a duplicate, not a rejection",
+          "[relay][stats]") {
+  Options o;
+  o.storage = new_memory_storage();
+  auto relay = Relay::open(std::move(o)).value();
+  EventPtr newer = test::signed_event(test::bob(), 0, now(), "{\"name\":\"new\"}");
+  EventPtr older = test::signed_event(test::bob(), 0, now() - 60, "{\"name\":\"old\"}");
+  REQUIRE(relay->submit(newer).accepted);
+  OkResult ok = relay->submit(older);
+  CHECK_FALSE(ok.accepted);
+  CHECK(ok.message.rfind("duplicate:", 0) == 0);
+  RelayStats s = relay->stats();
+  CHECK(s.events_stored == 1);
+  CHECK(s.events_duplicate == 1);
+  CHECK(s.events_rejected == 0);
+}
