@@ -64,6 +64,7 @@ PgParams& PgParams::add_null() { return push(0, nullptr, 0); }
 PgParams& PgParams::add(const storage::SqlParam& param) {
   if (const auto* n = std::get_if<std::int64_t>(&param)) return add_int(*n);
   if (const auto* text = std::get_if<std::string_view>(&param)) return add_bytes(*text);
+  if (const auto* tag = std::get_if<storage::TagValue>(&param)) return add_bytes(tag->value);
   return add_bytes(*std::get<const Bytes32*>(param));
 }
 

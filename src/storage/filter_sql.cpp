@@ -95,7 +95,7 @@ class SqlBuilder {
       // The time bounds are repeated inside so that the tag index range is narrowed too.
       text("seq IN (SELECT seq FROM tags WHERE name = ").param(std::string_view(&cond.name, 1));
       text(" AND value IN ");
-      list(cond.values, [](const std::string& v) { return SqlParam(std::string_view(v)); });
+      list(cond.values, [](const std::string& v) { return SqlParam(TagValue{v}); });
       if (filter.since) text(" AND created_at >= ").param(*filter.since);
       if (filter.until) text(" AND created_at <= ").param(*filter.until);
       text(")");
@@ -136,7 +136,7 @@ SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
   // The tags columns are renamed so that the filter's conditions name the events columns.
   b.text("SELECT seq, json FROM (SELECT seq AS tag_seq, created_at AS tag_created FROM tags");
   b.text(" WHERE name = ").param(std::string_view(&driver.name, 1));
-  b.text(" AND value = ").param(std::string_view(driver.values.front()));
+  b.text(" AND value = ").param(TagValue{driver.values.front()});
   if (filter.since) b.text(" AND created_at >= ").param(*filter.since);
   if (filter.until) b.text(" AND created_at <= ").param(*filter.until);
   b.text(") AS d CROSS JOIN events ON events.seq = d.tag_seq WHERE ");

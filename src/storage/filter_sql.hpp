@@ -17,10 +17,16 @@
 
 namespace relaycore::storage {
 
+// A tag value, kept apart from other text so that each storage binds it the way it stores tag
+// values (SQLite keeps 64-hex values as their 32 bytes).
+struct TagValue {
+  std::string_view value;
+};
+
 // One bound value. Text and blobs point into the filter, which outlives the statement's use.
-// Text values (tag names and values, search needles) are raw bytes; a storage that keeps them as
-// blobs binds them as blobs.
-using SqlParam = std::variant<std::int64_t, std::string_view, const Bytes32*>;
+// Text values (tag names, tag values, search needles) are raw bytes; a storage that keeps them
+// as blobs binds them as blobs.
+using SqlParam = std::variant<std::int64_t, std::string_view, TagValue, const Bytes32*>;
 
 struct SqlQuery {
   std::string sql;

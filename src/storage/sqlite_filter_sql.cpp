@@ -41,14 +41,14 @@ int bind_params(sqlite3_stmt* stmt, const std::vector<SqlParam>& params) noexcep
     if (const auto* n = std::get_if<std::int64_t>(&p)) {
       rc = sqlite3_bind_int64(stmt, index, *n);
     } else if (const auto* text = std::get_if<std::string_view>(&p)) {
-      // The builder's text parameters are tag names, tag values and search needles. A value of
-      // 64 hex digits is bound as the 32 bytes the writer stored it as (tag_key); a name is one
-      // letter, and relaycore_search turns such a needle back into its text.
-      if (auto key = tag_key(*text)) {
+      rc = sqlite3_bind_text64(stmt, index, text->data(), text->size(), SQLITE_STATIC, SQLITE_UTF8);
+    } else if (const auto* tag = std::get_if<TagValue>(&p)) {
+      // A value of 64 hex digits is bound as the 32 bytes the writer stored it as (tag_key).
+      if (auto key = tag_key(tag->value)) {
         rc = sqlite3_bind_blob(stmt, index, key->data(), static_cast<int>(key->size()),
                                SQLITE_TRANSIENT);
       } else {
-        rc = sqlite3_bind_text64(stmt, index, text->data(), text->size(), SQLITE_STATIC,
+        rc = sqlite3_bind_text64(stmt, index, tag->value.data(), tag->value.size(), SQLITE_STATIC,
                                  SQLITE_UTF8);
       }
     } else {

@@ -103,23 +103,14 @@ void search_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
     return;
   }
   const auto* json = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
-  // A needle of 64 hex digits arrives as its 32 bytes (bind_params); match its text.
-  std::string hex;
-  if (sqlite3_value_type(argv[1]) == SQLITE_BLOB && sqlite3_value_bytes(argv[1]) == 32) {
-    Bytes32 bytes;
-    std::memcpy(bytes.data(), sqlite3_value_blob(argv[1]), bytes.size());
-    hex = to_hex(bytes);
-  }
-  const auto* needle =
-      hex.empty() ? reinterpret_cast<const char*>(sqlite3_value_text(argv[1])) : hex.c_str();
+  const auto* needle = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
   if (json == nullptr || needle == nullptr) {
     sqlite3_result_int(ctx, 0);
     return;
   }
   const std::string_view json_view(json, static_cast<std::size_t>(sqlite3_value_bytes(argv[0])));
-  const std::string_view needle_view =
-      hex.empty() ? std::string_view(needle, static_cast<std::size_t>(sqlite3_value_bytes(argv[1])))
-                  : std::string_view(hex);
+  const std::string_view needle_view(needle,
+                                     static_cast<std::size_t>(sqlite3_value_bytes(argv[1])));
   sqlite3_result_int(ctx, json_content_contains(json_view, needle_view) ? 1 : 0);
 }
 
