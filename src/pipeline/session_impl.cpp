@@ -48,7 +48,17 @@ SessionImpl::SessionImpl(std::shared_ptr<Core> core, std::shared_ptr<Connection>
   bump(core_->stats.sessions_total);
 }
 
-SessionImpl::~SessionImpl() { core_->stats.sessions_open.fetch_sub(1, std::memory_order_relaxed); }
+SessionImpl::~SessionImpl() {
+  if (!closed()) core_->stats.sessions_open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// A session stops counting as open when it is closed, not when the last pipeline task that
+// still holds it lets go. Called with out_mu_ held; false if it was already closed.
+bool SessionImpl::mark_closed() {
+  if (closed_.exchange(true, std::memory_order_acq_rel)) return false;
+  core_->stats.sessions_open.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
 
 void SessionImpl::start() {
   if (core_->options.auth_on_connect) send_challenge();
@@ -291,8 +301,7 @@ void SessionImpl::close_slow_consumer() {
   std::shared_ptr<Connection> conn;
   {
     std::lock_guard lock(out_mu_);
-    if (closed()) return;
-    closed_.store(true, std::memory_order_release);
+    if (!mark_closed()) return;
     out_.clear();
     conn = std::move(connection_);
   }
@@ -304,7 +313,7 @@ void SessionImpl::close_slow_consumer() {
 void SessionImpl::on_close() {
   {
     std::lock_guard lock(out_mu_);
-    closed_.store(true, std::memory_order_release);
+    mark_closed();
     out_.clear();
     connection_.reset();
   }

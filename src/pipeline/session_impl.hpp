@@ -58,6 +58,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   // Runs the host's FilterPolicy; false (after answering CLOSED) when the query is refused.
   bool allow_filters(const std::string& sub_id, const std::vector<Filter>& filters);
   void end_subscriptions();
+  bool mark_closed();
 
   const std::shared_ptr<Core> core_;
   const std::string challenge_;
