@@ -5,6 +5,7 @@
 // Event::verify() rate. The goal is SQLite ingest >= 85% of that limit.
 //
 //   relaycore-bench-ingest [--events N] [--threads 1,2] [--dir DIR] [--sync full|normal]
+//                          [--no-wal-buffer]
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@ struct Flags {
   std::vector<std::size_t> threads;  // empty: 1 and the hardware thread count
   std::string dir = ".";
   relaycore::SqliteSync sync = relaycore::SqliteSync::kFull;
+  bool wal_buffer = true;
 };
 
 Flags parse_flags(int argc, char** argv) {
@@ -52,13 +54,15 @@ Flags parse_flags(int argc, char** argv) {
       while (std::getline(list, item, ',')) f.threads.push_back(std::stoul(item));
     } else if (arg == "--dir") {
       f.dir = value();
+    } else if (arg == "--no-wal-buffer") {
+      f.wal_buffer = false;
     } else if (arg == "--sync") {
       const std::string v = value();
       if (v != "full" && v != "normal") bench::die("--sync takes full or normal");
       f.sync = v == "full" ? relaycore::SqliteSync::kFull : relaycore::SqliteSync::kNormal;
     } else {
       bench::die("unknown flag " + arg +
-                 " (flags: --events N --threads 1,2 --dir DIR --sync full|normal)");
+                 " (flags: --events N --threads 1,2 --dir DIR --sync full|normal --no-wal-buffer)");
     }
   }
   if (f.threads.empty()) {
@@ -122,12 +126,18 @@ IngestRun ingest(const std::vector<EventPtr>& events, relaycore::Options options
   std::condition_variable all_done;
   std::atomic<std::size_t> acked{0};
   std::atomic<std::size_t> bad{0};
+  std::string first_bad;  // guarded by mu
   const std::map<std::string, double> cpu_before = cpu_by_thread_name();
   const double process_before = process_cpu_seconds();
   const auto start = bench::Clock::now();
   for (const EventPtr& ev : events) {
     relay.value()->submit_async(ev, [&](const relaycore::OkResult& ok) {
-      if (!ok.accepted || !ok.message.empty()) bad.fetch_add(1);
+      if (!ok.accepted || !ok.message.empty()) {
+        if (bad.fetch_add(1) == 0) {
+          std::lock_guard lock(mu);
+          first_bad = ok.message;
+        }
+      }
       if (acked.fetch_add(1) + 1 == events.size()) {
         std::lock_guard lock(mu);
         all_done.notify_all();
@@ -155,7 +165,11 @@ IngestRun ingest(const std::vector<EventPtr>& events, relaycore::Options options
         static_cast<double>(stats.write_batch_events) / static_cast<double>(stats.write_batches);
   }
   relay.value()->shutdown();
-  if (bad.load() != 0) bench::die(std::to_string(bad.load()) + " events were not accepted");
+  if (bad.load() != 0) {
+    std::lock_guard lock(mu);
+    bench::die(std::to_string(bad.load()) + " events were not accepted, the first with \"" +
+               first_bad + "\"");
+  }
   return run;
 }
 
@@ -193,10 +207,11 @@ struct StorageCost {
 };
 
 StorageCost storage_cost(const std::vector<EventPtr>& events, const fs::path& file,
-                         relaycore::SqliteSync sync, std::size_t batch) {
+                         relaycore::SqliteSync sync, bool wal_buffer, std::size_t batch) {
   relaycore::SqliteOptions o;
   o.path = file.string();
   o.synchronous = sync;
+  o.buffer_wal_writes = wal_buffer;
   auto store = relaycore::new_sqlite_storage(o);
   if (!store) bench::die("new_sqlite_storage: " + store.error().message());
   std::vector<relaycore::WriteResult> results;
@@ -269,11 +284,15 @@ int main(int argc, char** argv) {
       relaycore::Options o = base_options(threads);
       o.sqlite.path = (dir / ("ingest-" + std::to_string(n++) + ".db")).string();
       o.sqlite.synchronous = flags.sync;
+      o.sqlite.buffer_wal_writes = flags.wal_buffer;
       rows.push_back({"sqlite", threads, ingest(corpus.events, std::move(o)), par});
     }
   }
+  // With and without WAL write buffering, alternated, so the two are compared in the same run.
   const StorageCost storage =
-      storage_cost(corpus.events, dir / "storage-only.db", flags.sync, 1024);
+      storage_cost(corpus.events, dir / "storage-only.db", flags.sync, flags.wal_buffer, 1024);
+  const StorageCost unbuffered =
+      storage_cost(corpus.events, dir / "storage-only-unbuffered.db", flags.sync, false, 1024);
   const double rate_after = bench::verify_rate_per_thread(corpus.events, 2.0);
   const double rate = (rate_before + rate_after) / 2;
   std::printf("single-thread Event::verify() after: %.0f events/s; limit uses the mean %.0f\n",
@@ -305,12 +324,15 @@ int main(int argc, char** argv) {
       "SQLite alone (wall time, one thread): write_batch %.1f us/event in batches of 1024,"
       " contains() of a new id %.1f us\n",
       storage.write_us, storage.contains_us);
+  std::printf("  the same write_batch without WAL write buffering: %.1f us/event (%.2fx)\n",
+              unbuffered.write_us, unbuffered.write_us / storage.write_us);
   std::printf(
       "\nlimit = threads x single-thread verify rate; par.verify = wall-clock rate of that many\n"
       "threads verifying side by side with nothing else of relaycore running.\n");
   bench::print_result("verify_rate_1t", rate);
   bench::print_result("sqlite_write_us_per_event", storage.write_us);
   bench::print_result("sqlite_contains_us", storage.contains_us);
+  bench::print_result("sqlite_write_unbuffered_us_per_event", unbuffered.write_us);
   for (const Row& r : rows) {
     const std::string key = "ingest_" + r.storage + "_" + std::to_string(r.threads) + "t";
     const double limit = rate * static_cast<double>(r.threads);

@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "storage/sqlite_wal_buffer.hpp"
+
 namespace relaycore::storage {
 namespace {
 
@@ -32,7 +34,10 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(const std::stri
       (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
       SQLITE_OPEN_NOMUTEX;
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  // The writer goes through the WAL-buffering VFS (see sqlite_wal_buffer.hpp); readers never
+  // write the WAL.
+  const char* vfs = read_only ? nullptr : wal_buffer_vfs_name();
+  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, vfs);
   if (rc != SQLITE_OK) {
     sqlite3_close_v2(db);  // a handle is returned even on failure
     return sqlite_error("cannot open the database", rc);

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "relaycore/hex.hpp"
+#include "storage/sqlite_wal_buffer.hpp"
 #include "storage/storage_util.hpp"
 
 namespace relaycore::storage {
@@ -141,6 +142,11 @@ Status configure_connection(SqliteConnection& conn, const SqliteOptions& options
                                             nullptr, search_function, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return sqlite_error("cannot register the search function", rc);
   if (!writer) return Status::ok();
+  // Only with synchronous=FULL does every commit sync, and so flush, the WAL (the buffer's
+  // safety rests on that).
+  if (options.synchronous == SqliteSync::kFull && options.buffer_wal_writes) {
+    if (Status s = enable_wal_buffering(conn.handle()); !s) return s;
+  }
   // WAL lets readers run beside the one writer. It is persistent, but set on every open in case
   // the file was created by something else.
   auto mode = pragma_text(conn, "PRAGMA journal_mode = WAL");

@@ -1,0 +1,71 @@
+// Test helpers for the SQLite storage: a plain SQLite handle on a storage's file, to look at
+// what the storage left there, and a storage opened at a path with a small cache.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "relaycore/storage.hpp"
+#include "storage/sqlite_connection.hpp"
+#include "storage/sqlite_filter_sql.hpp"
+
+namespace relaycore::test {
+
+// A plain handle on the same file, to look at what the storage left there.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                            nullptr) == SQLITE_OK);
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  void exec(const std::string& sql) {
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    INFO((error != nullptr ? error : ""));
+    sqlite3_free(error);
+    REQUIRE(rc == SQLITE_OK);
+  }
+
+  // Column 0 of every row.
+  std::vector<std::string> column(const std::string& sql,
+                                  const std::vector<storage::SqlParam>& params = {}, int col = 0) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(storage::bind_params(stmt, params) == SQLITE_OK);
+    std::vector<std::string> rows;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      rows.emplace_back(storage::column_text(stmt, col));
+    }
+    sqlite3_finalize(stmt);
+    return rows;
+  }
+
+  std::string text(const std::string& sql) {
+    std::vector<std::string> rows = column(sql);
+    REQUIRE(rows.size() == 1);
+    return rows[0];
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+inline std::shared_ptr<Storage> open_at(const std::string& path,
+                                        SqliteOptions options = SqliteOptions()) {
+  options.path = path;
+  options.cache_kib = 2048;
+  auto opened = new_sqlite_storage(options);
+  if (!opened) FAIL(opened.error().message());
+  return *opened;
+}
+
+}  // namespace relaycore::test
