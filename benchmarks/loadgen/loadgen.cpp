@@ -182,12 +182,13 @@ void print_report(const Config& config, const Report& r) {
         "{\"mode\":\"%s\",\"events\":%zu,\"publishers\":%zu,\"window\":%zu,\"subscribers\":%zu,"
         "\"idle_subscribers\":%zu,\"offered_rate\":%.0f,\"seconds\":%.3f,\"events_per_s\":%.0f,"
         "\"ack_ms\":%s,\"first_delivery_ms\":%s,\"ok\":%zu,\"rejected\":%zu,\"timeouts\":%zu,"
-        "\"connection_errors\":%zu,\"deliveries\":%zu,\"undelivered\":%zu,\"first_error\":\"%s\"}"
+        "\"connection_errors\":%zu,\"deliveries\":%zu,\"undelivered\":%zu,"
+        "\"delivered_events_per_s\":%.0f,\"first_error\":\"%s\"}"
         "\n",
         config.rate > 0 ? "open" : "closed", r.events, config.publishers, config.window,
         config.subscribers, config.idle_subscribers, r.offered_rate, r.seconds, r.events_per_s,
         pct(r.ack).c_str(), pct(r.first_delivery).c_str(), r.ok, r.rejected, r.timeouts,
-        r.connection_errors, r.deliveries, r.undelivered, error.c_str());
+        r.connection_errors, r.deliveries, r.undelivered, r.delivered_events_per_s, error.c_str());
     return;
   }
   if (config.rate > 0) {
@@ -206,7 +207,8 @@ void print_report(const Config& config, const Report& r) {
   std::printf("first delivery: p50 %.3f ms  p99 %.3f ms  p999 %.3f ms  (%zu delivered, %zu not)\n",
               r.first_delivery.p50, r.first_delivery.p99, r.first_delivery.p999,
               r.first_delivery.count, r.undelivered);
-  std::printf("deliveries:     %zu EVENT frames at subscribers\n", r.deliveries);
+  std::printf("deliveries:     %zu EVENT frames at subscribers (%.0f events/s per subscriber)\n",
+              r.deliveries, r.delivered_events_per_s);
   std::printf("errors:         %zu connection errors%s%s\n", r.connection_errors,
               r.first_error.empty() ? "" : "; first: ", r.first_error.c_str());
 }

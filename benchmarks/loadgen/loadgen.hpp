@@ -69,6 +69,7 @@ struct Counters {
   std::atomic<std::size_t> next_event{0};
   std::atomic<std::size_t> ok{0}, rejected{0}, deliveries{0}, subscribers_ready{0};
   std::atomic<std::size_t> connection_errors{0}, unknown_frames{0};
+  std::atomic<std::int64_t> last_delivery_ns{0};
   std::mutex mu;
   std::string first_error;  // the first rejection or connection error, for the report
   void note_error(const std::string& what) {
@@ -88,6 +89,9 @@ struct Report {
   std::size_t events = 0, ok = 0, rejected = 0, timeouts = 0, deliveries = 0;
   std::size_t connection_errors = 0, undelivered = 0;
   double seconds = 0, events_per_s = 0, offered_rate = 0;
+  // Deliveries per subscriber per second, from the start to the last EVENT frame any subscriber
+  // got: the rate at which fan-out kept up, which can be far below events_per_s (acks).
+  double delivered_events_per_s = 0;
   Percentiles ack, first_delivery;
   std::string first_error;
 };

@@ -138,6 +138,7 @@ class Subscriber {
     if (text.starts_with("[\"EVENT\"")) {
       const std::int64_t now = now_ns();
       run_.counters.deliveries.fetch_add(1);
+      run_.counters.last_delivery_ns.store(now, std::memory_order_relaxed);
       if (std::optional<std::size_t> i = run_.table->find(id_after(text, "{\"id\":\""))) {
         run_.table->delivered(*i, now);
       }
@@ -202,7 +203,14 @@ Report collect(Run& run, std::int64_t start_ns) {
   r.offered_rate = run.config.rate;
   r.ack = percentiles(ack);
   r.first_delivery = percentiles(delivery);
-  if (run.config.subscribers > 0) r.undelivered = r.ok - std::min(r.ok, delivery.size());
+  if (run.config.subscribers > 0) {
+    r.undelivered = r.ok - std::min(r.ok, delivery.size());
+    const double span = static_cast<double>(run.counters.last_delivery_ns.load() - start_ns) / 1e9;
+    if (span > 0) {
+      r.delivered_events_per_s =
+          static_cast<double>(r.deliveries) / static_cast<double>(run.config.subscribers) / span;
+    }
+  }
   std::lock_guard lock(run.counters.mu);
   r.first_error = run.counters.first_error;
   return r;
