@@ -285,9 +285,14 @@ int main(int argc, char** argv) {
     relaycore::SqliteOptions o;
     o.path = flags.db;
     auto store = relaycore::new_sqlite_storage(o);
-    if (!store) bench::die("open " + flags.db + ": " + store.error().message());
-    auto max = store.value()->max_seq();
-    load = !max || *max != flags.events;
+    if (store) {
+      auto max = store.value()->max_seq();
+      load = !max || *max != flags.events;
+    } else {
+      // Typically a store from an older schema: load a new one.
+      std::printf("cannot reuse %s (%s)\n", flags.db.c_str(), store.error().message().c_str());
+      load = true;
+    }
   }
   Targets targets;
   if (load) {

@@ -2,10 +2,12 @@
 // queue makes the producer wait, which is how back-pressure travels from a slow stage to the
 // client that feeds it.
 //
-// A producer that found the queue full sleeps until a quarter of it has drained, not until one
-// slot is free. When the consumer is the bottleneck the queue stays full, and waking the
-// producer for every item taken cost both threads a futex call and a context switch per item
-// (measured in benchmarks/README.md, in-process ingest).
+// Producers waiting on a full queue are woken by a consumer that takes items one at a time only
+// once a quarter of the queue has drained, not for every item: when that consumer is the
+// bottleneck the queue stays full, and a wake-up per item cost both threads a futex call and a
+// context switch per item (measured in benchmarks/README.md, in-process ingest). A consumer
+// that takes a batch wakes them every time; that is already one wake-up per batch, and making
+// the producers wait for a second batch would idle them through a whole group commit.
 #pragma once
 
 #include <condition_variable>
@@ -28,7 +30,7 @@ class BoundedQueue {
     std::unique_lock lock(mu_);
     if (!closed_ && items_.size() >= capacity_) {
       ++producers_waiting_;
-      not_full_.wait(lock, [&] { return closed_ || items_.size() <= resume_at_; });
+      not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
       --producers_waiting_;
     }
     if (closed_) return false;
@@ -65,7 +67,7 @@ class BoundedQueue {
     if (items_.empty()) return false;
     out = std::move(items_.front());
     items_.pop_front();
-    const bool wake = wake_producers();
+    const bool wake = producers_waiting_ > 0 && items_.size() <= resume_at_;
     lock.unlock();
     if (wake) not_full_.notify_all();
     return true;
@@ -96,19 +98,14 @@ class BoundedQueue {
       out.push_back(std::move(items_.front()));
       items_.pop_front();
     }
-    const bool wake = wake_producers();
+    const bool wake = producers_waiting_ > 0;
     lock.unlock();
     if (wake) not_full_.notify_all();
     return true;
   }
 
-  // Called with mu_ held after items were taken.
-  bool wake_producers() const noexcept {
-    return producers_waiting_ > 0 && items_.size() <= resume_at_;
-  }
-
   const std::size_t capacity_;
-  const std::size_t resume_at_;  // a waiting producer resumes at this size or less
+  const std::size_t resume_at_;  // pop() wakes waiting producers at this size or less
   mutable std::mutex mu_;
   std::condition_variable not_full_;
   std::condition_variable not_empty_;
