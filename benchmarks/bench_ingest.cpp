@@ -66,8 +66,9 @@ Flags parse_flags(int argc, char** argv) {
     }
   }
   if (f.threads.empty()) {
+    // The relay's default (every core but one, for the writer), and every core.
     const std::size_t hw = std::max(1u, std::thread::hardware_concurrency());
-    f.threads = {1};
+    f.threads = {hw > 1 ? hw - 1 : 1};
     if (hw > 1) f.threads.push_back(hw);
   }
   return f;

@@ -56,7 +56,8 @@ struct Options {
   std::shared_ptr<EventPolicy> event_policy;
   std::shared_ptr<FilterPolicy> filter_policy;
 
-  // Threads that parse, hash and verify. Default: 0, meaning the hardware thread count.
+  // Threads that parse, hash and verify. Default: 0, meaning the hardware thread count less one
+  // (at least one), leaving a core to the writer.
   std::size_t verify_threads = 0;
   // Threads that serve REQ and COUNT from storage. Default: 2.
   std::size_t reader_threads = 2;

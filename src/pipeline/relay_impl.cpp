@@ -73,7 +73,14 @@ class RelayImpl final : public Relay {
 
   void start() {
     std::size_t verifiers = core_->options.verify_threads;
-    if (verifiers == 0) verifiers = std::max(1u, std::thread::hardware_concurrency());
+    // One core is left to the writer: it is busy for every event too, and with every core
+    // verifying, the verifiers sat blocked on a full write queue while it synced (on 2 cores,
+    // SQLite ingest ran at 15,500 events/s with 2 verify threads and 20,300 with 1;
+    // benchmarks/README.md, in-process ingest).
+    if (verifiers == 0) {
+      const unsigned hw = std::thread::hardware_concurrency();
+      verifiers = hw > 1 ? hw - 1 : 1;
+    }
     verify_.start(verifiers);
     write_.start();
     dispatch_.start();
