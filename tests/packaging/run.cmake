@@ -1,5 +1,5 @@
 # Runs one packaging test step; tests/packaging/CMakeLists.txt registers one ctest per STEP.
-#   cmake -DSTEP=install|find_package|add_subdirectory|pkg-config -D... -P run.cmake
+#   cmake -DSTEP=install|find_package|add_subdirectory|pkg-config|shared -D... -P run.cmake
 # Every step works in its own directory under WORK_DIR and wipes it first, so steps never share
 # state except the install prefix, which ctest orders through a fixture.
 cmake_minimum_required(VERSION 3.25)
@@ -34,9 +34,9 @@ function(run)
   execute_process(COMMAND ${ARGN} COMMAND_ERROR_IS_FATAL ANY)
 endfunction()
 
-# Configures, builds and runs tests/packaging/consumer in one mode.
-function(cmake_consumer mode)
-  set(dir "${WORK_DIR}/${mode}")
+# Configures, builds and runs tests/packaging/consumer in one mode, in WORK_DIR/<name>.
+function(cmake_consumer mode name)
+  set(dir "${WORK_DIR}/${name}")
   file(REMOVE_RECURSE "${dir}")
   set(args
     -S "${CMAKE_CURRENT_LIST_DIR}/consumer" -B "${dir}"
@@ -84,9 +84,38 @@ if(STEP STREQUAL "install")
     endif()
   endforeach()
 elseif(STEP STREQUAL "find_package")
-  cmake_consumer(find_package "-DCMAKE_PREFIX_PATH=${prefix}")
+  cmake_consumer(find_package find_package "-DCMAKE_PREFIX_PATH=${prefix}")
 elseif(STEP STREQUAL "add_subdirectory")
-  cmake_consumer(add_subdirectory "-DRELAYCORE_SOURCE_DIR=${SOURCE_DIR}")
+  cmake_consumer(add_subdirectory add_subdirectory "-DRELAYCORE_SOURCE_DIR=${SOURCE_DIR}")
+elseif(STEP STREQUAL "shared")
+  # relaycore built as shared libraries (BUILD_SHARED_LIBS), library targets only, installed to
+  # a prefix of its own; the consumer must find, link and run against it. With hidden
+  # visibility, a public function missing RELAYCORE_API fails here as an undefined reference.
+  set(build "${WORK_DIR}/shared-build")
+  set(shared_prefix "${WORK_DIR}/shared-prefix")
+  file(REMOVE_RECURSE "${build}" "${shared_prefix}")
+  set(args
+    -S "${SOURCE_DIR}" -B "${build}" -G "${GENERATOR}"
+    -DBUILD_SHARED_LIBS=ON -DRELAYCORE_TESTS=OFF -DRELAYCORE_EXAMPLES=OFF
+    -DRELAYCORE_BENCHMARKS=OFF -DRELAYCORE_INSTALL=ON
+    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+    "-DCMAKE_CXX_FLAGS=${cxx_flags_string}"
+    "-DCMAKE_SHARED_LINKER_FLAGS=${link_flags_string}")
+  if(CONFIG)
+    list(APPEND args "-DCMAKE_BUILD_TYPE=${CONFIG}")
+  endif()
+  if(MAKE_PROGRAM)
+    list(APPEND args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+  endif()
+  run("${CMAKE_COMMAND}" ${args})
+  run("${CMAKE_COMMAND}" --build "${build}" ${config_args} --parallel ${jobs})
+  run("${CMAKE_COMMAND}" --install "${build}" ${config_args} --prefix "${shared_prefix}")
+  file(GLOB_RECURSE shared_libs "${shared_prefix}/librelaycore.so*")
+  if(NOT shared_libs)
+    message(FATAL_ERROR "shared: no librelaycore.so under ${shared_prefix}")
+  endif()
+  cmake_consumer(find_package shared "-DCMAKE_PREFIX_PATH=${shared_prefix}"
+                 -DRELAYCORE_CONSUMER_EXPECT_TYPE=SHARED_LIBRARY)
 elseif(STEP STREQUAL "pkg-config")
   set(dir "${WORK_DIR}/pkg-config")
   file(REMOVE_RECURSE "${dir}")
