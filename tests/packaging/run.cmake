@@ -34,17 +34,16 @@ function(run)
   execute_process(COMMAND ${ARGN} COMMAND_ERROR_IS_FATAL ANY)
 endfunction()
 
-# Configures, builds and runs tests/packaging/consumer in one mode, in WORK_DIR/<name>.
-function(cmake_consumer mode name)
-  set(dir "${WORK_DIR}/${name}")
-  file(REMOVE_RECURSE "${dir}")
+# Configures and builds the project in `source` into `dir` the way relaycore itself was built
+# (generator, compiler, flags, configuration); extra arguments go to the configure step.
+function(configure_and_build source dir)
   set(args
-    -S "${CMAKE_CURRENT_LIST_DIR}/consumer" -B "${dir}"
+    -S "${source}" -B "${dir}"
     -G "${GENERATOR}"
     "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
     "-DCMAKE_CXX_FLAGS=${cxx_flags_string}"
     "-DCMAKE_EXE_LINKER_FLAGS=${link_flags_string}"
-    "-DRELAYCORE_CONSUMER_MODE=${mode}"
+    "-DCMAKE_SHARED_LINKER_FLAGS=${link_flags_string}"
     ${ARGN})
   if(CONFIG)
     list(APPEND args "-DCMAKE_BUILD_TYPE=${CONFIG}")
@@ -54,6 +53,14 @@ function(cmake_consumer mode name)
   endif()
   run("${CMAKE_COMMAND}" ${args})
   run("${CMAKE_COMMAND}" --build "${dir}" ${config_args} --parallel ${jobs})
+endfunction()
+
+# Configures, builds and runs tests/packaging/consumer in one mode, in WORK_DIR/<name>.
+function(cmake_consumer mode name)
+  set(dir "${WORK_DIR}/${name}")
+  file(REMOVE_RECURSE "${dir}")
+  configure_and_build("${CMAKE_CURRENT_LIST_DIR}/consumer" "${dir}"
+                      "-DRELAYCORE_CONSUMER_MODE=${mode}" ${ARGN})
   # Multi-config generators put the program in a per-config directory.
   set(exe "${dir}/consumer")
   if(NOT EXISTS "${exe}")
@@ -94,21 +101,9 @@ elseif(STEP STREQUAL "shared")
   set(build "${WORK_DIR}/shared-build")
   set(shared_prefix "${WORK_DIR}/shared-prefix")
   file(REMOVE_RECURSE "${build}" "${shared_prefix}")
-  set(args
-    -S "${SOURCE_DIR}" -B "${build}" -G "${GENERATOR}"
-    -DBUILD_SHARED_LIBS=ON -DRELAYCORE_TESTS=OFF -DRELAYCORE_EXAMPLES=OFF
-    -DRELAYCORE_BENCHMARKS=OFF -DRELAYCORE_INSTALL=ON
-    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
-    "-DCMAKE_CXX_FLAGS=${cxx_flags_string}"
-    "-DCMAKE_SHARED_LINKER_FLAGS=${link_flags_string}")
-  if(CONFIG)
-    list(APPEND args "-DCMAKE_BUILD_TYPE=${CONFIG}")
-  endif()
-  if(MAKE_PROGRAM)
-    list(APPEND args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
-  endif()
-  run("${CMAKE_COMMAND}" ${args})
-  run("${CMAKE_COMMAND}" --build "${build}" ${config_args} --parallel ${jobs})
+  configure_and_build("${SOURCE_DIR}" "${build}"
+                      -DBUILD_SHARED_LIBS=ON -DRELAYCORE_TESTS=OFF -DRELAYCORE_EXAMPLES=OFF
+                      -DRELAYCORE_BENCHMARKS=OFF -DRELAYCORE_INSTALL=ON)
   run("${CMAKE_COMMAND}" --install "${build}" ${config_args} --prefix "${shared_prefix}")
   file(GLOB_RECURSE shared_libs "${shared_prefix}/librelaycore.so*")
   if(NOT shared_libs)
