@@ -28,8 +28,8 @@ SqlQuery build_count(const std::vector<Filter>& filters, const QueryRequest& req
 // more parameters than SQLite accepts in one statement.
 SqlQuery build_seq_select(const Filter& filter, const QueryRequest& request);
 
-// Binds every parameter in order; returns the first SQLite error code, or SQLITE_OK. Text of 64
-// lowercase hex digits is bound as its 32 bytes, the form the tags table keeps it in.
+// Binds every parameter in order; returns the first SQLite error code, or SQLITE_OK. A TagValue
+// of 64 lowercase hex digits is bound as its 32 bytes, the form the tags table keeps it in.
 int bind_params(sqlite3_stmt* stmt, const std::vector<SqlParam>& params) noexcept;
 
 }  // namespace relaycore::storage

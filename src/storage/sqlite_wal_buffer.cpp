@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
-#include <mutex>
 
 namespace relaycore::storage {
 namespace {
@@ -321,6 +320,8 @@ const char* wal_buffer_vfs_name() noexcept {
 }
 
 Status enable_wal_buffering(sqlite3* db) {
+  // Without the VFS the connection was opened on the default one: writes go straight through.
+  if (wal_buffer_vfs_name() == nullptr) return Status::ok();
   const int rc = sqlite3_file_control(db, "main", kEnableBufferingOp, nullptr);
   if (rc != SQLITE_OK) return Status::error("storage: WAL write buffering is not available");
   return Status::ok();

@@ -26,7 +26,8 @@ namespace relaycore::storage {
 const char* wal_buffer_vfs_name() noexcept;
 
 // Turns WAL write buffering on for the main database of `db`, which must have been opened with
-// the VFS above and run with synchronous=FULL.
+// the VFS above and run with synchronous=FULL. Does nothing when the VFS could not be
+// registered (the connection then uses the default one).
 Status enable_wal_buffering(sqlite3* db);
 
 }  // namespace relaycore::storage
