@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "bench_corpus.hpp"
-#include "pipeline/session_impl.hpp"
+#include "pipeline/outbox.hpp"
 #include "pipeline/stages.hpp"
 #include "relaycore/filter.hpp"
 #include "relaycore/hex.hpp"
@@ -94,7 +94,7 @@ struct Setup {
   std::shared_ptr<Core> core;
   std::unique_ptr<DispatchStage> dispatch;
   std::shared_ptr<CountingConnection> follower_conn;
-  std::vector<std::shared_ptr<SessionImpl>> sessions;
+  std::vector<std::shared_ptr<Outbox>> outboxes;
   std::vector<std::shared_ptr<Subscription>> subs;
 };
 
@@ -109,11 +109,11 @@ Setup make_setup(std::size_t non_matching_count, const relaycore::Pubkey& publis
   auto add = [&](std::vector<relaycore::Filter> filters,
                  const std::shared_ptr<relaycore::Connection>& conn) {
     if (s.subs.size() % kSubsPerSession == 0) {
-      s.sessions.push_back(std::make_shared<SessionImpl>(s.core, conn, relaycore::ClientInfo{}));
+      s.outboxes.push_back(std::make_shared<Outbox>(conn, s.core->options.max_outbound_bytes));
     }
     auto sub = std::make_shared<Subscription>(s.core->next_sub_key++,
                                               "sub" + std::to_string(s.subs.size()),
-                                              std::move(filters), s.sessions.back(), 1u << 20);
+                                              std::move(filters), s.outboxes.back(), 1u << 20);
     s.core->index.add(sub);
     sub->go_live();
     s.subs.push_back(sub);
@@ -123,13 +123,13 @@ Setup make_setup(std::size_t non_matching_count, const relaycore::Pubkey& publis
     add(non_matching(i, gen, event_time), idle_conn);
   }
   s.follower_conn = std::make_shared<CountingConnection>();
-  s.sessions.push_back(
-      std::make_shared<SessionImpl>(s.core, s.follower_conn, relaycore::ClientInfo{}));
+  s.outboxes.push_back(
+      std::make_shared<Outbox>(s.follower_conn, s.core->options.max_outbound_bytes));
   auto follow = std::make_shared<Subscription>(
       s.core->next_sub_key++, "follow",
       std::vector<relaycore::Filter>{
           filter(R"({"kinds":[1,6],"authors":[")" + relaycore::to_hex(publisher) + "\"]}")},
-      s.sessions.back(), 1u << 20);
+      s.outboxes.back(), 1u << 20);
   s.core->index.add(follow);
   follow->go_live();
   s.subs.push_back(follow);

@@ -31,13 +31,7 @@ namespace {
 constexpr std::uint16_t kDeletionKind = 5;
 
 // The NIP-01 result order: created_at descending, then id ascending.
-struct TimeKey {
-  std::int64_t created_at = 0;
-  EventId id{};
-  friend bool operator<(const TimeKey& a, const TimeKey& b) noexcept {
-    return std::tie(b.created_at, a.id) < std::tie(a.created_at, b.id);
-  }
-};
+using TimeKey = EventKey;
 
 // Everything in memory; rebuilt from the log on open and after a failed write.
 struct Index {
@@ -133,8 +127,8 @@ class LogStorage final : public Storage {
     std::vector<StoredEvent> found;
     {
       std::lock_guard lock(mutex_);
-      for (auto it = index_.by_time.begin(); it != index_.by_time.end() && found.size() < limit;
-           ++it) {
+      auto it = request.after ? index_.by_time.upper_bound(*request.after) : index_.by_time.begin();
+      for (; it != index_.by_time.end() && found.size() < limit; ++it) {
         if (visible(it->second, filter, request)) found.push_back(it->second);
       }
     }

@@ -42,9 +42,9 @@ class RELAYCORE_API Frame {
 };
 
 // Implemented by the host, one per client connection.
-// [Threading] send() and close() are called from relaycore threads, never concurrently for the
-//   same connection, and frames arrive in the order the session produced them.
-//   queued_bytes() may be called from any thread at any time.
+// [Threading] send() and close() are called from relaycore threads, never concurrently with
+//   each other for the same connection, and frames arrive in the order the session produced
+//   them. queued_bytes() may be called from any thread at any time.
 // [Blocking] send() must not block: queue the frame and return. close() must not block either.
 // [Ownership] The frame is the connection's after send().
 // [Errors] A connection that has failed drops frames silently; relaycore learns of the end
@@ -70,6 +70,11 @@ class RELAYCORE_API Session {
  public:
   virtual ~Session() = default;
   virtual void on_message(std::string_view frame) = 0;
+  // The connection has written out some of its queued bytes. A REQ whose history paused
+  // because the connection was full resumes from here, so a transport calls it after each write
+  // that lowered queued_bytes() (from any thread; not concurrently with on_close()). Cheap when
+  // nothing waits, and never blocks.
+  virtual void on_drain() = 0;
   // The transport is gone: subscriptions end, and nothing more is sent.
   virtual void on_close() = 0;
   // The NIP-42 challenge for this session ("" when AUTH is off).

@@ -71,15 +71,24 @@ struct Options {
   std::size_t max_write_batch = 1024;
   // Committed batches waiting for dispatch. Default: 1024.
   std::size_t dispatch_queue_capacity = 1024;
-  // REQ and COUNT jobs waiting for a reader. Default: 4096.
-  std::size_t query_queue_capacity = 4096;
+  // REQ and COUNT jobs one session may have waiting for a reader; past it, a REQ or COUNT is
+  // refused with CLOSED "rate-limited:". Default: 64.
+  std::size_t max_queued_queries = 64;
+  // How long one query runs on a reader before it yields to other sessions' work, in
+  // microseconds. Readers take sessions in turn, so one session's queries delay another's by at
+  // most a slice per reader. Default: 10000 (10 ms).
+  std::uint32_t query_slice_micros = 10000;
 
   // Default: kDeferred.
   DispatchMode dispatch = DispatchMode::kDeferred;
 
   // A session whose connection has more than this many bytes queued is closed as a slow
-  // consumer. Default: 4 MiB.
+  // consumer. History is produced only while less than half of it is queued; past that, the
+  // query parks, holding no thread, until the connection drains. Default: 4 MiB.
   std::size_t max_outbound_bytes = 4u << 20;
+  // A session whose history stays parked on a full connection this long is closed as a slow
+  // consumer, in milliseconds. Default: 10000.
+  std::uint32_t slow_reader_timeout_ms = 10000;
 
   // Events dated further ahead than this are refused. Default: 900 (15 minutes).
   std::int64_t max_future_seconds = 900;

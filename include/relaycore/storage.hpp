@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -51,6 +52,22 @@ struct StoredEvent {
   std::uint64_t seq = 0;
 };
 
+// A position in the order history is served in: newest first, then lowest id first.
+struct EventKey {
+  std::int64_t created_at = 0;
+  EventId id{};
+
+  // True when `a` comes before `b` in that order.
+  friend bool operator<(const EventKey& a, const EventKey& b) noexcept {
+    if (a.created_at != b.created_at) return a.created_at > b.created_at;
+    return a.id < b.id;
+  }
+  friend bool operator==(const EventKey& a, const EventKey& b) noexcept = default;
+};
+
+// The key of a stored event.
+inline EventKey event_key(const Event& e) noexcept { return {e.created_at(), e.id()}; }
+
 // The parameters of a history query.
 struct QueryRequest {
   // Only events committed at or before this sequence; UINT64_MAX for all.
@@ -59,6 +76,9 @@ struct QueryRequest {
   std::int64_t now = 0;
   // Applied when a filter has no limit, and as the ceiling for those that do.
   std::uint32_t max_limit = 500;
+  // When set, only events after this position (older, or as old with a higher id): a query
+  // resumes where an earlier one stopped. The limit counts from here.
+  std::optional<EventKey> after;
 };
 
 // Newest wins; on equal created_at the lowest id wins (NIP-01). True when version (a_created,

@@ -8,6 +8,7 @@
 
 #include "pipeline/bounded_queue.hpp"
 #include "pipeline/jobs.hpp"
+#include "pipeline/query_scheduler.hpp"
 #include "pipeline/recent_ids.hpp"
 #include "pipeline/stats_recorder.hpp"
 #include "pipeline/subscription_index.hpp"
@@ -21,7 +22,8 @@ struct Core {
         ingest(options.ingest_queue_capacity),
         writes(options.write_queue_capacity),
         dispatch(options.dispatch_queue_capacity),
-        queries(options.query_queue_capacity) {}
+        scheduler(options.max_queued_queries,
+                  std::chrono::milliseconds(options.slow_reader_timeout_ms)) {}
 
   const Options options;
   std::shared_ptr<Storage> storage;
@@ -35,7 +37,7 @@ struct Core {
   BoundedQueue<IngestJob> ingest;
   BoundedQueue<WriteJob> writes;
   BoundedQueue<DispatchJob> dispatch;
-  BoundedQueue<QueryJob> queries;
+  QueryScheduler scheduler;
 
   // Set by shutdown(): sessions and submit() refuse new work.
   std::atomic<bool> stopping{false};

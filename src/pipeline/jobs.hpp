@@ -1,6 +1,6 @@
 // The typed messages that travel between pipeline stages:
 //   Session/submit --IngestJob--> verify --WriteJob--> write --DispatchJob--> dispatch
-//   Session --QueryJob--> query
+//   Session --QueryJob--> QueryScheduler --> query
 #pragma once
 
 #include <chrono>
@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "relaycore/event.hpp"
@@ -22,7 +23,8 @@ using Clock = std::chrono::steady_clock;
 // Delivers the one OK an EVENT gets. Called exactly once, from a pipeline thread.
 using AckFn = std::function<void(const OkResult&)>;
 
-class SessionImpl;
+class HistoryReader;
+class Outbox;
 struct Subscription;
 
 // A parsed, not yet verified event.
@@ -50,16 +52,27 @@ struct DispatchJob {
   Clock::time_point committed;
 };
 
-// A REQ's history or a COUNT, for the reader pool.
-struct QueryJob {
-  enum class Kind : std::uint8_t { kReq, kCount } kind = Kind::kReq;
-  // For kReq: the registered subscription, live at seq `max_seq`.
+// A REQ's history, served in slices: `reader` keeps its place between them.
+struct HistoryJob {
+  // The registered subscription, live at seq `max_seq`.
   std::shared_ptr<Subscription> sub;
-  // For kCount.
-  std::weak_ptr<SessionImpl> session;
+  std::uint64_t max_seq = UINT64_MAX;
+  // Created on the first slice.
+  std::shared_ptr<HistoryReader> reader;
+};
+
+// A NIP-45 COUNT.
+struct CountJob {
+  std::weak_ptr<Outbox> outbox;
   std::string sub_id;
   std::vector<Filter> filters;
-  std::uint64_t max_seq = UINT64_MAX;
 };
+
+// Work for the reader pool, scheduled per session by the QueryScheduler.
+using QueryJob = std::variant<HistoryJob, CountJob>;
+
+// True when nobody waits for the job's result any more (its subscription was closed or
+// replaced): the scheduler drops such jobs first when a session's queue is full.
+bool abandoned(const QueryJob& job);
 
 }  // namespace relaycore::pipeline

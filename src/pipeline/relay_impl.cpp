@@ -123,7 +123,7 @@ class RelayImpl final : public Relay {
     s.ingest_queue = core_->ingest.size();
     s.write_queue = core_->writes.size();
     s.dispatch_queue = core_->dispatch.size();
-    s.query_queue = core_->queries.size();
+    s.query_queue = core_->scheduler.size();
     s.audit_queue = core_->audit ? core_->audit->queued() : 0;
     s.subscriptions_open = core_->index.size();
     // Accepted by publish() but lost later: failed, not published.
@@ -147,7 +147,7 @@ class RelayImpl final : public Relay {
     core_->dispatch.close();
     dispatch_.join();
     if (core_->pubsub) core_->pubsub->close();
-    core_->queries.close();
+    core_->scheduler.stop();
     query_.join();
   }
 

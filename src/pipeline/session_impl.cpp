@@ -4,7 +4,6 @@
 #include <array>
 #include <cctype>
 #include <cstdlib>
-#include <thread>
 
 #include "crypto/secp256k1_context.hpp"
 #include "relaycore/hex.hpp"
@@ -42,30 +41,40 @@ SessionImpl::SessionImpl(std::shared_ptr<Core> core, std::shared_ptr<Connection>
                          ClientInfo client)
     : core_(std::move(core)),
       challenge_(random_challenge()),
-      client_(std::make_shared<const ClientInfo>(std::move(client))),
-      connection_(std::move(connection)) {
+      outbox_(std::make_shared<Outbox>(std::move(connection), core_->options.max_outbound_bytes)),
+      client_(std::make_shared<const ClientInfo>(std::move(client))) {
   bump(core_->stats.sessions_open);
   bump(core_->stats.sessions_total);
 }
 
 SessionImpl::~SessionImpl() {
-  if (!closed()) core_->stats.sessions_open.fetch_sub(1, std::memory_order_relaxed);
-}
-
-// A session stops counting as open when it is closed, not when the last pipeline task that
-// still holds it lets go. Called with out_mu_ held; false if it was already closed.
-bool SessionImpl::mark_closed() {
-  if (closed_.exchange(true, std::memory_order_acq_rel)) return false;
-  core_->stats.sessions_open.fetch_sub(1, std::memory_order_relaxed);
-  return true;
+  if (!ended_.load()) core_->stats.sessions_open.fetch_sub(1, std::memory_order_relaxed);
+  if (lane_) core_->scheduler.close_lane(lane_);
 }
 
 void SessionImpl::start() {
+  std::weak_ptr<SessionImpl> weak = weak_from_this();
+  outbox_->set_on_closed([weak] {
+    if (std::shared_ptr<SessionImpl> self = weak.lock()) {
+      bump(self->core_->stats.slow_consumer_disconnects);
+      self->end();
+    }
+  });
+  std::weak_ptr<Outbox> outbox = outbox_;
+  QueryLane::Hooks hooks;
+  hooks.drained = [outbox] {
+    std::shared_ptr<Outbox> o = outbox.lock();
+    return o && o->drained();
+  };
+  hooks.expired = [outbox] {
+    if (std::shared_ptr<Outbox> o = outbox.lock()) o->close_slow_consumer();
+  };
+  lane_ = core_->scheduler.open_lane(std::move(hooks));
   if (core_->options.auth_on_connect) send_challenge();
 }
 
 void SessionImpl::on_message(std::string_view frame) {
-  if (closed()) return;
+  if (outbox_->closed()) return;
   Result<ClientMessage, MessageError> parsed = parse_client_message(frame, core_->options.limits);
   if (!parsed) {
     bump(core_->stats.frames_invalid);
@@ -73,6 +82,10 @@ void SessionImpl::on_message(std::string_view frame) {
     return;
   }
   std::visit([this](auto&& msg) { handle(std::move(msg)); }, std::move(parsed).value());
+}
+
+void SessionImpl::on_drain() {
+  if (outbox_->drained()) core_->scheduler.resume(lane_);
 }
 
 void SessionImpl::handle(EventMessage&& msg) {
@@ -143,7 +156,7 @@ void SessionImpl::handle(ReqMessage&& msg) {
     }
     if (replaced || subs_.size() < core_->options.limits.max_subscriptions) {
       sub = std::make_shared<Subscription>(core_->next_sub_key.fetch_add(1), msg.sub_id,
-                                           std::move(msg.filters), weak_from_this(),
+                                           std::move(msg.filters), outbox_,
                                            core_->options.max_outbound_bytes);
       subs_[msg.sub_id] = sub;
     }
@@ -158,15 +171,34 @@ void SessionImpl::handle(ReqMessage&& msg) {
                                   std::to_string(core_->options.limits.max_subscriptions) + ")")));
     return;
   }
-  QueryJob job;
-  job.kind = QueryJob::Kind::kReq;
+  HistoryJob job;
   job.max_seq = core_->index.add(sub);
   job.sub = sub;
-  if (!core_->queries.push(job)) {
+  if (!submit(sub->sub_id, std::move(job))) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = subs_.find(sub->sub_id);
+      if (it != subs_.end() && it->second == sub) subs_.erase(it);
+    }
     sub->cancel();
     core_->index.remove(sub);
-    send(Frame(closed_message(sub->sub_id, "error: relay is shutting down")));
   }
+}
+
+bool SessionImpl::submit(const std::string& sub_id, QueryJob job) {
+  switch (core_->scheduler.submit(lane_, std::move(job))) {
+    case QueryScheduler::Submit::kQueued:
+      return true;
+    case QueryScheduler::Submit::kFull:
+      send(Frame(closed_message(sub_id, "rate-limited: too many queries waiting (max " +
+                                            std::to_string(core_->options.max_queued_queries) +
+                                            ")")));
+      return false;
+    case QueryScheduler::Submit::kStopped:
+      break;
+  }
+  send(Frame(closed_message(sub_id, "error: relay is shutting down")));
+  return false;
 }
 
 void SessionImpl::handle(CloseMessage&& msg) {
@@ -186,14 +218,15 @@ void SessionImpl::handle(CloseMessage&& msg) {
 void SessionImpl::handle(CountMessage&& msg) {
   bump(core_->stats.frames_count);
   if (!allow_filters(msg.sub_id, msg.filters)) return;
-  QueryJob job;
-  job.kind = QueryJob::Kind::kCount;
-  job.session = weak_from_this();
+  CountJob job;
+  job.outbox = outbox_;
   job.sub_id = msg.sub_id;
   job.filters = std::move(msg.filters);
-  if (core_->stopping.load() || !core_->queries.push(job)) {
+  if (core_->stopping.load()) {
     send(Frame(closed_message(msg.sub_id, "error: relay is shutting down")));
+    return;
   }
+  submit(msg.sub_id, std::move(job));
 }
 
 Status SessionImpl::check_auth(const Event& event) const {
@@ -233,59 +266,10 @@ void SessionImpl::handle(AuthMessage&& msg) {
 
 void SessionImpl::send_challenge() { send(Frame(auth_challenge_message(challenge_))); }
 
-void SessionImpl::enqueue(Frame frame) {
-  std::lock_guard lock(out_mu_);
-  if (closed()) return;
-  out_.push_back(std::move(frame));
-}
-
-void SessionImpl::flush() {
-  std::unique_lock lock(out_mu_);
-  if (flushing_ || !connection_) return;
-  flushing_ = true;
-  std::shared_ptr<Connection> conn = connection_;
-  const std::size_t cap = core_->options.max_outbound_bytes;
-  bool slow = false;
-  while (!out_.empty() && !closed() && !slow) {
-    std::deque<Frame> batch;
-    batch.swap(out_);
-    lock.unlock();
-    for (Frame& f : batch) {
-      if (conn->queued_bytes() + f.size() > cap) {
-        slow = true;
-        break;
-      }
-      conn->send(std::move(f));
-    }
-    lock.lock();
-  }
-  flushing_ = false;
-  lock.unlock();
-  if (slow) close_slow_consumer();
-}
-
-void SessionImpl::send(Frame frame) {
-  enqueue(std::move(frame));
-  flush();
-}
-
-bool SessionImpl::wait_for_room(std::size_t bytes) {
-  std::shared_ptr<Connection> conn;
-  {
-    std::lock_guard lock(out_mu_);
-    conn = connection_;
-  }
-  if (!conn) return false;
-  const std::size_t soft_cap = core_->options.max_outbound_bytes / 2;
-  const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (conn->queued_bytes() + bytes > soft_cap) {
-    if (closed() || core_->stopping.load() || Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return !closed();
-}
-
-void SessionImpl::end_subscriptions() {
+void SessionImpl::end() {
+  if (ended_.exchange(true)) return;
+  core_->stats.sessions_open.fetch_sub(1, std::memory_order_relaxed);
+  core_->scheduler.close_lane(lane_);
   std::unordered_map<std::string, std::shared_ptr<Subscription>> subs;
   {
     std::lock_guard lock(mu_);
@@ -297,27 +281,9 @@ void SessionImpl::end_subscriptions() {
   }
 }
 
-void SessionImpl::close_slow_consumer() {
-  std::shared_ptr<Connection> conn;
-  {
-    std::lock_guard lock(out_mu_);
-    if (!mark_closed()) return;
-    out_.clear();
-    conn = std::move(connection_);
-  }
-  bump(core_->stats.slow_consumer_disconnects);
-  end_subscriptions();
-  if (conn) call_host([&] { conn->close("slow consumer: outbound queue over its cap"); });
-}
-
 void SessionImpl::on_close() {
-  {
-    std::lock_guard lock(out_mu_);
-    mark_closed();
-    out_.clear();
-    connection_.reset();
-  }
-  end_subscriptions();
+  outbox_->detach();
+  end();
 }
 
 }  // namespace relaycore::pipeline

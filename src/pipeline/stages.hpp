@@ -3,7 +3,7 @@
 //   VerifyStage (pool): limits, duplicate lookup, id, signature, NIP-70, policy
 //   WriteStage (one thread): group commit, audit enqueue, acks
 //   DispatchStage (one thread): live subscriptions and the PubSub, in commit order
-//   QueryStage (pool): REQ history and COUNT
+//   QueryStage (pool): REQ history and COUNT, in slices scheduled per session
 #pragma once
 
 #include <memory>
@@ -70,9 +70,8 @@ class QueryStage {
   void join();
 
  private:
-  void run();
-  void serve_req(QueryJob& job);
-  void serve_count(QueryJob& job);
+  SliceOutcome run(HistoryJob& job, Clock::time_point deadline);
+  SliceOutcome run(CountJob& job, Clock::time_point deadline);
   std::shared_ptr<Core> core_;
   ThreadGroup threads_;
 };

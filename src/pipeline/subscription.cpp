@@ -1,6 +1,6 @@
 #include "pipeline/subscription.hpp"
 
-#include "pipeline/session_impl.hpp"
+#include "pipeline/outbox.hpp"
 #include "protocol/json_writer.hpp"
 
 namespace relaycore::pipeline {
@@ -16,17 +16,17 @@ std::string make_event_head(std::string_view sub_id) {
 }  // namespace
 
 Subscription::Subscription(std::uint64_t key_in, std::string sub_id_in,
-                           std::vector<Filter> filters_in, std::weak_ptr<SessionImpl> session_in,
+                           std::vector<Filter> filters_in, std::weak_ptr<Outbox> outbox_in,
                            std::size_t max_pending_bytes_in)
     : key(key_in),
       sub_id(std::move(sub_id_in)),
       event_head(make_event_head(sub_id)),
       filters(std::move(filters_in)),
-      session(std::move(session_in)),
+      outbox(std::move(outbox_in)),
       max_pending_bytes(max_pending_bytes_in) {}
 
 void Subscription::deliver(const EventPtr& event) {
-  std::shared_ptr<SessionImpl> s = session.lock();
+  std::shared_ptr<Outbox> s = outbox.lock();
   if (!s) return;
   bool overflow = false;
   {
@@ -52,7 +52,7 @@ void Subscription::deliver(const EventPtr& event) {
 }
 
 void Subscription::go_live() {
-  std::shared_ptr<SessionImpl> s = session.lock();
+  std::shared_ptr<Outbox> s = outbox.lock();
   if (!s) return;
   {
     std::lock_guard lock(mu_);

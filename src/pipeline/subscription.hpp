@@ -1,6 +1,6 @@
 // Subscription: one REQ of one session. It starts "catching up" while its history is served,
 // buffering the live events the dispatcher hands it, and turns live after EOSE, so that a
-// subscriber never misses an event and never gets one twice (DESIGN 1.7).
+// subscriber never misses an event and never gets one twice.
 #pragma once
 
 #include <cstdint>
@@ -14,11 +14,11 @@
 
 namespace relaycore::pipeline {
 
-class SessionImpl;
+class Outbox;
 
 struct Subscription {
   Subscription(std::uint64_t key, std::string sub_id, std::vector<Filter> filters,
-               std::weak_ptr<SessionImpl> session, std::size_t max_pending_bytes);
+               std::weak_ptr<Outbox> outbox, std::size_t max_pending_bytes);
 
   // Relay-wide unique key for the index.
   const std::uint64_t key;
@@ -26,7 +26,7 @@ struct Subscription {
   // ["EVENT","<sub id>", : built once, reused for every frame this subscription sends.
   const std::string event_head;
   const std::vector<Filter> filters;
-  const std::weak_ptr<SessionImpl> session;
+  const std::weak_ptr<Outbox> outbox;
   const std::size_t max_pending_bytes;
 
   // A live event from the dispatcher: sent now when live, buffered while catching up.

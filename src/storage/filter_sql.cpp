@@ -55,6 +55,12 @@ class SqlBuilder {
     text(dialect_.seq_column).text(" <= ").param(clamp_seq(request.max_seq));
     text(" AND (").text(dialect_.expiration_column).text(" IS NULL OR ");
     text(dialect_.expiration_column).text(" > ").param(request.now).text(")");
+    if (request.after) {
+      // Resumes after a position in result order: older, or as old with a higher id.
+      text(" AND (created_at < ").param(request.after->created_at);
+      text(" OR (created_at = ").param(request.after->created_at);
+      text(" AND id > ").param(&request.after->id).text("))");
+    }
   }
 
   // The filter's own conditions, ANDed; TRUE when it has none. `skip` is a tag condition the
@@ -139,6 +145,7 @@ SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
   b.text(" AND value = ").param(TagValue{driver.values.front()});
   if (filter.since) b.text(" AND created_at >= ").param(*filter.since);
   if (filter.until) b.text(" AND created_at <= ").param(*filter.until);
+  if (request.after) b.text(" AND created_at <= ").param(request.after->created_at);
   b.text(") AS d CROSS JOIN events ON events.seq = d.tag_seq WHERE ");
   b.visible(request);
   b.text(" AND ");

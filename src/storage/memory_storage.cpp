@@ -22,15 +22,7 @@ using storage::Address;
 using storage::StoredRef;
 
 // The NIP-01 result order: created_at descending, then id ascending.
-struct TimeKey {
-  std::int64_t created_at = 0;
-  EventId id{};
-
-  friend bool operator<(const TimeKey& a, const TimeKey& b) noexcept {
-    if (a.created_at != b.created_at) return a.created_at > b.created_at;
-    return a.id < b.id;
-  }
-};
+using TimeKey = EventKey;
 
 // How many events a scan collects under the lock before handing them to the visitor.
 constexpr std::size_t kScanChunk = 1024;
@@ -129,6 +121,7 @@ Status MemoryStorage::query(const Filter& filter, const QueryRequest& request,
         auto it = created_by_id_.find(id);
         if (it == created_by_id_.end()) continue;
         TimeKey key{it->second, id};
+        if (request.after && !(*request.after < key)) continue;
         const StoredEvent& stored = by_time_.at(key);
         if (visible(stored, filter, request)) hits.emplace_back(key, &stored);
       }
@@ -136,7 +129,8 @@ Status MemoryStorage::query(const Filter& filter, const QueryRequest& request,
                 [](const auto& a, const auto& b) { return a.first < b.first; });
       for (std::size_t i = 0; i < hits.size() && i < limit; ++i) found.push_back(*hits[i].second);
     } else {
-      for (auto it = by_time_.begin(); it != by_time_.end() && found.size() < limit; ++it) {
+      auto it = request.after ? by_time_.upper_bound(*request.after) : by_time_.begin();
+      for (; it != by_time_.end() && found.size() < limit; ++it) {
         if (visible(it->second, filter, request)) found.push_back(it->second);
       }
     }

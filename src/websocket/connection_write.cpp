@@ -147,6 +147,8 @@ void WsConnection::on_written(const asio::error_code& ec) {
     finish();
     return;
   }
+  // A query parked on this full connection resumes now that there is room.
+  if (written > 0 && session_) session_->on_drain();
   if (last) {
     // Our last bytes are out. If the peer's close has already come, the handshake is complete
     // and we close at once. Otherwise half-close and read until the peer answers or hangs up,

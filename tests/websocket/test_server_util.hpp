@@ -29,6 +29,7 @@ class TestSession final : public Session {
   TestSession(std::shared_ptr<Connection> connection, TestHandler* handler)
       : connection_(std::move(connection)), handler_(handler) {}
   void on_message(std::string_view frame) override;
+  void on_drain() override {}
   void on_close() override;
   std::string auth_challenge() const override { return {}; }
 

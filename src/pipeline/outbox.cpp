@@ -1,0 +1,118 @@
+#include "pipeline/outbox.hpp"
+
+#include "pipeline/core.hpp"
+
+namespace relaycore::pipeline {
+namespace {
+
+constexpr std::string_view kSlowReason = "slow consumer: outbound queue over its cap";
+
+}  // namespace
+
+Outbox::Outbox(std::shared_ptr<Connection> connection, std::size_t hard_cap)
+    : hard_cap_(hard_cap), connection_(std::move(connection)) {}
+
+void Outbox::enqueue(Frame frame) {
+  std::lock_guard lock(mu_);
+  if (closed()) return;
+  out_bytes_ += frame.size();
+  out_.push_back(std::move(frame));
+}
+
+void Outbox::flush() {
+  std::unique_lock lock(mu_);
+  if (flushing_ || !connection_) return;
+  flushing_ = true;
+  std::shared_ptr<Connection> conn = connection_;
+  bool slow = false;
+  while (!out_.empty() && !closed() && !slow) {
+    std::deque<Frame> batch;
+    batch.swap(out_);
+    out_bytes_ = 0;
+    lock.unlock();
+    for (Frame& f : batch) {
+      if (conn->queued_bytes() + f.size() > hard_cap_) {
+        slow = true;
+        break;
+      }
+      conn->send(std::move(f));
+    }
+    lock.lock();
+  }
+  flushing_ = false;
+  std::shared_ptr<Connection> to_close;
+  bool notify = false;
+  if (slow && !closed()) {
+    closed_.store(true, std::memory_order_release);
+    close_pending_ = true;
+    notify = true;
+  }
+  if (close_pending_) to_close = take_for_close_locked();
+  lock.unlock();
+  if (to_close) finish_close(std::move(to_close));
+  if (notify && on_closed_) on_closed_();
+}
+
+void Outbox::send(Frame frame) {
+  enqueue(std::move(frame));
+  flush();
+}
+
+std::size_t Outbox::queued_bytes_locked() const {
+  std::size_t n = out_bytes_;
+  if (connection_) n += connection_->queued_bytes();
+  return n;
+}
+
+bool Outbox::has_room(std::size_t bytes) const {
+  std::lock_guard lock(mu_);
+  if (closed()) return false;
+  const std::size_t queued = queued_bytes_locked();
+  // An empty connection takes any one frame, however large, or a frame over the soft cap
+  // could never be sent.
+  return queued == 0 || queued + bytes <= hard_cap_ / 2;
+}
+
+bool Outbox::drained() const {
+  std::lock_guard lock(mu_);
+  return !closed() && queued_bytes_locked() <= hard_cap_ / 4;
+}
+
+std::shared_ptr<Connection> Outbox::take_for_close_locked() {
+  close_pending_ = false;
+  out_.clear();
+  out_bytes_ = 0;
+  return std::move(connection_);
+}
+
+void Outbox::finish_close(std::shared_ptr<Connection> conn) {
+  call_host([&] { conn->close(kSlowReason); });
+}
+
+bool Outbox::close_slow_consumer() {
+  std::shared_ptr<Connection> to_close;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_.exchange(true, std::memory_order_acq_rel)) return false;
+    close_pending_ = true;
+    out_.clear();
+    out_bytes_ = 0;
+    // A flush in progress is sending without the lock; it closes once it is done.
+    if (!flushing_) to_close = take_for_close_locked();
+  }
+  if (to_close) finish_close(std::move(to_close));
+  if (on_closed_) on_closed_();
+  return true;
+}
+
+bool Outbox::detach() {
+  std::lock_guard lock(mu_);
+  const bool was_open = !closed_.exchange(true, std::memory_order_acq_rel);
+  close_pending_ = false;
+  out_.clear();
+  out_bytes_ = 0;
+  connection_.reset();
+  return was_open;
+}
+
+}  // namespace relaycore::pipeline

@@ -1,0 +1,80 @@
+// Outbox: the outbound side of one session. It keeps the session's frames in order, writes them
+// to the host's Connection from one thread at a time, measures the connection against its caps,
+// and closes it when the reader falls too far behind.
+//
+// Two caps apply. Live events are refused past the hard cap (Options::max_outbound_bytes): the
+// connection is closed as a slow consumer. History is produced only while the connection is
+// under the soft cap (half the hard cap); past it the query parks and waits for on_drain(), so a
+// large result set never looks like a slow reader and never holds a thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "relaycore/connection.hpp"
+
+namespace relaycore::pipeline {
+
+class Outbox {
+ public:
+  Outbox(std::shared_ptr<Connection> connection, std::size_t hard_cap);
+
+  // `f` runs once, with no lock held, when the outbox closes the connection itself (a slow
+  // consumer); not when the host reports the connection gone through detach(). Set it before
+  // the outbox is shared with other threads.
+  void set_on_closed(std::function<void()> f) { on_closed_ = std::move(f); }
+
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // Queues a frame without touching the connection; safe under the caller's locks.
+  void enqueue(Frame frame);
+  // Writes queued frames to the connection unless another thread already is. Call with no
+  // relaycore lock held: it calls into the host.
+  void flush();
+  // enqueue() then flush().
+  void send(Frame frame);
+
+  // True when `bytes` more stay under the soft cap, counting what the connection holds and
+  // what is queued here.
+  bool has_room(std::size_t bytes) const;
+  // True when the connection has drained to a quarter of the hard cap: a parked query resumes
+  // only then, so that it does not park again after a frame or two.
+  bool drained() const;
+
+  // Closes the connection as a slow consumer: its reader fell behind the hard cap or stayed
+  // over the soft cap past the deadline. Returns false if the outbox was already closed.
+  // Connection::close() never overlaps a Connection::send(): a close that arrives during a
+  // flush is carried out by the flushing thread once its sends are done.
+  bool close_slow_consumer();
+
+  // The host reported the connection gone: drop what is queued, send nothing more.
+  // Returns false if the outbox was already closed.
+  bool detach();
+
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+ private:
+  std::size_t queued_bytes_locked() const;
+  // Takes the connection for a pending close; called with mu_ held.
+  std::shared_ptr<Connection> take_for_close_locked();
+  void finish_close(std::shared_ptr<Connection> conn);
+
+  const std::size_t hard_cap_;
+  std::function<void()> on_closed_;
+
+  mutable std::mutex mu_;  // guards everything below but closed_
+  std::shared_ptr<Connection> connection_;
+  std::deque<Frame> out_;
+  std::size_t out_bytes_ = 0;
+  bool flushing_ = false;
+  bool close_pending_ = false;
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace relaycore::pipeline

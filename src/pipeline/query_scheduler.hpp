@@ -1,0 +1,106 @@
+// QueryScheduler: shares the reader threads fairly between sessions. Each session has a lane, a
+// queue of its REQ and COUNT jobs. Runnable lanes wait in one ring; a reader takes the lane at
+// the front, runs one time slice of its first job, and puts the lane at the back if work is
+// left. So a session with 10,000 queued REQs delays another session's first REQ by at most one
+// slice per reader, and a lane runs on one reader at a time.
+//
+// A job whose connection is full parks its lane: the lane leaves the ring and holds no thread
+// until the owner reports a drain (resume()), or is expired when its deadline passes.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "pipeline/jobs.hpp"
+
+namespace relaycore::pipeline {
+
+// What one slice of a job came to.
+enum class SliceOutcome : std::uint8_t {
+  kDone,   // the job is finished (or abandoned)
+  kYield,  // its time slice is used up; more to do
+  kPark,   // its connection is full; resume after a drain
+};
+
+class QueryLane {
+ public:
+  // Called by the scheduler with no lock held.
+  struct Hooks {
+    // True when the owner's connection has drained enough to resume a parked job.
+    std::function<bool()> drained;
+    // The lane stayed parked past its deadline: the owner closes the slow connection.
+    std::function<void()> expired;
+  };
+
+ private:
+  friend class QueryScheduler;
+  enum class State : std::uint8_t { kIdle, kQueued, kRunning, kParked };
+
+  explicit QueryLane(Hooks hooks) : hooks_(std::move(hooks)) {}
+
+  const Hooks hooks_;
+  // Guarded by the scheduler's mutex. While the lane runs, the front job belongs to the reader
+  // running it, outside the lock; only push_back (which keeps references) touches the deque.
+  std::deque<QueryJob> jobs_;
+  State state_ = State::kIdle;
+  bool closed_ = false;
+  std::multimap<Clock::time_point, std::shared_ptr<QueryLane>>::iterator parked_at_;
+};
+
+class QueryScheduler {
+ public:
+  // `max_jobs_per_lane` bounds each session's queue; `park_timeout` is how long a lane may stay
+  // parked before it is expired.
+  QueryScheduler(std::size_t max_jobs_per_lane, Clock::duration park_timeout);
+
+  std::shared_ptr<QueryLane> open_lane(QueryLane::Hooks hooks);
+
+  enum class Submit : std::uint8_t { kQueued, kFull, kStopped };
+  // Queues a job on the lane. kFull when the lane already holds its maximum of live jobs.
+  Submit submit(const std::shared_ptr<QueryLane>& lane, QueryJob job);
+
+  // The owner's connection drained: a parked lane goes back into the ring.
+  void resume(const std::shared_ptr<QueryLane>& lane);
+
+  // Drops the lane's jobs; it never runs again. The job a reader is running is dropped when
+  // its slice ends.
+  void close_lane(const std::shared_ptr<QueryLane>& lane);
+
+  // Runs slices until stop(): `run` is given the job and the time its slice ends.
+  void work(const std::function<SliceOutcome(QueryJob&, Clock::time_point)>& run,
+            Clock::duration slice);
+
+  // Readers finish the lanes in the ring, drop the parked ones, and return from work().
+  void stop();
+
+  // Jobs waiting or running, across all lanes.
+  std::size_t size() const noexcept { return jobs_total_.load(std::memory_order_relaxed); }
+
+ private:
+  using Parked = std::multimap<Clock::time_point, std::shared_ptr<QueryLane>>;
+
+  // Removes lanes whose deadline has passed from parked_; called with mu_ held.
+  void take_expired(Clock::time_point now, std::vector<std::shared_ptr<QueryLane>>& out);
+  void finish_slice(const std::shared_ptr<QueryLane>& lane, SliceOutcome outcome);
+  void drop_jobs(QueryLane& lane, bool keep_front);
+  static bool call_hook(const std::function<bool()>& hook);
+
+  const std::size_t max_jobs_per_lane_;
+  const Clock::duration park_timeout_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<QueryLane>> ring_;
+  Parked parked_;
+  bool stopping_ = false;
+  std::atomic<std::size_t> jobs_total_{0};
+};
+
+}  // namespace relaycore::pipeline
