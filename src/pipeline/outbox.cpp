@@ -49,8 +49,9 @@ void Outbox::flush() {
   }
   if (close_pending_) to_close = take_for_close_locked();
   lock.unlock();
-  if (to_close) finish_close(std::move(to_close));
+  // Counted and cleaned up before the host hears of it.
   if (notify && on_closed_) on_closed_();
+  if (to_close) finish_close(std::move(to_close));
 }
 
 void Outbox::send(Frame frame) {
@@ -100,8 +101,8 @@ bool Outbox::close_slow_consumer() {
     // A flush in progress is sending without the lock; it closes once it is done.
     if (!flushing_) to_close = take_for_close_locked();
   }
-  if (to_close) finish_close(std::move(to_close));
   if (on_closed_) on_closed_();
+  if (to_close) finish_close(std::move(to_close));
   return true;
 }
 

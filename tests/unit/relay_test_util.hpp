@@ -20,12 +20,13 @@ namespace relaycore::test {
 
 using namespace std::chrono_literals;
 
-// Records every frame; can pretend to be a slow reader (reports queued bytes) or a slow
-// transport (sleeps in send).
+// Records every frame; can pretend to be a slow reader (reports queued bytes), a reader that
+// has stopped (every frame stays queued until read_all()) or a slow transport (sleeps in send).
 class RecordingConnection : public Connection {
  public:
   void send(Frame frame) override {
     if (send_delay.count() > 0) std::this_thread::sleep_for(send_delay);
+    if (stalled.load()) fake_queued.fetch_add(frame.size());
     std::lock_guard lock(mu_);
     if (!frame.parts()[1].empty()) event_json_ptrs_.push_back(frame.parts()[1].data());
     frames_.push_back(frame.to_string());
@@ -38,6 +39,17 @@ class RecordingConnection : public Connection {
     cv_.notify_all();
   }
   std::size_t queued_bytes() const override { return fake_queued.load(); }
+
+  // The peer reads everything queued; the session is told, as a transport tells it.
+  void read_all(Session& session) {
+    fake_queued = 0;
+    session.on_drain();
+  }
+  // Waits until the connection is closed; false on timeout.
+  bool wait_closed(std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return closed_; });
+  }
 
   std::vector<std::string> frames() const {
     std::lock_guard lock(mu_);
@@ -75,6 +87,7 @@ class RecordingConnection : public Connection {
   std::size_t count(std::string_view prefix) const { return count(frames(), prefix); }
 
   std::atomic<std::size_t> fake_queued{0};
+  std::atomic<bool> stalled{false};
   std::chrono::milliseconds send_delay{0};
 
  private:
