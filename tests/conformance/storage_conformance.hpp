@@ -17,6 +17,7 @@
 #include "conformance_misc.hpp"
 #include "conformance_query.hpp"
 #include "conformance_replace.hpp"
+#include "conformance_resume.hpp"
 #include "conformance_search.hpp"
 #include "conformance_support.hpp"
 
@@ -45,6 +46,7 @@
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "filters by tags", tag_conditions)                      \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "since and until are inclusive", since_until_inclusive) \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "max_seq bounds queries", max_seq_bounds_queries)       \
+  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "resumes after a position", resumes_after_a_position)   \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "seq is monotonic across batches",                      \
                                      seq_monotonic_across_batches)                                 \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "replaceable: newest wins", replaceable_newest_wins)    \

@@ -42,9 +42,8 @@ struct IsolationRelay {
       REQUIRE(relay->submit(e).accepted);
       expected.push_back(e);
     }
-    std::sort(expected.begin(), expected.end(), [](const EventPtr& a, const EventPtr& b) {
-      return event_key(*a) < event_key(*b);
-    });
+    std::sort(expected.begin(), expected.end(),
+              [](const EventPtr& a, const EventPtr& b) { return event_key(*a) < event_key(*b); });
   }
 
   struct Client {
@@ -59,7 +58,8 @@ struct IsolationRelay {
 };
 
 // The ids of the EVENT frames of subscription `sub_id`, in arrival order.
-std::vector<std::string> event_ids(const std::vector<std::string>& frames, std::string_view sub_id) {
+std::vector<std::string> event_ids(const std::vector<std::string>& frames,
+                                   std::string_view sub_id) {
   const std::string head = "[\"EVENT\",\"" + std::string(sub_id) + "\",";
   std::vector<std::string> ids;
   for (const std::string& f : frames) {
@@ -90,7 +90,8 @@ TEST_CASE("with one reader, a connection that never drains does not delay anothe
   REQUIRE(slow.conn->wait_count("[\"EVENT\"", 1));
 
   auto healthy = r.connect();
-  healthy.session->on_message(R"(["REQ","h",{"ids":[")" + std::string(r.expected[7]->id_hex()) + R"("]}])");
+  healthy.session->on_message(R"(["REQ","h",{"ids":[")" + std::string(r.expected[7]->id_hex()) +
+                              R"("]}])");
   REQUIRE(healthy.conn->wait_count("[\"EOSE\"", 1));
   CHECK(event_ids(healthy.conn->frames(), "h") == hex_ids({r.expected[7]}, 1));
   healthy.session->on_message(R"(["COUNT","c",{"kinds":[1]}])");
@@ -108,8 +109,8 @@ TEST_CASE("a parked REQ resumes on each drain and delivers exactly what it owes,
   auto c = r.connect();
   c.conn->stalled = true;
   c.session->on_message(R"(["REQ","all",{}])");
-  c.session->on_message(R"(["REQ","some",{"limit":50},{"ids":[")" + std::string(r.expected[200]->id_hex()) +
-                        R"("]}])");
+  c.session->on_message(R"(["REQ","some",{"limit":50},{"ids":[")" +
+                        std::string(r.expected[200]->id_hex()) + R"("]}])");
   auto eoses = [](const std::vector<std::string>& fs) {
     return test::RecordingConnection::count(fs, "[\"EOSE\"");
   };
@@ -117,9 +118,8 @@ TEST_CASE("a parked REQ resumes on each drain and delivers exactly what it owes,
   for (int round = 0; round < 1000 && eoses(c.conn->frames()) < 2; ++round) {
     const std::size_t before = c.conn->frames().size();
     c.conn->read_all(*c.session);
-    REQUIRE(c.conn->wait_until([&](const std::vector<std::string>& fs) {
-      return fs.size() > before || eoses(fs) == 2;
-    }));
+    REQUIRE(c.conn->wait_until(
+        [&](const std::vector<std::string>& fs) { return fs.size() > before || eoses(fs) == 2; }));
   }
   const std::vector<std::string> frames = c.conn->frames();
   REQUIRE(eoses(frames) == 2);
