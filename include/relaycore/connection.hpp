@@ -26,6 +26,8 @@ class RELAYCORE_API Frame {
     if (!event_) return {head_, {}, {}};
     return {head_, event_->json(), "]"};
   }
+  // The event of an EVENT frame; null for other frames.
+  const EventPtr& event() const noexcept { return event_; }
   std::size_t size() const noexcept {
     return event_ ? head_.size() + event_->json().size() + 1 : head_.size();
   }

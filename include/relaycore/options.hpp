@@ -86,6 +86,10 @@ struct Options {
   // consumer. History is produced only while less than half of it is queued; past that, the
   // query parks, holding no thread, until the connection drains. Default: 4 MiB.
   std::size_t max_outbound_bytes = 4u << 20;
+  // Commits a change listener may fall behind by; past it the oldest are dropped and the next
+  // ChangeBatch it gets has `gap` set. Default: 10000.
+  std::size_t max_queued_changes = 10000;
+
   // A session whose history stays parked on a full connection this long is closed as a slow
   // consumer, in milliseconds. Default: 10000.
   std::uint32_t slow_reader_timeout_ms = 10000;

@@ -5,14 +5,17 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "relaycore/connection.hpp"
 #include "relaycore/event.hpp"
 #include "relaycore/export.hpp"
+#include "relaycore/filter.hpp"
 #include "relaycore/options.hpp"
 #include "relaycore/policy.hpp"
 #include "relaycore/stats.hpp"
 #include "relaycore/status.hpp"
+#include "relaycore/subscribe.hpp"
 
 namespace relaycore {
 
@@ -22,6 +25,15 @@ struct OkResult {
   std::string message;  // "" or "<prefix>: <detail>"
 };
 
+// [Threading] Every method may be called from any thread, concurrently, including from inside
+//   the relay's own callbacks. Host callbacks run on relaycore threads: policies on the verify
+//   and reader threads; subscription, change-listener and submit_async callbacks on the one
+//   callback thread ("rc-callback"), never on the writer.
+// [Blocking] submit(), query() and count() block the caller (on the commit, or on storage);
+//   the rest return at once.
+// [Ownership] Sessions, subscription and listener handles keep the relay's core alive, so they
+//   may outlive the Relay object; after shutdown they receive nothing more.
+// [Errors] Status and Result values with NIP-01 prefixes; nothing throws.
 class RELAYCORE_API Relay {
  public:
   // Opens storage, reconciles the audit log with it, and starts the pipeline threads.
@@ -38,8 +50,29 @@ class RELAYCORE_API Relay {
   // checks as one from a client (id, signature, policy, limits).
   virtual OkResult submit(EventPtr event) = 0;
 
-  // As submit(), but returns at once; `done` runs on a pipeline thread with the OK.
+  // As submit(), but returns at once; `done` runs on the callback thread with the OK (never on
+  // the writer), so it may call submit() itself.
   virtual void submit_async(EventPtr event, std::function<void(const OkResult&)> done) = 0;
+
+  // The stored events matching any of the filters, as a REQ's history: newest first, each
+  // filter's limit applied (clamped to Limits::max_limit), expired and deleted events left out,
+  // each event once. `visit` returns false to stop. Runs on the caller's thread.
+  virtual Status query(const std::vector<Filter>& filters,
+                       const std::function<bool(const EventPtr&)>& visit) = 0;
+
+  // The number of stored events matching any of the filters (NIP-45; limits ignored).
+  virtual Result<std::uint64_t> count(const std::vector<Filter>& filters) = 0;
+
+  // A live subscription: the history, then on_eose, then matching events as they commit, each
+  // exactly once (an event committed while it starts is in one or the other, never both).
+  // Callbacks run on the callback thread. "error: ..." when the relay is shutting down.
+  virtual Result<std::unique_ptr<SubscriptionHandle>> subscribe(std::vector<Filter> filters,
+                                                                SubscribeCallbacks callbacks) = 0;
+
+  // Calls `listener` with every later commit of this node, in commit order, after its OKs, on
+  // the callback thread: what it stored and what it removed. Apps keep caches right with it;
+  // servers feed webhooks and indexes.
+  virtual std::unique_ptr<ListenerHandle> listen(ChangeListener listener) = 0;
 
   // The NIP-11 relay information document.
   virtual std::string info_document() const = 0;

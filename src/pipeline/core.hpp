@@ -7,6 +7,9 @@
 #include <memory>
 
 #include "pipeline/bounded_queue.hpp"
+#include "pipeline/call_host.hpp"
+#include "pipeline/callback_executor.hpp"
+#include "pipeline/change_listeners.hpp"
 #include "pipeline/jobs.hpp"
 #include "pipeline/query_scheduler.hpp"
 #include "pipeline/recent_ids.hpp"
@@ -23,7 +26,9 @@ struct Core {
         writes(options.write_queue_capacity),
         dispatch(options.dispatch_queue_capacity),
         scheduler(options.max_queued_queries,
-                  std::chrono::milliseconds(options.slow_reader_timeout_ms)) {}
+                  std::chrono::milliseconds(options.slow_reader_timeout_ms)),
+        callbacks(std::make_shared<CallbackExecutor>()),
+        listeners(std::make_shared<ChangeListeners>(callbacks, options.max_queued_changes)) {}
 
   const Options options;
   std::shared_ptr<Storage> storage;
@@ -38,6 +43,9 @@ struct Core {
   BoundedQueue<WriteJob> writes;
   BoundedQueue<DispatchJob> dispatch;
   QueryScheduler scheduler;
+  // In-process host callbacks: subscriptions, change listeners, submit_async completions.
+  std::shared_ptr<CallbackExecutor> callbacks;
+  std::shared_ptr<ChangeListeners> listeners;
 
   // Set by shutdown(): sessions and submit() refuse new work.
   std::atomic<bool> stopping{false};
@@ -46,17 +54,5 @@ struct Core {
 
 // Unix seconds now.
 std::int64_t unix_now();
-
-// Runs host code (policies, ack callbacks) behind a catch-all, so no exception crosses into
-// relaycore's threads. Returns false if it threw.
-template <typename F>
-bool call_host(F&& f) noexcept {
-  try {
-    f();
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
 
 }  // namespace relaycore::pipeline

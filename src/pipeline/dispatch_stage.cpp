@@ -38,6 +38,14 @@ void DispatchStage::process(DispatchJob& job) {
       bump(s ? core.stats.pubsub_published : core.stats.pubsub_publish_failed);
     }
   }
+  if (job.local && !core.listeners->empty()) {
+    auto batch = std::make_shared<ChangeBatch>();
+    for (std::size_t i = 0; i < job.events.size(); ++i) {
+      if (job.seqs[i] != 0) batch->stored.push_back({job.events[i], job.seqs[i]});
+    }
+    batch->removed = std::move(job.removed);
+    if (!batch->stored.empty() || !batch->removed.empty()) core.listeners->publish(batch);
+  }
   core.stats.dispatch_latency.record(Clock::now() - job.committed);
 }
 

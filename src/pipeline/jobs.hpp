@@ -15,6 +15,7 @@
 #include "relaycore/filter.hpp"
 #include "relaycore/policy.hpp"
 #include "relaycore/relay.hpp"
+#include "relaycore/storage.hpp"
 
 namespace relaycore::pipeline {
 
@@ -49,6 +50,8 @@ struct DispatchJob {
   std::vector<std::uint64_t> seqs;
   // True for events this node committed (published to the PubSub); false for remote ones.
   bool local = true;
+  // The events the commit removed (replaced, deleted, expired, erased), for change listeners.
+  std::vector<RemovedEvent> removed;
   Clock::time_point committed;
 };
 

@@ -1,6 +1,6 @@
 #include "pipeline/outbox.hpp"
 
-#include "pipeline/core.hpp"
+#include "pipeline/call_host.hpp"
 
 namespace relaycore::pipeline {
 namespace {

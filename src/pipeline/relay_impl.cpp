@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "crypto/secp256k1_context.hpp"
+#include "pipeline/in_process.hpp"
 #include "pipeline/session_impl.hpp"
 #include "pipeline/stages.hpp"
 #include "relaycore/hex.hpp"
@@ -59,6 +60,27 @@ Status reconcile_audit(Storage& storage, AuditSink& audit) {
   return Status::ok();
 }
 
+// The handle of Relay::subscribe(): closing it ends the session behind the subscription.
+class InProcessSubscription final : public SubscriptionHandle {
+ public:
+  InProcessSubscription(std::shared_ptr<SessionImpl> session,
+                        std::shared_ptr<CallbackConnection> conn)
+      : session_(std::move(session)), conn_(std::move(conn)) {}
+  ~InProcessSubscription() override { close(); }
+
+  void close() override {
+    std::call_once(closed_, [this] {
+      conn_->cancel();
+      session_->on_close();
+    });
+  }
+
+ private:
+  std::shared_ptr<SessionImpl> session_;
+  std::shared_ptr<CallbackConnection> conn_;
+  std::once_flag closed_;
+};
+
 class RelayImpl final : public Relay {
  public:
   explicit RelayImpl(std::shared_ptr<Core> core)
@@ -95,9 +117,20 @@ class RelayImpl final : public Relay {
   }
 
   void submit_async(EventPtr event, std::function<void(const OkResult&)> done) override {
+    // The OK reaches `done` on the callback thread: the writer never runs host code, and `done`
+    // may submit again without waiting on itself.
+    std::weak_ptr<CallbackExecutor> executor = core_->callbacks;
+    ingest(std::move(event), [executor, done = std::move(done)](const OkResult& r) {
+      std::shared_ptr<CallbackExecutor> e = executor.lock();
+      if (!done || (e && e->post([done, r] { done(r); }))) return;
+      done(r);  // the callback thread has stopped: shutting down
+    });
+  }
+
+  void ingest(EventPtr event, AckFn ack) {
     IngestJob job;
     job.received = Clock::now();
-    job.ack = std::move(done);
+    job.ack = std::move(ack);
     if (!event) {
       acknowledge(*core_, job.ack, job.received, {false, "invalid: no event"});
       return;
@@ -111,8 +144,33 @@ class RelayImpl final : public Relay {
   OkResult submit(EventPtr event) override {
     auto promise = std::make_shared<std::promise<OkResult>>();
     std::future<OkResult> result = promise->get_future();
-    submit_async(std::move(event), [promise](const OkResult& r) { promise->set_value(r); });
+    ingest(std::move(event), [promise](const OkResult& r) { promise->set_value(r); });
     return result.get();
+  }
+
+  Status query(const std::vector<Filter>& filters,
+               const std::function<bool(const EventPtr&)>& visit) override {
+    return query_in_process(*core_, filters, visit);
+  }
+
+  Result<std::uint64_t> count(const std::vector<Filter>& filters) override {
+    return count_in_process(*core_, filters);
+  }
+
+  Result<std::unique_ptr<SubscriptionHandle>> subscribe(std::vector<Filter> filters,
+                                                        SubscribeCallbacks callbacks) override {
+    if (core_->stopping.load()) return Status::error("relay is shutting down");
+    auto conn = std::make_shared<CallbackConnection>(core_->callbacks, std::move(callbacks));
+    auto session = std::make_shared<SessionImpl>(core_, conn, ClientInfo{"in-process", {}});
+    conn->attach(session);
+    session->start();
+    session->subscribe("in-process", std::move(filters));
+    return std::unique_ptr<SubscriptionHandle>(
+        std::make_unique<InProcessSubscription>(std::move(session), std::move(conn)));
+  }
+
+  std::unique_ptr<ListenerHandle> listen(ChangeListener listener) override {
+    return core_->listeners->add(std::move(listener));
   }
 
   std::string info_document() const override { return info_; }
@@ -149,6 +207,8 @@ class RelayImpl final : public Relay {
     if (core_->pubsub) core_->pubsub->close();
     core_->scheduler.stop();
     query_.join();
+    // Last, so that every OK and change already queued reaches its callback.
+    core_->callbacks->stop();
   }
 
  private:

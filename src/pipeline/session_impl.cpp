@@ -145,20 +145,24 @@ void SessionImpl::handle(ReqMessage&& msg) {
     return;
   }
   if (!allow_filters(msg.sub_id, msg.filters)) return;
+  subscribe(msg.sub_id, std::move(msg.filters));
+}
+
+void SessionImpl::subscribe(const std::string& sub_id, std::vector<Filter> filters) {
   std::shared_ptr<Subscription> replaced;
   std::shared_ptr<Subscription> sub;
   {
     std::lock_guard lock(mu_);
-    auto it = subs_.find(msg.sub_id);
+    auto it = subs_.find(sub_id);
     if (it != subs_.end()) {
       replaced = std::move(it->second);
       subs_.erase(it);
     }
     if (replaced || subs_.size() < core_->options.limits.max_subscriptions) {
-      sub = std::make_shared<Subscription>(core_->next_sub_key.fetch_add(1), msg.sub_id,
-                                           std::move(msg.filters), outbox_,
+      sub = std::make_shared<Subscription>(core_->next_sub_key.fetch_add(1), sub_id,
+                                           std::move(filters), outbox_,
                                            core_->options.max_outbound_bytes);
-      subs_[msg.sub_id] = sub;
+      subs_[sub_id] = sub;
     }
   }
   if (replaced) {
@@ -166,9 +170,9 @@ void SessionImpl::handle(ReqMessage&& msg) {
     core_->index.remove(replaced);
   }
   if (!sub) {
-    send(Frame(closed_message(msg.sub_id,
-                              "rate-limited: too many subscriptions (max " +
-                                  std::to_string(core_->options.limits.max_subscriptions) + ")")));
+    send(Frame(closed_message(sub_id, "rate-limited: too many subscriptions (max " +
+                                          std::to_string(core_->options.limits.max_subscriptions) +
+                                          ")")));
     return;
   }
   HistoryJob job;

@@ -28,6 +28,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void start();
 
   void on_message(std::string_view frame) override;
+  // Opens (or replaces) subscription `sub_id`, as a REQ that passed the filter policy does.
+  void subscribe(const std::string& sub_id, std::vector<Filter> filters);
   void on_drain() override;
   void on_close() override;
   std::string auth_challenge() const override { return challenge_; }

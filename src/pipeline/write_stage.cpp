@@ -114,6 +114,7 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
             ev->kind() == 5 ? AuditAction::kEventDeleted : AuditAction::kEventReplaced;
         for (const RemovedEvent& gone : r.removed) {
           records.push_back(audit_record(removal, now, gone.seq, gone.id, gone.kind, ev->pubkey()));
+          dispatch.removed.push_back(gone);
         }
         dispatch.events.push_back(ev);
         dispatch.seqs.push_back(r.seq);
@@ -157,11 +158,12 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
 
   dispatch.committed = Clock::now();
   const bool inline_dispatch = core.options.dispatch == DispatchMode::kInline;
-  if (inline_dispatch && !dispatch.events.empty()) dispatcher_.process(dispatch);
+  const bool work = !dispatch.events.empty() || !dispatch.removed.empty();
+  if (inline_dispatch && work) dispatcher_.process(dispatch);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     acknowledge(core, jobs[i].ack, jobs[i].received, std::move(oks[i]));
   }
-  if (!inline_dispatch && !dispatch.events.empty()) core.dispatch.push(dispatch);
+  if (!inline_dispatch && work) core.dispatch.push(dispatch);
 }
 
 }  // namespace relaycore::pipeline

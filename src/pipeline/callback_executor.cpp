@@ -1,0 +1,55 @@
+#include "pipeline/callback_executor.hpp"
+
+#include "pipeline/call_host.hpp"
+#include "pipeline/thread_group.hpp"
+
+namespace relaycore::pipeline {
+
+CallbackExecutor::CallbackExecutor() : thread_([state = state_] { run(state); }) {}
+
+CallbackExecutor::~CallbackExecutor() { stop(); }
+
+bool CallbackExecutor::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(state_->mu);
+    if (state_->stopping) return false;
+    state_->tasks.push_back(std::move(task));
+  }
+  state_->cv.notify_one();
+  return true;
+}
+
+void CallbackExecutor::stop() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->stopping = true;
+  }
+  state_->cv.notify_all();
+  if (!thread_.joinable()) return;
+  if (on_callback_thread()) {
+    thread_.detach();
+  } else {
+    thread_.join();
+  }
+}
+
+bool CallbackExecutor::on_callback_thread() const noexcept {
+  return std::this_thread::get_id() == thread_.get_id();
+}
+
+void CallbackExecutor::run(const std::shared_ptr<State>& state) {
+  name_this_thread("rc-callback");
+  std::unique_lock lock(state->mu);
+  for (;;) {
+    state->cv.wait(lock, [&] { return state->stopping || !state->tasks.empty(); });
+    if (state->tasks.empty()) return;  // stopping, and everything posted has run
+    std::function<void()> task = std::move(state->tasks.front());
+    state->tasks.pop_front();
+    lock.unlock();
+    call_host(task);
+    task = nullptr;  // whatever it captured is released off the lock
+    lock.lock();
+  }
+}
+
+}  // namespace relaycore::pipeline

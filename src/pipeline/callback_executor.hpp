@@ -1,0 +1,51 @@
+// CallbackExecutor: the one thread ("rc-callback") on which a relay runs its in-process host
+// callbacks: subscription events, change listeners and submit_async completions. Keeping them
+// off the writer, verify and reader threads means a host callback can never stall a commit, and
+// a callback may call back into the Relay (submit, query, subscribe) without deadlock.
+//
+// Producers bound what they post themselves (a subscription by its outbox cap, a listener by
+// its own queue); the executor's own queue holds one entry per ready target, not per item.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace relaycore::pipeline {
+
+class CallbackExecutor {
+ public:
+  CallbackExecutor();
+  ~CallbackExecutor();
+  CallbackExecutor(const CallbackExecutor&) = delete;
+  CallbackExecutor& operator=(const CallbackExecutor&) = delete;
+
+  // Runs `task` on the callback thread, after the tasks posted before it. Returns false (and
+  // drops the task) once stop() has begun.
+  bool post(std::function<void()> task);
+
+  // Runs what is queued, then joins the thread. Safe to call twice. Called on the callback
+  // thread itself (the last owner let go inside a callback), it lets the thread finish alone.
+  void stop();
+
+  // True on the callback thread.
+  bool on_callback_thread() const noexcept;
+
+ private:
+  // Shared with the thread, which may outlive the executor (see stop()).
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::function<void()>> tasks;
+    bool stopping = false;
+  };
+  static void run(const std::shared_ptr<State>& state);
+
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+  std::thread thread_;
+};
+
+}  // namespace relaycore::pipeline
