@@ -164,19 +164,6 @@ Result<EventFields> event_fields(const element& e, const Limits& limits) {
   return f;
 }
 
-std::string readable_event_id(const element& e) {
-  std::string_view id;
-  if (e["id"].get_string().get(id) != simdjson::SUCCESS) return {};
-  // Any 64 hex digits, upper case included, so that a client that sent an upper-case id still
-  // gets the OK false it is waiting for (echoing the id as sent) rather than only a NOTICE.
-  if (id.size() != 64) return {};
-  for (char c : id) {
-    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    if (!hex) return {};
-  }
-  return std::string(id);
-}
-
 }  // namespace json
 
 Result<EventPtr> parse_event(std::string_view text, const Limits& limits) {

@@ -36,10 +36,6 @@ Status check_unique_keys(const object& obj, std::string_view what);
 // The event fields of an event object, checked for shape, types and limits (not id or sig).
 Result<EventFields> event_fields(const element& e, const Limits& limits);
 
-// The id of an event object when it is present and well-formed, else empty. Lets a rejected
-// EVENT still be answered with OK false for that id.
-std::string readable_event_id(const element& e);
-
 Result<Filter> filter(const element& e, const Limits& limits);
 
 }  // namespace relaycore::json
