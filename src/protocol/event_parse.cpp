@@ -164,6 +164,22 @@ Result<EventFields> event_fields(const element& e, const Limits& limits) {
   return f;
 }
 
+bool is_protected_event_json(std::string_view text, const Limits& limits) {
+  element root;
+  if (!parse(text, limits, root)) return false;
+  array tags;
+  if (root["tags"].get_array().get(tags) != simdjson::SUCCESS) return false;
+  for (element tag : tags) {
+    array values;
+    std::string_view name;
+    if (tag.get_array().get(values) == simdjson::SUCCESS && values.size() > 0 &&
+        values.at(0).get_string().get(name) == simdjson::SUCCESS && name == kProtectedTag) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace json
 
 Result<EventPtr> parse_event(std::string_view text, const Limits& limits) {
