@@ -32,6 +32,9 @@ constexpr const char* kUsage =
     "  --auth               send a NIP-42 AUTH challenge on connect\n"
     "  --relay-url URL      the URL AUTH events must name (default ws://HOST:PORT)\n"
     "  --dispatch MODE      deferred (default: fan-out after the OK) or inline (before it)\n"
+    "  --max-frame-bytes N  close a WebSocket message over N bytes with 1009 (default 1048576);\n"
+    "                       one over the 131072-byte message limit but within N is refused\n"
+    "                       with OK false or a NOTICE and the connection stays open\n"
     "  --postgres CONNINFO  store events in PostgreSQL instead of --db (a libpq conninfo\n"
     "                       or postgresql:// URI); nodes sharing one database share storage\n"
     "  --redis URL          carry live events to other nodes over Redis (redis://HOST:PORT[/DB])\n"
@@ -46,6 +49,7 @@ struct Flags {
   bool auth = false;
   std::string relay_url;
   DispatchMode dispatch = DispatchMode::kDeferred;
+  std::size_t max_frame_bytes = websocket::ServerOptions().max_message_bytes;
   std::string postgres;
   std::string redis;
 };
@@ -110,6 +114,14 @@ Flags parse_flags(int argc, char** argv) {
       } else {
         usage_error("--dispatch wants deferred or inline, got \"" + v + "\"");
       }
+    } else if (arg == "--max-frame-bytes") {
+      std::string v = value();
+      unsigned long n = 0;
+      if (!parse_number(v, 1ul << 30, n) || n < Limits().max_message_bytes) {
+        usage_error("--max-frame-bytes wants " + std::to_string(Limits().max_message_bytes) +
+                    " to " + std::to_string(1ul << 30) + ", got \"" + v + "\"");
+      }
+      f.max_frame_bytes = n;
     } else if (arg == "--redis") {
       f.redis = value();
 #ifndef RELAYCORE_WITH_REDIS
@@ -230,7 +242,7 @@ int main(int argc, char** argv) {
   server_options.host = flags.host;
   server_options.port = flags.port;
   server_options.threads = flags.threads;
-  server_options.max_message_bytes = options.limits.max_message_bytes;
+  server_options.max_message_bytes = flags.max_frame_bytes;
 
   // The relay URL is known only once the port is bound (port 0), but Options are fixed at open:
   // use the requested one, which is right unless the port was 0 and --relay-url was not given.

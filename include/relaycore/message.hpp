@@ -46,7 +46,9 @@ enum class Verb : std::uint8_t { kUnknown, kEvent, kReq, kClose, kCount, kAuth }
 
 // Why a frame was rejected, with what could be read of it, so the answer can take the form
 // NIP-01 asks for: OK false for an EVENT whose id was readable, CLOSED for a REQ or COUNT whose
-// sub id was readable, NOTICE otherwise.
+// sub id was readable, NOTICE otherwise. The event id is looked for even when the rest of the
+// frame cannot be parsed (too large, too deep, a bad number or escape, cut short), but only as
+// the "id" member of the event object itself, never inside its content or tags.
 struct MessageError {
   Status status;
   Verb verb = Verb::kUnknown;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "pipeline/stages.hpp"
+#include "protocol/json_dom.hpp"
 
 namespace relaycore::pipeline {
 namespace {
@@ -12,7 +13,14 @@ namespace {
 // NIP-70: a ["-"] tag marks an event only its author may publish.
 bool is_protected(const Event& event) {
   return std::any_of(event.tags().begin(), event.tags().end(),
-                     [](const Tag& t) { return t.size() >= 1 && t[0] == "-"; });
+                     [](const Tag& t) { return t.size() >= 1 && t[0] == json::kProtectedTag; });
+}
+
+// NIP-18: a repost (kind 6) or generic repost (kind 16) may carry the reposted event, as JSON, in
+// its content. NIP-70 forbids that for a protected event, whoever reposts it.
+bool embeds_protected_event(const Event& event, const Limits& limits) {
+  if (event.kind() != 6 && event.kind() != 16) return false;
+  return json::is_protected_event_json(event.content(), limits);
 }
 
 bool authenticated_as(const ClientInfo* client, const Pubkey& pubkey) {
@@ -70,6 +78,9 @@ void VerifyStage::process(IngestJob& job) {
     }
   }
   if (Status s = ev.verify(); !s) return reject(s);
+  if (embeds_protected_event(ev, core.options.limits)) {
+    return reject(Status::invalid("a repost must not embed a protected event"));
+  }
   if (is_protected(ev) && !authenticated_as(job.client.get(), ev.pubkey())) {
     return reject(Status::auth_required("this event may only be published by its author"));
   }

@@ -164,17 +164,20 @@ Result<EventFields> event_fields(const element& e, const Limits& limits) {
   return f;
 }
 
-std::string readable_event_id(const element& e) {
-  std::string_view id;
-  if (e["id"].get_string().get(id) != simdjson::SUCCESS) return {};
-  // Any 64 hex digits, upper case included, so that a client that sent an upper-case id still
-  // gets the OK false it is waiting for (echoing the id as sent) rather than only a NOTICE.
-  if (id.size() != 64) return {};
-  for (char c : id) {
-    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    if (!hex) return {};
+bool is_protected_event_json(std::string_view text, const Limits& limits) {
+  element root;
+  if (!parse(text, limits, root)) return false;
+  array tags;
+  if (root["tags"].get_array().get(tags) != simdjson::SUCCESS) return false;
+  for (element tag : tags) {
+    array values;
+    std::string_view name;
+    if (tag.get_array().get(values) == simdjson::SUCCESS && values.size() > 0 &&
+        values.at(0).get_string().get(name) == simdjson::SUCCESS && name == kProtectedTag) {
+      return true;
+    }
   }
-  return std::string(id);
+  return false;
 }
 
 }  // namespace json

@@ -36,10 +36,14 @@ Status check_unique_keys(const object& obj, std::string_view what);
 // The event fields of an event object, checked for shape, types and limits (not id or sig).
 Result<EventFields> event_fields(const element& e, const Limits& limits);
 
-// The id of an event object when it is present and well-formed, else empty. Lets a rejected
-// EVENT still be answered with OK false for that id.
-std::string readable_event_id(const element& e);
-
 Result<Filter> filter(const element& e, const Limits& limits);
+
+// NIP-70: the name of the tag that marks an event only its author may publish.
+inline constexpr std::string_view kProtectedTag = "-";
+
+// Whether `text` parses, under `limits`, as a JSON object whose "tags" hold a tag named
+// kProtectedTag: a protected event, however incomplete otherwise. What a repost embeds in its
+// content is read this way, since NIP-70 forbids embedding a protected event at all.
+bool is_protected_event_json(std::string_view text, const Limits& limits);
 
 }  // namespace relaycore::json

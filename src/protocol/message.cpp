@@ -1,5 +1,6 @@
 #include "relaycore/message.hpp"
 
+#include "protocol/frame_scan.hpp"
 #include "protocol/json_dom.hpp"
 #include "protocol/json_writer.hpp"
 
@@ -33,20 +34,40 @@ Status read_sub_id(const json::element& v, const Limits& limits, std::string& ou
   return Status::ok();
 }
 
-Result<EventPtr, Error> read_event(Verb verb, const json::array& msg, const Limits& limits) {
+// A refused frame, answered as far as a tolerant scan of it can tell: OK false when it is an
+// EVENT or AUTH whose event id is readable, so the client waiting on that id is not left waiting.
+// NIP-01 leaves only a NOTICE for a frame with no id to answer.
+Error refused(json::ScannedFrame scanned, Status status) {
+  Error e = fail(scanned.verb, std::move(status));
+  e.event_id = std::move(scanned.event_id);
+  return e;
+}
+
+Error refused(std::string_view frame, Status status) {
+  return refused(json::scan_event_frame(frame), std::move(status));
+}
+
+// Refused unread. An event is named as such, so its author knows which limit it hit.
+Error too_large(std::string_view frame, const Limits& limits) {
+  json::ScannedFrame scanned = json::scan_event_frame(frame);
+  const bool event = scanned.verb == Verb::kEvent || scanned.verb == Verb::kAuth;
+  std::string message = event ? "event is too large (message of " : "message is too large (";
+  message += std::to_string(frame.size()) + " bytes, max " +
+             std::to_string(limits.max_message_bytes) + ")";
+  return refused(std::move(scanned), Status::invalid(message));
+}
+
+Result<EventPtr, Error> read_event(Verb verb, std::string_view frame, const json::array& msg,
+                                   const Limits& limits) {
   std::string_view name = verb == Verb::kEvent ? "EVENT" : "AUTH";
   if (msg.size() != 2) {
-    return fail(verb, Status::invalid(std::string(name) + " takes exactly one event"));
+    return refused(frame, Status::invalid(std::string(name) + " takes exactly one event"));
   }
   json::element ev = msg.at(1).value_unsafe();
   Result<EventFields> fields = json::event_fields(ev, limits);
   Result<EventPtr> event =
       fields ? Event::create(std::move(fields).value(), limits) : Result<EventPtr>(fields.error());
-  if (!event) {
-    Error e = fail(verb, std::move(event).error());
-    e.event_id = json::readable_event_id(ev);
-    return e;
-  }
+  if (!event) return refused(frame, std::move(event).error());
   return std::move(event).value();
 }
 
@@ -85,13 +106,9 @@ Result<std::vector<Filter>, Error> read_filters(Verb verb, const json::array& ms
 
 Result<ClientMessage, MessageError> parse_client_message(std::string_view frame,
                                                          const Limits& limits) {
-  if (frame.size() > limits.max_message_bytes) {
-    return fail(Verb::kUnknown,
-                Status::invalid("message is too large (" + std::to_string(frame.size()) +
-                                " bytes, max " + std::to_string(limits.max_message_bytes) + ")"));
-  }
+  if (frame.size() > limits.max_message_bytes) return too_large(frame, limits);
   json::element root;
-  if (Status s = json::parse(frame, limits, root); !s) return fail(Verb::kUnknown, std::move(s));
+  if (Status s = json::parse(frame, limits, root); !s) return refused(frame, std::move(s));
   json::array msg;
   if (root.get_array().get(msg) != simdjson::SUCCESS) {
     return fail(Verb::kUnknown, Status::invalid(std::string("message must be a JSON array, not ") +
@@ -106,7 +123,7 @@ Result<ClientMessage, MessageError> parse_client_message(std::string_view frame,
 
   if (verb == "EVENT" || verb == "AUTH") {
     Verb v = verb == "EVENT" ? Verb::kEvent : Verb::kAuth;
-    Result<EventPtr, Error> event = read_event(v, msg, limits);
+    Result<EventPtr, Error> event = read_event(v, frame, msg, limits);
     if (!event) return std::move(event).error();
     if (v == Verb::kEvent) return ClientMessage(EventMessage{std::move(event).value()});
     return ClientMessage(AuthMessage{std::move(event).value()});

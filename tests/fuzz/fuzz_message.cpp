@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -127,8 +128,34 @@ void check_status(const Status& s) {
           "status message does not start with its prefix");
 }
 
-void check_error(const MessageError& e, const Limits& limits) {
+// The id a rejected frame must be answered for, when the frame is valid JSON (to a parser with
+// no limits of relaycore's): the first "id" member of the event object in ["EVENT",{...}] or
+// ["AUTH",{...}], if it is 64 hex digits; otherwise none. Nothing for a frame that is not JSON.
+std::optional<std::string> expected_event_id(std::string_view input) {
+  static simdjson::dom::parser parser;
+  simdjson::dom::array msg;
+  if (parser.parse(input.data(), input.size()).get_array().get(msg) != simdjson::SUCCESS) {
+    return std::nullopt;
+  }
+  std::string_view verb;
+  std::string_view id;
+  simdjson::dom::object event;
+  if (msg.at(0).get_string().get(verb) != simdjson::SUCCESS ||
+      (verb != "EVENT" && verb != "AUTH") ||
+      msg.at(1).get_object().get(event) != simdjson::SUCCESS ||
+      event["id"].get_string().get(id) != simdjson::SUCCESS || !is_hex64(id)) {
+    return std::string();
+  }
+  return std::string(id);
+}
+
+void check_error(std::string_view input, const MessageError& e, const Limits& limits) {
   check_status(e.status);
+  // The tolerant scan that recovers the id of a refused frame reads valid JSON as JSON does:
+  // never an id from content, tags or a nested value, and never misses the event's own.
+  if (std::optional<std::string> expected = expected_event_id(input)) {
+    require(e.event_id == *expected, "event_id is not the event object's own readable id");
+  }
   if (!e.event_id.empty()) require(is_hex64(e.event_id), "event_id is not 64 hex digits");
   if (!e.sub_id.empty()) {
     require(utf8_chars(e.sub_id) <= limits.max_subid_length, "reported sub_id is over the limit");
@@ -272,7 +299,7 @@ void fuzz_with(std::string_view input, const Limits& limits) {
   if (msg) {
     check_message(*msg, limits);
   } else {
-    check_error(msg.error(), limits);
+    check_error(input, msg.error(), limits);
   }
 
   Result<EventPtr> ev = parse_event(input, limits);

@@ -254,9 +254,10 @@ std::vector<Case> bad_json_cases() {
       notice("unterminated string", R"(["CLOSE","s])", "invalid: unterminated JSON string"),
       notice("raw control byte in a string", "[\"CLOSE\",\"a\x01\"]",
              "invalid: control characters in JSON strings must be escaped"),
-      notice("raw newline in content", frame(with_field("content", "\"line\nbreak\"")),
-             "invalid: control characters in JSON strings must be escaped")
-          .replies(R"(["NOTICE","invalid: control characters in JSON strings must be escaped"])"),
+      ok_false("raw newline in content", frame(with_field("content", "\"line\nbreak\"")),
+               "invalid: control characters in JSON strings must be escaped")
+          .replies("[\"OK\",\"" + base().id +
+                   "\",false,\"invalid: control characters in JSON strings must be escaped\"]"),
       notice("unknown escape", R"(["CLOSE","\x41"])",
              "invalid: invalid escape or lone surrogate in JSON string"),
       notice("short unicode escape", R"(["CLOSE","\u12"])",
@@ -271,8 +272,8 @@ std::vector<Case> bad_json_cases() {
       notice("dot without digits", R"(["REQ","s",{"limit":1.}])", kNumber),
       notice("hex number", R"(["REQ","s",{"limit":0x10}])", kNumber),
       notice("infinite number", R"(["REQ","s",{"since":1e400}])", kNumber),
-      notice("created_at beyond uint64", frame(with_field("created_at", "99999999999999999999")),
-             kNumber),
+      ok_false("created_at beyond uint64", frame(with_field("created_at", "99999999999999999999")),
+               kNumber),
   };
 }
 
@@ -423,26 +424,26 @@ std::vector<Case> bad_utf8_cases() {
   const std::string kEscape = "invalid: invalid escape or lone surrogate in JSON string";
   auto content = [](const std::string& raw) { return frame(with_field("content", raw)); };
   return {
-      // Raw bytes: the whole frame is refused before anything in it is read.
-      notice("0xFF in content", content("\"a\xFF\""), kUtf8)
-          .replies(R"(["NOTICE","invalid: message is not valid UTF-8"])"),
-      notice("truncated two-byte sequence", content("\"a\xC3\""), kUtf8),
-      notice("overlong slash", content("\"\xC0\xAF\""), kUtf8),
-      notice("overlong NUL", content("\"\xC0\x80\""), kUtf8),
-      notice("overlong three-byte slash", content("\"\xE0\x80\xAF\""), kUtf8),
-      notice("UTF-8 encoded surrogate", content("\"\xED\xA0\x80\""), kUtf8),
-      notice("code point above U+10FFFF", content("\"\xF4\x90\x80\x80\""), kUtf8),
+      // Raw bytes: the whole frame is refused unparsed, and answered for the id read before them.
+      ok_false("0xFF in content", content("\"a\xFF\""), kUtf8)
+          .replies("[\"OK\",\"" + base().id + "\",false,\"invalid: message is not valid UTF-8\"]"),
+      ok_false("truncated two-byte sequence", content("\"a\xC3\""), kUtf8),
+      ok_false("overlong slash", content("\"\xC0\xAF\""), kUtf8),
+      ok_false("overlong NUL", content("\"\xC0\x80\""), kUtf8),
+      ok_false("overlong three-byte slash", content("\"\xE0\x80\xAF\""), kUtf8),
+      ok_false("UTF-8 encoded surrogate", content("\"\xED\xA0\x80\""), kUtf8),
+      ok_false("code point above U+10FFFF", content("\"\xF4\x90\x80\x80\""), kUtf8),
       notice("lone continuation byte in sub id", "[\"REQ\",\"s\x80\",{}]", kUtf8),
-      notice("invalid byte in a tag value", frame(with_field("tags", "[[\"t\",\"nos\xFEtr\"]]")),
-             kUtf8),
-      notice("invalid byte in an event key", frame(edit("\"kind\"", "\"k\xFFind\"")), kUtf8),
+      ok_false("invalid byte in a tag value", frame(with_field("tags", "[[\"t\",\"nos\xFEtr\"]]")),
+               kUtf8),
+      ok_false("invalid byte in an event key", frame(edit("\"kind\"", "\"k\xFFind\"")), kUtf8),
       notice("invalid byte in a filter key", req("{\"#t\xFF\":[]}"), kUtf8),
       notice("invalid byte in a filter value", req("{\"#t\":[\"\xFE\"]}"), kUtf8),
       notice("invalid byte in the verb", "[\"EV\xFF\"]", kUtf8),
       // Escapes that would decode to a surrogate half, which UTF-8 cannot carry.
-      notice("lone high surrogate in content", content(R"("\ud800")"), kEscape),
-      notice("lone low surrogate in a tag value", frame(with_field("tags", R"([["t","\udc00"]])")),
-             kEscape),
+      ok_false("lone high surrogate in content", content(R"("\ud800")"), kEscape),
+      ok_false("lone low surrogate in a tag value",
+               frame(with_field("tags", R"([["t","\udc00"]])")), kEscape),
       notice("two high surrogates in sub id", R"(["REQ","\ud800\ud800",{}])", kEscape),
       notice("high surrogate then text", R"(["CLOSE","\ud83dx"])", kEscape),
       notice("surrogates in reverse order", R"(["CLOSE","\ude00\ud83d"])", kEscape),
@@ -509,14 +510,14 @@ std::vector<Case> deep_nesting_cases() {
       notice("2000 nested objects", deep_objects, kDeep),
       notice("2000 alternating arrays and objects", deep_mixed, kDeep),
       notice("2000 nested arrays inside a REQ", req("{\"#t\":" + deep_arrays + "}"), kDeep),
-      notice("2000 nested objects inside an event",
-             frame(edit("}", ",\"x\":" + deep_objects + "}")), kDeep),
+      ok_false("2000 nested objects inside an event",
+               frame(edit("}", ",\"x\":" + deep_objects + "}")), kDeep),
       notice("9 nested arrays", std::string(9, '[') + "1" + std::string(9, ']'), kDeep),
       // message, event and 7 levels of an unknown field: one level more than 8.
-      notice("unknown event field one level too deep", frame(edit("}", ",\"x\":[[[[[[[1]]]]]]]}")),
-             kDeep),
-      notice("event under max depth 3", frame(base().json),
-             "invalid: JSON is nested too deep (max depth 3)")
+      ok_false("unknown event field one level too deep",
+               frame(edit("}", ",\"x\":[[[[[[[1]]]]]]]}")), kDeep),
+      ok_false("event under max depth 3", frame(base().json),
+               "invalid: JSON is nested too deep (max depth 3)")
           .under(limits_with(&Limits::max_json_depth, 3)),
       notice("REQ filter tag under max depth 2", req(R"({"#t":["x"]})"),
              "invalid: JSON is nested too deep (max depth 2)")
@@ -548,9 +549,9 @@ std::vector<Case> oversize_cases() {
   const std::string three_ids = "{\"ids\":[\"" + b.id + "\",\"" + std::string(64, 'b') + "\",\"" +
                                 std::string(64, 'c') + "\"]}";
   return {
-      notice("frame over 128 KiB", huge_frame,
-             "invalid: message is too large (" + std::to_string(huge_frame.size()) +
-                 " bytes, max 131072)"),
+      ok_false("frame over 128 KiB", huge_frame,
+               "invalid: event is too large (message of " + std::to_string(huge_frame.size()) +
+                   " bytes, max 131072)"),
       notice("frame of 128 KiB plus one byte", just_over,
              "invalid: message is too large (131073 bytes, max 131072)")
           .replies(R"j(["NOTICE","invalid: message is too large (131073 bytes, max 131072)"])j"),
@@ -745,8 +746,8 @@ std::vector<Case> bad_shape_cases() {
       notice("long verb is cut between characters", "[\"" + wide_verb + "\"]",
              "invalid: unknown message type \"x" + repeat("\xC3\xA9", 15) + "...\""),
       notice("EVENT without an event", R"(["EVENT"])", "invalid: EVENT takes exactly one event"),
-      notice("EVENT with two events", "[\"EVENT\"," + b.json + "," + b.json + "]",
-             "invalid: EVENT takes exactly one event"),
+      ok_false("EVENT with two events", "[\"EVENT\"," + b.json + "," + b.json + "]",
+               "invalid: EVENT takes exactly one event"),
       notice("AUTH without an event", R"(["AUTH"])", "invalid: AUTH takes exactly one event"),
       notice("REQ without a sub id", R"(["REQ"])", "invalid: REQ needs a subscription id"),
       closed("REQ without a filter", R"(["REQ","s"])", "invalid: REQ needs a filter")
@@ -776,7 +777,8 @@ std::vector<std::vector<Case>> all_tables() {
 
 }  // namespace
 
-TEST_CASE("Malformed: bad JSON is refused with a NOTICE", "[malformed]") {
+TEST_CASE("Malformed: bad JSON is refused, with OK false when the event id is readable",
+          "[malformed]") {
   check_all(bad_json_cases());
 }
 

@@ -1,4 +1,4 @@
-// NIP-01, 09, 11, 40 and 45 behaviour of a Relay, through sessions as a client sees it.
+// NIP-01, 09, 11, 40, 45 and 70 behaviour of a Relay, through sessions as a client sees it.
 #include <catch2/catch.hpp>
 
 #include "relay_test_util.hpp"
@@ -323,4 +323,40 @@ TEST_CASE("NIP-42 AUTH and NIP-70 protected events", "[relay]") {
                          {{"relay", "wss://relay.example.com"}, {"challenge", challenge}});
   CHECK(fx.publish(as_event).find(",false,\"invalid:") != std::string::npos);
   CHECK(fx.req(R"({"kinds":[22242]})").empty());
+}
+
+TEST_CASE("NIP-70: a repost that embeds a protected event is refused", "[relay]") {
+  Fixture fx;
+  const std::string kRefused = "invalid: a repost must not embed a protected event";
+  EventPtr prot = test::signed_event(test::bob(), 1, now(), "members only", {{"-"}});
+  EventPtr open = test::signed_event(test::bob(), 1, now(), "for everyone");
+  const std::vector<Tag> points_at = {{"e", std::string(prot->id_hex())},
+                                      {"p", std::string(prot->pubkey_hex())}};
+  auto repost = [&](const Keypair& k, std::uint16_t kind, std::string content) {
+    return test::signed_event(k, kind, now(), std::move(content), points_at);
+  };
+  // Kind 6 and kind 16 alike, from another author or from the author itself.
+  for (std::uint16_t kind : {6, 16}) {
+    INFO("kind " << kind);
+    EventPtr by_alice = repost(test::alice(), kind, std::string(prot->json()));
+    CHECK(fx.publish(by_alice) == ok_message(by_alice->id_hex(), false, kRefused));
+    EventPtr by_bob = repost(test::bob(), kind, std::string(prot->json()));
+    CHECK(fx.publish(by_bob) == ok_message(by_bob->id_hex(), false, kRefused));
+  }
+  // The embedded JSON need not be a valid event: tags are enough.
+  EventPtr bare = repost(test::alice(), 6, R"({"tags":[["t","x"],["-"]]})");
+  CHECK(fx.publish(bare) == ok_message(bare->id_hex(), false, kRefused));
+  CHECK(fx.req(R"({"kinds":[6,16]})").empty());
+
+  // Allowed: a repost that only points at the protected event, one that embeds an unprotected
+  // event, content that is not JSON, and a non-repost quoting a protected event.
+  EventPtr pointer = repost(test::alice(), 6, "");
+  CHECK(fx.publish(pointer) == ok_true(pointer));
+  EventPtr of_open = repost(test::alice(), 16, std::string(open->json()));
+  CHECK(fx.publish(of_open) == ok_true(of_open));
+  EventPtr text = repost(test::alice(), 6, "nice post");
+  CHECK(fx.publish(text) == ok_true(text));
+  EventPtr note = repost(test::alice(), 1, std::string(prot->json()));
+  CHECK(fx.publish(note) == ok_true(note));
+  CHECK(fx.req(R"({"kinds":[6,16]})").size() == 3);
 }

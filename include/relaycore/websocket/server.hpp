@@ -27,9 +27,13 @@ struct ServerOptions {
   std::uint16_t port = 7777;
   // I/O threads, and the number of message threads kept for Session calls. Default: 1.
   std::size_t threads = 1;
-  // Largest message (after reassembling fragments); larger ones close with 1009.
-  // Default: 131072.
-  std::size_t max_message_bytes = 131072;
+  // Largest message (after reassembling fragments): the hard cap. A larger one closes the
+  // connection with 1009 as soon as its frame headers announce it, before its payload is
+  // buffered, so a connection never holds more than this of one message. Messages under it go
+  // to the session, which answers those over relaycore's own Limits::max_message_bytes (OK false
+  // for an EVENT, NOTICE otherwise) and keeps the connection open; keep this above that limit.
+  // Default: 1048576 (1 MiB).
+  std::size_t max_message_bytes = 1u << 20;
   // Bytes queued for a peer that has stopped reading before the connection is dropped.
   // Default: 8 MiB (above relaycore's own cap, which acts first).
   std::size_t max_outbound_bytes = 8u << 20;
