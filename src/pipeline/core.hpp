@@ -12,6 +12,7 @@
 #include "pipeline/stats_recorder.hpp"
 #include "pipeline/subscription_index.hpp"
 #include "relaycore/options.hpp"
+#include "relaycore/rate_limit.hpp"
 
 namespace relaycore::pipeline {
 
@@ -28,6 +29,8 @@ struct Core {
   std::shared_ptr<AuditSink> audit;
   std::shared_ptr<PubSub> pubsub;
   std::string node_id;
+  // Built from options.rate_limits at open; Relay::stats() reports its refusals.
+  std::shared_ptr<RateLimiter> rate_limiter;
 
   StatsRecorder stats;
   SubscriptionIndex index;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "relaycore/rate_limit.hpp"
+#include "relaycore/relay.hpp"
 
 using namespace relaycore;
 using namespace std::chrono_literals;
@@ -467,4 +468,36 @@ TEST_CASE("Rate limits: many threads at once get exactly the burst between them"
     slots.push_back(std::move(slot).value());
   }
   CHECK_FALSE(rl->open_connection(client("203.0.113.7:9")).is_ok());
+}
+
+TEST_CASE("Rate limits: Relay::open refuses bad rate limits before it opens storage",
+          "[rate_limit]") {
+  Options o;
+  o.sqlite.path = "/nonexistent-dir/never-created.db";
+  o.rate_limits.exempt_ips = {"10.0.0.0/99"};
+  Result<std::unique_ptr<Relay>> relay = Relay::open(std::move(o));
+  REQUIRE_FALSE(relay.is_ok());
+  CHECK(relay.error().code() == StatusCode::kInvalid);
+  CHECK(relay.error().message().find("10.0.0.0/99") != std::string::npos);
+}
+
+TEST_CASE("Rate limits: refusals reach the Prometheus text", "[rate_limit]") {
+  Options o;
+  o.storage = new_memory_storage();
+  auto relay = Relay::open(std::move(o)).value();
+  RelayStats s = relay->stats();
+  CHECK(s.rate_limits.refused_event == 0);
+  CHECK(s.rate_limits.tracked_keys == 0);
+  s.rate_limits.refused_event = 7;
+  s.rate_limits.refused_req = 8;
+  s.rate_limits.refused_count = 9;
+  s.rate_limits.refused_connections = 10;
+  s.rate_limits.tracked_keys = 11;
+  const std::string text = prometheus_text(s);
+  CHECK(text.find("# TYPE relaycore_rate_limited_total counter\n") != std::string::npos);
+  CHECK(text.find("relaycore_rate_limited_total{verb=\"EVENT\"} 7\n") != std::string::npos);
+  CHECK(text.find("relaycore_rate_limited_total{verb=\"REQ\"} 8\n") != std::string::npos);
+  CHECK(text.find("relaycore_rate_limited_total{verb=\"COUNT\"} 9\n") != std::string::npos);
+  CHECK(text.find("relaycore_connections_refused_total 10\n") != std::string::npos);
+  CHECK(text.find("relaycore_rate_limit_tracked_keys 11\n") != std::string::npos);
 }
