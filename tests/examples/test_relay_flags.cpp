@@ -3,6 +3,9 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
