@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -83,7 +84,8 @@ constexpr char kIpTag = 'i';
 constexpr char kNameTag = 'n';
 constexpr char kPubkeyTag = 'p';
 
-// A bucket key in a fixed buffer, so the hot path never allocates.
+// A bucket key: a tag byte and up to 32 bytes, zero padded, in a fixed buffer, so that neither
+// a lookup nor a new key allocates.
 class Key {
  public:
   // An IP, or a hash of an address that is not one (a host's own label, such as "stdio").
@@ -94,26 +96,43 @@ class Key {
   }
   static Key pubkey(const Pubkey& pk) { return Key(kPubkeyTag, pk.data(), pk.size()); }
 
-  std::string_view view() const noexcept { return {bytes_, size_}; }
+  bool operator==(const Key& other) const noexcept { return bytes_ == other.bytes_; }
+
+  // The key as 64-bit words, for hashing.
+  std::uint64_t word(std::size_t i) const noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, bytes_.data() + i * sizeof w, sizeof w);
+    return w;
+  }
+  static constexpr std::size_t kWords = 5;
 
  private:
-  Key(char tag, const void* data, std::size_t size) : size_(size + 1) {
-    bytes_[0] = tag;
-    std::memcpy(bytes_ + 1, data, size);
+  Key(char tag, const void* data, std::size_t size) {
+    bytes_[0] = static_cast<std::uint8_t>(tag);
+    std::memcpy(bytes_.data() + 1, data, size);
   }
-  char bytes_[1 + sizeof(Pubkey)];
-  std::size_t size_;
+  std::array<std::uint8_t, kWords * 8> bytes_{};
+  static_assert(1 + sizeof(Pubkey) <= kWords * 8);
 };
 
+// A multiply-xorshift hash with a seed drawn once per process, so that clients cannot work out
+// keys that collide in the tables. Not noexcept: libstdc++ then keeps each node's hash, instead
+// of hashing nodes again to find where a bucket's chain ends and on every erase.
 struct KeyHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view key) const noexcept {
-    return std::hash<std::string_view>()(key);
+  std::size_t operator()(const Key& key) const {
+    static const std::uint64_t seed =
+        (std::uint64_t{std::random_device()()} << 32) | std::random_device()();
+    std::uint64_t h = seed;
+    for (std::size_t i = 0; i < Key::kWords; ++i) {
+      h = (h ^ key.word(i)) * 0x9e3779b97f4a7c15ULL;
+      h ^= h >> 29;
+    }
+    return static_cast<std::size_t>(h ^ (h >> 32));
   }
 };
 
 template <typename V>
-using KeyMap = std::unordered_map<std::string, V, KeyHash, std::equal_to<>>;
+using KeyMap = std::unordered_map<Key, V, KeyHash>;
 
 struct Buckets {
   std::array<std::int64_t, kVerbs> tat{};
@@ -131,7 +150,7 @@ struct ConnectionTable {
   std::mutex mu;
   KeyMap<std::uint32_t> open;
 
-  void release(const std::string& key) {
+  void release(const Key& key) {
     std::lock_guard lock(mu);
     auto it = open.find(key);
     if (it != open.end() && --it->second == 0) open.erase(it);
@@ -188,7 +207,7 @@ class BuiltinRateLimiter final : public RateLimiter {
     if (max_connections_ == 0 || client.remote_address.empty()) return ConnectionSlot();
     const std::optional<IpAddress> ip = parse_ip(client.remote_address);
     if (exempt(client, ip)) return ConnectionSlot();
-    std::string key(address_key(ip, client.remote_address).view());
+    const Key key = address_key(ip, client.remote_address);
     {
       std::lock_guard lock(connections_->mu);
       auto it = connections_->open.find(key);
@@ -199,7 +218,7 @@ class BuiltinRateLimiter final : public RateLimiter {
       }
       ++it->second;
     }
-    return ConnectionSlot([table = connections_, key = std::move(key)] { table->release(key); });
+    return ConnectionSlot([table = connections_, key] { table->release(key); });
   }
 
   RateLimitStats stats() const override {
@@ -245,22 +264,20 @@ class BuiltinRateLimiter final : public RateLimiter {
     }
   }
 
-  Shard& shard_for(std::string_view key) const noexcept {
-    return shards_[KeyHash()(key) % kShards];
-  }
+  Shard& shard_for(const Key& key) const noexcept { return shards_[KeyHash()(key) % kShards]; }
 
   // Takes one token from the bucket, creating it full if the key is new.
   bool take(const Key& key, Scope scope, int v, std::int64_t now) {
     const BucketParams& p = params_[scope][v];
-    Shard& shard = shard_for(key.view());
+    Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mu);
-    auto it = shard.buckets.find(key.view());
+    auto it = shard.buckets.find(key);
     if (it == shard.buckets.end()) {
       if (shard.buckets.size() >= shard_capacity_) make_room(shard, now);
       Buckets fresh;
       fresh.tat.fill(now);
       fresh.scope = scope;
-      it = shard.buckets.emplace(std::string(key.view()), fresh).first;
+      it = shard.buckets.emplace(key, fresh).first;
     }
     std::int64_t& tat = it->second.tat[static_cast<std::size_t>(v)];
     // Threads read the clock before they lock, so `now` may be a little behind a bucket that
@@ -272,9 +289,9 @@ class BuiltinRateLimiter final : public RateLimiter {
   }
 
   void give_back(const Key& key, Scope scope, int v) {
-    Shard& shard = shard_for(key.view());
+    Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mu);
-    auto it = shard.buckets.find(key.view());
+    auto it = shard.buckets.find(key);
     if (it != shard.buckets.end()) {
       it->second.tat[static_cast<std::size_t>(v)] -= params_[scope][v].interval_ns;
     }
