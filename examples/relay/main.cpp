@@ -2,11 +2,15 @@
 // embedded SQLite default. This is what a newcomer runs first.
 #include <signal.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "relaycore/hex.hpp"
+#include "relaycore/rate_limit.hpp"
 #include "relaycore/relay.hpp"
 #include "relaycore/stats.hpp"
 #include "relaycore/websocket/server.hpp"
@@ -38,7 +42,29 @@ constexpr const char* kUsage =
     "  --postgres CONNINFO  store events in PostgreSQL instead of --db (a libpq conninfo\n"
     "                       or postgresql:// URI); nodes sharing one database share storage\n"
     "  --redis URL          carry live events to other nodes over Redis (redis://HOST:PORT[/DB])\n"
-    "  --help               show this help\n";
+    "  --help               show this help\n"
+    "\n"
+    "rate limits (see docs/limits.md); RATE is N/s, N/m, N/h, N (per second) or off:\n"
+    "  --event-rate RATE    EVENTs per client address (default 20/s)\n"
+    "  --event-burst N      EVENTs an address may send at once (default 100)\n"
+    "  --req-rate RATE      REQs per client address (default 20/s)\n"
+    "  --req-burst N        REQs an address may send at once (default 100)\n"
+    "  --count-rate RATE    COUNTs per client address (default 5/s)\n"
+    "  --count-burst N      COUNTs an address may send at once (default 20)\n"
+    "  --pubkey-event-rate RATE, --pubkey-event-burst N\n"
+    "  --pubkey-req-rate RATE, --pubkey-req-burst N\n"
+    "  --pubkey-count-rate RATE, --pubkey-count-burst N\n"
+    "                       the same per NIP-42 authenticated pubkey, on top of the per\n"
+    "                       address limits (default off; burst: one second's worth)\n"
+    "  --conns-per-ip N     open connections per client address; 0: no cap (default 100)\n"
+    "  --exempt-ip ADDR     never limit this address or prefix (203.0.113.7, 10.0.0.0/8);\n"
+    "                       repeatable. Loopback is exempt unless --limit-loopback\n"
+    "  --exempt-pubkey HEX  never limit a client authenticated as this pubkey; repeatable\n"
+    "  --limit-loopback     limit loopback clients too (leave it off behind a reverse proxy\n"
+    "                       on the same machine: every client has the proxy's address)\n"
+    "  --no-rate-limits     turn every limit off; flags after it turn single ones back on\n"
+    "IPv6 clients are counted by /64. Over a limit, an EVENT gets OK false, a REQ or COUNT\n"
+    "CLOSED, and a connection a NOTICE before it is closed, each with \"rate-limited: ...\".\n";
 
 struct Flags {
   std::string host = "127.0.0.1";
@@ -52,7 +78,38 @@ struct Flags {
   std::size_t max_frame_bytes = websocket::ServerOptions().max_message_bytes;
   std::string postgres;
   std::string redis;
+  RateLimits rate_limits;
 };
+
+// A flag "--<name>-rate RATE" or "--<name>-burst N", and the bucket it sets.
+struct LimitFlag {
+  std::string_view name;
+  VerbLimits RateLimits::*scope;
+  RateLimit VerbLimits::*verb;
+};
+
+constexpr LimitFlag kLimitFlags[] = {
+    {"event", &RateLimits::per_ip, &VerbLimits::event},
+    {"req", &RateLimits::per_ip, &VerbLimits::req},
+    {"count", &RateLimits::per_ip, &VerbLimits::count},
+    {"pubkey-event", &RateLimits::per_pubkey, &VerbLimits::event},
+    {"pubkey-req", &RateLimits::per_pubkey, &VerbLimits::req},
+    {"pubkey-count", &RateLimits::per_pubkey, &VerbLimits::count},
+};
+
+// The bucket a rate or burst flag sets, or null for any other flag; `burst` says which.
+RateLimit* limit_flag(std::string_view arg, RateLimits& limits, bool& burst) {
+  for (const LimitFlag& f : kLimitFlags) {
+    for (std::string_view suffix : {std::string_view("-rate"), std::string_view("-burst")}) {
+      if (arg.size() == 2 + f.name.size() + suffix.size() && arg.substr(0, 2) == "--" &&
+          arg.substr(2, f.name.size()) == f.name && arg.substr(2 + f.name.size()) == suffix) {
+        burst = suffix == "-burst";
+        return &((limits.*(f.scope)).*(f.verb));
+      }
+    }
+  }
+  return nullptr;
+}
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr, "relaycore-relay: %s\n\n%s", message.c_str(), kUsage);
@@ -73,6 +130,9 @@ bool parse_number(std::string_view s, unsigned long max, unsigned long& out) {
 
 Flags parse_flags(int argc, char** argv) {
   Flags f;
+  // The default exemptions (loopback) go back in at the end, unless --limit-loopback.
+  f.rate_limits.exempt_ips.clear();
+  bool limit_loopback = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     auto value = [&]() -> std::string {
@@ -132,9 +192,48 @@ Flags parse_flags(int argc, char** argv) {
 #ifndef RELAYCORE_WITH_POSTGRES
       usage_error("--postgres: this build has no PostgreSQL support (libpq was not found)");
 #endif
+    } else if (bool burst = false; RateLimit* limit = limit_flag(arg, f.rate_limits, burst)) {
+      std::string v = value();
+      unsigned long n = 0;
+      if (burst) {
+        if (!parse_number(v, UINT32_MAX, n)) usage_error(std::string(arg) + " wants a count");
+        limit->burst = static_cast<std::uint32_t>(n);
+      } else {
+        Result<double> rate = parse_rate(v);
+        if (!rate) usage_error(std::string(arg) + ": " + rate.error().message());
+        limit->per_second = *rate;
+      }
+    } else if (arg == "--conns-per-ip") {
+      std::string v = value();
+      unsigned long n = 0;
+      if (!parse_number(v, UINT32_MAX, n)) usage_error("--conns-per-ip wants a count");
+      f.rate_limits.max_connections_per_ip = static_cast<std::uint32_t>(n);
+    } else if (arg == "--exempt-ip") {
+      f.rate_limits.exempt_ips.push_back(value());
+    } else if (arg == "--exempt-pubkey") {
+      std::string v = value();
+      Pubkey pk;
+      if (!from_hex(v, pk)) usage_error("--exempt-pubkey wants 64 lowercase hex characters");
+      f.rate_limits.exempt_pubkeys.push_back(pk);
+    } else if (arg == "--limit-loopback") {
+      limit_loopback = true;
+    } else if (arg == "--no-rate-limits") {
+      f.rate_limits.per_ip = VerbLimits();
+      f.rate_limits.per_pubkey = VerbLimits();
+      f.rate_limits.max_connections_per_ip = 0;
     } else {
       usage_error("unknown option \"" + std::string(arg) + "\"");
     }
+  }
+  if (!limit_loopback) {
+    const std::vector<std::string> loopback = RateLimits().exempt_ips;
+    f.rate_limits.exempt_ips.insert(f.rate_limits.exempt_ips.end(), loopback.begin(),
+                                    loopback.end());
+  }
+  // Only an exempt address can be wrong by now. Relay::open would refuse it too, but as a
+  // failure to open the database.
+  if (Result<std::shared_ptr<RateLimiter>> limiter = new_rate_limiter(f.rate_limits); !limiter) {
+    usage_error("--exempt-ip: " + limiter.error().message());
   }
   return f;
 }
@@ -196,6 +295,7 @@ int main(int argc, char** argv) {
   options.sqlite.path = flags.db;
   options.auth_on_connect = flags.auth;
   options.dispatch = flags.dispatch;
+  options.rate_limits = flags.rate_limits;
   if (!flags.audit.empty()) {
     SqliteAuditOptions audit;
     audit.path = flags.audit;

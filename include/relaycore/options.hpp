@@ -12,6 +12,7 @@
 #include "relaycore/limits.hpp"
 #include "relaycore/policy.hpp"
 #include "relaycore/pubsub.hpp"
+#include "relaycore/rate_limit.hpp"
 #include "relaycore/storage.hpp"
 
 namespace relaycore {
@@ -51,6 +52,11 @@ struct Options {
   std::shared_ptr<PubSub> pubsub;
   // This node's origin id for echo suppression. Default: random.
   std::string node_id;
+
+  // Token buckets per address and per pubkey for EVENT, REQ and COUNT, and the cap on
+  // connections per address. Default: see RateLimits. VerbLimits{} for per_ip and 0 for
+  // max_connections_per_ip turn them off.
+  RateLimits rate_limits;
 
   // Host policies; null accepts everything.
   std::shared_ptr<EventPolicy> event_policy;

@@ -25,6 +25,16 @@ struct LatencyHistogram {
   RELAYCORE_API std::uint64_t percentile_us(double q) const noexcept;
 };
 
+// What the rate limiter refused (see rate_limit.hpp).
+struct RateLimitStats {
+  // Requests refused with "rate-limited:", by verb.
+  std::uint64_t refused_event = 0, refused_req = 0, refused_count = 0;
+  // Connections refused for passing the per-address cap.
+  std::uint64_t refused_connections = 0;
+  // Addresses and pubkeys with a bucket in memory at the moment of the call.
+  std::uint64_t tracked_keys = 0;
+};
+
 struct RelayStats {
   // Frames received, by verb.
   std::uint64_t frames_event = 0, frames_req = 0, frames_close = 0, frames_count = 0,
@@ -51,6 +61,8 @@ struct RelayStats {
   std::uint64_t events_delivered = 0, pubsub_published = 0, pubsub_publish_failed = 0,
                 pubsub_received = 0;
   std::uint64_t expired_purged = 0;
+  // The relay's rate limiter keeps these itself; Relay::stats() copies them in.
+  RateLimitStats rate_limits;
 };
 
 // The stats in the Prometheus text exposition format (version 0.0.4), every metric prefixed

@@ -16,6 +16,7 @@
 #include "pipeline/stats_recorder.hpp"
 #include "pipeline/subscription_index.hpp"
 #include "relaycore/options.hpp"
+#include "relaycore/rate_limit.hpp"
 
 namespace relaycore::pipeline {
 
@@ -35,6 +36,8 @@ struct Core {
   std::shared_ptr<AuditSink> audit;
   std::shared_ptr<PubSub> pubsub;
   std::string node_id;
+  // Built from options.rate_limits at open; Relay::stats() reports its refusals.
+  std::shared_ptr<RateLimiter> rate_limiter;
 
   StatsRecorder stats;
   SubscriptionIndex index;

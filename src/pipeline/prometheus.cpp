@@ -102,6 +102,15 @@ std::string prometheus_text(const RelayStats& s) {
          s.pubsub_received);
   metric(out, "expired_purged_total", "counter", "Expired events purged (NIP-40).",
          s.expired_purged);
+  out.append("# HELP relaycore_rate_limited_total Requests refused by the rate limits, by verb.\n");
+  out.append("# TYPE relaycore_rate_limited_total counter\n");
+  labelled(out, "rate_limited_total", "verb", "EVENT", s.rate_limits.refused_event);
+  labelled(out, "rate_limited_total", "verb", "REQ", s.rate_limits.refused_req);
+  labelled(out, "rate_limited_total", "verb", "COUNT", s.rate_limits.refused_count);
+  metric(out, "connections_refused_total", "counter",
+         "Connections refused for passing the per-address cap.", s.rate_limits.refused_connections);
+  metric(out, "rate_limit_tracked_keys", "gauge",
+         "Addresses and pubkeys the rate limiter holds a bucket for.", s.rate_limits.tracked_keys);
   return out;
 }
 

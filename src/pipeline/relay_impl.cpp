@@ -184,6 +184,7 @@ class RelayImpl final : public Relay {
     s.query_queue = core_->scheduler.size();
     s.audit_queue = core_->audit ? core_->audit->queued() : 0;
     s.subscriptions_open = core_->index.size();
+    s.rate_limits = core_->rate_limiter->stats();
     // Accepted by publish() but lost later: failed, not published.
     const std::uint64_t lost = std::min(core_->pubsub->dropped_after_accept(), s.pubsub_published);
     s.pubsub_published -= lost;
@@ -236,6 +237,11 @@ Result<std::unique_ptr<Relay>> Relay::open(Options options) {
   auto core = std::make_shared<Core>(std::move(options));
   const Options& opts = core->options;
   core->node_id = opts.node_id.empty() ? random_node_id() : opts.node_id;
+
+  // Before storage, so a bad setting fails without touching the database.
+  Result<std::shared_ptr<RateLimiter>> limiter = new_rate_limiter(opts.rate_limits);
+  if (!limiter) return limiter.error();
+  core->rate_limiter = std::move(limiter).value();
 
   core->storage = opts.storage;
   if (!core->storage) {
