@@ -317,7 +317,7 @@ int main(int argc, char** argv) {
   if (!relay) bench::die("Relay::open: " + relay.error().message());
   auto conn = std::make_shared<EoseConnection>();
   std::shared_ptr<relaycore::Session> session =
-      relay.value()->open_session(conn, relaycore::ClientInfo{"bench", {}});
+      relay.value()->open_session(conn, relaycore::ClientInfo{"127.0.0.1:1", {}});
 
   auto pick = [](const std::vector<std::string>& v, std::size_t i) {
     return v[(i * 7919) % v.size()];

@@ -41,17 +41,14 @@ void Outbox::flush() {
   }
   flushing_ = false;
   std::shared_ptr<Connection> to_close;
-  bool notify = false;
-  if (slow && !closed()) {
-    closed_.store(true, std::memory_order_release);
-    close_pending_ = true;
-    notify = true;
+  std::string reason;
+  if (close_pending_) {
+    to_close = take_for_close_locked();
+    reason = std::move(close_reason_);
   }
-  if (close_pending_) to_close = take_for_close_locked();
   lock.unlock();
-  // Counted and cleaned up before the host hears of it.
-  if (notify && on_closed_) on_closed_();
-  if (to_close) finish_close(std::move(to_close));
+  if (to_close) call_host([&] { to_close->close(reason); });
+  if (slow) close_slow_consumer();
 }
 
 void Outbox::send(Frame frame) {
@@ -86,23 +83,31 @@ std::shared_ptr<Connection> Outbox::take_for_close_locked() {
   return std::move(connection_);
 }
 
-void Outbox::finish_close(std::shared_ptr<Connection> conn) {
-  call_host([&] { conn->close(kSlowReason); });
+bool Outbox::close_slow_consumer() { return close_with(std::string(kSlowReason), true); }
+
+bool Outbox::close(std::string_view reason) {
+  flush();
+  return close_with(std::string(reason), false);
 }
 
-bool Outbox::close_slow_consumer() {
+bool Outbox::close_with(std::string reason, bool slow) {
   std::shared_ptr<Connection> to_close;
   {
     std::lock_guard lock(mu_);
     if (closed_.exchange(true, std::memory_order_acq_rel)) return false;
     close_pending_ = true;
+    close_reason_ = std::move(reason);
     out_.clear();
     out_bytes_ = 0;
     // A flush in progress is sending without the lock; it closes once it is done.
-    if (!flushing_) to_close = take_for_close_locked();
+    if (!flushing_) {
+      to_close = take_for_close_locked();
+      reason = std::move(close_reason_);
+    }
   }
-  if (on_closed_) on_closed_();
-  if (to_close) finish_close(std::move(to_close));
+  // Counted and cleaned up before the host hears of it.
+  if (on_closed_) on_closed_(slow);
+  if (to_close) call_host([&] { to_close->close(reason); });
   return true;
 }
 

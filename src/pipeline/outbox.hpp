@@ -24,10 +24,10 @@ class Outbox {
  public:
   Outbox(std::shared_ptr<Connection> connection, std::size_t hard_cap);
 
-  // `f` runs once, with no lock held, when the outbox closes the connection itself (a slow
-  // consumer); not when the host reports the connection gone through detach(). Set it before
-  // the outbox is shared with other threads.
-  void set_on_closed(std::function<void()> f) { on_closed_ = std::move(f); }
+  // `f` runs once, with no lock held, when the outbox closes the connection itself (close() or
+  // a slow consumer; `slow` says which); not when the host reports the connection gone through
+  // detach(). Set it before the outbox is shared with other threads.
+  void set_on_closed(std::function<void(bool slow)> f) { on_closed_ = std::move(f); }
 
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
@@ -52,6 +52,9 @@ class Outbox {
   // Connection::close() never overlaps a Connection::send(): a close that arrives during a
   // flush is carried out by the flushing thread once its sends are done.
   bool close_slow_consumer();
+  // Closes the connection after the frames already queued; `reason` is for the close frame.
+  // Returns false if the outbox was already closed.
+  bool close(std::string_view reason);
 
   // The host reported the connection gone: drop what is queued, send nothing more.
   // Returns false if the outbox was already closed.
@@ -63,10 +66,10 @@ class Outbox {
   std::size_t queued_bytes_locked() const;
   // Takes the connection for a pending close; called with mu_ held.
   std::shared_ptr<Connection> take_for_close_locked();
-  void finish_close(std::shared_ptr<Connection> conn);
+  bool close_with(std::string reason, bool slow);
 
   const std::size_t hard_cap_;
-  std::function<void()> on_closed_;
+  std::function<void(bool slow)> on_closed_;
 
   mutable std::mutex mu_;  // guards everything below but closed_
   std::shared_ptr<Connection> connection_;
@@ -74,6 +77,7 @@ class Outbox {
   std::size_t out_bytes_ = 0;
   bool flushing_ = false;
   bool close_pending_ = false;
+  std::string close_reason_;
   std::atomic<bool> closed_{false};
 };
 

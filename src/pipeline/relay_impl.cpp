@@ -163,7 +163,7 @@ class RelayImpl final : public Relay {
     auto conn = std::make_shared<CallbackConnection>(core_->callbacks, std::move(callbacks));
     auto session = std::make_shared<SessionImpl>(core_, conn, ClientInfo{"in-process", {}});
     conn->attach(session);
-    session->start();
+    session->start(/*counted=*/false);
     session->subscribe("in-process", std::move(filters));
     return std::unique_ptr<SubscriptionHandle>(
         std::make_unique<InProcessSubscription>(std::move(session), std::move(conn)));

@@ -52,11 +52,11 @@ SessionImpl::~SessionImpl() {
   if (lane_) core_->scheduler.close_lane(lane_);
 }
 
-void SessionImpl::start() {
+void SessionImpl::start(bool counted) {
   std::weak_ptr<SessionImpl> weak = weak_from_this();
-  outbox_->set_on_closed([weak] {
+  outbox_->set_on_closed([weak](bool slow) {
     if (std::shared_ptr<SessionImpl> self = weak.lock()) {
-      bump(self->core_->stats.slow_consumer_disconnects);
+      if (slow) bump(self->core_->stats.slow_consumer_disconnects);
       self->end();
     }
   });
@@ -70,7 +70,26 @@ void SessionImpl::start() {
     if (std::shared_ptr<Outbox> o = outbox.lock()) o->close_slow_consumer();
   };
   lane_ = core_->scheduler.open_lane(std::move(hooks));
+  if (counted && core_->rate_limiter) {
+    Result<ConnectionSlot> slot = core_->rate_limiter->open_connection(*client_);
+    if (!slot) {
+      send(Frame(notice_message(slot.error().message())));
+      outbox_->close(slot.error().message());
+      return;
+    }
+    slot_ = std::move(slot).value();
+  }
   if (core_->options.auth_on_connect) send_challenge();
+}
+
+Status SessionImpl::allow(Verb verb) {
+  if (!core_->rate_limiter) return Status::ok();
+  std::shared_ptr<const ClientInfo> client;
+  {
+    std::lock_guard lock(mu_);
+    client = client_;
+  }
+  return core_->rate_limiter->allow(verb, *client);
 }
 
 void SessionImpl::on_message(std::string_view frame) {
@@ -90,6 +109,10 @@ void SessionImpl::on_drain() {
 
 void SessionImpl::handle(EventMessage&& msg) {
   bump(core_->stats.frames_event);
+  if (Status s = allow(Verb::kEvent); !s) {
+    send(Frame(ok_message(msg.event->id_hex(), false, s.message())));
+    return;
+  }
   IngestJob job;
   job.event = msg.event;
   {
@@ -142,6 +165,10 @@ void SessionImpl::handle(ReqMessage&& msg) {
   bump(core_->stats.frames_req);
   if (core_->stopping.load()) {
     send(Frame(closed_message(msg.sub_id, "error: relay is shutting down")));
+    return;
+  }
+  if (Status s = allow(Verb::kReq); !s) {
+    send(Frame(closed_message(msg.sub_id, s.message())));
     return;
   }
   if (!allow_filters(msg.sub_id, msg.filters)) return;
@@ -221,6 +248,10 @@ void SessionImpl::handle(CloseMessage&& msg) {
 
 void SessionImpl::handle(CountMessage&& msg) {
   bump(core_->stats.frames_count);
+  if (Status s = allow(Verb::kCount); !s) {
+    send(Frame(closed_message(msg.sub_id, s.message())));
+    return;
+  }
   if (!allow_filters(msg.sub_id, msg.filters)) return;
   CountJob job;
   job.outbox = outbox_;
@@ -278,6 +309,7 @@ void SessionImpl::end() {
   {
     std::lock_guard lock(mu_);
     subs.swap(subs_);
+    slot_.release();
   }
   for (auto& [id, sub] : subs) {
     sub->cancel();

@@ -14,6 +14,7 @@
 #include "pipeline/subscription.hpp"
 #include "relaycore/connection.hpp"
 #include "relaycore/message.hpp"
+#include "relaycore/rate_limit.hpp"
 
 namespace relaycore::pipeline {
 
@@ -23,9 +24,11 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
               ClientInfo client);
   ~SessionImpl() override;
 
-  // Wires the outbox and the query lane to this session (they hold it weakly), and sends the
-  // AUTH challenge when the relay asks for it on connect. Call once, right after construction.
-  void start();
+  // Wires the outbox and the query lane to this session (they hold it weakly), counts the
+  // connection against its address's cap when `counted` (and closes it, with a NOTICE, when
+  // the address is over), and sends the AUTH challenge when the relay asks for it on connect.
+  // Call once, right after construction.
+  void start(bool counted = true);
 
   void on_message(std::string_view frame) override;
   // Opens (or replaces) subscription `sub_id`, as a REQ that passed the filter policy does.
@@ -42,6 +45,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void handle(AuthMessage&& msg);
   void send(Frame frame) { outbox_->send(std::move(frame)); }
   void send_challenge();
+  // The rate limiter's verdict for one EVENT, REQ or COUNT from this client.
+  Status allow(Verb verb);
   // Checks a NIP-42 auth event against this session's challenge and the relay URL.
   Status check_auth(const Event& event) const;
   // Runs the host's FilterPolicy; false (after answering CLOSED) when the query is refused.
@@ -61,6 +66,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   mutable std::mutex mu_;  // guards client_, subs_
   std::shared_ptr<const ClientInfo> client_;
   std::unordered_map<std::string, std::shared_ptr<Subscription>> subs_;
+  ConnectionSlot slot_;
 };
 
 }  // namespace relaycore::pipeline
