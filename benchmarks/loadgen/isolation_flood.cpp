@@ -75,15 +75,14 @@ class Flood {
       peer_->send_text("[\"REQ\",\"" + sub + "\"" + filter);
     }
     reqs_sent_ += config_.reqs;
-    marker_ = "mark" + std::to_string(round_);
-    peer_->send_text("[\"COUNT\",\"" + marker_ + "\",{\"ids\":[\"" + std::string(64, '0') +
-                     "\"]}]");
+    const std::string marker = "mark" + std::to_string(round_);
+    count_head_ = "[\"COUNT\",\"" + marker + "\"";
+    closed_head_ = "[\"CLOSED\",\"" + marker + "\"";
+    peer_->send_text(count_head_ + ",{\"ids\":[\"" + std::string(64, '0') + "\"]}]");
   }
 
   void on_text(std::string_view text) {
-    const std::string count_head = "[\"COUNT\",\"" + marker_ + "\"";
-    const std::string closed_head = "[\"CLOSED\",\"" + marker_ + "\"";
-    if (text.starts_with(count_head) || text.starts_with(closed_head)) {
+    if (text.starts_with(count_head_) || text.starts_with(closed_head_)) {
       round_ms_.push_back(ms_since(round_start_));
       ++round_;
       if (Clock::now() < end_) return send_round();
@@ -98,7 +97,8 @@ class Flood {
   std::shared_ptr<loadgen::WsPeer> peer_;
   Clock::time_point round_start_;
   std::size_t round_ = 0, reqs_sent_ = 0;
-  std::string marker_;
+  // The answers that end the current round: its COUNT's, or a refusal of it.
+  std::string count_head_, closed_head_;
   std::vector<double> round_ms_;
   Received got_;
   std::string end_reason_;
