@@ -70,6 +70,8 @@ std::vector<relaycore::Keypair> Generator::keys(std::size_t n) {
   return out;
 }
 
+std::string topic_name(std::size_t n) { return "topic" + std::to_string(n); }
+
 Corpus build_corpus(const CorpusShape& shape, std::uint64_t seed, std::int64_t base) {
   Generator gen(seed);
   const std::vector<relaycore::Keypair> keys = gen.keys(8);
@@ -81,6 +83,7 @@ Corpus build_corpus(const CorpusShape& shape, std::uint64_t seed, std::int64_t b
     draft.kind = 1;
     const std::size_t ntags = shape.min_tags + gen.below(shape.max_tags - shape.min_tags + 1);
     for (std::size_t t = 0; t < ntags; ++t) draft.tags.push_back(gen.tag());
+    if (shape.topics != 0) draft.tags.push_back({"t", topic_name(i % shape.topics)});
     draft.content = gen.content(shape.content_bytes);
     relaycore::Result<EventPtr> signed_event =
         relaycore::sign_event(keys[i % keys.size()], std::move(draft));

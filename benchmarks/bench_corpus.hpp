@@ -39,6 +39,9 @@ struct CorpusShape {
   std::size_t content_bytes;  // approximate
   std::size_t min_tags;
   std::size_t max_tags;
+  // When non-zero, event i also carries ["t", "topic<i % topics>"], so that tag filters can pick
+  // a known share of the corpus.
+  std::size_t topics = 0;
 };
 
 // Deterministic input: the same seed gives the same keys, content and tags in every run (the
@@ -63,6 +66,9 @@ class Generator {
  private:
   std::mt19937_64 rng_;
 };
+
+// The value of the t tag that CorpusShape::topics gives event i: topic_name(i % topics).
+std::string topic_name(std::size_t n);
 
 // Signs `shape.count` kind-1 events with 8 keys and checks that each one parses back and
 // verifies, so the timed loops measure the success path only. `created_at` starts at `base`.
