@@ -27,7 +27,8 @@ struct Core {
         writes(options.write_queue_capacity),
         dispatch(options.dispatch_queue_capacity),
         scheduler(options.max_queued_queries,
-                  std::chrono::milliseconds(options.slow_reader_timeout_ms)),
+                  std::chrono::milliseconds(options.slow_reader_timeout_ms),
+                  options.reader_threads > 1 ? options.reader_threads - 1 : 1),
         callbacks(std::make_shared<CallbackExecutor>()),
         listeners(std::make_shared<ChangeListeners>(callbacks, options.max_queued_changes)) {}
 

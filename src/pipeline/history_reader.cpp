@@ -1,6 +1,9 @@
 #include "pipeline/history_reader.hpp"
 
 #include <algorithm>
+#include <cstdint>
+
+#include "pipeline/query_cost.hpp"
 
 namespace relaycore::pipeline {
 namespace {
@@ -28,6 +31,9 @@ Status HistoryReader::refill(Storage& storage, Stream& stream) {
   request.after = stream.after;
   // The storage applies min(filter limit, max_limit); what is left of the limit is smaller.
   request.max_limit = stream.remaining;
+  // An expensive filter's statement reads every match whatever its limit; it is read whole
+  // rather than run again for each chunk.
+  const std::size_t chunk_bytes = expensive(*stream.filter, false) ? SIZE_MAX : kChunkBytes;
   std::size_t bytes = 0;
   std::uint32_t got = 0;
   bool stopped = false;
@@ -35,7 +41,7 @@ Status HistoryReader::refill(Storage& storage, Stream& stream) {
     stream.buffer.push_back(e);
     ++got;
     bytes += e.event->json().size();
-    if (bytes >= kChunkBytes && got < stream.remaining) {
+    if (bytes >= chunk_bytes && got < stream.remaining) {
       stopped = true;
       return false;
     }

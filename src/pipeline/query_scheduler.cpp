@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "pipeline/query_cost.hpp"
 #include "pipeline/subscription.hpp"
 
 namespace relaycore::pipeline {
@@ -11,9 +12,18 @@ bool abandoned(const QueryJob& job) {
   return std::get<CountJob>(job).outbox.expired();
 }
 
-QueryScheduler::QueryScheduler(std::size_t max_jobs_per_lane, Clock::duration park_timeout)
+QueryScheduler::QueryScheduler(std::size_t max_jobs_per_lane, Clock::duration park_timeout,
+                               std::size_t max_expensive)
     : max_jobs_per_lane_(std::max<std::size_t>(1, max_jobs_per_lane)),
-      park_timeout_(park_timeout) {}
+      park_timeout_(park_timeout),
+      max_expensive_(std::max<std::size_t>(1, max_expensive)) {}
+
+std::deque<std::shared_ptr<QueryLane>>::iterator QueryScheduler::runnable() {
+  if (running_expensive_ < max_expensive_) return ring_.begin();
+  return std::find_if(ring_.begin(), ring_.end(), [](const std::shared_ptr<QueryLane>& lane) {
+    return !expensive(lane->jobs_.front());
+  });
+}
 
 std::shared_ptr<QueryLane> QueryScheduler::open_lane(QueryLane::Hooks hooks) {
   return std::shared_ptr<QueryLane>(new QueryLane(std::move(hooks)));
@@ -100,6 +110,11 @@ void QueryScheduler::finish_slice(const std::shared_ptr<QueryLane>& lane, SliceO
   bool check_drain = false;
   {
     std::lock_guard lock(mu_);
+    if (std::exchange(lane->running_expensive_, false)) {
+      --running_expensive_;
+      // A reader may be waiting for an expensive job to be allowed to run.
+      cv_.notify_all();
+    }
     if (lane->closed_) {
       lane->state_ = QueryLane::State::kIdle;
       drop_jobs(*lane, /*keep_front=*/false);
@@ -138,7 +153,8 @@ void QueryScheduler::work(const std::function<SliceOutcome(QueryJob&, Clock::tim
       std::unique_lock lock(mu_);
       for (;;) {
         take_expired(Clock::now(), expired);
-        if (!expired.empty() || !ring_.empty() || stopping_) break;
+        if (!expired.empty() || runnable() != ring_.end()) break;
+        if (stopping_ && ring_.empty()) break;
         if (parked_.empty()) {
           cv_.wait(lock);
         } else {
@@ -147,9 +163,14 @@ void QueryScheduler::work(const std::function<SliceOutcome(QueryJob&, Clock::tim
       }
       if (expired.empty()) {
         if (ring_.empty()) return;  // stopping, and nothing runnable is left
-        lane = std::move(ring_.front());
-        ring_.pop_front();
+        auto it = runnable();
+        lane = std::move(*it);
+        ring_.erase(it);
         lane->state_ = QueryLane::State::kRunning;
+        if (expensive(lane->jobs_.front())) {
+          lane->running_expensive_ = true;
+          ++running_expensive_;
+        }
       }
     }
     if (!expired.empty()) {

@@ -51,14 +51,19 @@ class QueryLane {
   std::deque<QueryJob> jobs_;
   State state_ = State::kIdle;
   bool closed_ = false;
+  // Its running slice counts against the scheduler's max_expensive.
+  bool running_expensive_ = false;
   std::multimap<Clock::time_point, std::shared_ptr<QueryLane>>::iterator parked_at_;
 };
 
 class QueryScheduler {
  public:
   // `max_jobs_per_lane` bounds each session's queue; `park_timeout` is how long a lane may stay
-  // parked before it is expired.
-  QueryScheduler(std::size_t max_jobs_per_lane, Clock::duration park_timeout);
+  // parked before it is expired; at most `max_expensive` slices of expensive jobs
+  // (query_cost.hpp) run at once, so that with fewer of them than readers, a cheap query always
+  // finds a reader free.
+  QueryScheduler(std::size_t max_jobs_per_lane, Clock::duration park_timeout,
+                 std::size_t max_expensive);
 
   std::shared_ptr<QueryLane> open_lane(QueryLane::Hooks hooks);
 
@@ -90,16 +95,20 @@ class QueryScheduler {
   void take_expired(Clock::time_point now, std::vector<std::shared_ptr<QueryLane>>& out);
   void finish_slice(const std::shared_ptr<QueryLane>& lane, SliceOutcome outcome);
   void drop_jobs(QueryLane& lane, bool keep_front);
+  // The first lane in the ring whose front job may run now; ring_.end() if none.
+  std::deque<std::shared_ptr<QueryLane>>::iterator runnable();
   static bool call_hook(const std::function<bool()>& hook);
 
   const std::size_t max_jobs_per_lane_;
   const Clock::duration park_timeout_;
+  const std::size_t max_expensive_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<QueryLane>> ring_;
   Parked parked_;
   bool stopping_ = false;
+  std::size_t running_expensive_ = 0;
   std::atomic<std::size_t> jobs_total_{0};
 };
 

@@ -186,7 +186,7 @@ QueryJob named_job(std::string name) {
 }  // namespace
 
 TEST_CASE("the query scheduler takes sessions in turn, one slice each", "[relay][isolation]") {
-  QueryScheduler scheduler(100000, 10s);
+  QueryScheduler scheduler(100000, 10s, 1);
   auto flood = scheduler.open_lane({});
   auto other = scheduler.open_lane({});
   constexpr int kFlood = 10000;
@@ -225,7 +225,7 @@ TEST_CASE("the query scheduler takes sessions in turn, one slice each", "[relay]
 
 TEST_CASE("a parked lane runs again only after resume, and expires past its deadline",
           "[relay][isolation]") {
-  QueryScheduler scheduler(16, 100ms);
+  QueryScheduler scheduler(16, 100ms, 1);
   std::promise<void> expired;
   std::atomic<bool> room{false};
   pipeline::QueryLane::Hooks hooks;
@@ -273,4 +273,54 @@ TEST_CASE("a parked lane runs again only after resume, and expires past its dead
   CHECK(scheduler.submit(parked, named_job("late")) == QueryScheduler::Submit::kStopped);
   scheduler.stop();
   worker.join();
+}
+
+TEST_CASE("expensive queries never take the last free reader", "[relay][isolation]") {
+  // Two readers, at most one expensive slice at a time.
+  QueryScheduler scheduler(16, 10s, 1);
+  auto heavy1 = scheduler.open_lane({});
+  auto heavy2 = scheduler.open_lane({});
+  auto cheap = scheduler.open_lane({});
+  auto count_job = [](std::string name, std::string_view filter) {
+    CountJob j;
+    j.sub_id = std::move(name);
+    j.filters.push_back(parse_filter(filter).value());
+    return QueryJob(std::move(j));
+  };
+  std::promise<void> release, heavy_started, cheap_done;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> heavy_running{0}, heavy_max{0};
+  auto run = [&](QueryJob& job, pipeline::Clock::time_point) {
+    const std::string& name = std::get<CountJob>(job).sub_id;
+    if (name == "cheap") {
+      cheap_done.set_value();
+      return SliceOutcome::kDone;
+    }
+    const int now_running = ++heavy_running;
+    heavy_max = std::max(heavy_max.load(), now_running);
+    if (name == "h1") {
+      heavy_started.set_value();
+      released.wait();
+    }
+    --heavy_running;
+    return SliceOutcome::kDone;
+  };
+  std::thread r1([&] { scheduler.work(run, 10ms); });
+  std::thread r2([&] { scheduler.work(run, 10ms); });
+  // A count of everything and a search: both expensive.
+  REQUIRE(scheduler.submit(heavy1, count_job("h1", "{}")) == QueryScheduler::Submit::kQueued);
+  REQUIRE(heavy_started.get_future().wait_for(5s) == std::future_status::ready);
+  REQUIRE(scheduler.submit(heavy2, count_job("h2", R"({"search":"x"})")) ==
+          QueryScheduler::Submit::kQueued);
+  REQUIRE(scheduler.submit(cheap, count_job("cheap", R"({"kinds":[1]})")) ==
+          QueryScheduler::Submit::kQueued);
+  // The cheap job runs on the second reader although h2 was queued first.
+  REQUIRE(cheap_done.get_future().wait_for(5s) == std::future_status::ready);
+  CHECK(scheduler.size() == 2);  // h1 running, h2 waiting
+  release.set_value();
+  scheduler.stop();
+  r1.join();
+  r2.join();
+  CHECK(heavy_max.load() == 1);
+  CHECK(scheduler.size() == 0);
 }
