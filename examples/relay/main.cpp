@@ -44,6 +44,19 @@ constexpr const char* kUsage =
     "  --redis URL          carry live events to other nodes over Redis (redis://HOST:PORT[/DB])\n"
     "  --help               show this help\n"
     "\n"
+    "isolation between clients (see docs/limits.md):\n"
+    "  --readers N          threads serving REQ and COUNT (default 2); expensive queries use\n"
+    "                       at most N-1 of them, so cheap ones always find one free\n"
+    "  --query-slice-ms N   a query yields to other clients' after N ms (default 10)\n"
+    "  --max-outbound-bytes N\n"
+    "                       bytes queued for one connection before it is closed as a slow\n"
+    "                       consumer (default 4194304); history pauses at half of it\n"
+    "  --slow-reader-timeout-ms N\n"
+    "                       close a connection whose history has waited N ms for it to\n"
+    "                       read (default 10000)\n"
+    "  --max-queued-queries N\n"
+    "                       REQ and COUNT jobs one connection may have waiting (default 64)\n"
+    "\n"
     "rate limits (see docs/limits.md); RATE is N/s, N/m, N/h, N (per second) or off:\n"
     "  --event-rate RATE    EVENTs per client address (default 20/s)\n"
     "  --event-burst N      EVENTs an address may send at once (default 100)\n"
@@ -79,6 +92,12 @@ struct Flags {
   std::string postgres;
   std::string redis;
   RateLimits rate_limits;
+  // Isolation between clients: Options fields, defaults from Options.
+  std::size_t readers = Options().reader_threads;
+  std::uint32_t query_slice_micros = Options().query_slice_micros;
+  std::size_t max_outbound_bytes = Options().max_outbound_bytes;
+  std::uint32_t slow_reader_timeout_ms = Options().slow_reader_timeout_ms;
+  std::size_t max_queued_queries = Options().max_queued_queries;
 };
 
 // A flag "--<name>-rate RATE" or "--<name>-burst N", and the bucket it sets.
@@ -139,6 +158,16 @@ Flags parse_flags(int argc, char** argv) {
       if (i + 1 >= argc) usage_error(std::string(arg) + " needs a value");
       return argv[++i];
     };
+    // The flag's value as a whole number from `min` to `max`.
+    auto number = [&](unsigned long min, unsigned long max) -> unsigned long {
+      std::string v = value();
+      unsigned long n = 0;
+      if (!parse_number(v, max, n) || n < min) {
+        usage_error(std::string(arg) + " wants " + std::to_string(min) + " to " +
+                    std::to_string(max) + ", got \"" + v + "\"");
+      }
+      return n;
+    };
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
@@ -157,10 +186,17 @@ Flags parse_flags(int argc, char** argv) {
     } else if (arg == "--audit") {
       f.audit = value();
     } else if (arg == "--threads") {
-      std::string v = value();
-      unsigned long n = 0;
-      if (!parse_number(v, 256, n) || n == 0) usage_error("--threads wants 1 to 256");
-      f.threads = n;
+      f.threads = number(1, 256);
+    } else if (arg == "--readers") {
+      f.readers = number(1, 256);
+    } else if (arg == "--query-slice-ms") {
+      f.query_slice_micros = static_cast<std::uint32_t>(number(1, 60000) * 1000);
+    } else if (arg == "--max-outbound-bytes") {
+      f.max_outbound_bytes = number(64 * 1024, 1ul << 30);
+    } else if (arg == "--slow-reader-timeout-ms") {
+      f.slow_reader_timeout_ms = static_cast<std::uint32_t>(number(1, 3600000));
+    } else if (arg == "--max-queued-queries") {
+      f.max_queued_queries = number(1, 1u << 20);
     } else if (arg == "--auth") {
       f.auth = true;
     } else if (arg == "--relay-url") {
@@ -296,6 +332,11 @@ int main(int argc, char** argv) {
   options.auth_on_connect = flags.auth;
   options.dispatch = flags.dispatch;
   options.rate_limits = flags.rate_limits;
+  options.reader_threads = flags.readers;
+  options.query_slice_micros = flags.query_slice_micros;
+  options.max_outbound_bytes = flags.max_outbound_bytes;
+  options.slow_reader_timeout_ms = flags.slow_reader_timeout_ms;
+  options.max_queued_queries = flags.max_queued_queries;
   if (!flags.audit.empty()) {
     SqliteAuditOptions audit;
     audit.path = flags.audit;

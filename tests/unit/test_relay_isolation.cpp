@@ -6,6 +6,7 @@
 #include <future>
 #include <map>
 
+#include "pipeline/outbox.hpp"
 #include "pipeline/query_scheduler.hpp"
 #include "relay_test_util.hpp"
 #include "relaycore/message.hpp"
@@ -323,4 +324,60 @@ TEST_CASE("expensive queries never take the last free reader", "[relay][isolatio
   r2.join();
   CHECK(heavy_max.load() == 1);
   CHECK(scheduler.size() == 0);
+}
+
+namespace {
+
+// Fails the test if close() is called while a send() is in progress; its first send() blocks
+// until released, so that a test can close from another thread in the middle of it.
+class ExclusiveConnection : public Connection {
+ public:
+  void send(Frame) override {
+    in_send_ = true;
+    if (sends_++ == 0) {
+      entered_.set_value();
+      released_.wait();
+    }
+    in_send_ = false;
+  }
+  void close(std::string_view) override {
+    if (in_send_) overlapped_ = true;
+    closes_++;
+    closed_.set_value();
+  }
+  std::size_t queued_bytes() const override { return 0; }
+
+  std::promise<void> entered_, closed_, release_;
+  std::shared_future<void> released_ = release_.get_future().share();
+  std::atomic<bool> in_send_{false}, overlapped_{false};
+  std::atomic<int> sends_{0}, closes_{0};
+};
+
+}  // namespace
+
+TEST_CASE("Connection::close never runs while a send is in progress", "[relay][isolation]") {
+  auto conn = std::make_shared<ExclusiveConnection>();
+  pipeline::Outbox outbox(conn, 1 << 20);
+  std::atomic<int> on_closed{0};
+  outbox.set_on_closed([&](bool slow) {
+    CHECK(slow);
+    ++on_closed;
+  });
+  std::thread flusher([&] {
+    outbox.send(Frame(std::string("first")));
+    outbox.send(Frame(std::string("second")));
+  });
+  conn->entered_.get_future().wait();
+  // The flusher is inside send(): the close is left to it.
+  CHECK(outbox.close_slow_consumer());
+  CHECK_FALSE(outbox.close_slow_consumer());  // once
+  CHECK(conn->closes_.load() == 0);
+  CHECK(outbox.closed());
+  conn->release_.set_value();
+  REQUIRE(conn->closed_.get_future().wait_for(5s) == std::future_status::ready);
+  flusher.join();
+  CHECK_FALSE(conn->overlapped_.load());
+  CHECK(conn->closes_.load() == 1);
+  CHECK(conn->sends_.load() == 1);  // nothing is sent once closed
+  CHECK(on_closed.load() == 1);
 }
