@@ -1,25 +1,27 @@
-// relaycore-embedded-local-relay: what a desktop app does with relaycore. It starts a relay
-// in-process on 127.0.0.1 with a port the OS picks and its own data directory, then talks to it
-// as any Nostr client would, over a real WebSocket: it publishes a signed note, reads it back
-// with a REQ until EOSE, and shuts everything down in order.
+// relaycore-embedded-local-relay: what a desktop app does with relaycore. It opens a relay in its
+// own data directory and uses it in process: a live subscription whose callbacks feed the app, a
+// change listener that keeps a cache right, a note published with submit(), and a typed query.
+// It also serves ws://127.0.0.1:PORT so that other apps on the machine can share the relay.
 //
 //   $ relaycore-embedded-local-relay [DATA_DIR]   (default: a fresh temporary directory, removed
 //                                                 at exit; a given directory is kept)
 //
-// Exits 0 when the note went in and came back, non-zero on any failure.
+// Exits 0 when the note went in, reached the subscription and the listener, and came back from
+// a query; non-zero on any failure.
 #include <stdlib.h>  // mkdtemp
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include "relaycore/keys.hpp"
 #include "relaycore/relay.hpp"
-#include "relaycore/websocket/client.hpp"
 #include "relaycore/websocket/server.hpp"
 
 using namespace relaycore;
@@ -52,62 +54,79 @@ int fail(const std::string& what) {
   return 1;
 }
 
-// Sends one frame and prints it.
-bool send(websocket::Client& client, const std::string& frame) {
-  std::printf("> %s\n", frame.c_str());
-  Status s = client.send_text(frame);
-  if (!s) fail(s.message());
-  return s.is_ok();
-}
+// What the app's callbacks have seen. They run on relaycore's callback thread; a GUI app would
+// hand each event to its UI thread instead.
+struct Feed {
+  std::mutex mu;
+  std::condition_variable changed;
+  bool eose = false;
+  std::vector<EventPtr> events;  // from the subscription
+  std::size_t cached = 0;        // events the listener has seen stored
+  std::string closed;
 
-// Prints frames as they come until one starts with `prefix`; that one is returned.
-std::optional<std::string> receive_until(websocket::Client& client, const std::string& prefix,
-                                         const std::string& watch_for, bool& seen) {
-  for (;;) {
-    Result<std::string> frame = client.receive_text(kTimeout);
-    if (!frame) {
-      fail("waiting for " + prefix + ": " + frame.error().message());
-      return std::nullopt;
-    }
-    std::printf("< %s\n", frame->c_str());
-    if (!watch_for.empty() && *frame == watch_for) seen = true;
-    if (frame->starts_with(prefix)) return *frame;
+  bool wait(const std::function<bool()>& done) {
+    std::unique_lock lock(mu);
+    return changed.wait_for(lock, kTimeout, done);
   }
-}
+};
 
-// The app's part: a client of its own relay.
-int run_client(std::uint16_t port) {
-  Result<std::unique_ptr<websocket::Client>> connected =
-      websocket::Client::connect("ws://127.0.0.1:" + std::to_string(port));
-  if (!connected) return fail(connected.error().message());
-  websocket::Client& client = *connected.value();
+int run(Relay& relay) {
+  Feed feed;
+  Keypair keys = Keypair::generate();
+  Filter mine;
+  mine.authors = std::vector<Pubkey>{keys.pubkey()};
+
+  SubscribeCallbacks callbacks;
+  callbacks.on_event = [&](const EventPtr& e) {
+    std::lock_guard lock(feed.mu);
+    std::printf("feed: %s \"%s\"\n", std::string(e->id_hex()).c_str(), e->content().c_str());
+    feed.events.push_back(e);
+    feed.changed.notify_all();
+  };
+  callbacks.on_eose = [&] {
+    std::lock_guard lock(feed.mu);
+    std::printf("feed: end of stored notes\n");
+    feed.eose = true;
+    feed.changed.notify_all();
+  };
+  callbacks.on_closed = [&](std::string_view reason) {
+    std::lock_guard lock(feed.mu);
+    feed.closed = std::string(reason);
+    feed.changed.notify_all();
+  };
+  Result<std::unique_ptr<SubscriptionHandle>> subscription = relay.subscribe({mine}, callbacks);
+  if (!subscription) return fail(subscription.error().message());
+  std::unique_ptr<ListenerHandle> listener = relay.listen([&](const ChangeBatch& batch) {
+    std::lock_guard lock(feed.mu);
+    feed.cached += batch.stored.size();
+    std::printf("listener: %zu stored, %zu removed\n", batch.stored.size(), batch.removed.size());
+    feed.changed.notify_all();
+  });
+  if (!feed.wait([&] { return feed.eose; })) return fail("no end of stored notes");
 
   EventDraft draft;
   draft.created_at = static_cast<std::int64_t>(std::time(nullptr));
   draft.content = "a note kept by my desktop app's own relay";
-  Keypair keys = Keypair::generate();
   Result<EventPtr> note = sign_event(keys, std::move(draft));
   if (!note) return fail(note.error().message());
-  const std::string id((*note)->id_hex());
-  const std::string json((*note)->json());
+  OkResult ok = relay.submit(*note);
+  std::printf("submit: %s%s\n", ok.accepted ? "accepted" : "refused ", ok.message.c_str());
+  if (!ok.accepted) return fail("the note was refused");
 
-  bool unused = false;
-  if (!send(client, R"(["EVENT",)" + json + "]")) return 1;
-  auto ok = receive_until(client, R"(["OK",")" + id + "\"", "", unused);
-  if (!ok) return 1;
-  if (*ok != R"(["OK",")" + id + R"(",true,""])") return fail("the note was refused");
-
-  bool found = false;
-  const std::string req =
-      R"(["REQ","mine",{"authors":[")" + std::string((*note)->pubkey_hex()) + R"("]}])";
-  if (!send(client, req)) return 1;
-  if (!receive_until(client, R"(["EOSE","mine"])", R"(["EVENT","mine",)" + json + "]", found)) {
-    return 1;
+  if (!feed.wait([&] { return !feed.events.empty() && feed.cached > 0; })) {
+    return fail("the note did not reach the feed and the listener");
   }
-  if (!found) return fail("the REQ did not return the note");
-  if (!send(client, R"(["CLOSE","mine"])")) return 1;
-  client.close();
-  return 0;
+  bool found = false;
+  Status queried = relay.query({mine}, [&](const EventPtr& e) {
+    found = found || e->id() == (*note)->id();
+    return true;
+  });
+  if (!queried) return fail(queried.message());
+  std::printf("query: %s\n", found ? "found the note" : "did not find the note");
+  Result<std::uint64_t> count = relay.count({mine});
+  if (!count) return fail(count.error().message());
+  std::printf("count: %llu\n", static_cast<unsigned long long>(*count));
+  return found && *count == 1 ? 0 : 1;
 }
 
 }  // namespace
@@ -134,6 +153,7 @@ int main(int argc, char** argv) {
     Result<std::unique_ptr<Relay>> relay = Relay::open(std::move(options));
     if (!relay) return fail("cannot open the relay: " + relay.error().message());
 
+    // Other apps on this machine may use the same relay over ws://127.0.0.1.
     websocket::ServerOptions server_options;
     server_options.host = "127.0.0.1";  // this machine only
     server_options.port = 0;            // any free port
@@ -143,7 +163,7 @@ int main(int argc, char** argv) {
     if (!server) return fail("cannot listen: " + server.error().message());
     std::printf("local relay on ws://127.0.0.1:%u, data in %s\n", (*server)->port(), dir.c_str());
 
-    status = run_client((*server)->port());
+    status = run(**relay);
 
     // Drain the relay first, so anything in flight is answered, then close the connections.
     (*relay)->shutdown();
