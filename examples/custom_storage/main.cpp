@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   Result<std::shared_ptr<Storage>> reopened = example::open_log_storage(path);
   if (!reopened) return fail("cannot reopen the log: " + reopened.error().message());
   Result<bool> kept = (*reopened)->contains((*note)->id());
-  if (!kept || !*kept) return fail("the note is not in the reopened log");
+  if (!kept.is_ok() || !*kept) return fail("the note is not in the reopened log");
   std::printf("reopened %s: the note is still there\n", path.c_str());
 
   reopened.value().reset();

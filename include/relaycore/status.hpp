@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -81,7 +82,9 @@ class [[nodiscard]] Result {
   Result(E error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
 
   bool is_ok() const noexcept { return state_.index() == 0; }
-  explicit operator bool() const noexcept { return is_ok(); }
+  // For a Result<bool>, `if (result)` would read as the value while it tests for success, so
+  // that Result says is_ok() or value() instead.
+  explicit operator bool() const noexcept requires(!std::is_same_v<T, bool>) { return is_ok(); }
 
   // Precondition: is_ok().
   T& value() & { return std::get<0>(state_); }

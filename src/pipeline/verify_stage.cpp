@@ -72,7 +72,7 @@ void VerifyStage::process(IngestJob& job) {
   // storage read here. The storage confirms, since the event may have been removed since.
   if (ev.kind_class() != KindClass::kEphemeral && core.recent_ids.contains(ev.id())) {
     Result<bool> known = core.storage->contains(ev.id());
-    if (known && *known) {
+    if (known.is_ok() && *known) {
       bump(core.stats.events_duplicate);
       return acknowledge(core, job.ack, job.received, {true, "duplicate: already have this event"});
     }

@@ -15,7 +15,7 @@ Result<bool> is_deleted(WriteTarget& target, const Event& event,
                         const std::optional<Address>& address) {
   if (event.kind() == kDeletionKind) return false;
   auto by_id = target.id_deleted(event.id(), event.pubkey());
-  if (!by_id) return std::move(by_id).error();
+  if (!by_id.is_ok()) return std::move(by_id).error();
   if (*by_id) return true;
   if (!address) return false;
   auto until = target.address_deleted_until(*address);
@@ -88,7 +88,7 @@ Status apply_event(WriteTarget& target, const EventPtr& event, WriteResult& resu
 
   const std::optional<Address> address = address_of(*event);
   auto deleted = is_deleted(target, *event, address);
-  if (!deleted) return std::move(deleted).error();
+  if (!deleted.is_ok()) return std::move(deleted).error();
   if (*deleted) {
     set_outcome(result, WriteOutcome::kDeleted,
                 Status::blocked("this event was deleted by its author"));

@@ -54,7 +54,7 @@ void expect_errors_everywhere(Storage& s, const EventPtr& e) {
   auto n = s.count({Filter()}, QueryRequest());
   CHECK((!n && is_error(n.error())));
   auto found = s.contains(e->id());
-  CHECK((!found && is_error(found.error())));
+  CHECK((!found.is_ok() && is_error(found.error())));
   auto seq = s.max_seq();
   CHECK((!seq && is_error(seq.error())));
   auto purged = s.purge_expired(1);
