@@ -12,6 +12,7 @@
 
 #include "audit/audit_chain.hpp"
 #include "audit/audit_db.hpp"
+#include "util/cleanup_status.hpp"
 
 namespace relaycore {
 namespace audit {
@@ -200,8 +201,8 @@ class SqliteAuditLog final : public AuditSink {
       status = sqlite_error(db, "commit");
     }
     if (!status.is_ok()) {
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      return status;
+      if (sqlite3_get_autocommit(db) != 0) return status;
+      return with_cleanup(status, exec(db, "ROLLBACK"));
     }
     tip_ = tip;
     return Status::ok();
@@ -302,8 +303,8 @@ Status prepare_database(sqlite3* db) {
     return exec(db, "INSERT INTO meta VALUES ('format_version', 1)");
   }();
   if (status.is_ok()) status = exec(db, "COMMIT");
-  if (!status.is_ok()) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-  return status;
+  if (status.is_ok() || sqlite3_get_autocommit(db) != 0) return status;
+  return with_cleanup(status, exec(db, "ROLLBACK"));
 }
 
 // Reads the head row and checks that it names the last record, so that an append never
