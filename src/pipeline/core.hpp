@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
+#include <source_location>
+#include <string_view>
 
 #include "pipeline/bounded_queue.hpp"
 #include "pipeline/jobs.hpp"
@@ -13,12 +16,14 @@
 #include "pipeline/stats_recorder.hpp"
 #include "pipeline/subscription_index.hpp"
 #include "relaycore/options.hpp"
+#include "util/log.hpp"
 
 namespace relaycore::pipeline {
 
 struct Core {
   explicit Core(Options opts)
       : options(std::move(opts)),
+        log(options.logger, options.log_level),
         ingest(options.ingest_queue_capacity),
         writes(options.write_queue_capacity),
         dispatch(options.dispatch_queue_capacity),
@@ -26,6 +31,8 @@ struct Core {
                   std::chrono::milliseconds(options.slow_reader_timeout_ms)) {}
 
   const Options options;
+  // Options::logger behind the level filter and the repeat throttle.
+  const Log log;
   std::shared_ptr<Storage> storage;
   std::shared_ptr<AuditSink> audit;
   std::shared_ptr<PubSub> pubsub;
@@ -47,16 +54,21 @@ struct Core {
 // Unix seconds now.
 std::int64_t unix_now();
 
-// Runs host code (policies, ack callbacks) behind a catch-all, so no exception crosses into
-// relaycore's threads. Returns false if it threw.
+// Runs host code (policies, ack callbacks, Connection::close) behind a catch-all, so no
+// exception crosses into relaycore's threads. Returns false if it threw, after logging `what`
+// with the exception's text.
 template <typename F>
-bool call_host(F&& f) noexcept {
+bool call_host(const Log& log, std::string_view what, F&& f,
+               std::source_location site = std::source_location::current()) noexcept {
   try {
     f();
     return true;
+  } catch (const std::exception& e) {
+    log.failure(LogLevel::kError, what, e.what(), site);
   } catch (...) {
-    return false;
+    log.failure(LogLevel::kError, what, "an exception that is not a std::exception", site);
   }
+  return false;
 }
 
 }  // namespace relaycore::pipeline

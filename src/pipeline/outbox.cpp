@@ -9,8 +9,8 @@ constexpr std::string_view kSlowReason = "slow consumer: outbound queue over its
 
 }  // namespace
 
-Outbox::Outbox(std::shared_ptr<Connection> connection, std::size_t hard_cap)
-    : hard_cap_(hard_cap), connection_(std::move(connection)) {}
+Outbox::Outbox(std::shared_ptr<Connection> connection, std::size_t hard_cap, Log log)
+    : hard_cap_(hard_cap), log_(std::move(log)), connection_(std::move(connection)) {}
 
 void Outbox::enqueue(Frame frame) {
   std::lock_guard lock(mu_);
@@ -87,7 +87,8 @@ std::shared_ptr<Connection> Outbox::take_for_close_locked() {
 }
 
 void Outbox::finish_close(std::shared_ptr<Connection> conn) {
-  call_host([&] { conn->close(kSlowReason); });
+  call_host(log_, "session: closing a slow consumer's connection threw",
+            [&] { conn->close(kSlowReason); });
 }
 
 bool Outbox::close_slow_consumer() {

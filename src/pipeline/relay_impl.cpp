@@ -85,6 +85,14 @@ class RelayImpl final : public Relay {
     write_.start();
     dispatch_.start();
     query_.start(core_->options.reader_threads);
+    const Options& o = core_->options;
+    core_->log.write(LogLevel::kDebug,
+                     "relay: open as node {}; {} verify threads, {} reader threads, {} dispatch, "
+                     "{}, {}",
+                     core_->node_id, verifiers, o.reader_threads,
+                     o.dispatch == DispatchMode::kInline ? "inline" : "deferred",
+                     o.audit ? "audited" : "no audit log",
+                     o.pubsub ? "host PubSub" : "in-process PubSub");
   }
 
   std::shared_ptr<Session> open_session(std::shared_ptr<Connection> connection,
@@ -204,7 +212,12 @@ Result<std::unique_ptr<Relay>> Relay::open(Options options) {
         job.seqs.push_back(0);
         job.local = false;
         job.committed = Clock::now();
-        c->dispatch.push(job);
+        if (!c->dispatch.push(job)) {
+          // Only once shutdown() has stopped dispatch, with the sessions about to go too.
+          c->log.failure(LogLevel::kDebug,
+                         "pubsub: an event from another node came after dispatch stopped",
+                         "not delivered live");
+        }
       });
   if (!subscribed) return subscribed;
 

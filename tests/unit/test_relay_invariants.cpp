@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <future>
 #include <set>
+#include <stdexcept>
 
 #include "relay_test_util.hpp"
 #include "relaycore/message.hpp"
@@ -241,12 +242,52 @@ TEST_CASE("Invariant 7: a REQ during a stream sees every event exactly once",
 
 TEST_CASE("Invariant 8: internal failures answer error: without leaking details",
           "[relay][invariants]") {
-  Harness h;
+  auto logger = std::make_shared<test::CapturingLogger>();
+  Harness h(DispatchMode::kDeferred, [&](Options& o) { o.logger = logger; });
   h.storage->fail_writes = true;
+  // One event per batch: every submit is a failed write.
+  constexpr int kEvents = 20;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kEvents; ++i) {
+    OkResult r = h.relay->submit(test::signed_event(test::alice(), 1, now(), std::to_string(i)));
+    CHECK_FALSE(r.accepted);
+    CHECK(r.message == "error: could not store the event");
+    CHECK(r.message.find("/var/lib") == std::string::npos);
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+
+  // The operator gets the storage's own words, at most once a second however often it fails.
+  std::vector<test::CapturingLogger::Line> logged = logger->lines_with("disk on fire");
+  REQUIRE_FALSE(logged.empty());
+  CHECK(logged[0].level == LogLevel::kError);
+  CHECK(logged[0].text ==
+        "write: storing events failed: error: disk on fire at /var/lib/secret/path");
+  CHECK(logged.size() <=
+        1 + static_cast<std::size_t>(
+                std::chrono::duration_cast<std::chrono::seconds>(elapsed).count()));
+
+}
+
+TEST_CASE("Invariant 8: host code that throws is answered error: and logged with its message",
+          "[relay][invariants]") {
+  struct ThrowingPolicy : EventPolicy {
+    PolicyDecision check(const EventPtr&, const ClientInfo&) override {
+      throw std::runtime_error("rule table missing at /etc/secret/rules");
+    }
+  };
+  auto logger = std::make_shared<test::CapturingLogger>();
+  Harness h(DispatchMode::kDeferred, [&](Options& o) {
+    o.logger = logger;
+    o.event_policy = std::make_shared<ThrowingPolicy>();
+  });
   OkResult r = h.relay->submit(test::signed_event(test::alice(), 1, now(), "x"));
   CHECK_FALSE(r.accepted);
-  CHECK(r.message == "error: could not store the event");
-  CHECK(r.message.find("/var/lib") == std::string::npos);
+  CHECK(r.message == "error: policy failed");
+  std::vector<test::CapturingLogger::Line> logged = logger->lines_with("/etc/secret/rules");
+  REQUIRE(logged.size() == 1);
+  CHECK(logged[0].level == LogLevel::kError);
+  CHECK(logged[0].text ==
+        "verify: the event policy threw: rule table missing at /etc/secret/rules");
 }
 
 TEST_CASE("Shutdown drains: every pending EVENT gets its OK and accepted ones are stored",
@@ -273,3 +314,4 @@ TEST_CASE("Shutdown drains: every pending EVENT gets its OK and accepted ones ar
   CHECK_FALSE(late.accepted);
   CHECK(late.message == "error: relay is shutting down");
 }
+
