@@ -106,9 +106,8 @@ class SqliteAuditLog final : public AuditSink {
     {
       std::lock_guard lock(mu_);
       if (lost_ > 0) {
-        status =
-            Status::error("audit: " + std::to_string(lost_) +
-                          " records could not be written: " + std::string(write_error_.detail()));
+        status = Status::error(fmt::format("audit: {} records could not be written: {}", lost_,
+                                           write_error_.detail()));
       }
     }
     closed_ = true;

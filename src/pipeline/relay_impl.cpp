@@ -1,10 +1,14 @@
 // Relay::open and the object that owns the stages: start-up (storage, audit reconciliation,
 // PubSub), submit(), stats() and the ordered shutdown.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "crypto/secp256k1_context.hpp"
 #include "pipeline/session_impl.hpp"
@@ -69,7 +73,12 @@ class RelayImpl final : public Relay {
         query_(core_),
         info_(build_info_document(core_->options)) {}
 
-  ~RelayImpl() override { shutdown(); }
+  ~RelayImpl() override {
+    bool drained_here = false;
+    Status s = drain(drained_here);
+    // A host that called shutdown() itself has had the result.
+    if (drained_here && !s) core_->log.write(LogLevel::kError, "relay: shutdown: {}", s.message());
+  }
 
   void start() {
     std::size_t verifiers = core_->options.verify_threads;
@@ -141,33 +150,60 @@ class RelayImpl final : public Relay {
     return s;
   }
 
-  void shutdown() override {
+  Status shutdown() override {
+    bool drained_here = false;
+    return drain(drained_here);
+  }
+
+ private:
+  // Committed events that did not reach the other nodes: publish() failed, or the PubSub
+  // dropped them after accepting them.
+  std::uint64_t unpublished() const {
+    return core_->stats.pubsub_publish_failed.load() + core_->pubsub->dropped_after_accept();
+  }
+
+  // shutdown(). `drained_here` is set when this call ran the drain, rather than returning the
+  // result of an earlier one.
+  Status drain(bool& drained_here) {
     std::lock_guard lock(shutdown_mu_);
-    if (shut_down_) return;
+    if (shut_down_) return shutdown_status_;
     shut_down_ = true;
+    drained_here = true;
+    // Counted from before new work is refused, so that a refusal implies the count was taken.
+    const std::uint64_t unpublished_before = unpublished();
     core_->stopping.store(true);
+    std::vector<std::string> lost;
     // Drain in pipeline order: each stage finishes what it holds before the next stops.
     core_->ingest.close();
     verify_.join();
     core_->writes.close();
     write_.join();
-    if (core_->audit) (void)core_->audit->close();
+    if (core_->audit) {
+      if (Status s = core_->audit->close(); !s) lost.emplace_back(s.detail());
+    }
     core_->dispatch.close();
     dispatch_.join();
-    if (core_->pubsub) core_->pubsub->close();
+    core_->pubsub->close();
+    if (const std::uint64_t n = unpublished() - unpublished_before; n > 0) {
+      lost.push_back(fmt::format("{} committed events did not reach the other nodes", n));
+    }
     core_->scheduler.stop();
     query_.join();
+    if (!lost.empty()) shutdown_status_ = Status::error(fmt::format("{}", fmt::join(lost, "; ")));
+    core_->log.report_suppressed();
+    core_->log.write(LogLevel::kDebug, "relay: shut down");
+    return shutdown_status_;
   }
 
- private:
   std::shared_ptr<Core> core_;
   VerifyStage verify_;
   DispatchStage dispatch_;
   WriteStage write_;
   QueryStage query_;
   const std::string info_;
-  std::mutex shutdown_mu_;
+  std::mutex shutdown_mu_;  // serialises shutdown(); guards the two below
   bool shut_down_ = false;
+  Status shutdown_status_;
 };
 
 std::string random_node_id() {
