@@ -2,6 +2,8 @@
 // of records to the hash chain in one transaction.
 #include "audit/sqlite_audit_log.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -56,6 +58,9 @@ class SqliteAuditLog final : public AuditSink {
     writer_ = std::thread([this] { run(); });
   }
 
+  // A sink used by a Relay was closed, and its result reported, by Relay::shutdown(); here
+  // close() only returns that result again. A host that drops a sink it never closed gives up
+  // the report of what was lost.
   ~SqliteAuditLog() override { static_cast<void>(close()); }
 
   SqliteAuditLog(const SqliteAuditLog&) = delete;
@@ -290,7 +295,7 @@ Status prepare_database(sqlite3* db) {
     if (!version) return version.error();
     if (*version == kFormatVersion) return Status::ok();
     if (*version != 0) {
-      return Status::error("audit: unsupported format version " + std::to_string(*version));
+      return Status::error(fmt::format("audit: unsupported format version {}", *version));
     }
     Result<Stmt> any = prepare(db, "SELECT count(*) FROM sqlite_master");
     if (!any) return any.error();
@@ -335,9 +340,10 @@ Result<ChainTip> read_tip(sqlite3* db) {
     return sqlite_error(db, "read last record");
   }
   if (last_seq != seq || last_hash != tip.hash) {
-    return Status::error("audit: the head says the log ends at record " + std::to_string(seq) +
-                         " but the last record is " + std::to_string(last_seq) +
-                         "; the log was truncated or tampered with; run relaycore-audit verify");
+    return Status::error(fmt::format(
+        "audit: the head says the log ends at record {} but the last record is {}; the log was "
+        "truncated or tampered with; run relaycore-audit verify",
+        seq, last_seq));
   }
   return tip;
 }

@@ -135,7 +135,7 @@ Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
 
 Status configure_connection(SqliteConnection& conn, const SqliteOptions& options, bool writer) {
   sqlite3_busy_timeout(conn.handle(), kBusyTimeoutMs);
-  const std::string cache = "PRAGMA cache_size = -" + std::to_string(options.cache_kib);
+  const std::string cache = fmt::format("PRAGMA cache_size = -{}", options.cache_kib);
   if (Status s = conn.exec(cache.c_str(), "cannot set the cache size"); !s) return s;
   const char* sync = options.synchronous == SqliteSync::kFull ? "PRAGMA synchronous = FULL"
                                                               : "PRAGMA synchronous = NORMAL";

@@ -138,6 +138,7 @@ TEST_CASE("Stats count verbs, outcomes, batches and latencies, and Prometheus te
   CHECK(text.find("relaycore_events_total{outcome=\"stored\"} 1\n") != std::string::npos);
   CHECK(text.find("relaycore_ack_latency_seconds_count 2\n") != std::string::npos);
   CHECK(text.find("# TYPE relaycore_ack_latency_seconds histogram") != std::string::npos);
+  CHECK(text.find("relaycore_ack_latency_seconds_bucket{le=\"+Inf\"} 2\n") != std::string::npos);
   session->on_close();
   session.reset();
   CHECK(relay->stats().sessions_open == 0);
