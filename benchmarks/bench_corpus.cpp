@@ -19,6 +19,10 @@ void die(const std::string& what) {
   std::exit(1);
 }
 
+void shutdown_or_die(relaycore::Relay& relay) {
+  if (relaycore::Status s = relay.shutdown(); !s) die("shutdown: " + s.message());
+}
+
 relaycore::Bytes32 Generator::bytes32() {
   relaycore::Bytes32 out{};
   for (auto& b : out) b = static_cast<std::uint8_t>(rng_());

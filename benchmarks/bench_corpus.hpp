@@ -12,6 +12,7 @@
 
 #include "relaycore/event.hpp"
 #include "relaycore/keys.hpp"
+#include "relaycore/relay.hpp"
 
 namespace bench {
 
@@ -19,6 +20,10 @@ using relaycore::EventPtr;
 
 // Prints "<program>: <what>" and exits 1; a benchmark of broken input would measure error paths.
 [[noreturn]] void die(const std::string& what);
+
+// Shuts the relay down and dies if the drain lost anything (audit records, events for other
+// nodes): the run did not do what it reports.
+void shutdown_or_die(relaycore::Relay& relay);
 
 // One set of pre-signed events in every form a benchmark needs.
 struct Corpus {

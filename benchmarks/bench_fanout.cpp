@@ -109,7 +109,8 @@ Setup make_setup(std::size_t non_matching_count, const relaycore::Pubkey& publis
   auto add = [&](std::vector<relaycore::Filter> filters,
                  const std::shared_ptr<relaycore::Connection>& conn) {
     if (s.subs.size() % kSubsPerSession == 0) {
-      s.outboxes.push_back(std::make_shared<Outbox>(conn, s.core->options.max_outbound_bytes));
+      s.outboxes.push_back(
+          std::make_shared<Outbox>(conn, s.core->options.max_outbound_bytes, s.core->log));
     }
     auto sub = std::make_shared<Subscription>(s.core->next_sub_key++,
                                               "sub" + std::to_string(s.subs.size()),
@@ -124,7 +125,7 @@ Setup make_setup(std::size_t non_matching_count, const relaycore::Pubkey& publis
   }
   s.follower_conn = std::make_shared<CountingConnection>();
   s.outboxes.push_back(
-      std::make_shared<Outbox>(s.follower_conn, s.core->options.max_outbound_bytes));
+      std::make_shared<Outbox>(s.follower_conn, s.core->options.max_outbound_bytes, s.core->log));
   auto follow = std::make_shared<Subscription>(
       s.core->next_sub_key++, "follow",
       std::vector<relaycore::Filter>{

@@ -166,7 +166,7 @@ IngestRun ingest(const std::vector<EventPtr>& events, relaycore::Options options
     run.mean_batch =
         static_cast<double>(stats.write_batch_events) / static_cast<double>(stats.write_batches);
   }
-  relay.value()->shutdown();
+  bench::shutdown_or_die(*relay.value());
   if (bad.load() != 0) {
     std::lock_guard lock(mu);
     bench::die(std::to_string(bad.load()) + " events were not accepted, the first with \"" +

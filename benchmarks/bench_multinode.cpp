@@ -172,8 +172,8 @@ int main(int argc, char** argv) {
     bench::print_result("multinode_same_p99_us", bench::quantile(same_us, 0.99));
     bench::print_result("multinode_cross_p50_us", bench::quantile(cross_us, 0.5));
     bench::print_result("multinode_cross_p99_us", bench::quantile(cross_us, 0.99));
-    a->shutdown();
-    b->shutdown();
+    bench::shutdown_or_die(*a);
+    bench::shutdown_or_die(*b);
   }
 
   // Throughput: the same number of events into one node, then into two nodes.
@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     if (!db) bench::die("create database: " + pg.error());
     auto a = open_node(pg.conninfo(*db), redis.url(), "node-a");
     one = ingest({a.get()}, first);
-    a->shutdown();
+    bench::shutdown_or_die(*a);
   }
   {
     auto db = pg.create_database();
@@ -193,8 +193,8 @@ int main(int argc, char** argv) {
     auto a = open_node(pg.conninfo(*db), redis.url(), "node-a");
     auto b = open_node(pg.conninfo(*db), redis.url(), "node-b");
     two = ingest({a.get(), b.get()}, second);
-    a->shutdown();
-    b->shutdown();
+    bench::shutdown_or_die(*a);
+    bench::shutdown_or_die(*b);
   }
   std::printf("ingest into PostgreSQL, %zu events, all acks awaited:\n", flags.events);
   std::printf("  one node:   %8.0f events/s\n", one);

@@ -377,7 +377,7 @@ int main(int argc, char** argv) {
     }
   }
   session->on_close();
-  relay.value()->shutdown();
+  bench::shutdown_or_die(*relay.value());
 
   std::printf("\nREQ -> EOSE on %zu events (%zu queries per shape, one at a time):\n", flags.events,
               flags.queries);

@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
     status = run(**relay);
 
     // Drain the relay first, so anything in flight is answered, then close the connections.
-    (*relay)->shutdown();
+    if (Status s = (*relay)->shutdown(); !s) status = fail("shutdown: " + s.message());
     (*server)->stop();
     std::printf("stopped\n");
   }

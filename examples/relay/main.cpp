@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "relaycore/hex.hpp"
 #include "relaycore/rate_limit.hpp"
+#include "relaycore/logger.hpp"
 #include "relaycore/relay.hpp"
 #include "relaycore/stats.hpp"
 #include "relaycore/websocket/server.hpp"
@@ -42,6 +44,8 @@ constexpr const char* kUsage =
     "  --postgres CONNINFO  store events in PostgreSQL instead of --db (a libpq conninfo\n"
     "                       or postgresql:// URI); nodes sharing one database share storage\n"
     "  --redis URL          carry live events to other nodes over Redis (redis://HOST:PORT[/DB])\n"
+    "  --log-level LEVEL    debug, info (default), warn or error: the least severe lines\n"
+    "                       written to stderr (startup at info, failures at warn and error)\n"
     "  --help               show this help\n"
     "\n"
     "isolation between clients (see docs/limits.md):\n"
@@ -98,6 +102,7 @@ struct Flags {
   std::size_t max_outbound_bytes = Options().max_outbound_bytes;
   std::uint32_t slow_reader_timeout_ms = Options().slow_reader_timeout_ms;
   std::size_t max_queued_queries = Options().max_queued_queries;
+  LogLevel log_level = LogLevel::kInfo;
 };
 
 // A flag "--<name>-rate RATE" or "--<name>-burst N", and the bucket it sets.
@@ -218,6 +223,11 @@ Flags parse_flags(int argc, char** argv) {
                     " to " + std::to_string(1ul << 30) + ", got \"" + v + "\"");
       }
       f.max_frame_bytes = n;
+    } else if (arg == "--log-level") {
+      std::string v = value();
+      Result<LogLevel> level = parse_log_level(v);
+      if (!level) usage_error("--log-level wants debug, info, warn or error, got \"" + v + "\"");
+      f.log_level = *level;
     } else if (arg == "--redis") {
       f.redis = value();
 #ifndef RELAYCORE_WITH_REDIS
@@ -327,7 +337,16 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // One logger for the relay's lines and relaycore's own. stdout carries only the "listening"
+  // line that scripts wait for.
+  std::shared_ptr<Logger> logger = new_stderr_logger(flags.log_level);
+  auto log = [&logger](LogLevel level, const std::string& line) {
+    logger->log(level, "relaycore-relay: " + line);
+  };
+
   Options options;
+  options.logger = logger;
+  options.log_level = flags.log_level;
   options.sqlite.path = flags.db;
   options.auth_on_connect = flags.auth;
   options.dispatch = flags.dispatch;
@@ -342,8 +361,7 @@ int main(int argc, char** argv) {
     audit.path = flags.audit;
     Result<std::shared_ptr<AuditSink>> sink = new_sqlite_audit_log(audit);
     if (!sink) {
-      std::fprintf(stderr, "relaycore-relay: cannot open audit log %s: %s\n", flags.audit.c_str(),
-                   sink.error().message().c_str());
+      log(LogLevel::kError, "cannot open audit log " + flags.audit + ": " + sink.error().message());
       return 1;
     }
     options.audit = std::move(sink).value();
@@ -356,8 +374,7 @@ int main(int argc, char** argv) {
     redis.limits = options.limits;
     Result<std::shared_ptr<PubSub>> pubsub = new_redis_pubsub(std::move(redis));
     if (!pubsub) {
-      std::fprintf(stderr, "relaycore-relay: --redis %s: %s\n", flags.redis.c_str(),
-                   pubsub.error().message().c_str());
+      log(LogLevel::kError, "--redis " + flags.redis + ": " + pubsub.error().message());
       return 1;
     }
     options.pubsub = std::move(pubsub).value();
@@ -371,7 +388,7 @@ int main(int argc, char** argv) {
     Result<std::shared_ptr<Storage>> storage = new_postgres_storage(std::move(postgres));
     if (!storage) {
       // The conninfo may hold a password, so it is not printed.
-      std::fprintf(stderr, "relaycore-relay: --postgres: %s\n", storage.error().message().c_str());
+      log(LogLevel::kError, "--postgres: " + storage.error().message());
       return 1;
     }
     options.storage = std::move(storage).value();
@@ -389,33 +406,47 @@ int main(int argc, char** argv) {
   // use the requested one, which is right unless the port was 0 and --relay-url was not given.
   std::string url = "ws://" + flags.host + ":" + std::to_string(flags.port);
   options.relay_url = flags.relay_url.empty() ? url : flags.relay_url;
+  const std::string relay_url = options.relay_url;
+  const std::size_t readers = options.reader_threads;
 
   Result<std::unique_ptr<Relay>> relay = Relay::open(std::move(options));
   if (!relay) {
-    std::fprintf(stderr, "relaycore-relay: cannot open %s: %s\n", storage_name.c_str(),
-                 relay.error().message().c_str());
+    log(LogLevel::kError, "cannot open " + storage_name + ": " + relay.error().message());
     return 1;
   }
   auto handler = std::make_shared<RelayHandler>(*relay.value());
   Result<std::unique_ptr<websocket::Server>> server =
       websocket::Server::start(server_options, handler);
   if (!server) {
-    std::fprintf(stderr, "relaycore-relay: cannot listen on %s:%u: %s\n", flags.host.c_str(),
-                 flags.port, server.error().message().c_str());
+    log(LogLevel::kError, "cannot listen on " + flags.host + ":" + std::to_string(flags.port) +
+                              ": " + server.error().message());
     return 1;
   }
-  std::printf("relaycore-relay listening on ws://%s:%u (storage: %s%s%s)\n", flags.host.c_str(),
-              server.value()->port(), storage_name.c_str(),
-              flags.audit.empty() ? "" : ", audit: ", flags.audit.c_str());
+  const std::string listening = "ws://" + flags.host + ":" + std::to_string(server.value()->port());
+  std::printf("relaycore-relay listening on %s (storage: %s%s%s)\n", listening.c_str(),
+              storage_name.c_str(), flags.audit.empty() ? "" : ", audit: ", flags.audit.c_str());
   std::fflush(stdout);
+  log(LogLevel::kInfo, "listening on " + listening + "; relay URL " + relay_url +
+                           (flags.auth ? "; NIP-42 AUTH on connect" : ""));
+  log(LogLevel::kInfo,
+      "storage: " + (flags.postgres.empty() ? "SQLite " + flags.db : storage_name) +
+          "; audit log: " + (flags.audit.empty() ? "none" : flags.audit) +
+          "; other nodes: " + (flags.redis.empty() ? "none" : "Redis " + flags.redis));
+  log(LogLevel::kInfo, "threads: " + std::to_string(flags.threads) + " WebSocket I/O, " +
+                           std::to_string(readers) +
+                           " query; verification on all cores but one; dispatch " +
+                           (flags.dispatch == DispatchMode::kInline ? "inline" : "deferred"));
 
   int received = 0;
   sigwait(&signals, &received);
-  std::printf("relaycore-relay: %s, draining\n", received == SIGINT ? "SIGINT" : "SIGTERM");
-  std::fflush(stdout);
+  log(LogLevel::kInfo, std::string(received == SIGINT ? "SIGINT" : "SIGTERM") + ", draining");
   // Drain first, so every pending EVENT gets its OK on a still-open connection; then close.
-  relay.value()->shutdown();
+  Status drained = relay.value()->shutdown();
   server.value()->stop();
-  std::printf("relaycore-relay: stopped\n");
+  if (!drained) {
+    log(LogLevel::kError, "shutdown: " + drained.message());
+    return 1;
+  }
+  log(LogLevel::kInfo, "stopped");
   return 0;
 }

@@ -130,7 +130,11 @@ int main(int argc, char** argv) {
   // End of input. Drain before closing the session: shutdown() commits and answers every EVENT
   // already read and serves the queued REQs and COUNTs on the still-open session; closing first
   // would drop those answers.
-  relay->shutdown();
+  Status drained = relay->shutdown();
   session->on_close();
+  if (!drained) {
+    std::fprintf(stderr, "relaycore-stdio-relay: shutdown: %s\n", drained.message().c_str());
+    return 1;
+  }
   return 0;
 }

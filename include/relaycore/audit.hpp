@@ -54,7 +54,9 @@ class RELAYCORE_API AuditSink {
   // relaycore can append kRecovered records for events committed after it.
   virtual Result<std::uint64_t> last_event_seq() = 0;
 
-  // Writes out everything queued and stops; called by Relay::shutdown().
+  // Writes out everything queued and stops; called by Relay::shutdown(), which passes a failure
+  // on in its own Status. A failure says what was lost (the built-in sink: "error: audit: 12
+  // records could not be written: ...").
   virtual Status close() = 0;
 
   // Records waiting in the queue; for stats.

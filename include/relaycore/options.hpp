@@ -10,6 +10,7 @@
 
 #include "relaycore/audit.hpp"
 #include "relaycore/limits.hpp"
+#include "relaycore/logger.hpp"
 #include "relaycore/policy.hpp"
 #include "relaycore/pubsub.hpp"
 #include "relaycore/rate_limit.hpp"
@@ -112,6 +113,12 @@ struct Options {
   std::uint32_t purge_interval_seconds = 60;
 
   RelayInfo info;
+
+  // Where relaycore reports failures it cannot tell a client (storage and audit errors, host
+  // code that threw, what shutdown lost). Default: null, meaning new_stderr_logger(log_level).
+  std::shared_ptr<Logger> logger;
+  // Messages below this level are neither built nor passed to `logger`. Default: kInfo.
+  LogLevel log_level = LogLevel::kInfo;
 };
 
 }  // namespace relaycore

@@ -80,9 +80,13 @@ class RELAYCORE_API Relay {
   virtual RelayStats stats() const = 0;
 
   // Stops taking new work, then drains in pipeline order: every accepted event is committed,
-  // audited and answered, then dispatch finishes and the threads stop. Safe to call twice;
-  // the destructor calls it.
-  virtual void shutdown() = 0;
+  // audited and answered, then dispatch finishes and the threads stop. Returns ok when the
+  // drain lost nothing; otherwise "error: ..." says what was lost: audit records the sink could
+  // not write (its close() failed), or committed events that never reached the other nodes
+  // (the PubSub failed or dropped them during the drain). Safe to call twice: a later call
+  // returns the first one's result. The destructor calls it and logs a failure, so a host that
+  // handles the result itself calls it before dropping the relay.
+  virtual Status shutdown() = 0;
 };
 
 }  // namespace relaycore

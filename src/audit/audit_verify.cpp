@@ -1,5 +1,7 @@
 // verify_audit_log: walks the chain in seq order inside one read transaction, so that it sees
 // the records and the head as one consistent snapshot even while a writer is appending.
+#include <fmt/format.h>
+
 #include <string>
 
 #include "audit/audit_chain.hpp"
@@ -9,8 +11,6 @@
 namespace relaycore {
 namespace audit {
 namespace {
-
-std::string str(std::uint64_t n) { return std::to_string(n); }
 
 // One record as read back, with the type of every column checked.
 struct StoredRecord {
@@ -27,7 +27,7 @@ std::string read_record(sqlite3_stmt* row, StoredRecord& out) {
   if (!column_int(row, 1, out.fields.timestamp)) return "the timestamp is not an integer";
   if (!column_int(row, 2, action)) return "the action is not an integer";
   std::optional<AuditAction> known = action_from_code(action);
-  if (!known) return "unknown action code " + std::to_string(action);
+  if (!known) return fmt::format("unknown action code {}", action);
   out.fields.action = *known;
   if (!column_bytes(row, 3, out.fields.event_id)) return "the event_id is not 32 bytes";
   if (!column_int(row, 4, kind) || kind < 0 || kind > 0xFFFF) {
@@ -63,7 +63,7 @@ class Verifier {
 
   Status walk_records() {
     Result<Stmt> stmt =
-        prepare(db_, std::string("SELECT ") + kRecordColumns + " FROM records ORDER BY seq");
+        prepare(db_, fmt::format("SELECT {} FROM records ORDER BY seq", kRecordColumns));
     if (!stmt) return stmt.error();
     sqlite3_stmt* row = stmt->get();
     int rc = SQLITE_ROW;
@@ -71,18 +71,19 @@ class Verifier {
       std::uint64_t expected = last_seq_ + 1;
       std::int64_t seq = 0;
       if (!column_int(row, 0, seq) || seq <= 0) {
-        fail(expected, "a record where " + str(expected) + " should be has no valid seq");
+        fail(expected, fmt::format("a record where {} should be has no valid seq", expected));
         return Status::ok();
       }
       auto useq = static_cast<std::uint64_t>(seq);
       if (useq > expected) {
-        fail(expected, expected == 1 ? "missing: the log starts at record " + str(useq)
-                                     : "missing: the record after " + str(last_seq_) + " is " +
-                                           str(useq) + " (a gap in the chain)");
+        fail(expected, expected == 1
+                           ? fmt::format("missing: the log starts at record {}", useq)
+                           : fmt::format("missing: the record after {} is {} (a gap in the chain)",
+                                         last_seq_, useq));
         return Status::ok();
       }
       if (useq < expected) {
-        fail(useq, "out of order: it comes after record " + str(last_seq_));
+        fail(useq, fmt::format("out of order: it comes after record {}", last_seq_));
         return Status::ok();
       }
       StoredRecord record;
@@ -123,13 +124,16 @@ class Verifier {
     sqlite3_bind_blob(find->get(), 1, prev_hash.data(), 32, SQLITE_STATIC);
     int rc = sqlite3_step(find->get());
     if (rc == SQLITE_ROW) {
-      return "out of order: its prev_hash is the hash of record " +
-             str(static_cast<std::uint64_t>(sqlite3_column_int64(find->get(), 0))) +
-             ", not of record " + str(seq - 1) + " (records were reordered)";
+      return fmt::format(
+          "out of order: its prev_hash is the hash of record {}, not of record {} (records were "
+          "reordered)",
+          static_cast<std::uint64_t>(sqlite3_column_int64(find->get(), 0)), seq - 1);
     }
     if (rc != SQLITE_DONE) return sqlite_error(db_, "look up prev_hash");
-    return "prev_hash does not match the hash of record " + str(seq - 1) +
-           " (a record was edited, removed or inserted)";
+    return fmt::format(
+        "prev_hash does not match the hash of record {} (a record was edited, removed or "
+        "inserted)",
+        seq - 1);
   }
 
   // The head must name the last record: seq, hash and the highest created/recovered event_seq.
@@ -158,20 +162,21 @@ class Verifier {
     }
     auto useq = static_cast<std::uint64_t>(head_seq);
     if (useq > last_seq_) {
-      fail(next, "truncated tail: the head says the log ends at record " + str(useq) +
-                     ", but the last record is " + str(last_seq_) + " (records " + str(next) +
-                     ".." + str(useq) + " are missing)");
+      fail(next, fmt::format("truncated tail: the head says the log ends at record {}, but the "
+                             "last record is {} (records {}..{} are missing)",
+                             useq, last_seq_, next, useq));
     } else if (useq < last_seq_) {
-      fail(useq + 1, "past the head: the head says the log ends at record " + str(useq) +
-                         " (records were added outside the log, or the head was rolled back)");
+      fail(useq + 1, fmt::format("past the head: the head says the log ends at record {} (records "
+                                 "were added outside the log, or the head was rolled back)",
+                                 useq));
     } else if (head_hash != last_hash_) {
       fail(last_seq_ == 0 ? 1 : last_seq_,
-           "broken head: the head's hash does not match the hash of record " + str(last_seq_));
+           fmt::format("broken head: the head's hash does not match the hash of record {}",
+                       last_seq_));
     } else if (static_cast<std::uint64_t>(head_event_seq) != last_event_seq_) {
-      fail(last_seq_ == 0 ? 1 : last_seq_, "broken head: the head's last_event_seq " +
-                                               str(static_cast<std::uint64_t>(head_event_seq)) +
-                                               " does not match the records' " +
-                                               str(last_event_seq_));
+      fail(last_seq_ == 0 ? 1 : last_seq_,
+           fmt::format("broken head: the head's last_event_seq {} does not match the records' {}",
+                       static_cast<std::uint64_t>(head_event_seq), last_event_seq_));
     }
     return Status::ok();
   }
@@ -192,16 +197,18 @@ Result<AuditVerifyReport> verify_audit_log(const std::string& path) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
   Db db(raw);
-  if (rc != SQLITE_OK) return sqlite_error(db.get(), "cannot open " + path);
+  if (rc != SQLITE_OK) return sqlite_error(db.get(), fmt::format("cannot open {}", path));
   sqlite3_busy_timeout(db.get(), 5000);
   if (Status s = exec(db.get(), "BEGIN"); !s) return s;
   Result<std::int64_t> version = read_format_version(db.get());
   if (!version) {
-    return Status::error("audit: cannot read " + path + ": " + sqlite3_errmsg(db.get()));
+    return Status::error(fmt::format("audit: cannot read {}: {}", path, sqlite3_errmsg(db.get())));
   }
-  if (*version == 0) return Status::error("audit: " + path + " is not a relaycore audit log");
+  if (*version == 0) {
+    return Status::error(fmt::format("audit: {} is not a relaycore audit log", path));
+  }
   if (*version != kFormatVersion) {
-    return Status::error("audit: unsupported format version " + std::to_string(*version));
+    return Status::error(fmt::format("audit: unsupported format version {}", *version));
   }
   Result<AuditVerifyReport> report = Verifier(db.get()).run();
   sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr);

@@ -2,6 +2,8 @@
 // of records to the hash chain in one transaction.
 #include "audit/sqlite_audit_log.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -12,6 +14,7 @@
 
 #include "audit/audit_chain.hpp"
 #include "audit/audit_db.hpp"
+#include "util/cleanup_status.hpp"
 
 namespace relaycore {
 namespace audit {
@@ -55,6 +58,9 @@ class SqliteAuditLog final : public AuditSink {
     writer_ = std::thread([this] { run(); });
   }
 
+  // A sink used by a Relay was closed, and its result reported, by Relay::shutdown(); here
+  // close() only returns that result again. A host that drops a sink it never closed gives up
+  // the report of what was lost.
   ~SqliteAuditLog() override { static_cast<void>(close()); }
 
   SqliteAuditLog(const SqliteAuditLog&) = delete;
@@ -105,9 +111,8 @@ class SqliteAuditLog final : public AuditSink {
     {
       std::lock_guard lock(mu_);
       if (lost_ > 0) {
-        status =
-            Status::error("audit: " + std::to_string(lost_) +
-                          " records could not be written: " + std::string(write_error_.detail()));
+        status = Status::error(fmt::format("audit: {} records could not be written: {}", lost_,
+                                           write_error_.detail()));
       }
     }
     closed_ = true;
@@ -200,8 +205,8 @@ class SqliteAuditLog final : public AuditSink {
       status = sqlite_error(db, "commit");
     }
     if (!status.is_ok()) {
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      return status;
+      if (sqlite3_get_autocommit(db) != 0) return status;
+      return with_cleanup(status, exec(db, "ROLLBACK"));
     }
     tip_ = tip;
     return Status::ok();
@@ -290,7 +295,7 @@ Status prepare_database(sqlite3* db) {
     if (!version) return version.error();
     if (*version == kFormatVersion) return Status::ok();
     if (*version != 0) {
-      return Status::error("audit: unsupported format version " + std::to_string(*version));
+      return Status::error(fmt::format("audit: unsupported format version {}", *version));
     }
     Result<Stmt> any = prepare(db, "SELECT count(*) FROM sqlite_master");
     if (!any) return any.error();
@@ -302,8 +307,8 @@ Status prepare_database(sqlite3* db) {
     return exec(db, "INSERT INTO meta VALUES ('format_version', 1)");
   }();
   if (status.is_ok()) status = exec(db, "COMMIT");
-  if (!status.is_ok()) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-  return status;
+  if (status.is_ok() || sqlite3_get_autocommit(db) != 0) return status;
+  return with_cleanup(status, exec(db, "ROLLBACK"));
 }
 
 // Reads the head row and checks that it names the last record, so that an append never
@@ -335,9 +340,10 @@ Result<ChainTip> read_tip(sqlite3* db) {
     return sqlite_error(db, "read last record");
   }
   if (last_seq != seq || last_hash != tip.hash) {
-    return Status::error("audit: the head says the log ends at record " + std::to_string(seq) +
-                         " but the last record is " + std::to_string(last_seq) +
-                         "; the log was truncated or tampered with; run relaycore-audit verify");
+    return Status::error(fmt::format(
+        "audit: the head says the log ends at record {} but the last record is {}; the log was "
+        "truncated or tampered with; run relaycore-audit verify",
+        seq, last_seq));
   }
   return tip;
 }

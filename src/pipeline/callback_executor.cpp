@@ -5,7 +5,10 @@
 
 namespace relaycore::pipeline {
 
-CallbackExecutor::CallbackExecutor() : thread_([state = state_] { run(state); }) {}
+CallbackExecutor::CallbackExecutor(Log log) {
+  state_->log = std::move(log);
+  thread_ = std::thread([state = state_] { run(state); });
+}
 
 CallbackExecutor::~CallbackExecutor() { stop(); }
 
@@ -46,7 +49,7 @@ void CallbackExecutor::run(const std::shared_ptr<State>& state) {
     std::function<void()> task = std::move(state->tasks.front());
     state->tasks.pop_front();
     lock.unlock();
-    call_host(task);
+    call_host(state->log, "a callback threw", task);
     task = nullptr;  // whatever it captured is released off the lock
     lock.lock();
   }

@@ -14,11 +14,14 @@
 #include <mutex>
 #include <thread>
 
+#include "util/log.hpp"
+
 namespace relaycore::pipeline {
 
 class CallbackExecutor {
  public:
-  CallbackExecutor();
+  // `log` hears of callbacks that threw.
+  explicit CallbackExecutor(Log log);
   ~CallbackExecutor();
   CallbackExecutor(const CallbackExecutor&) = delete;
   CallbackExecutor& operator=(const CallbackExecutor&) = delete;
@@ -41,6 +44,7 @@ class CallbackExecutor {
     std::condition_variable cv;
     std::deque<std::function<void()>> tasks;
     bool stopping = false;
+    Log log;
   };
   static void run(const std::shared_ptr<State>& state);
 

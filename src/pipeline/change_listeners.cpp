@@ -29,8 +29,11 @@ class ChangeListeners::Handle final : public ListenerHandle {
   std::shared_ptr<Entry> entry_;
 };
 
-ChangeListeners::ChangeListeners(std::shared_ptr<CallbackExecutor> executor, std::size_t max_queued)
-    : executor_(std::move(executor)), max_queued_(std::max<std::size_t>(1, max_queued)) {}
+ChangeListeners::ChangeListeners(std::shared_ptr<CallbackExecutor> executor, std::size_t max_queued,
+                                 Log log)
+    : executor_(std::move(executor)),
+      max_queued_(std::max<std::size_t>(1, max_queued)),
+      log_(std::move(log)) {}
 
 std::unique_ptr<ListenerHandle> ChangeListeners::add(ChangeListener listener) {
   auto entry = std::make_shared<Entry>();
@@ -53,7 +56,7 @@ void ChangeListeners::remove(const std::shared_ptr<Entry>& entry) {
   if (!executor_->on_callback_thread()) std::lock_guard wait(entry->deliver_mu);
 }
 
-void ChangeListeners::deliver(const std::shared_ptr<Entry>& e) {
+void ChangeListeners::deliver(const std::shared_ptr<Entry>& e, const Log& log) {
   std::lock_guard delivering(e->deliver_mu);
   for (;;) {
     std::shared_ptr<const ChangeBatch> next;
@@ -71,9 +74,9 @@ void ChangeListeners::deliver(const std::shared_ptr<Entry>& e) {
     if (gap) {
       ChangeBatch copy = *next;
       copy.gap = true;
-      call_host([&] { e->listener(copy); });
+      call_host(log, "a change listener threw", [&] { e->listener(copy); });
     } else {
-      call_host([&] { e->listener(*next); });
+      call_host(log, "a change listener threw", [&] { e->listener(*next); });
     }
   }
 }
@@ -94,7 +97,7 @@ void ChangeListeners::publish(const std::shared_ptr<const ChangeBatch>& batch) {
     e->queue.push_back(batch);
     if (e->scheduled) continue;
     e->scheduled = true;
-    executor_->post([e] { deliver(e); });
+    executor_->post([e, log = log_] { deliver(e, log); });
   }
 }
 

@@ -17,7 +17,7 @@ namespace relaycore::pipeline {
 // thread, through a queue of its own.
 class ChangeListeners : public std::enable_shared_from_this<ChangeListeners> {
  public:
-  explicit ChangeListeners(std::shared_ptr<CallbackExecutor> executor, std::size_t max_queued);
+  ChangeListeners(std::shared_ptr<CallbackExecutor> executor, std::size_t max_queued, Log log);
 
   std::unique_ptr<ListenerHandle> add(ChangeListener listener);
   // Called by the dispatcher, in commit order. Cheap when nobody listens.
@@ -29,10 +29,11 @@ class ChangeListeners : public std::enable_shared_from_this<ChangeListeners> {
   class Handle;
   void remove(const std::shared_ptr<Entry>& entry);
   // Runs on the callback thread: hands the entry's queued batches to its listener.
-  static void deliver(const std::shared_ptr<Entry>& entry);
+  static void deliver(const std::shared_ptr<Entry>& entry, const Log& log);
 
   const std::shared_ptr<CallbackExecutor> executor_;
   const std::size_t max_queued_;
+  const Log log_;
   std::mutex mu_;
   std::vector<std::shared_ptr<Entry>> entries_;
   std::atomic<std::size_t> count_{0};

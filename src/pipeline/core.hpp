@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
+#include <source_location>
+#include <string_view>
 
 #include "pipeline/bounded_queue.hpp"
 #include "pipeline/call_host.hpp"
@@ -17,22 +20,26 @@
 #include "pipeline/subscription_index.hpp"
 #include "relaycore/options.hpp"
 #include "relaycore/rate_limit.hpp"
+#include "util/log.hpp"
 
 namespace relaycore::pipeline {
 
 struct Core {
   explicit Core(Options opts)
       : options(std::move(opts)),
+        log(options.logger, options.log_level),
         ingest(options.ingest_queue_capacity),
         writes(options.write_queue_capacity),
         dispatch(options.dispatch_queue_capacity),
         scheduler(options.max_queued_queries,
                   std::chrono::milliseconds(options.slow_reader_timeout_ms),
                   options.reader_threads > 1 ? options.reader_threads - 1 : 1),
-        callbacks(std::make_shared<CallbackExecutor>()),
-        listeners(std::make_shared<ChangeListeners>(callbacks, options.max_queued_changes)) {}
+        callbacks(std::make_shared<CallbackExecutor>(log)),
+        listeners(std::make_shared<ChangeListeners>(callbacks, options.max_queued_changes, log)) {}
 
   const Options options;
+  // Options::logger behind the level filter and the repeat throttle.
+  const Log log;
   std::shared_ptr<Storage> storage;
   std::shared_ptr<AuditSink> audit;
   std::shared_ptr<PubSub> pubsub;

@@ -32,8 +32,13 @@ void DispatchStage::process(DispatchJob& job) {
     bump(core.stats.events_delivered, subs.size());
     if (job.local && core.pubsub) {
       Status s;
-      if (!call_host([&] { s = core.pubsub->publish(ev, core.node_id); })) {
+      if (!call_host(core.log, "dispatch: PubSub::publish threw",
+                     [&] { s = core.pubsub->publish(ev, core.node_id); })) {
         s = Status::error("publish threw");
+      } else if (!s) {
+        // Delivery to other nodes is at-most-once: the event is counted as not published.
+        core.log.failure(LogLevel::kWarn, "dispatch: publishing an event to other nodes failed",
+                         s.message());
       }
       bump(s ? core.stats.pubsub_published : core.stats.pubsub_publish_failed);
     }

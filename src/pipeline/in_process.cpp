@@ -28,8 +28,8 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 }  // namespace
 
 CallbackConnection::CallbackConnection(std::shared_ptr<CallbackExecutor> executor,
-                                       SubscribeCallbacks callbacks)
-    : executor_(std::move(executor)), callbacks_(std::move(callbacks)) {}
+                                       SubscribeCallbacks callbacks, Log log)
+    : executor_(std::move(executor)), callbacks_(std::move(callbacks)), log_(std::move(log)) {}
 
 void CallbackConnection::post_locked() {
   if (scheduled_) return;
@@ -86,9 +86,11 @@ void CallbackConnection::deliver() {
       if (cancelled_.load(std::memory_order_acquire)) break;
       delivered += f.size();
       if (f.event()) {
-        if (callbacks_.on_event) call_host([&] { callbacks_.on_event(f.event()); });
+        if (callbacks_.on_event)
+          call_host(log_, "subscription: on_event threw", [&] { callbacks_.on_event(f.event()); });
       } else if (starts_with(f.parts()[0], "[\"EOSE\"")) {
-        if (callbacks_.on_eose) call_host([&] { callbacks_.on_eose(); });
+        if (callbacks_.on_eose)
+          call_host(log_, "subscription: on_eose threw", [&] { callbacks_.on_eose(); });
       } else if (starts_with(f.parts()[0], "[\"CLOSED\"")) {
         reason = closed_reason(f);
         std::lock_guard lock(mu_);
@@ -98,7 +100,7 @@ void CallbackConnection::deliver() {
       }
     }
     if (reason && !cancelled_.load(std::memory_order_acquire) && callbacks_.on_closed) {
-      call_host([&] { callbacks_.on_closed(*reason); });
+      call_host(log_, "subscription: on_closed threw", [&] { callbacks_.on_closed(*reason); });
     }
     if (reason) {
       std::lock_guard lock(mu_);

@@ -22,7 +22,8 @@ namespace relaycore::pipeline {
 class CallbackConnection final : public Connection,
                                  public std::enable_shared_from_this<CallbackConnection> {
  public:
-  CallbackConnection(std::shared_ptr<CallbackExecutor> executor, SubscribeCallbacks callbacks);
+  CallbackConnection(std::shared_ptr<CallbackExecutor> executor, SubscribeCallbacks callbacks,
+                     Log log);
 
   // The session this connection serves, told of drains. Set once, before any frame.
   void attach(std::weak_ptr<Session> session) { session_ = std::move(session); }
@@ -41,6 +42,7 @@ class CallbackConnection final : public Connection,
 
   const std::shared_ptr<CallbackExecutor> executor_;
   const SubscribeCallbacks callbacks_;
+  const Log log_;
   std::weak_ptr<Session> session_;
   std::atomic<bool> cancelled_{false};
   std::atomic<std::size_t> bytes_{0};

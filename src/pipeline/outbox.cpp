@@ -9,8 +9,8 @@ constexpr std::string_view kSlowReason = "slow consumer: outbound queue over its
 
 }  // namespace
 
-Outbox::Outbox(std::shared_ptr<Connection> connection, std::size_t hard_cap)
-    : hard_cap_(hard_cap), connection_(std::move(connection)) {}
+Outbox::Outbox(std::shared_ptr<Connection> connection, std::size_t hard_cap, Log log)
+    : hard_cap_(hard_cap), log_(std::move(log)), connection_(std::move(connection)) {}
 
 void Outbox::enqueue(Frame frame) {
   std::lock_guard lock(mu_);
@@ -47,7 +47,8 @@ void Outbox::flush() {
     reason = std::move(close_reason_);
   }
   lock.unlock();
-  if (to_close) call_host([&] { to_close->close(reason); });
+  if (to_close)
+    call_host(log_, "session: closing a connection threw", [&] { to_close->close(reason); });
   if (slow) close_slow_consumer();
 }
 
@@ -107,7 +108,8 @@ bool Outbox::close_with(std::string reason, bool slow) {
   }
   // Counted and cleaned up before the host hears of it.
   if (on_closed_) on_closed_(slow);
-  if (to_close) call_host([&] { to_close->close(reason); });
+  if (to_close)
+    call_host(log_, "session: closing a connection threw", [&] { to_close->close(reason); });
   return true;
 }
 

@@ -17,12 +17,14 @@
 #include <string>
 
 #include "relaycore/connection.hpp"
+#include "util/log.hpp"
 
 namespace relaycore::pipeline {
 
 class Outbox {
  public:
-  Outbox(std::shared_ptr<Connection> connection, std::size_t hard_cap);
+  // `log` hears of a Connection::close() that threw.
+  Outbox(std::shared_ptr<Connection> connection, std::size_t hard_cap, Log log);
 
   // `f` runs once, with no lock held, when the outbox closes the connection itself (close() or
   // a slow consumer; `slow` says which); not when the host reports the connection gone through
@@ -69,6 +71,7 @@ class Outbox {
   bool close_with(std::string reason, bool slow);
 
   const std::size_t hard_cap_;
+  const Log log_;
   std::function<void(bool slow)> on_closed_;
 
   mutable std::mutex mu_;  // guards everything below but closed_

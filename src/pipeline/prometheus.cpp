@@ -1,7 +1,9 @@
 // Relay stats as Prometheus text, so a host can serve /metrics without its own formatter.
+#include <fmt/format.h>
+
+#include <iterator>
 #include <string>
 
-#include "protocol/json_writer.hpp"
 #include "relaycore/stats.hpp"
 
 namespace relaycore {
@@ -9,43 +11,34 @@ namespace {
 
 void metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
             std::uint64_t value) {
-  out.append("# HELP relaycore_").append(name).append(" ").append(help).append("\n");
-  out.append("# TYPE relaycore_").append(name).append(" ").append(type).append("\n");
-  out.append("relaycore_").append(name).append(" ");
-  json::append_uint(out, value);
-  out.push_back('\n');
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP relaycore_{0} {2}\n# TYPE relaycore_{0} {1}\nrelaycore_{0} {3}\n", name,
+                 type, help, value);
 }
 
 void labelled(std::string& out, std::string_view name, std::string_view label,
               std::string_view value, std::uint64_t n) {
-  out.append("relaycore_").append(name).append("{").append(label).append("=\"");
-  out.append(value).append("\"} ");
-  json::append_uint(out, n);
-  out.push_back('\n');
+  fmt::format_to(std::back_inserter(out), "relaycore_{}{{{}=\"{}\"}} {}\n", name, label, value, n);
 }
 
+// Microseconds as seconds with six decimals.
 std::string seconds(std::uint64_t us) {
-  std::string s = std::to_string(us / 1000000) + ".";
-  std::string frac = std::to_string(us % 1000000);
-  s.append(6 - frac.size(), '0').append(frac);
-  return s;
+  return fmt::format("{}.{:06}", us / 1000000, us % 1000000);
 }
 
 void histogram(std::string& out, std::string_view name, std::string_view help,
                const LatencyHistogram& h) {
-  out.append("# HELP relaycore_").append(name).append(" ").append(help).append("\n");
-  out.append("# TYPE relaycore_").append(name).append(" histogram\n");
+  const auto to = std::back_inserter(out);
+  fmt::format_to(to, "# HELP relaycore_{0} {1}\n# TYPE relaycore_{0} histogram\n", name, help);
+  const std::string bucket = fmt::format("{}_bucket", name);
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < LatencyHistogram::kBoundsUs.size(); ++i) {
     cumulative += h.counts[i];
-    labelled(out, std::string(name) + "_bucket", "le", seconds(LatencyHistogram::kBoundsUs[i]),
-             cumulative);
+    labelled(out, bucket, "le", seconds(LatencyHistogram::kBoundsUs[i]), cumulative);
   }
-  labelled(out, std::string(name) + "_bucket", "le", "+Inf", h.count);
-  out.append("relaycore_").append(name).append("_sum ").append(seconds(h.sum_us)).append("\n");
-  out.append("relaycore_").append(name).append("_count ");
-  json::append_uint(out, h.count);
-  out.push_back('\n');
+  labelled(out, bucket, "le", "+Inf", h.count);
+  fmt::format_to(to, "relaycore_{0}_sum {1}\nrelaycore_{0}_count {2}\n", name, seconds(h.sum_us),
+                 h.count);
 }
 
 }  // namespace

@@ -44,6 +44,11 @@ SliceOutcome QueryStage::run(HistoryJob& job, Clock::time_point deadline) {
     // neither.
     if (core.options.pubsub) {
       Result<std::uint64_t> stored = core.storage->max_seq();
+      if (!stored) {
+        // History then ends at this node's last commit; other nodes' later events come live.
+        core.log.failure(LogLevel::kWarn, "query: reading the store's last commit failed",
+                         stored.error().message());
+      }
       if (stored && *stored > request.max_seq) request.max_seq = *stored;
     }
     request.now = unix_now();
@@ -56,6 +61,7 @@ SliceOutcome QueryStage::run(HistoryJob& job, Clock::time_point deadline) {
     if (sub.cancelled()) return SliceOutcome::kDone;
     Result<const StoredEvent*> next = job.reader->next(*core.storage);
     if (!next) {
+      core.log.failure(LogLevel::kError, "query: reading history failed", next.error().message());
       sub.cancel();
       core.index.remove(job.sub);
       outbox->send(Frame(closed_message(sub.sub_id, "error: could not read from storage")));
@@ -89,6 +95,7 @@ SliceOutcome QueryStage::run(CountJob& job, Clock::time_point /*deadline*/) {
   request.max_limit = core.options.limits.max_limit;
   Result<std::uint64_t> n = core.storage->count(job.filters, request);
   if (!n) {
+    core.log.failure(LogLevel::kError, "query: counting failed", n.error().message());
     outbox->send(Frame(closed_message(job.sub_id, "error: could not count")));
     return SliceOutcome::kDone;
   }

@@ -1,10 +1,14 @@
 // Relay::open and the object that owns the stages: start-up (storage, audit reconciliation,
 // PubSub), submit(), stats() and the ordered shutdown.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "crypto/secp256k1_context.hpp"
 #include "pipeline/in_process.hpp"
@@ -91,7 +95,12 @@ class RelayImpl final : public Relay {
         query_(core_),
         info_(build_info_document(core_->options)) {}
 
-  ~RelayImpl() override { shutdown(); }
+  ~RelayImpl() override {
+    bool drained_here = false;
+    Status s = drain(drained_here);
+    // A host that called shutdown() itself has had the result.
+    if (drained_here && !s) core_->log.write(LogLevel::kError, "relay: shutdown: {}", s.message());
+  }
 
   void start() {
     std::size_t verifiers = core_->options.verify_threads;
@@ -107,6 +116,14 @@ class RelayImpl final : public Relay {
     write_.start();
     dispatch_.start();
     query_.start(core_->options.reader_threads);
+    const Options& o = core_->options;
+    core_->log.write(LogLevel::kDebug,
+                     "relay: open as node {}; {} verify threads, {} reader threads, {} dispatch, "
+                     "{}, {}",
+                     core_->node_id, verifiers, o.reader_threads,
+                     o.dispatch == DispatchMode::kInline ? "inline" : "deferred",
+                     o.audit ? "audited" : "no audit log",
+                     o.pubsub ? "host PubSub" : "in-process PubSub");
   }
 
   std::shared_ptr<Session> open_session(std::shared_ptr<Connection> connection,
@@ -160,7 +177,8 @@ class RelayImpl final : public Relay {
   Result<std::unique_ptr<SubscriptionHandle>> subscribe(std::vector<Filter> filters,
                                                         SubscribeCallbacks callbacks) override {
     if (core_->stopping.load()) return Status::error("relay is shutting down");
-    auto conn = std::make_shared<CallbackConnection>(core_->callbacks, std::move(callbacks));
+    auto conn =
+        std::make_shared<CallbackConnection>(core_->callbacks, std::move(callbacks), core_->log);
     auto session = std::make_shared<SessionImpl>(core_, conn, ClientInfo{"in-process", {}});
     conn->attach(session);
     session->start(/*counted=*/false);
@@ -192,35 +210,62 @@ class RelayImpl final : public Relay {
     return s;
   }
 
-  void shutdown() override {
+  Status shutdown() override {
+    bool drained_here = false;
+    return drain(drained_here);
+  }
+
+ private:
+  // Committed events that did not reach the other nodes: publish() failed, or the PubSub
+  // dropped them after accepting them.
+  std::uint64_t unpublished() const {
+    return core_->stats.pubsub_publish_failed.load() + core_->pubsub->dropped_after_accept();
+  }
+
+  // shutdown(). `drained_here` is set when this call ran the drain, rather than returning the
+  // result of an earlier one.
+  Status drain(bool& drained_here) {
     std::lock_guard lock(shutdown_mu_);
-    if (shut_down_) return;
+    if (shut_down_) return shutdown_status_;
     shut_down_ = true;
+    drained_here = true;
+    // Counted from before new work is refused, so that a refusal implies the count was taken.
+    const std::uint64_t unpublished_before = unpublished();
     core_->stopping.store(true);
+    std::vector<std::string> lost;
     // Drain in pipeline order: each stage finishes what it holds before the next stops.
     core_->ingest.close();
     verify_.join();
     core_->writes.close();
     write_.join();
-    if (core_->audit) (void)core_->audit->close();
+    if (core_->audit) {
+      if (Status s = core_->audit->close(); !s) lost.emplace_back(s.detail());
+    }
     core_->dispatch.close();
     dispatch_.join();
-    if (core_->pubsub) core_->pubsub->close();
+    core_->pubsub->close();
+    if (const std::uint64_t n = unpublished() - unpublished_before; n > 0) {
+      lost.push_back(fmt::format("{} committed events did not reach the other nodes", n));
+    }
     core_->scheduler.stop();
     query_.join();
     // Last, so that every OK and change already queued reaches its callback.
     core_->callbacks->stop();
+    if (!lost.empty()) shutdown_status_ = Status::error(fmt::format("{}", fmt::join(lost, "; ")));
+    core_->log.report_suppressed();
+    core_->log.write(LogLevel::kDebug, "relay: shut down");
+    return shutdown_status_;
   }
 
- private:
   std::shared_ptr<Core> core_;
   VerifyStage verify_;
   DispatchStage dispatch_;
   WriteStage write_;
   QueryStage query_;
   const std::string info_;
-  std::mutex shutdown_mu_;
+  std::mutex shutdown_mu_;  // serialises shutdown(); guards the two below
   bool shut_down_ = false;
+  Status shutdown_status_;
 };
 
 std::string random_node_id() {
@@ -270,7 +315,12 @@ Result<std::unique_ptr<Relay>> Relay::open(Options options) {
         job.seqs.push_back(0);
         job.local = false;
         job.committed = Clock::now();
-        c->dispatch.push(job);
+        if (!c->dispatch.push(job)) {
+          // Only once shutdown() has stopped dispatch, with the sessions about to go too.
+          c->log.failure(LogLevel::kDebug,
+                         "pubsub: an event from another node came after dispatch stopped",
+                         "not delivered live");
+        }
       });
   if (!subscribed) return subscribed;
 

@@ -41,7 +41,8 @@ SessionImpl::SessionImpl(std::shared_ptr<Core> core, std::shared_ptr<Connection>
                          ClientInfo client)
     : core_(std::move(core)),
       challenge_(random_challenge()),
-      outbox_(std::make_shared<Outbox>(std::move(connection), core_->options.max_outbound_bytes)),
+      outbox_(std::make_shared<Outbox>(std::move(connection), core_->options.max_outbound_bytes,
+                                       core_->log)),
       client_(std::make_shared<const ClientInfo>(std::move(client))) {
   bump(core_->stats.sessions_open);
   bump(core_->stats.sessions_total);
@@ -140,7 +141,8 @@ bool SessionImpl::allow_filters(const std::string& sub_id, const std::vector<Fil
     client = client_;
   }
   PolicyDecision d;
-  if (!call_host([&] { d = policy->check(filters, *client); })) {
+  if (!call_host(core_->log, "session: the filter policy threw",
+                 [&] { d = policy->check(filters, *client); })) {
     d = PolicyDecision::reject(Status::error("policy failed"));
   }
   switch (d.verdict) {

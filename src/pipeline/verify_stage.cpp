@@ -33,7 +33,7 @@ bool authenticated_as(const ClientInfo* client, const Pubkey& pubkey) {
 
 void acknowledge(Core& core, const AckFn& ack, Clock::time_point received, OkResult result) {
   core.stats.ack_latency.record(Clock::now() - received);
-  if (ack) call_host([&] { ack(result); });
+  if (ack) call_host(core.log, "ack: sending an OK threw", [&] { ack(result); });
 }
 
 void VerifyStage::start(std::size_t threads) {
@@ -72,6 +72,11 @@ void VerifyStage::process(IngestJob& job) {
   // storage read here. The storage confirms, since the event may have been removed since.
   if (ev.kind_class() != KindClass::kEphemeral && core.recent_ids.contains(ev.id())) {
     Result<bool> known = core.storage->contains(ev.id());
+    // The event goes on to the writer, whose lookup catches the duplicate.
+    if (!known.is_ok()) {
+      core.log.failure(LogLevel::kWarn, "verify: the duplicate lookup failed",
+                       known.error().message());
+    }
     if (known.is_ok() && *known) {
       bump(core.stats.events_duplicate);
       return acknowledge(core, job.ack, job.received, {true, "duplicate: already have this event"});
@@ -87,7 +92,8 @@ void VerifyStage::process(IngestJob& job) {
   if (const auto& policy = core.options.event_policy) {
     PolicyDecision d;
     static const ClientInfo kNoClient;
-    if (!call_host([&] { d = policy->check(job.event, job.client ? *job.client : kNoClient); })) {
+    if (!call_host(core.log, "verify: the event policy threw",
+                   [&] { d = policy->check(job.event, job.client ? *job.client : kNoClient); })) {
       d = PolicyDecision::reject(Status::error("policy failed"));
     }
     switch (d.verdict) {

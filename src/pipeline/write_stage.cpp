@@ -50,7 +50,13 @@ void WriteStage::run() {
 
 void WriteStage::purge_expired() {
   Result<std::uint64_t> n = core_->storage->purge_expired(unix_now());
-  if (n) bump(core_->stats.expired_purged, *n);
+  if (!n) {
+    core_->log.failure(LogLevel::kError, "write: purging expired events failed",
+                       n.error().message());
+    return;
+  }
+  bump(core_->stats.expired_purged, *n);
+  if (*n > 0) core_->log.write(LogLevel::kDebug, "write: purged {} expired events", *n);
 }
 
 void WriteStage::process(std::vector<WriteJob>& jobs) {
@@ -68,6 +74,10 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
       stored = Status::error("storage returned the wrong number of results");
     }
     core.stats.note_batch(to_store.size());
+    // The clients hear only "error: could not store the event"; the reason is for the operator.
+    if (!stored) {
+      core.log.failure(LogLevel::kError, "write: storing events failed", stored.message());
+    }
   }
 
   if (stored) {
@@ -150,6 +160,8 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
     if (!audited) {
       // Committed but not audited: say so rather than claim the full guarantee. Reconciliation
       // on the next open appends the missing records.
+      core.log.failure(LogLevel::kError, "write: handing audit records to the sink failed",
+                       audited.message());
       for (OkResult& ok : oks) {
         if (ok.accepted && ok.message.empty()) ok = {false, "error: audit log unavailable"};
       }

@@ -146,12 +146,19 @@ Status PgConnection::commit() {
   return s;
 }
 
-void PgConnection::rollback() noexcept {
+Status PgConnection::rollback() {
+  Status status;
   if (in_transaction_ && conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
     PgResult res(PQexec(conn_, "ROLLBACK"), &PQclear);
-    if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) (void)fail("rollback failed", res.get());
+    if (PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+      status = fail("rollback failed", res.get());
+      // The server may still hold the transaction open; dropping the connection ends it, and
+      // the next call connects afresh.
+      close();
+    }
   }
   in_transaction_ = false;
+  return status;
 }
 
 Status PgConnection::ensure() {

@@ -103,8 +103,9 @@ class PgConnection {
   Status begin();
   Status commit();
   // Ends the transaction whatever its state; the server rolls back on its own when the
-  // connection is gone.
-  void rollback() noexcept;
+  // connection is gone. A failed ROLLBACK closes the connection (which ends the transaction on
+  // the server) and is returned, for the caller to report with the failure that caused it.
+  Status rollback();
 
   // The SQLSTATE of the last failure ("" for a lost connection), to tell a retryable conflict
   // (deadlock, unique violation from a concurrent insert) from a real error.

@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "util/cleanup_status.hpp"
+
 namespace relaycore::postgres {
 namespace {
 
@@ -108,8 +110,7 @@ Status ensure_schema(PgConnection& conn) {
   if (Status s = conn.begin(); !s) return s;
   Status status = create_or_migrate(conn);
   if (status) return conn.commit();
-  conn.rollback();
-  return status;
+  return with_cleanup(status, conn.rollback());
 }
 
 }  // namespace relaycore::postgres

@@ -9,6 +9,7 @@
 #include "postgres/pg_prefetch.hpp"
 #include "storage/storage_util.hpp"
 #include "storage/write_rules.hpp"
+#include "util/cleanup_status.hpp"
 
 namespace relaycore::postgres {
 namespace {
@@ -211,7 +212,9 @@ Status in_transaction(PgConnection& conn, Body&& body) {
     status = body();
     if (status) status = conn.commit();
     if (status) return status;
-    conn.rollback();
+    if (Status rolled_back = conn.rollback(); !rolled_back) {
+      return with_cleanup(status, rolled_back);
+    }
     if (!retryable(conn.last_sqlstate())) return status;
   }
   return status;

@@ -1,5 +1,6 @@
 #include "relaycore/event.hpp"
 
+#include <fmt/format.h>
 #include <simdjson.h>
 
 #include <charconv>
@@ -38,8 +39,7 @@ bool valid_utf8(std::string_view s) noexcept {
 }
 
 std::string too_large(std::string_view what, std::size_t size, std::size_t max) {
-  return std::string(what) + " is too large (" + std::to_string(size) + " bytes, max " +
-         std::to_string(max) + ")";
+  return fmt::format("{} is too large ({} bytes, max {})", what, size, max);
 }
 
 // Checks the limits and shape that parse_event also checks, so that events built from fields
@@ -51,24 +51,23 @@ Status check_fields(const EventFields& f, const Limits& limits) {
   }
   if (!valid_utf8(f.content)) return Status::invalid("content is not valid UTF-8");
   if (f.tags.size() > limits.max_event_tags) {
-    return Status::invalid("too many tags (" + std::to_string(f.tags.size()) + ", max " +
-                           std::to_string(limits.max_event_tags) + ")");
+    return Status::invalid(
+        fmt::format("too many tags ({}, max {})", f.tags.size(), limits.max_event_tags));
   }
   for (std::size_t i = 0; i < f.tags.size(); ++i) {
     const Tag& tag = f.tags[i];
-    if (tag.empty()) return Status::invalid("tag " + std::to_string(i) + " is empty");
+    if (tag.empty()) return Status::invalid(fmt::format("tag {} is empty", i));
     if (tag.size() > limits.max_tag_strings) {
-      return Status::invalid("tag " + std::to_string(i) + " has too many values (" +
-                             std::to_string(tag.size()) + ", max " +
-                             std::to_string(limits.max_tag_strings) + ")");
+      return Status::invalid(fmt::format("tag {} has too many values ({}, max {})", i, tag.size(),
+                                         limits.max_tag_strings));
     }
     for (const std::string& value : tag) {
       if (value.size() > limits.max_tag_value_bytes) {
-        return Status::invalid(too_large("tag " + std::to_string(i) + " value", value.size(),
-                                         limits.max_tag_value_bytes));
+        return Status::invalid(
+            too_large(fmt::format("tag {} value", i), value.size(), limits.max_tag_value_bytes));
       }
       if (!valid_utf8(value)) {
-        return Status::invalid("tag " + std::to_string(i) + " is not valid UTF-8");
+        return Status::invalid(fmt::format("tag {} is not valid UTF-8", i));
       }
     }
   }

@@ -1,5 +1,7 @@
 // Strict reading of an event object: exact field set, exact types, lowercase hex of exact
 // length, limits checked while reading so oversize input is refused before it is copied.
+#include <fmt/format.h>
+
 #include <string>
 
 #include "protocol/json_dom.hpp"
@@ -36,8 +38,8 @@ Status read_hex(std::string_view field, const element& value, std::array<std::ui
     return wrong_type(field, "a string", value);
   }
   if (s.size() != 2 * N) {
-    return Status::invalid(std::string(field) + " must be " + std::to_string(2 * N) +
-                           " hex characters, not " + std::to_string(s.size()));
+    return Status::invalid(
+        fmt::format("{} must be {} hex characters, not {}", field, 2 * N, s.size()));
   }
   if (!from_hex(s, out)) {
     return Status::invalid(std::string(field) + " must be lowercase hex");
@@ -52,36 +54,32 @@ Status read_tags(const element& value, const Limits& limits, std::vector<Tag>& o
   }
   std::size_t count = tags.size();
   if (count > limits.max_event_tags) {
-    return Status::invalid("too many tags (" + std::to_string(count) + ", max " +
-                           std::to_string(limits.max_event_tags) + ")");
+    return Status::invalid(fmt::format("too many tags ({}, max {})", count, limits.max_event_tags));
   }
   out.reserve(count);
   std::size_t i = 0;
   for (element tag_el : tags) {
     array tag;
     if (tag_el.get_array().get(tag) != simdjson::SUCCESS) {
-      return Status::invalid("tag " + std::to_string(i) + " must be an array, not " +
-                             type_name(tag_el));
+      return Status::invalid(fmt::format("tag {} must be an array, not {}", i, type_name(tag_el)));
     }
     std::size_t n = tag.size();
-    if (n == 0) return Status::invalid("tag " + std::to_string(i) + " is empty");
+    if (n == 0) return Status::invalid(fmt::format("tag {} is empty", i));
     if (n > limits.max_tag_strings) {
-      return Status::invalid("tag " + std::to_string(i) + " has too many values (" +
-                             std::to_string(n) + ", max " + std::to_string(limits.max_tag_strings) +
-                             ")");
+      return Status::invalid(
+          fmt::format("tag {} has too many values ({}, max {})", i, n, limits.max_tag_strings));
     }
     Tag& t = out.emplace_back();
     t.reserve(n);
     for (element v : tag) {
       std::string_view s;
       if (v.get_string().get(s) != simdjson::SUCCESS) {
-        return Status::invalid("tag " + std::to_string(i) + " must hold only strings, not " +
-                               type_name(v));
+        return Status::invalid(
+            fmt::format("tag {} must hold only strings, not {}", i, type_name(v)));
       }
       if (s.size() > limits.max_tag_value_bytes) {
-        return Status::invalid("tag " + std::to_string(i) + " value is too large (" +
-                               std::to_string(s.size()) + " bytes, max " +
-                               std::to_string(limits.max_tag_value_bytes) + ")");
+        return Status::invalid(fmt::format("tag {} value is too large ({} bytes, max {})", i,
+                                           s.size(), limits.max_tag_value_bytes));
       }
       t.emplace_back(s);
     }
@@ -145,8 +143,8 @@ Result<EventFields> event_fields(const element& e, const Limits& limits) {
       if (v.get_string().get(c) != simdjson::SUCCESS) {
         s = wrong_type("content", "a string", v);
       } else if (c.size() > limits.max_content_bytes) {
-        s = Status::invalid("content is too large (" + std::to_string(c.size()) + " bytes, max " +
-                            std::to_string(limits.max_content_bytes) + ")");
+        s = Status::invalid(fmt::format("content is too large ({} bytes, max {})", c.size(),
+                                        limits.max_content_bytes));
       } else {
         f.content.assign(c);
       }
@@ -184,8 +182,8 @@ bool is_protected_event_json(std::string_view text, const Limits& limits) {
 
 Result<EventPtr> parse_event(std::string_view text, const Limits& limits) {
   if (text.size() > limits.max_message_bytes) {
-    return Status::invalid("event is too large (" + std::to_string(text.size()) + " bytes, max " +
-                           std::to_string(limits.max_message_bytes) + ")");
+    return Status::invalid(fmt::format("event is too large ({} bytes, max {})", text.size(),
+                                       limits.max_message_bytes));
   }
   json::element root;
   if (Status s = json::parse(text, limits, root); !s) return s;

@@ -1,5 +1,7 @@
 #include "relaycore/filter.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "protocol/json_dom.hpp"
@@ -26,8 +28,8 @@ Result<array> bounded_array(std::string_view field, const element& v, const Limi
     return field_error(field, std::string("must be an array, not ") + type_name(v));
   }
   if (arr.size() > limits.max_filter_values) {
-    return field_error(field, "has too many values (" + std::to_string(arr.size()) + ", max " +
-                                  std::to_string(limits.max_filter_values) + ")");
+    return field_error(field, fmt::format("has too many values ({}, max {})", arr.size(),
+                                          limits.max_filter_values));
   }
   return arr;
 }
@@ -114,8 +116,8 @@ Status read_tag_condition(std::string_view key, const element& v, const Limits& 
       return field_error(key, std::string("must hold strings, not ") + type_name(item));
     }
     if (s.size() > limits.max_tag_value_bytes) {
-      return field_error(key, "value is too large (" + std::to_string(s.size()) + " bytes, max " +
-                                  std::to_string(limits.max_tag_value_bytes) + ")");
+      return field_error(key, fmt::format("value is too large ({} bytes, max {})", s.size(),
+                                          limits.max_tag_value_bytes));
     }
     cond.values.emplace_back(s);
   }
@@ -158,17 +160,17 @@ Result<Filter> filter(const element& e, const Limits& limits) {
     } else if (key == "search") {
       std::string_view q;
       if (v.get_string().get(q) != simdjson::SUCCESS) {
-        s = field_error("search", std::string("must be a string, not ") + type_name(v));
+        s = field_error("search", fmt::format("must be a string, not {}", type_name(v)));
       } else if (q.size() > limits.max_search_bytes) {
-        s = field_error("search", "is too long (" + std::to_string(q.size()) + " bytes, max " +
-                                      std::to_string(limits.max_search_bytes) + ")");
+        s = field_error("search", fmt::format("is too long ({} bytes, max {})", q.size(),
+                                              limits.max_search_bytes));
       } else {
         f.search.emplace(q);
       }
     } else if (is_tag_key(key)) {
       if (f.tags.size() >= limits.max_filter_tags) {
-        s = Status::invalid("filter has too many tag conditions (max " +
-                            std::to_string(limits.max_filter_tags) + ")");
+        s = Status::invalid(
+            fmt::format("filter has too many tag conditions (max {})", limits.max_filter_tags));
       } else {
         s = read_tag_condition(key, v, limits, f);
       }
@@ -281,8 +283,8 @@ std::string Filter::to_json() const {
 
 Result<Filter> parse_filter(std::string_view text, const Limits& limits) {
   if (text.size() > limits.max_message_bytes) {
-    return Status::invalid("filter is too large (" + std::to_string(text.size()) + " bytes, max " +
-                           std::to_string(limits.max_message_bytes) + ")");
+    return Status::invalid(fmt::format("filter is too large ({} bytes, max {})", text.size(),
+                                       limits.max_message_bytes));
   }
   json::element root;
   if (Status s = json::parse(text, limits, root); !s) return s;

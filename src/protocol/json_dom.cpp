@@ -1,5 +1,7 @@
 #include "protocol/json_dom.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -16,7 +18,7 @@ struct ThreadParser {
 std::string describe(simdjson::error_code code, const Limits& limits) {
   switch (code) {
     case simdjson::DEPTH_ERROR:
-      return "JSON is nested too deep (max depth " + std::to_string(limits.max_json_depth) + ")";
+      return fmt::format("JSON is nested too deep (max depth {})", limits.max_json_depth);
     case simdjson::UTF8_ERROR:
       return "message is not valid UTF-8";
     case simdjson::UNESCAPED_CHARS:

@@ -1,5 +1,7 @@
 #include "relaycore/message.hpp"
 
+#include <fmt/format.h>
+
 #include "protocol/frame_scan.hpp"
 #include "protocol/json_dom.hpp"
 #include "protocol/json_writer.hpp"
@@ -27,8 +29,8 @@ Status read_sub_id(const json::element& v, const Limits& limits, std::string& ou
   std::size_t chars = 0;
   for (char c : s) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   if (chars > limits.max_subid_length) {
-    return Status::invalid("subscription id is too long (max " +
-                           std::to_string(limits.max_subid_length) + " characters)");
+    return Status::invalid(
+        fmt::format("subscription id is too long (max {} characters)", limits.max_subid_length));
   }
   out.assign(s);
   return Status::ok();
@@ -87,8 +89,8 @@ Result<std::vector<Filter>, Error> read_filters(Verb verb, const json::array& ms
   };
   if (msg.size() < 3) return with_sub(Status::invalid(std::string(name) + " needs a filter"));
   if (msg.size() - 2 > limits.max_filters) {
-    return with_sub(Status::invalid("too many filters (" + std::to_string(msg.size() - 2) +
-                                    ", max " + std::to_string(limits.max_filters) + ")"));
+    return with_sub(Status::invalid(
+        fmt::format("too many filters ({}, max {})", msg.size() - 2, limits.max_filters)));
   }
   std::vector<Filter> filters;
   filters.reserve(msg.size() - 2);

@@ -192,7 +192,9 @@ Result<std::uint64_t> MemoryStorage::purge_expired(std::int64_t now) {
   for (const auto& [key, stored] : by_time_) {
     if (storage::is_expired(*stored.event, now)) expired.push_back(key.id);
   }
-  for (const EventId& id : expired) (void)remove(id);
+  for (const EventId& id : expired) {
+    if (Status s = remove(id); !s) return s;
+  }
   return static_cast<std::uint64_t>(expired.size());
 }
 
@@ -201,7 +203,7 @@ Result<std::uint64_t> MemoryStorage::erase(std::span<const EventId> ids) {
   std::uint64_t n = 0;
   for (const EventId& id : ids) {
     if (!created_by_id_.contains(id)) continue;
-    (void)remove(id);
+    if (Status s = remove(id); !s) return s;
     ++n;
   }
   return n;

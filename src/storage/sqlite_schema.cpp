@@ -1,5 +1,7 @@
 #include "storage/sqlite_schema.hpp"
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <string>
 #include <utility>
@@ -7,6 +9,7 @@
 #include "relaycore/hex.hpp"
 #include "storage/sqlite_wal_buffer.hpp"
 #include "storage/storage_util.hpp"
+#include "util/cleanup_status.hpp"
 
 namespace relaycore::storage {
 namespace {
@@ -132,7 +135,7 @@ Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
 
 Status configure_connection(SqliteConnection& conn, const SqliteOptions& options, bool writer) {
   sqlite3_busy_timeout(conn.handle(), kBusyTimeoutMs);
-  const std::string cache = "PRAGMA cache_size = -" + std::to_string(options.cache_kib);
+  const std::string cache = fmt::format("PRAGMA cache_size = -{}", options.cache_kib);
   if (Status s = conn.exec(cache.c_str(), "cannot set the cache size"); !s) return s;
   const char* sync = options.synchronous == SqliteSync::kFull ? "PRAGMA synchronous = FULL"
                                                               : "PRAGMA synchronous = NORMAL";
@@ -175,15 +178,13 @@ Status ensure_schema(SqliteConnection& conn) {
     status = Status::error(
         "storage: the database has schema version 1 of a development build; start a new file");
   } else if (*version != std::to_string(kSchemaVersion)) {
-    status = Status::error("storage: the database has an unknown schema version " + *version);
+    status = Status::error(
+        fmt::format("storage: the database has an unknown schema version {}", *version));
   }
-  if (!status) {
-    (void)conn.exec("ROLLBACK", "rollback");
-    return status;
-  }
+  if (!status) return with_cleanup(status, conn.exec("ROLLBACK", "cannot roll back"));
   if (Status s = conn.exec("COMMIT", "cannot create the schema"); !s) {
-    if (sqlite3_get_autocommit(conn.handle()) == 0) (void)conn.exec("ROLLBACK", "rollback");
-    return s;
+    if (sqlite3_get_autocommit(conn.handle()) != 0) return s;
+    return with_cleanup(s, conn.exec("ROLLBACK", "cannot roll back"));
   }
   // Loads the statistics into this connection; readers, opened later, load them on open.
   return conn.exec("ANALYZE sqlite_schema", "cannot load planner statistics");

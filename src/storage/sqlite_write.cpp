@@ -7,6 +7,7 @@
 #include "storage/sqlite_schema.hpp"
 #include "storage/storage_util.hpp"
 #include "storage/write_rules.hpp"
+#include "util/cleanup_status.hpp"
 
 namespace relaycore::storage {
 namespace {
@@ -195,14 +196,15 @@ class SqliteWriteTarget final : public WriteTarget {
 };
 
 // Runs `body` between BEGIN IMMEDIATE and COMMIT, rolling back when either fails, so the
-// database is exactly as before on any error.
+// database is exactly as before on any error. A failed rollback is reported with the error:
+// the connection may still be inside the transaction, and every later write would fail.
 template <typename Body>
 Status in_transaction(SqliteConnection& conn, Body&& body) {
   if (Status s = conn.run("BEGIN IMMEDIATE", "cannot begin a write"); !s) return s;
   Status status = body();
   if (status) status = conn.run("COMMIT", "cannot commit");
   if (!status && sqlite3_get_autocommit(conn.handle()) == 0) {
-    (void)conn.run("ROLLBACK", "cannot roll back");
+    status = with_cleanup(status, conn.run("ROLLBACK", "cannot roll back"));
   }
   return status;
 }

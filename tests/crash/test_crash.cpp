@@ -158,7 +158,7 @@ TEST_CASE("Acked events survive SIGKILL, and audit chain and database stay sound
     ao.path = (dir / "audit.db").string();
     options.audit = new_sqlite_audit_log(ao).value();
     std::unique_ptr<Relay> relay = Relay::open(std::move(options)).value();
-    relay->shutdown();
+    CHECK(relay->shutdown().message() == "");
   }
   Result<AuditVerifyReport> report = verify_audit_log((dir / "audit.db").string());
   REQUIRE(report.is_ok());

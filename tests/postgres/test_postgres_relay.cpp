@@ -36,7 +36,7 @@ TEST_CASE("postgres: a relay stores through it and serves REQ and COUNT from it"
   session->on_message(R"(["COUNT","c",{"kinds":[1]}])");
   REQUIRE(conn->wait_count("[\"COUNT\"", 1));
   CHECK(conn->frames().back() == R"(["COUNT","c",{"count":2}])");
-  relay->shutdown();
+  CHECK(relay->shutdown().message() == "");
 }
 
 TEST_CASE("postgres: a reopened database keeps events, seqs and tombstones", "[postgres]") {

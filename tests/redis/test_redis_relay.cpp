@@ -89,8 +89,8 @@ TEST_CASE("redis: events cross relays once and echoes are dropped and history sp
                         R"("]}])");
   REQUIRE(reader->wait_count("[\"EOSE\"", 1));
   CHECK(reader->count(event_frame("hist", e)) == 1);
-  a->shutdown();
-  b->shutdown();
+  CHECK(a->shutdown().message() == "");
+  CHECK(b->shutdown().message() == "");
 }
 
 TEST_CASE("redis: events not published while Redis is down are counted and publishing resumes",
@@ -136,7 +136,7 @@ TEST_CASE("redis: events not published while Redis is down are counted and publi
     std::this_thread::sleep_for(50ms);
   }
   CHECK(a->stats().pubsub_published > up);
-  a->shutdown();
+  CHECK(a->shutdown().message() == "");
 }
 
 TEST_CASE("redis: a hung Redis never delays acks even with inline dispatch", "[redis][relay]") {
@@ -155,5 +155,5 @@ TEST_CASE("redis: a hung Redis never delays acks even with inline dispatch", "[r
   }
   CHECK(std::chrono::steady_clock::now() - start < 2s);
   server.resume();
-  a->shutdown();
+  CHECK(a->shutdown().message() == "");
 }

@@ -1,5 +1,6 @@
-// Test doubles for the relay tests: a Connection that records frames, and Storage/AuditSink
-// wrappers that record what reached them.
+// Test doubles for the relay tests: a Connection that records frames, Storage/AuditSink
+// wrappers that record what reached them, a PubSub that fails on cue, and a Logger that keeps
+// every line.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,8 @@
 
 #include "relaycore/audit.hpp"
 #include "relaycore/connection.hpp"
+#include "relaycore/logger.hpp"
+#include "relaycore/pubsub.hpp"
 #include "relaycore/relay.hpp"
 #include "relaycore/storage.hpp"
 
@@ -190,6 +193,69 @@ class GatedAudit : public AuditSink {
   std::condition_variable cv_;
   bool open_ = true;
   std::vector<AuditRecord> records_;
+};
+
+// Keeps every line relaycore logs.
+class CapturingLogger : public Logger {
+ public:
+  struct Line {
+    LogLevel level;
+    std::string text;
+  };
+
+  void log(LogLevel level, std::string_view message) override {
+    std::lock_guard lock(mu_);
+    lines_.push_back({level, std::string(message)});
+  }
+
+  std::vector<Line> lines() const {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+  // The lines that contain `needle`.
+  std::vector<Line> lines_with(std::string_view needle) const {
+    std::vector<Line> out;
+    for (Line& l : lines()) {
+      if (l.text.find(needle) != std::string::npos) out.push_back(std::move(l));
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Line> lines_;
+};
+
+// A PubSub whose publish() waits while the gate is shut and then fails, as a node cut off from
+// the others does; publish_calls() tells a test that dispatch has reached it.
+class FailingPubSub : public PubSub {
+ public:
+  Status publish(const EventPtr& /*event*/, const std::string& /*origin*/) override {
+    std::unique_lock lock(mu_);
+    ++calls_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+    return Status::error("pubsub: the broker is unreachable");
+  }
+  Status subscribe(Handler /*handler*/) override { return Status::ok(); }
+  void close() override {}
+
+  void set_open(bool open) {
+    std::lock_guard lock(mu_);
+    open_ = open;
+    cv_.notify_all();
+  }
+  // Waits until publish() has been called at least n times; false on timeout.
+  bool wait_calls(std::size_t n, std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return calls_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  std::size_t calls_ = 0;
 };
 
 }  // namespace relaycore::test

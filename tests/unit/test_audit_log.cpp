@@ -191,15 +191,6 @@ TEST_CASE("audit records table refuses updates and deletes", "[audit]") {
   CHECK(verify_ok(path).records == 3);
 }
 
-namespace {
-
-// Another writer taking seq 2 behind the sink's back makes the sink's next append fail.
-constexpr const char* kIntruder =
-    "INSERT INTO records VALUES (2, 0, 1, zeroblob(32), 0, zeroblob(32), 0, zeroblob(32), "
-    "zeroblob(32))";
-
-}  // namespace
-
 TEST_CASE("audit sink keeps a refused batch and writes it once it can", "[audit]") {
   test::TempDir dir;
   std::string path = dir.file("audit.db");
@@ -207,7 +198,7 @@ TEST_CASE("audit sink keeps a refused batch and writes it once it can", "[audit]
   REQUIRE(sink);
   REQUIRE((*sink)->enqueue({test::audit_record(1)}).is_ok());
   REQUIRE((*sink)->last_event_seq());
-  test::tamper(path, kIntruder);
+  test::tamper(path, test::kIntruder);
 
   REQUIRE((*sink)->enqueue({test::audit_record(2)}).is_ok());
   Result<std::uint64_t> failed = (*sink)->last_event_seq();
@@ -237,7 +228,7 @@ TEST_CASE("audit close reports records it could not write", "[audit]") {
   REQUIRE(sink);
   REQUIRE((*sink)->enqueue({test::audit_record(1)}).is_ok());
   REQUIRE((*sink)->last_event_seq());
-  test::tamper(path, kIntruder);
+  test::tamper(path, test::kIntruder);
   REQUIRE((*sink)->enqueue({test::audit_record(2), test::audit_record(3)}).is_ok());
   Status closed = (*sink)->close();
   REQUIRE_FALSE(closed.is_ok());

@@ -88,6 +88,11 @@ inline void tamper(const std::string& path, const std::string& sql) {
   REQUIRE(rc == SQLITE_OK);
 }
 
+// Another writer taking seq 2 behind the sink's back makes the sink's next append fail.
+inline constexpr const char* kIntruder =
+    "INSERT INTO records VALUES (2, 0, 1, zeroblob(32), 0, zeroblob(32), 0, zeroblob(32), "
+    "zeroblob(32))";
+
 // Copies a closed audit database (its WAL is checkpointed and removed on close).
 inline std::string copy_db(const TempDir& dir, const std::string& from, const std::string& name) {
   std::string to = dir.file(name);

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <future>
+#include <regex>
 #include <set>
+#include <stdexcept>
 
 #include "relay_test_util.hpp"
 #include "relaycore/message.hpp"
@@ -45,6 +47,18 @@ struct Harness {
 };
 
 std::string event_frame(const EventPtr& e) { return "[\"EVENT\"," + std::string(e->json()) + "]"; }
+
+// How many failures one throttled log line stands for: itself and the N before it for
+// "(N similar lines suppressed before this one)", N for shutdown's "(the last of N similar
+// lines suppressed)".
+std::size_t failures_in(const std::string& line) {
+  static const std::regex kBefore(R"(\((\d+) similar lines suppressed before this one\)$)");
+  static const std::regex kLast(R"(\(the last of (\d+) similar lines suppressed\)$)");
+  std::smatch m;
+  if (std::regex_search(line, m, kBefore)) return 1 + std::stoul(m[1]);
+  if (std::regex_search(line, m, kLast)) return std::stoul(m[1]);
+  return 1;
+}
 
 }  // namespace
 
@@ -241,12 +255,57 @@ TEST_CASE("Invariant 7: a REQ during a stream sees every event exactly once",
 
 TEST_CASE("Invariant 8: internal failures answer error: without leaking details",
           "[relay][invariants]") {
-  Harness h;
+  auto logger = std::make_shared<test::CapturingLogger>();
+  Harness h(DispatchMode::kDeferred, [&](Options& o) { o.logger = logger; });
   h.storage->fail_writes = true;
+  // One event per batch: every submit is a failed write.
+  constexpr int kEvents = 20;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kEvents; ++i) {
+    OkResult r = h.relay->submit(test::signed_event(test::alice(), 1, now(), std::to_string(i)));
+    CHECK_FALSE(r.accepted);
+    CHECK(r.message == "error: could not store the event");
+    CHECK(r.message.find("/var/lib") == std::string::npos);
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+
+  // The operator gets the storage's own words, at most once a second however often it fails.
+  std::vector<test::CapturingLogger::Line> logged = logger->lines_with("disk on fire");
+  REQUIRE_FALSE(logged.empty());
+  CHECK(logged[0].level == LogLevel::kError);
+  CHECK(logged[0].text ==
+        "write: storing events failed: error: disk on fire at /var/lib/secret/path");
+  CHECK(logged.size() <=
+        1 + static_cast<std::size_t>(
+                std::chrono::duration_cast<std::chrono::seconds>(elapsed).count()));
+
+  // What was held back is reported by shutdown: every failure is accounted for.
+  CHECK(h.relay->shutdown().message() == "");
+  std::size_t accounted = 0;
+  for (const auto& line : logger->lines_with("disk on fire")) accounted += failures_in(line.text);
+  CHECK(accounted == kEvents);
+}
+
+TEST_CASE("Invariant 8: host code that throws is answered error: and logged with its message",
+          "[relay][invariants]") {
+  struct ThrowingPolicy : EventPolicy {
+    PolicyDecision check(const EventPtr&, const ClientInfo&) override {
+      throw std::runtime_error("rule table missing at /etc/secret/rules");
+    }
+  };
+  auto logger = std::make_shared<test::CapturingLogger>();
+  Harness h(DispatchMode::kDeferred, [&](Options& o) {
+    o.logger = logger;
+    o.event_policy = std::make_shared<ThrowingPolicy>();
+  });
   OkResult r = h.relay->submit(test::signed_event(test::alice(), 1, now(), "x"));
   CHECK_FALSE(r.accepted);
-  CHECK(r.message == "error: could not store the event");
-  CHECK(r.message.find("/var/lib") == std::string::npos);
+  CHECK(r.message == "error: policy failed");
+  std::vector<test::CapturingLogger::Line> logged = logger->lines_with("/etc/secret/rules");
+  REQUIRE(logged.size() == 1);
+  CHECK(logged[0].level == LogLevel::kError);
+  CHECK(logged[0].text ==
+        "verify: the event policy threw: rule table missing at /etc/secret/rules");
 }
 
 TEST_CASE("Shutdown drains: every pending EVENT gets its OK and accepted ones are stored",
@@ -264,7 +323,7 @@ TEST_CASE("Shutdown drains: every pending EVENT gets its OK and accepted ones ar
       accepted += r.accepted;
     });
   }
-  h.relay->shutdown();
+  CHECK(h.relay->shutdown().message() == "");
   CHECK(acks.load() == kEvents);
   CHECK(accepted.load() == kEvents);
   for (const EventPtr& e : events) CHECK(*h.storage->contains(e->id()));
@@ -272,4 +331,38 @@ TEST_CASE("Shutdown drains: every pending EVENT gets its OK and accepted ones ar
   OkResult late = h.relay->submit(events[0]);
   CHECK_FALSE(late.accepted);
   CHECK(late.message == "error: relay is shutting down");
+}
+
+TEST_CASE("Shutdown reports committed events the PubSub could not carry to other nodes",
+          "[relay][invariants]") {
+  auto pubsub = std::make_shared<test::FailingPubSub>();
+  auto logger = std::make_shared<test::CapturingLogger>();
+  Harness h(DispatchMode::kDeferred, [&](Options& o) {
+    o.pubsub = pubsub;
+    o.logger = logger;
+  });
+  pubsub->set_open(false);
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 3; ++i) {
+    events.push_back(test::signed_event(test::alice(), 1, now(), "cut off " + std::to_string(i)));
+  }
+  // The first event's publish waits at the gate; the others queue behind it.
+  REQUIRE(h.relay->submit(events[0]).accepted);
+  REQUIRE(pubsub->wait_calls(1));
+  REQUIRE(h.relay->submit(events[1]).accepted);
+  REQUIRE(h.relay->submit(events[2]).accepted);
+
+  std::future<Status> shut = std::async(std::launch::async, [&] { return h.relay->shutdown(); });
+  // A resubmitted event is answered duplicate: (and publishes nothing) until shutdown refuses it.
+  while (h.relay->submit(events[0]).message != "error: relay is shutting down") {
+  }
+  pubsub->set_open(true);
+  CHECK(shut.get().message() == "error: 3 committed events did not reach the other nodes");
+  // Each failure was logged, or counted in a later line.
+  std::size_t accounted = 0;
+  for (const auto& line : logger->lines_with("dispatch: publishing an event to other nodes failed: "
+                                             "error: pubsub: the broker is unreachable")) {
+    accounted += failures_in(line.text);
+  }
+  CHECK(accounted == 3);
 }

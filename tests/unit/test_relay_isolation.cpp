@@ -357,7 +357,7 @@ class ExclusiveConnection : public Connection {
 
 TEST_CASE("Connection::close never runs while a send is in progress", "[relay][isolation]") {
   auto conn = std::make_shared<ExclusiveConnection>();
-  pipeline::Outbox outbox(conn, 1 << 20);
+  pipeline::Outbox outbox(conn, 1 << 20, Log());
   std::atomic<int> on_closed{0};
   outbox.set_on_closed([&](bool slow) {
     CHECK(slow);

@@ -6,6 +6,7 @@
 
 #include "relay_test_util.hpp"
 #include "relaycore/relay.hpp"
+#include "test_audit_util.hpp"
 #include "test_util.hpp"
 
 using namespace relaycore;
@@ -38,7 +39,7 @@ TEST_CASE("Default SQLite storage keeps events and audit across a restart", "[re
   {
     auto relay = open();
     CHECK(relay->submit(kept).accepted);
-    relay->shutdown();
+    CHECK(relay->shutdown().message() == "");
   }
   {
     auto relay = open();
@@ -52,13 +53,58 @@ TEST_CASE("Default SQLite storage keeps events and audit across a restart", "[re
     std::vector<std::string> frames = conn->frames();
     REQUIRE(frames.size() == 2);
     CHECK(frames[0] == "[\"EVENT\",\"r\"," + std::string(kept->json()) + "]");
-    relay->shutdown();
+    CHECK(relay->shutdown().message() == "");
   }
   Result<AuditVerifyReport> report = verify_audit_log((dir / "audit.db").string());
   REQUIRE(report.is_ok());
   CHECK(report->ok);
   CHECK(report->records == 1);  // the duplicate added no record
   std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// A relay whose SQLite audit log has written one event's record and then cannot write the next
+// one's: another writer took its place in the chain.
+struct FailingAuditRelay {
+  test::TempDir dir;
+  std::shared_ptr<test::CapturingLogger> logger = std::make_shared<test::CapturingLogger>();
+  std::unique_ptr<Relay> relay;
+
+  FailingAuditRelay() {
+    const std::string path = dir.file("audit.db");
+    std::shared_ptr<AuditSink> audit = new_sqlite_audit_log(SqliteAuditOptions{path, 64}).value();
+    Options o;
+    o.storage = new_memory_storage();
+    o.audit = audit;
+    o.logger = logger;
+    relay = Relay::open(std::move(o)).value();
+    REQUIRE(relay->submit(test::signed_event(test::alice(), 1, now(), "audited")).accepted);
+    REQUIRE(audit->last_event_seq());  // the first record is written
+    test::tamper(path, test::kIntruder);
+    // Handed to the sink, so answered accepted; the sink's writer then fails on it.
+    REQUIRE(relay->submit(test::signed_event(test::alice(), 1, now(), "lost")).accepted);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Shutdown reports the audit records a failing audit log lost", "[relay][sqlite]") {
+  FailingAuditRelay f;
+  Status s = f.relay->shutdown();
+  CHECK(s.code() == StatusCode::kError);
+  CHECK(s.message().rfind("error: audit: 1 records could not be written: ", 0) == 0);
+  // A second call returns the same result rather than ok.
+  CHECK(f.relay->shutdown().message() == s.message());
+}
+
+TEST_CASE("A relay dropped without shutdown() logs what its drain lost", "[relay][sqlite]") {
+  FailingAuditRelay f;
+  f.relay.reset();
+  std::vector<test::CapturingLogger::Line> logged =
+      f.logger->lines_with("relay: shutdown: error: audit: 1 records could not be written: ");
+  REQUIRE(logged.size() == 1);
+  CHECK(logged[0].level == LogLevel::kError);
 }
 
 TEST_CASE("Stats count verbs, outcomes, batches and latencies, and Prometheus text shows them",
@@ -92,6 +138,7 @@ TEST_CASE("Stats count verbs, outcomes, batches and latencies, and Prometheus te
   CHECK(text.find("relaycore_events_total{outcome=\"stored\"} 1\n") != std::string::npos);
   CHECK(text.find("relaycore_ack_latency_seconds_count 2\n") != std::string::npos);
   CHECK(text.find("# TYPE relaycore_ack_latency_seconds histogram") != std::string::npos);
+  CHECK(text.find("relaycore_ack_latency_seconds_bucket{le=\"+Inf\"} 2\n") != std::string::npos);
   session->on_close();
   session.reset();
   CHECK(relay->stats().sessions_open == 0);

@@ -40,7 +40,7 @@ struct RelayFixture {
   }
   ~RelayFixture() {
     server->stop();
-    relay->shutdown();
+    CHECK(relay->shutdown().is_ok());
   }
 
   std::unique_ptr<WsClient> open() {

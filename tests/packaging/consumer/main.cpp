@@ -1,13 +1,19 @@
-// A tiny program built against an installed or vendored relaycore: parses a REQ, answers a bad
-// frame, and signs, re-parses and verifies an event. Exits non-zero on the first failure.
+// A tiny program built against an installed or vendored relaycore: parses a REQ, answers bad
+// frames, signs, re-parses and verifies an event, and opens a relay that logs to a Logger of its
+// own. Exits non-zero on the first failure.
 #include <cstdio>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "relaycore/event.hpp"
 #include "relaycore/keys.hpp"
+#include "relaycore/logger.hpp"
 #include "relaycore/message.hpp"
+#include "relaycore/relay.hpp"
 
 // The build passes RELAYCORE_CONSUMER_STATIC=1 for a static relaycore: its usage requirements
 // must then bring RELAYCORE_STATIC along (through the CMake target or pkg-config Cflags).
@@ -25,6 +31,26 @@ void check(bool ok, const char* what) {
     ++failures;
   }
 }
+
+// A host's own logger, derived across the library boundary.
+class KeepingLogger final : public relaycore::Logger {
+ public:
+  void log(relaycore::LogLevel /*level*/, std::string_view message) override {
+    std::lock_guard lock(mu_);
+    lines_.emplace_back(message);
+  }
+  bool saw(std::string_view needle) {
+    std::lock_guard lock(mu_);
+    for (const std::string& line : lines_) {
+      if (line.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
 
 }  // namespace
 
@@ -47,6 +73,13 @@ int main() {
     check(std::string_view(reply).starts_with(R"(["NOTICE","invalid:)"), "bad frame NOTICE");
   }
 
+  std::string crowded = R"(["REQ","many")";
+  for (int i = 0; i < 17; ++i) crowded += ",{}";
+  auto too_many = relaycore::parse_client_message(crowded + "]");
+  check(!too_many.is_ok() &&
+            too_many.error().status.message() == "invalid: too many filters (17, max 16)",
+        "a REQ over the filter limit says by how much");
+
   const relaycore::Keypair keys = relaycore::Keypair::generate();
   relaycore::EventDraft draft;
   draft.created_at = 1700000000;
@@ -64,6 +97,20 @@ int main() {
     tampered.replace(tampered.find("hello"), 1, "j");
     auto forged = relaycore::parse_event(tampered);
     check(forged.is_ok() && !forged.value()->verify().is_ok(), "tampered event is rejected");
+  }
+
+  auto level = relaycore::parse_log_level("debug");
+  check(level.is_ok() && *level == relaycore::LogLevel::kDebug, "parse_log_level");
+  auto logger = std::make_shared<KeepingLogger>();
+  relaycore::Options options;
+  options.storage = relaycore::new_memory_storage();
+  options.logger = logger;
+  options.log_level = relaycore::LogLevel::kDebug;
+  auto relay = relaycore::Relay::open(std::move(options));
+  check(relay.is_ok(), "Relay::open on memory storage");
+  if (relay.is_ok()) {
+    check(relay.value()->shutdown().is_ok(), "a clean shutdown is ok");
+    check(logger->saw("relay: open"), "the relay logs to the host's logger");
   }
 
   if (failures == 0) std::puts("consumer: ok");
