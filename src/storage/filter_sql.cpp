@@ -130,21 +130,39 @@ SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const Que
 
 SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
                           const TagCondition& driver, const QueryRequest& request,
-                          std::uint32_t limit) {
+                          std::optional<std::uint32_t> limit) {
   SqlQuery q;
   SqlBuilder b(dialect, q);
-  // The tags columns are renamed so that the filter's conditions name the events columns.
-  b.text("SELECT seq, json FROM (SELECT seq AS tag_seq, created_at AS tag_created FROM tags");
-  b.text(" WHERE name = ").param(std::string_view(&driver.name, 1));
+  // The tags columns are renamed so that the filter's conditions name the events columns. The
+  // order is the tags key's, (created_at DESC, id) under the value, so no sort is needed.
+  b.text("SELECT seq, json FROM (SELECT seq AS tag_seq, created_at AS tag_created, id AS tag_id");
+  b.text(" FROM tags WHERE name = ").param(std::string_view(&driver.name, 1));
   b.text(" AND value = ").param(TagValue{driver.values.front()});
   if (filter.since) b.text(" AND created_at >= ").param(*filter.since);
   if (filter.until) b.text(" AND created_at <= ").param(*filter.until);
-  b.text(") AS d CROSS JOIN events ON events.seq = d.tag_seq WHERE ");
+  b.text(") AS d CROSS JOIN events WHERE events.seq = d.tag_seq AND ");
   b.visible(request);
   b.text(" AND ");
   b.conditions(filter, &driver);
-  b.text(" ORDER BY d.tag_created DESC, id ASC LIMIT ").param(std::int64_t{limit});
+  b.text(" ORDER BY d.tag_created DESC, d.tag_id ASC");
+  if (limit) b.text(" LIMIT ").param(std::int64_t{*limit});
   return q;
+}
+
+const TagCondition* tag_driver(const Filter& filter) noexcept {
+  if (filter.ids || filter.authors) return nullptr;
+  for (const TagCondition& cond : filter.tags) {
+    if (cond.values.size() == 1) return &cond;
+  }
+  return nullptr;
+}
+
+SqlQuery build_query(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
+                     std::optional<std::uint32_t> limit) {
+  if (const TagCondition* driver = tag_driver(filter)) {
+    return build_tag_select(dialect, filter, *driver, request, limit);
+  }
+  return build_select(dialect, filter, request, limit);
 }
 
 SqlQuery build_count(const SqlDialect& dialect, const std::vector<Filter>& filters,

@@ -15,14 +15,7 @@ const SqlDialect& sqlite_dialect() noexcept {
 }
 
 SqlQuery build_select(const Filter& filter, const QueryRequest& request, std::uint32_t limit) {
-  if (!filter.ids && !filter.authors) {
-    for (const TagCondition& cond : filter.tags) {
-      if (cond.values.size() == 1) {
-        return build_tag_select(sqlite_dialect(), filter, cond, request, limit);
-      }
-    }
-  }
-  return build_select(sqlite_dialect(), filter, request, limit);
+  return build_query(sqlite_dialect(), filter, request, limit);
 }
 
 SqlQuery build_count(const std::vector<Filter>& filters, const QueryRequest& request) {
