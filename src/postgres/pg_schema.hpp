@@ -9,7 +9,7 @@
 
 namespace relaycore::postgres {
 
-inline constexpr std::int64_t kSchemaVersion = 1;
+inline constexpr std::int64_t kSchemaVersion = 2;
 
 // Creates or migrates the schema in one transaction. Fails on a version newer than this
 // library's.
