@@ -272,4 +272,100 @@ TEST_CASE("sqlite: a failed migration leaves the version 2 file as it was", "[st
   CHECK(conformance::query_ids(*s, Filter()) == conformance::expected_ids(events, Filter()));
 }
 
+TEST_CASE("sqlite: lists of several authors or kinds are served by merged scans that never sort",
+          "[storage][sqlite]") {
+  TempDir dir;
+  auto s = open_at(dir.file("events.db"));
+  RawDb db(dir.file("events.db"));
+  const Pubkey alice = test::alice().pubkey();
+  const Pubkey bob = test::bob().pubkey();
+  struct Split {
+    const char* name;
+    Filter filter;
+    std::size_t scans;
+    const char* index;
+  };
+  Filter authors_kinds = conformance::with_kinds({1, 7});
+  authors_kinds.authors = conformance::sorted(std::vector<Pubkey>{alice, bob});
+  authors_kinds.limit = 100;
+  Filter authors_until = conformance::with_authors({alice, bob, Pubkey{}});
+  authors_until.until = 1000;
+  Filter kinds_since = conformance::with_kinds({1, 7});
+  kinds_since.since = 900;
+  for (const Split& split : {Split{"authors x kinds", authors_kinds, 4,
+                                   "events_pubkey_kind_created_id (pubkey=? AND kind=?)"},
+                             Split{"authors + until", authors_until, 3,
+                                   "events_pubkey_created_id (pubkey=? AND created_at<?)"},
+                             Split{"kinds + since", kinds_since, 2, "events_kind_created_id"}}) {
+    INFO(split.name);
+    const std::vector<Filter> scans = storage::merge_scans(split.filter);
+    REQUIRE(scans.size() == split.scans);
+    const std::string sql = sql_of(scans.front()).sql;
+    for (const Filter& scan : scans) {
+      const storage::SqlQuery q = sql_of(scan);
+      CHECK(q.sql == sql);  // one statement text, prepared once per scan
+      const std::string plan = db.plan(q);
+      INFO(plan);
+      CHECK_THAT(plan, !Catch::Contains("TEMP B-TREE"));
+      CHECK_THAT(plan, Catch::Contains(split.index));
+    }
+  }
+
+  // One query serves the rest: one value, ids, tag conditions, or too many values.
+  Filter by_ids = authors_kinds;
+  by_ids.ids = std::vector<EventId>{EventId{}};
+  Filter with_tags = authors_kinds;
+  with_tags.tags.push_back(TagCondition{'t', {"a", "b"}});
+  std::vector<std::uint16_t> many;
+  for (std::size_t k = 0; k <= storage::kMaxMergeScans; ++k) {
+    many.push_back(static_cast<std::uint16_t>(k));
+  }
+  for (const Filter& f :
+       {conformance::with_authors({alice}), by_ids, with_tags, conformance::with_kinds(many)}) {
+    CHECK(storage::merge_scans(f).empty());
+  }
+}
+
+TEST_CASE("sqlite: a merged read returns the NIP-01 prefix and releases its snapshot",
+          "[storage][sqlite]") {
+  TempDir dir;
+  auto s = open_at(dir.file("events.db"));
+  std::vector<EventPtr> events = test::tied_events(60, 1000);
+  for (int i = 0; i < 30; ++i) {
+    events.push_back(event(i % 2 == 0 ? test::alice() : test::bob(), 990 + i % 20,
+                           "spread " + std::to_string(i), {}, i % 3 == 0 ? 7 : 1));
+  }
+  conformance::write(*s, events);
+
+  // More authors than kMaxMergeScans: one query, the same result.
+  std::vector<Pubkey> authors = {test::alice().pubkey(), test::bob().pubkey()};
+  for (std::size_t i = 0; i < storage::kMaxMergeScans; ++i) {
+    Pubkey other{};
+    other[0] = static_cast<std::uint8_t>(i);
+    other[1] = static_cast<std::uint8_t>(i >> 8);
+    authors.push_back(other);
+  }
+  Filter all_authors = conformance::with_authors(authors);
+  REQUIRE(storage::merge_scans(all_authors).empty());
+  Filter two_authors = conformance::with_authors({test::alice().pubkey(), test::bob().pubkey()});
+  REQUIRE_FALSE(storage::merge_scans(two_authors).empty());
+  for (Filter f : {all_authors, two_authors}) {
+    for (std::uint32_t limit : {1u, 25u, 500u}) {
+      f.limit = limit;
+      CHECK(conformance::query_ids(*s, f) == conformance::expected_ids(events, f));
+    }
+  }
+
+  // A visitor that stops early ends the read, and no scan keeps a snapshot open: a checkpoint
+  // that must wait for every reader completes at once.
+  int visited = 0;
+  REQUIRE(s->query(two_authors, QueryRequest(), [&](const StoredEvent&) {
+             return ++visited < 3;
+           }).is_ok());
+  CHECK(visited == 3);
+  conformance::write_one(*s, event(test::alice(), 2000, "after"));
+  RawDb db(dir.file("events.db"));
+  CHECK(db.text("PRAGMA wal_checkpoint(TRUNCATE)") == "0");
+}
+
 }  // namespace relaycore
