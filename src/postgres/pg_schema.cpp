@@ -108,6 +108,14 @@ ANALYZE tags;
 
 static_assert(kMigrations.size() == kSchemaVersion, "one migration per schema version");
 
+}  // namespace
+
+std::string_view migration_sql(std::int64_t from) {
+  return kMigrations[static_cast<std::size_t>(from)];
+}
+
+namespace {
+
 Status create_or_migrate(PgConnection& conn) {
   PgParams lock;
   lock.add_int(kSchemaLockKey);
@@ -128,8 +136,7 @@ Status create_or_migrate(PgConnection& conn) {
                          std::to_string(current));
   }
   for (std::int64_t v = current; v < kSchemaVersion; ++v) {
-    if (Status s = conn.run(kMigrations[static_cast<std::size_t>(v)], "cannot migrate the schema");
-        !s) {
+    if (Status s = conn.run(migration_sql(v), "cannot migrate the schema"); !s) {
       return s;
     }
   }

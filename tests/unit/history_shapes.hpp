@@ -55,6 +55,19 @@ inline std::vector<HistoryShape> history_shapes() {
   };
 }
 
+// Every history shape, at limits 5 and 500, returns from `storage` what expected_ids() says
+// it must, `events` being all it holds.
+inline void check_history_reads(Storage& storage, const std::vector<EventPtr>& events) {
+  for (const HistoryShape& shape : history_shapes()) {
+    Filter f = shape.filter;
+    for (std::uint32_t limit : {5u, 500u}) {
+      f.limit = limit;
+      INFO(shape.name << ": " << f.to_json());
+      CHECK(conformance::query_ids(storage, f) == conformance::expected_ids(events, f));
+    }
+  }
+}
+
 // `n` events sharing `created_at`: alice and bob in turn, kinds 1 and 7, most with the t tag
 // "tie", some mentioning bob.
 inline std::vector<EventPtr> tied_events(int n, std::int64_t created_at) {

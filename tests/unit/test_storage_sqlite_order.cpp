@@ -210,19 +210,9 @@ TEST_CASE("sqlite: a version 2 file is migrated on open with its events, tombsto
   CHECK(db.text("SELECT COUNT(*) FROM tags") == tag_rows(events));
 
   CHECK(conformance::count(*s, {Filter()}) == events.size());
-  Filter author_kind = conformance::with_kinds({1});
-  author_kind.authors = std::vector<Pubkey>{test::alice().pubkey()};
-  Filter tag_kind = conformance::with_tag('t', {"tie"});
-  tag_kind.kinds = std::vector<std::uint16_t>{1};
-  const Filter mentions = conformance::with_tag('p', {to_hex(test::bob().pubkey())});
-  for (Filter f : {author_kind, conformance::with_tag('t', {"tie"}), conformance::with_kinds({1}),
-                   tag_kind, mentions, Filter()}) {
-    for (std::uint32_t limit : {5u, 500u}) {
-      f.limit = limit;
-      INFO(f.to_json());
-      CHECK(conformance::query_ids(*s, f) == conformance::expected_ids(events, f));
-    }
-  }
+  test::check_history_reads(*s, events);
+  Filter mentions = conformance::with_tag('p', {to_hex(test::bob().pubkey())});  // 32-byte values
+  CHECK(conformance::query_ids(*s, mentions) == conformance::expected_ids(events, mentions));
   check_history_plans(db, true);
 
   // The tombstone and the replaceable slot still work, and new events join the old in order.
