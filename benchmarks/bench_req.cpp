@@ -4,32 +4,30 @@
 // of a real Relay, one at a time, timing the REQ from on_message() to the EOSE frame. The goal:
 // p99 <= 5 ms for the author+kind limit-100 filter.
 //
+// With --ties, a second store of as many events is built too (--ties-cache, --ties-db), every
+// event with one created_at (8 authors, kind 1, one t tag), and three shapes are timed on both
+// stores in the same run, interleaved: author+kind limit 100, #t limit 100, kind limit 500. A
+// store whose indexes end at created_at sorts the whole tie group for each of them.
+//
 //   relaycore-bench-req [--events N] [--cache FILE] [--db FILE] [--queries Q] [--reload]
-#include <unistd.h>
-
-#include <algorithm>
+//                       [--ties] [--ties-cache FILE] [--ties-db FILE]
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "bench_corpus.hpp"
-#include "relaycore/hex.hpp"
+#include "bench_req_store.hpp"
 #include "relaycore/relay.hpp"
-#include "relaycore/storage.hpp"
 
 namespace {
-
-namespace fs = std::filesystem;
-using relaycore::EventPtr;
 
 struct Flags {
   std::size_t events = 1000000;
@@ -37,171 +35,10 @@ struct Flags {
   std::string db = "relaycore-bench-req.db";
   std::size_t queries = 1000;
   bool reload = false;
+  bool ties = false;
+  std::string ties_cache = "relaycore-bench-req-ties-events.jsonl";
+  std::string ties_db = "relaycore-bench-req-ties.db";
 };
-
-// 5,000 authors with a skewed share of the events (a few very active, most occasional), which
-// gives about 200 events per author on average, as the SQLite planner statistics assume.
-constexpr std::size_t kAuthors = 5000;
-constexpr std::int64_t kSpanSeconds = 365 * 86400;
-
-std::size_t skewed(bench::Generator& gen, std::size_t n) {
-  const double u = static_cast<double>(gen.below(1000000)) / 1e6;
-  return std::min(n - 1, static_cast<std::size_t>(static_cast<double>(n) * u * u));
-}
-
-// Kind mix of a social relay: notes, reactions, reposts, DMs, comments, zap receipts. No
-// replaceable or ephemeral kinds, so every generated event is stored.
-std::uint16_t pick_kind(bench::Generator& gen) {
-  const std::size_t r = gen.below(100);
-  if (r < 60) return 1;
-  if (r < 80) return 7;
-  if (r < 86) return 6;
-  if (r < 91) return 4;
-  if (r < 96) return 1111;
-  return 9735;
-}
-
-// Events [begin, end) of the corpus. An event refers ("e") to a recent earlier event of the same
-// chunk and mentions ("p") authors, popular ones more often.
-void generate_chunk(std::size_t begin, std::size_t end, std::size_t total,
-                    const std::vector<relaycore::Keypair>& keys, std::int64_t first,
-                    std::vector<std::string>& out) {
-  bench::Generator gen(0x5eed0000 + begin);
-  std::vector<std::string> recent;
-  for (std::size_t i = begin; i < end; ++i) {
-    relaycore::EventDraft d;
-    d.created_at = first + static_cast<std::int64_t>(static_cast<double>(i) /
-                                                     static_cast<double>(total) * kSpanSeconds);
-    d.kind = pick_kind(gen);
-    const relaycore::Keypair& author = keys[skewed(gen, keys.size())];
-    auto mention = [&] { return relaycore::to_hex(keys[skewed(gen, keys.size())].pubkey()); };
-    auto refer = [&] {
-      return recent.empty()
-                 ? relaycore::to_hex(gen.bytes32())
-                 : recent[recent.size() - 1 - gen.below(std::min<std::size_t>(recent.size(), 200))];
-    };
-    switch (d.kind) {
-      case 1:
-        if (gen.below(2) == 0) d.tags.push_back({"e", refer(), "", "reply"});
-        for (std::size_t t = gen.below(3); t > 0; --t) d.tags.push_back({"p", mention()});
-        if (gen.below(5) == 0) d.tags.push_back({"t", "nostr"});
-        d.content = gen.content(80 + gen.below(200));
-        break;
-      case 7:
-      case 6:
-        d.tags = {{"e", refer()}, {"p", mention()}};
-        d.content = d.kind == 7 ? "+" : "";
-        break;
-      case 4:
-        d.tags = {{"p", mention()}};
-        d.content = gen.content(120) + "?iv=" + relaycore::to_hex(gen.bytes32()).substr(0, 24);
-        break;
-      default:
-        d.tags = {{"e", refer()}, {"p", mention()}};
-        d.content = gen.content(60);
-        break;
-    }
-    relaycore::Result<EventPtr> ev = relaycore::sign_event(author, std::move(d));
-    if (!ev) bench::die("sign_event: " + ev.error().message());
-    recent.emplace_back(ev.value()->id_hex());
-    if (recent.size() > 1000) recent.erase(recent.begin(), recent.begin() + 500);
-    out.emplace_back(ev.value()->json());
-  }
-}
-
-// Signs the corpus on every core and writes it as JSON lines, through a temporary file so an
-// interrupted run never leaves a short cache behind.
-void generate_cache(const Flags& flags) {
-  std::printf("generating and signing %zu events into %s (once)...\n", flags.events,
-              flags.cache.c_str());
-  std::fflush(stdout);
-  const auto start = bench::Clock::now();
-  bench::Generator gen(0xa07405);
-  const std::vector<relaycore::Keypair> keys = gen.keys(kAuthors);
-  const std::int64_t first = static_cast<std::int64_t>(std::time(nullptr)) - kSpanSeconds - 86400;
-  const std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
-  const std::string tmp = flags.cache + ".tmp";
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out) bench::die("cannot write " + tmp);
-  constexpr std::size_t kBlock = 50000;
-  for (std::size_t block = 0; block < flags.events; block += kBlock) {
-    const std::size_t block_end = std::min(flags.events, block + kBlock);
-    std::vector<std::vector<std::string>> parts(threads);
-    std::vector<std::thread> pool;
-    const std::size_t per = (block_end - block + threads - 1) / threads;
-    for (std::size_t t = 0; t < threads; ++t) {
-      const std::size_t b = std::min(block_end, block + t * per);
-      const std::size_t e = std::min(block_end, b + per);
-      pool.emplace_back(
-          [&, b, e, t] { generate_chunk(b, e, flags.events, keys, first, parts[t]); });
-    }
-    for (std::thread& th : pool) th.join();
-    for (const auto& part : parts) {
-      for (const std::string& json : part) out << json << '\n';
-    }
-    std::printf("  %zu/%zu signed (%.0f s)\n", block_end, flags.events,
-                bench::seconds_since(start));
-    std::fflush(stdout);
-  }
-  out.close();
-  if (!out) bench::die("cannot write " + tmp);
-  fs::rename(tmp, flags.cache);
-}
-
-// What the queries ask for, sampled from the stored events.
-struct Targets {
-  std::vector<std::string> ids, authors, e_values, p_values;
-  std::int64_t first_created = 0, last_created = 0;
-};
-
-// Reads the cache; loads it into the database when `load`; samples query targets either way.
-Targets read_cache(const Flags& flags, relaycore::Storage* load) {
-  std::ifstream in(flags.cache, std::ios::binary);
-  if (!in) bench::die("cannot read " + flags.cache);
-  Targets t;
-  bench::Generator gen(0x7a56e7);
-  std::vector<EventPtr> batch;
-  std::vector<relaycore::WriteResult> results;
-  std::string line;
-  std::size_t n = 0;
-  const auto start = bench::Clock::now();
-  auto flush = [&] {
-    if (batch.empty() || load == nullptr) return;
-    if (relaycore::Status s = load->write_batch(batch, results); !s) {
-      bench::die("write_batch: " + s.message());
-    }
-    batch.clear();
-  };
-  while (std::getline(in, line)) {
-    relaycore::Result<EventPtr> ev = relaycore::parse_event(line);
-    if (!ev) bench::die("cached event unreadable: " + ev.error().message());
-    const relaycore::Event& e = *ev.value();
-    if (n == 0) t.first_created = e.created_at();
-    t.last_created = e.created_at();
-    if (gen.below(500) == 0) {
-      t.ids.emplace_back(e.id_hex());
-      t.authors.push_back(relaycore::to_hex(e.pubkey()));
-      for (const relaycore::Tag& tag : e.tags()) {
-        if (tag.size() >= 2 && tag[0] == "e") t.e_values.push_back(tag[1]);
-        if (tag.size() >= 2 && tag[0] == "p") t.p_values.push_back(tag[1]);
-      }
-    }
-    if (load != nullptr) {
-      batch.push_back(std::move(ev).value());
-      if (batch.size() == 10000) flush();
-    }
-    if (++n % 100000 == 0 && load != nullptr) {
-      std::printf("  %zu loaded (%.0f s)\n", n, bench::seconds_since(start));
-      std::fflush(stdout);
-    }
-  }
-  flush();
-  if (n != flags.events) {
-    bench::die("the cache holds " + std::to_string(n) + " events, not " +
-               std::to_string(flags.events) + "; delete it or pass --events " + std::to_string(n));
-  }
-  return t;
-}
 
 // Records when the EOSE (or CLOSED) of the current REQ arrives.
 class EoseConnection : public relaycore::Connection {
@@ -255,6 +92,104 @@ struct Shape {
   std::function<std::string(std::size_t)> filter;
 };
 
+// A relay on one store, with one session to send REQs through.
+struct ReqTarget {
+  std::unique_ptr<relaycore::Relay> relay;
+  std::shared_ptr<EoseConnection> conn = std::make_shared<EoseConnection>();
+  std::shared_ptr<relaycore::Session> session;
+
+  explicit ReqTarget(const std::string& db) {
+    relaycore::Options options;
+    options.sqlite.path = db;
+    options.verify_threads = 1;
+    options.purge_interval_seconds = 0;
+    auto opened = relaycore::Relay::open(std::move(options));
+    if (!opened) bench::die("Relay::open: " + opened.error().message());
+    relay = std::move(opened).value();
+    session = relay->open_session(conn, relaycore::ClientInfo{"127.0.0.1:1", {}});
+  }
+  ~ReqTarget() {
+    session->on_close();
+    bench::shutdown_or_die(*relay);
+  }
+  ReqTarget(const ReqTarget&) = delete;
+  ReqTarget& operator=(const ReqTarget&) = delete;
+
+  // Milliseconds to EOSE and events served for one REQ, closed after.
+  std::pair<double, std::size_t> request(const std::string& filter) {
+    auto result = conn->request(*session, R"(["REQ","q",)" + filter + "]");
+    session->on_message(R"(["CLOSE","q"])");
+    return result;
+  }
+};
+
+// One shape on one store.
+struct Run {
+  ReqTarget* target;
+  Shape shape;
+};
+
+// Times every run `queries` times after a warm-up (the first queries fault the database pages
+// into the OS cache), and prints p50, p99 and max for each, with a RESULT line per quantile.
+// Runs are interleaved query by query, so machine noise falls on all of them alike.
+void time_runs(const std::string& title, const std::vector<Run>& runs, std::size_t queries) {
+  for (std::size_t i = 0; i < 200; ++i) {
+    for (const Run& r : runs) r.target->request(r.shape.filter(i + 100000));
+  }
+  std::vector<std::vector<double>> ms(runs.size());
+  std::vector<std::size_t> returned(runs.size());
+  for (std::size_t i = 0; i < queries; ++i) {
+    for (std::size_t k = 0; k < runs.size(); ++k) {
+      auto [t, n] = runs[k].target->request(runs[k].shape.filter(i));
+      ms[k].push_back(t);
+      returned[k] += n;
+    }
+  }
+  std::printf("\n%s (%zu queries per shape, one at a time):\n", title.c_str(), queries);
+  std::printf("  %-34s %10s %10s %10s %12s\n", "filter", "p50 ms", "p99 ms", "max ms",
+              "events/REQ");
+  for (std::size_t k = 0; k < runs.size(); ++k) {
+    const double p50 = bench::quantile(ms[k], 0.5);
+    const double p99 = bench::quantile(ms[k], 0.99);
+    std::printf("  %-34s %10.3f %10.3f %10.3f %12.1f\n", runs[k].shape.name.c_str(), p50, p99,
+                ms[k].back(), static_cast<double>(returned[k]) / static_cast<double>(queries));
+    bench::print_result("req_" + runs[k].shape.key + "_p50_ms", p50);
+    bench::print_result("req_" + runs[k].shape.key + "_p99_ms", p99);
+  }
+}
+
+std::string pick(const std::vector<std::string>& v, std::size_t i) {
+  return v[(i * 7919) % v.size()];
+}
+
+Shape author_kind_shape(const bench::ReqTargets& targets, const std::string& name,
+                        const std::string& key) {
+  return {name, key, [&targets](std::size_t i) {
+            return R"({"authors":[")" + pick(targets.authors, i) + R"("],"kinds":[1],"limit":100})";
+          }};
+}
+
+// The shapes compared between the spread store and the tied one, for the store `targets`
+// describes; `store` names it in the output. The last, a list of authors, is served by merging
+// one scan per author.
+std::vector<Shape> tie_shapes(const bench::ReqTargets& targets, const std::string& store) {
+  const std::string tag = R"({"#t":[")" + targets.t_value + R"("],"limit":100})";
+  return {
+      author_kind_shape(targets, store + ": author+kind 1, limit 100", store + "_author_kind"),
+      {store + ": #t, limit 100", store + "_tag_t", [tag](std::size_t) { return tag; }},
+      {store + ": kind 1, limit 500", store + "_kind_500",
+       [](std::size_t) { return std::string(R"({"kinds":[1],"limit":500})"); }},
+      {store + ": 8 authors, limit 100", store + "_authors_8",
+       [&targets](std::size_t i) {
+         std::set<std::string> authors;
+         for (std::size_t k = i; authors.size() < 8; ++k) authors.insert(pick(targets.authors, k));
+         std::string list;
+         for (const std::string& a : authors) list += (list.empty() ? "\"" : ",\"") + a + "\"";
+         return R"({"authors":[)" + list + R"(],"limit":100})";
+       }},
+  };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -272,125 +207,78 @@ int main(int argc, char** argv) {
       flags.queries = std::stoul(value());
     } else if (arg == "--reload") {
       flags.reload = true;
+    } else if (arg == "--ties") {
+      flags.ties = true;
+    } else if (arg == "--ties-cache") {
+      flags.ties_cache = value();
+    } else if (arg == "--ties-db") {
+      flags.ties_db = value();
     } else {
       bench::die("unknown flag " + arg +
-                 " (flags: --events N --cache FILE --db FILE --queries Q --reload)");
+                 " (flags: --events N --cache FILE --db FILE --queries Q --reload --ties"
+                 " --ties-cache FILE --ties-db FILE)");
     }
   }
-  if (!fs::exists(flags.cache)) generate_cache(flags);
 
-  // The store is loaded once and reused while it holds exactly the cached events.
-  bool load = flags.reload || !fs::exists(flags.db);
-  if (!load) {
-    relaycore::SqliteOptions o;
-    o.path = flags.db;
-    auto store = relaycore::new_sqlite_storage(o);
-    if (store) {
-      auto max = store.value()->max_seq();
-      load = !max || *max != flags.events;
-    } else {
-      // Typically a store from an older schema: load a new one.
-      std::printf("cannot reuse %s (%s)\n", flags.db.c_str(), store.error().message().c_str());
-      load = true;
-    }
-  }
-  Targets targets;
-  if (load) {
-    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(flags.db + suffix);
-    std::printf("loading %s into %s...\n", flags.cache.c_str(), flags.db.c_str());
-    std::fflush(stdout);
-    relaycore::SqliteOptions o;
-    o.path = flags.db;
-    o.synchronous = relaycore::SqliteSync::kNormal;  // a bulk load; the queries are what is timed
-    auto store = relaycore::new_sqlite_storage(o);
-    if (!store) bench::die("open " + flags.db + ": " + store.error().message());
-    targets = read_cache(flags, store.value().get());
-  } else {
-    targets = read_cache(flags, nullptr);
+  const bench::ReqTargets targets = bench::prepare_store(
+      flags.cache, flags.db, flags.events, flags.reload, bench::spread_corpus(flags.events));
+  bench::ReqTargets tied;
+  if (flags.ties) {
+    tied = bench::prepare_store(flags.ties_cache, flags.ties_db, flags.events, flags.reload,
+                                bench::tied_corpus());
   }
 
-  relaycore::Options options;
-  options.sqlite.path = flags.db;
-  options.verify_threads = 1;
-  options.purge_interval_seconds = 0;
-  auto relay = relaycore::Relay::open(std::move(options));
-  if (!relay) bench::die("Relay::open: " + relay.error().message());
-  auto conn = std::make_shared<EoseConnection>();
-  std::shared_ptr<relaycore::Session> session =
-      relay.value()->open_session(conn, relaycore::ClientInfo{"127.0.0.1:1", {}});
-
-  auto pick = [](const std::vector<std::string>& v, std::size_t i) {
-    return v[(i * 7919) % v.size()];
-  };
   const std::int64_t span = targets.last_created - targets.first_created;
-  const std::vector<Shape> shapes = {
-      {"by id", "id",
-       [&](std::size_t i) { return R"({"ids":[")" + pick(targets.ids, i) + "\"]}"; }},
-      {"author, limit 100", "author",
-       [&](std::size_t i) {
-         return R"({"authors":[")" + pick(targets.authors, i) + R"("],"limit":100})";
-       }},
-      {"author+kind 1, limit 100", "author_kind",
-       [&](std::size_t i) {
-         return R"({"authors":[")" + pick(targets.authors, i) + R"("],"kinds":[1],"limit":100})";
-       }},
-      {"kind 7, limit 100", "kind",
-       [&](std::size_t i) {
-         // A page of reactions ending at a random point in time (paging back through history).
-         const std::int64_t until =
-             targets.first_created +
-             static_cast<std::int64_t>((i * 7919) % static_cast<std::size_t>(span));
-         return R"({"kinds":[7],"until":)" + std::to_string(until) + R"(,"limit":100})";
-       }},
-      {"#e (thread), no limit", "tag_e",
-       [&](std::size_t i) { return R"({"#e":[")" + pick(targets.e_values, i) + "\"]}"; }},
-      {"#p, limit 100", "tag_p",
-       [&](std::size_t i) {
-         return R"({"#p":[")" + pick(targets.p_values, i) + R"("],"limit":100})";
-       }},
-      {"since/until 1 h window", "window",
-       [&](std::size_t i) {
-         const std::int64_t since =
-             targets.first_created +
-             static_cast<std::int64_t>((i * 7919) % static_cast<std::size_t>(span - 3600));
-         return R"({"since":)" + std::to_string(since) + R"(,"until":)" +
-                std::to_string(since + 3600) + "}";
-       }},
-  };
-
-  // Warm-up: the first queries fault the database pages into the OS cache.
-  for (std::size_t i = 0; i < 200; ++i) {
-    for (const Shape& s : shapes) {
-      conn->request(*session, R"(["REQ","w",)" + s.filter(i + 100000) + "]");
-      session->on_message(R"(["CLOSE","w"])");
-    }
+  ReqTarget spread(flags.db);
+  std::vector<Run> runs;
+  for (Shape& shape : std::vector<Shape>{
+           {"by id", "id",
+            [&](std::size_t i) { return R"({"ids":[")" + pick(targets.ids, i) + "\"]}"; }},
+           {"author, limit 100", "author",
+            [&](std::size_t i) {
+              return R"({"authors":[")" + pick(targets.authors, i) + R"("],"limit":100})";
+            }},
+           author_kind_shape(targets, "author+kind 1, limit 100", "author_kind"),
+           {"kind 7, limit 100", "kind",
+            [&](std::size_t i) {
+              // A page of reactions ending at a random point in time (paging back through
+              // history).
+              const std::int64_t until =
+                  targets.first_created +
+                  static_cast<std::int64_t>((i * 7919) % static_cast<std::size_t>(span));
+              return R"({"kinds":[7],"until":)" + std::to_string(until) + R"(,"limit":100})";
+            }},
+           {"#e (thread), no limit", "tag_e",
+            [&](std::size_t i) { return R"({"#e":[")" + pick(targets.e_values, i) + "\"]}"; }},
+           {"#p, limit 100", "tag_p",
+            [&](std::size_t i) {
+              return R"({"#p":[")" + pick(targets.p_values, i) + R"("],"limit":100})";
+            }},
+           {"since/until 1 h window", "window",
+            [&](std::size_t i) {
+              const std::int64_t since =
+                  targets.first_created +
+                  static_cast<std::int64_t>((i * 7919) % static_cast<std::size_t>(span - 3600));
+              return R"({"since":)" + std::to_string(since) + R"(,"until":)" +
+                     std::to_string(since + 3600) + "}";
+            }},
+       }) {
+    runs.push_back({&spread, std::move(shape)});
   }
-  // Shapes are interleaved query by query, so machine noise falls on all of them alike.
-  std::vector<std::vector<double>> ms(shapes.size());
-  std::vector<std::size_t> returned(shapes.size());
-  for (std::size_t i = 0; i < flags.queries; ++i) {
-    for (std::size_t k = 0; k < shapes.size(); ++k) {
-      auto [t, n] = conn->request(*session, R"(["REQ","q",)" + shapes[k].filter(i) + "]");
-      session->on_message(R"(["CLOSE","q"])");
-      ms[k].push_back(t);
-      returned[k] += n;
-    }
-  }
-  session->on_close();
-  bench::shutdown_or_die(*relay.value());
+  time_runs("REQ -> EOSE on " + std::to_string(flags.events) + " events", runs, flags.queries);
 
-  std::printf("\nREQ -> EOSE on %zu events (%zu queries per shape, one at a time):\n", flags.events,
-              flags.queries);
-  std::printf("  %-28s %10s %10s %10s %12s\n", "filter", "p50 ms", "p99 ms", "max ms",
-              "events/REQ");
-  for (std::size_t k = 0; k < shapes.size(); ++k) {
-    const double p50 = bench::quantile(ms[k], 0.5);
-    const double p99 = bench::quantile(ms[k], 0.99);
-    std::printf("  %-28s %10.3f %10.3f %10.3f %12.1f\n", shapes[k].name.c_str(), p50, p99,
-                ms[k].back(),
-                static_cast<double>(returned[k]) / static_cast<double>(flags.queries));
-    bench::print_result("req_" + shapes[k].key + "_p50_ms", p50);
-    bench::print_result("req_" + shapes[k].key + "_p99_ms", p99);
+  if (flags.ties) {
+    ReqTarget one_time(flags.ties_db);
+    runs.clear();
+    std::vector<Shape> spread_shapes = tie_shapes(targets, "spread");
+    std::vector<Shape> tied_shapes = tie_shapes(tied, "tied");
+    for (std::size_t k = 0; k < spread_shapes.size(); ++k) {
+      runs.push_back({&spread, spread_shapes[k]});
+      runs.push_back({&one_time, tied_shapes[k]});
+    }
+    time_runs("REQ -> EOSE, " + std::to_string(flags.events) +
+                  " events spread over a year vs all at one created_at",
+              runs, flags.queries);
   }
   return 0;
 }

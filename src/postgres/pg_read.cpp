@@ -87,14 +87,19 @@ Result<std::uint64_t> count_in_parts(PgConnection& conn, const std::vector<Filte
 
 }  // namespace
 
+SqlQuery pg_query_sql(const Filter& filter, const QueryRequest& request) {
+  // With a search the LIMIT applies to the rows that match it, so it is counted instead.
+  const std::optional<std::uint32_t> sql_limit =
+      filter.search ? std::nullopt
+                    : std::optional<std::uint32_t>(storage::effective_limit(filter, request));
+  return storage::build_query(dialect(), filter, request, sql_limit);
+}
+
 Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& request,
                 const std::function<bool(const StoredEvent&)>& visit) {
   const std::uint32_t limit = storage::effective_limit(filter, request);
   if (limit == 0) return Status::ok();
-  // With a search the LIMIT applies to the rows that match it, so it is counted here instead.
-  const std::optional<std::uint32_t> sql_limit =
-      filter.search ? std::nullopt : std::optional<std::uint32_t>(limit);
-  SqlQuery q = storage::build_select(dialect(), filter, request, sql_limit);
+  SqlQuery q = pg_query_sql(filter, request);
   if (q.params.size() > kMaxParams) return too_many_values();
   return visit_rows(conn, q, filter.search, limit, visit);
 }

@@ -12,8 +12,13 @@
 #include "relaycore/filter.hpp"
 #include "relaycore/status.hpp"
 #include "relaycore/storage.hpp"
+#include "storage/filter_sql.hpp"
 
 namespace relaycore::postgres {
+
+// The SELECT pg_query runs for a filter with the limit it is served with: NIP-01 order, LIMIT
+// in the SQL unless the filter has a search (then the limit counts the rows that match it).
+storage::SqlQuery pg_query_sql(const Filter& filter, const QueryRequest& request);
 
 Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& request,
                 const std::function<bool(const StoredEvent&)>& visit);

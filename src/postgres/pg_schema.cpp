@@ -24,7 +24,16 @@ constexpr std::int64_t kSchemaLockKey = 0x726c79636f7265;
 // tags holds the first value of each single-letter tag, with the event's created_at so that a
 // tag lookup comes out in time order from the index alone; rows go with their event.
 // deleted_ids and deleted_addresses are NIP-09 tombstones that outlive the events they name.
-constexpr std::array<const char*, 1> kMigrations = {
+//
+// Version 2: history reads in NIP-01 order straight from an index. The history indexes end in
+// (created_at DESC, id), the result order, so that a limited query stops at its limit instead
+// of sorting every run of equal created_at (all of them, on a store where every event has one
+// timestamp). tags gains the event's id, and its key becomes the unique index (name, value,
+// created_at DESC, id); a primary key cannot be DESC, and a backward scan of an ascending one
+// would give the ids descending. The tag rows are copied into a new table rather than
+// updated in place, which would leave a dead copy of every row behind; the foreign key is
+// added after the copy, checked in one pass instead of row by row.
+constexpr std::array<const char*, 2> kMigrations = {
     R"sql(
 CREATE SEQUENCE relaycore_event_seq AS bigint;
 CREATE TABLE events (
@@ -68,9 +77,46 @@ CREATE TABLE deleted_addresses (
   PRIMARY KEY (kind, pubkey, d)
 );
 )sql",
+    R"sql(
+DROP INDEX events_pubkey_created;
+DROP INDEX events_pubkey_kind_created;
+DROP INDEX events_kind_created;
+DROP INDEX events_created;
+CREATE INDEX events_pubkey_created_id ON events (pubkey, created_at DESC, id);
+CREATE INDEX events_pubkey_kind_created_id ON events (pubkey, kind, created_at DESC, id);
+CREATE INDEX events_kind_created_id ON events (kind, created_at DESC, id);
+CREATE INDEX events_created_id ON events (created_at DESC, id);
+
+DROP INDEX tags_seq;
+ALTER TABLE tags RENAME TO tags_v1;
+CREATE TABLE tags (
+  seq bigint NOT NULL,
+  name bytea NOT NULL,
+  value bytea NOT NULL,
+  created_at bigint NOT NULL,
+  id bytea NOT NULL
+);
+INSERT INTO tags (seq, name, value, created_at, id)
+  SELECT t.seq, t.name, t.value, t.created_at, e.id FROM tags_v1 AS t JOIN events AS e
+  ON e.seq = t.seq;
+DROP TABLE tags_v1;
+CREATE UNIQUE INDEX tags_value_created_id ON tags (name, value, created_at DESC, id);
+CREATE INDEX tags_seq ON tags (seq);
+ALTER TABLE tags ADD FOREIGN KEY (seq) REFERENCES events (seq) ON DELETE CASCADE;
+ANALYZE events;
+ANALYZE tags;
+)sql",
 };
 
 static_assert(kMigrations.size() == kSchemaVersion, "one migration per schema version");
+
+}  // namespace
+
+std::string_view migration_sql(std::int64_t from) {
+  return kMigrations[static_cast<std::size_t>(from)];
+}
+
+namespace {
 
 Status create_or_migrate(PgConnection& conn) {
   PgParams lock;
@@ -92,8 +138,7 @@ Status create_or_migrate(PgConnection& conn) {
                          std::to_string(current));
   }
   for (std::int64_t v = current; v < kSchemaVersion; ++v) {
-    if (Status s = conn.run(kMigrations[static_cast<std::size_t>(v)], "cannot migrate the schema");
-        !s) {
+    if (Status s = conn.run(migration_sql(v), "cannot migrate the schema"); !s) {
       return s;
     }
   }

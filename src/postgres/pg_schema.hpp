@@ -3,13 +3,18 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "postgres/pg_connection.hpp"
 #include "relaycore/status.hpp"
 
 namespace relaycore::postgres {
 
-inline constexpr std::int64_t kSchemaVersion = 1;
+inline constexpr std::int64_t kSchemaVersion = 2;
+
+// The DDL that takes the schema from version `from` to `from` + 1 (0 creates version 1), for
+// tests that build a database of an older version. `from` must be below kSchemaVersion.
+std::string_view migration_sql(std::int64_t from);
 
 // Creates or migrates the schema in one transaction. Fails on a version newer than this
 // library's.

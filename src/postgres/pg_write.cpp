@@ -30,9 +30,9 @@ constexpr std::string_view kRemove = "DELETE FROM events WHERE id = $1";
 // CASCADE), so removing an event is one DELETE.
 constexpr std::string_view kInsert =
     "WITH e AS (INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, json) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq, created_at), "
-    "t AS (INSERT INTO tags (seq, name, value, created_at) "
-    "SELECT e.seq, x.name, x.value, e.created_at FROM e, unnest($8::bytea[], $9::bytea[]) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq, created_at, id), "
+    "t AS (INSERT INTO tags (seq, name, value, created_at, id) "
+    "SELECT e.seq, x.name, x.value, e.created_at, e.id FROM e, unnest($8::bytea[], $9::bytea[]) "
     "AS x(name, value) ON CONFLICT DO NOTHING) "
     "SELECT seq FROM e";
 constexpr std::string_view kAddIdTombstone =

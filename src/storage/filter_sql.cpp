@@ -55,12 +55,17 @@ class SqlBuilder {
     text(dialect_.seq_column).text(" <= ").param(clamp_seq(request.max_seq));
     text(" AND (").text(dialect_.expiration_column).text(" IS NULL OR ");
     text(dialect_.expiration_column).text(" > ").param(request.now).text(")");
-    if (request.after) {
-      // Resumes after a position in result order: older, or as old with a higher id.
-      text(" AND (created_at < ").param(request.after->created_at);
-      text(" OR (created_at = ").param(request.after->created_at);
-      text(" AND id > ").param(&request.after->id).text("))");
-    }
+    after(request);
+  }
+
+  // " AND <after request.after>" when the request resumes after a position in result order:
+  // older, or as old with a higher id. Of the current table (events, or tags, which keeps
+  // both columns under the same names).
+  void after(const QueryRequest& request) {
+    if (!request.after) return;
+    text(" AND (created_at < ").param(request.after->created_at);
+    text(" OR (created_at = ").param(request.after->created_at);
+    text(" AND id > ").param(&request.after->id).text("))");
   }
 
   // The filter's own conditions, ANDed; TRUE when it has none. `skip` is a tag condition the
@@ -136,22 +141,40 @@ SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const Que
 
 SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
                           const TagCondition& driver, const QueryRequest& request,
-                          std::uint32_t limit) {
+                          std::optional<std::uint32_t> limit) {
   SqlQuery q;
   SqlBuilder b(dialect, q);
-  // The tags columns are renamed so that the filter's conditions name the events columns.
-  b.text("SELECT seq, json FROM (SELECT seq AS tag_seq, created_at AS tag_created FROM tags");
-  b.text(" WHERE name = ").param(std::string_view(&driver.name, 1));
+  // The tags columns are renamed so that the filter's conditions name the events columns. The
+  // order is the tags key's, (created_at DESC, id) under the value, so no sort is needed.
+  b.text("SELECT seq, json FROM (SELECT seq AS tag_seq, created_at AS tag_created, id AS tag_id");
+  b.text(" FROM tags WHERE name = ").param(std::string_view(&driver.name, 1));
   b.text(" AND value = ").param(TagValue{driver.values.front()});
   if (filter.since) b.text(" AND created_at >= ").param(*filter.since);
   if (filter.until) b.text(" AND created_at <= ").param(*filter.until);
-  if (request.after) b.text(" AND created_at <= ").param(request.after->created_at);
-  b.text(") AS d CROSS JOIN events ON events.seq = d.tag_seq WHERE ");
+  b.after(request);
+  b.text(") AS d CROSS JOIN events WHERE events.seq = d.tag_seq AND ");
   b.visible(request);
   b.text(" AND ");
   b.conditions(filter, &driver);
-  b.text(" ORDER BY d.tag_created DESC, id ASC LIMIT ").param(std::int64_t{limit});
+  b.text(" ORDER BY d.tag_created DESC, d.tag_id ASC");
+  if (limit) b.text(" LIMIT ").param(std::int64_t{*limit});
   return q;
+}
+
+const TagCondition* tag_driver(const Filter& filter) noexcept {
+  if (filter.ids || filter.authors) return nullptr;
+  for (const TagCondition& cond : filter.tags) {
+    if (cond.values.size() == 1) return &cond;
+  }
+  return nullptr;
+}
+
+SqlQuery build_query(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
+                     std::optional<std::uint32_t> limit) {
+  if (const TagCondition* driver = tag_driver(filter)) {
+    return build_tag_select(dialect, filter, *driver, request, limit);
+  }
+  return build_select(dialect, filter, request, limit);
 }
 
 SqlQuery build_count(const SqlDialect& dialect, const std::vector<Filter>& filters,

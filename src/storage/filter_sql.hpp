@@ -50,14 +50,23 @@ struct SqlDialect {
 SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
                       std::optional<std::uint32_t> limit);
 
-// The same rows as build_select with a limit, for a filter with a tag condition `driver` (one of
-// filter.tags) of exactly one value: the query walks that value's tags rows newest first and
+// The same rows as build_select, for a filter with a tag condition `driver` (one of
+// filter.tags) of exactly one value: the query walks that value's tags rows in NIP-01 order and
 // stops at the limit, where build_select collects every event carrying the value before sorting
-// (tens of thousands for a popular pubkey). CROSS JOIN keeps the tags index as the outer loop,
-// so use it only when the filter has nothing more selective (no ids, no authors).
+// (tens of thousands for a popular pubkey). CROSS JOIN keeps the tags index as the outer loop
+// in SQLite, so use it only when the filter has nothing more selective (no ids, no authors).
 SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
                           const TagCondition& driver, const QueryRequest& request,
-                          std::uint32_t limit);
+                          std::optional<std::uint32_t> limit);
+
+// The tag condition to drive a query of `filter` with (build_tag_select): the first with
+// exactly one value, when the filter has no ids or authors; nullptr otherwise.
+const TagCondition* tag_driver(const Filter& filter) noexcept;
+
+// SELECT seq, json for one filter in NIP-01 order: build_tag_select when the filter has a
+// tag_driver, build_select otherwise.
+SqlQuery build_query(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
+                     std::optional<std::uint32_t> limit);
 
 // SELECT COUNT(*) over the union of the filters (an event matching two counts once).
 SqlQuery build_count(const SqlDialect& dialect, const std::vector<Filter>& filters,

@@ -11,10 +11,19 @@ namespace {
 
 // Filter shapes are few in practice; this bounds the cache when a client varies them.
 constexpr std::size_t kMaxDynamicStatements = 128;
+// The statements of prepare_set, over all its SQL texts.
+constexpr std::size_t kMaxSetStatements = 512;
 
 void finalize_all(std::unordered_map<std::string, sqlite3_stmt*>& cache) noexcept {
   for (auto& [sql, stmt] : cache) sqlite3_finalize(stmt);
   cache.clear();
+}
+
+void finalize_all(std::unordered_map<std::string, std::vector<sqlite3_stmt*>>& sets) noexcept {
+  for (auto& [sql, set] : sets) {
+    for (sqlite3_stmt* stmt : set) sqlite3_finalize(stmt);
+  }
+  sets.clear();
 }
 
 }  // namespace
@@ -48,6 +57,7 @@ Result<std::unique_ptr<SqliteConnection>> SqliteConnection::open(const std::stri
 SqliteConnection::~SqliteConnection() {
   finalize_all(fixed_);
   finalize_all(dynamic_);
+  finalize_all(sets_);
   sqlite3_close_v2(db_);
 }
 
@@ -57,18 +67,23 @@ Status SqliteConnection::exec(const char* sql, std::string_view what) {
   return Status::ok();
 }
 
-Result<sqlite3_stmt*> SqliteConnection::prepare_into(
-    std::unordered_map<std::string, sqlite3_stmt*>& cache, std::string_view sql) {
-  std::string key(sql);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
+Result<sqlite3_stmt*> SqliteConnection::prepare_one(const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
-  const int rc = sqlite3_prepare_v3(db_, key.c_str(), static_cast<int>(key.size()),
+  const int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
                                     SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK || stmt == nullptr) {
     sqlite3_finalize(stmt);
     return sqlite_error("cannot prepare a statement", rc == SQLITE_OK ? SQLITE_ERROR : rc);
   }
-  cache.emplace(std::move(key), stmt);
+  return stmt;
+}
+
+Result<sqlite3_stmt*> SqliteConnection::prepare_into(
+    std::unordered_map<std::string, sqlite3_stmt*>& cache, std::string_view sql) {
+  std::string key(sql);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  auto stmt = prepare_one(key);
+  if (stmt) cache.emplace(std::move(key), *stmt);
   return stmt;
 }
 
@@ -79,6 +94,24 @@ Result<sqlite3_stmt*> SqliteConnection::prepare(std::string_view sql) {
 Result<sqlite3_stmt*> SqliteConnection::prepare_dynamic(const std::string& sql) {
   if (dynamic_.size() >= kMaxDynamicStatements && !dynamic_.contains(sql)) finalize_all(dynamic_);
   return prepare_into(dynamic_, sql);
+}
+
+Result<std::vector<sqlite3_stmt*>> SqliteConnection::prepare_set(const std::string& sql,
+                                                                 std::size_t n) {
+  auto it = sets_.find(sql);
+  const std::size_t have = it == sets_.end() ? 0 : it->second.size();
+  if (n > have && set_statements_ + (n - have) > kMaxSetStatements) {
+    finalize_all(sets_);
+    set_statements_ = 0;
+  }
+  std::vector<sqlite3_stmt*>& set = sets_[sql];
+  while (set.size() < n) {
+    auto stmt = prepare_one(sql);
+    if (!stmt) return std::move(stmt).error();
+    set.push_back(*stmt);
+    ++set_statements_;
+  }
+  return std::vector<sqlite3_stmt*>(set.begin(), set.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 Status SqliteConnection::run(std::string_view sql, std::string_view what) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "relaycore/event.hpp"
 #include "relaycore/status.hpp"
@@ -59,17 +60,25 @@ class SqliteConnection {
   // fills, so only one dynamic statement may be in use at a time on a connection.
   Result<sqlite3_stmt*> prepare_dynamic(const std::string& sql);
 
+  // `n` distinct statements for one SQL built per filter, for a read that steps several at
+  // once (one ordered scan per value of a list, merged). Kept apart from prepare_dynamic's in a
+  // cache of their own, bounded the same way; valid until the next prepare_set.
+  Result<std::vector<sqlite3_stmt*>> prepare_set(const std::string& sql, std::size_t n);
+
   // Runs a cached statement that returns no rows.
   Status run(std::string_view sql, std::string_view what);
 
  private:
   explicit SqliteConnection(sqlite3* db) noexcept : db_(db) {}
+  Result<sqlite3_stmt*> prepare_one(const std::string& sql);
   Result<sqlite3_stmt*> prepare_into(std::unordered_map<std::string, sqlite3_stmt*>& cache,
                                      std::string_view sql);
 
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*> fixed_;
   std::unordered_map<std::string, sqlite3_stmt*> dynamic_;
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> sets_;
+  std::size_t set_statements_ = 0;  // in sets_
 };
 
 // Binding helpers; SQLITE_STATIC, so the bound memory must outlive the statement's use (the

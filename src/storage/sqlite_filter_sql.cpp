@@ -15,14 +15,26 @@ const SqlDialect& sqlite_dialect() noexcept {
 }
 
 SqlQuery build_select(const Filter& filter, const QueryRequest& request, std::uint32_t limit) {
-  if (!filter.ids && !filter.authors) {
-    for (const TagCondition& cond : filter.tags) {
-      if (cond.values.size() == 1) {
-        return build_tag_select(sqlite_dialect(), filter, cond, request, limit);
-      }
+  return build_query(sqlite_dialect(), filter, request, limit);
+}
+
+std::vector<Filter> merge_scans(const Filter& filter) {
+  if (filter.ids || !filter.tags.empty()) return {};
+  const std::size_t authors = filter.authors ? filter.authors->size() : 1;
+  const std::size_t kinds = filter.kinds ? filter.kinds->size() : 1;
+  if (authors * kinds < 2 || authors * kinds > kMaxMergeScans) return {};
+  Filter base = filter;
+  base.authors.reset();
+  base.kinds.reset();
+  std::vector<Filter> scans(authors * kinds, base);
+  for (std::size_t a = 0; a < authors; ++a) {
+    for (std::size_t k = 0; k < kinds; ++k) {
+      Filter& scan = scans[a * kinds + k];
+      if (filter.authors) scan.authors = std::vector<Pubkey>{(*filter.authors)[a]};
+      if (filter.kinds) scan.kinds = std::vector<std::uint16_t>{(*filter.kinds)[k]};
     }
   }
-  return build_select(sqlite_dialect(), filter, request, limit);
+  return scans;
 }
 
 SqlQuery build_count(const std::vector<Filter>& filters, const QueryRequest& request) {

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -20,6 +21,18 @@ const SqlDialect& sqlite_dialect() noexcept;
 // SELECT seq, json for one filter, in NIP-01 order, limited. Driven by the tags index
 // (build_tag_select) when a tag condition has one value and there are no ids or authors.
 SqlQuery build_select(const Filter& filter, const QueryRequest& request, std::uint32_t limit);
+
+// At most this many scans serve one filter by merging; each is a statement of its own.
+inline constexpr std::size_t kMaxMergeScans = 256;
+
+// The filters whose ordered scans, merged, serve `filter`: one per author, per kind, or per
+// (author, kind) pair, when the filter has a list of several authors or kinds and no ids or
+// tag conditions (ids and tag values find few rows, which one query sorts cheaply). Each scan
+// is a one-value shape, read from its index in NIP-01 order and stopped at the limit, so the
+// merge reads about limit + scans rows. One query over the whole list reads up to `limit` rows
+// per value and sorts them, or, for several authors and no kinds, every event of every author
+// (SQLite then walks the author + kind index). Empty when the filter is served by one query.
+std::vector<Filter> merge_scans(const Filter& filter);
 
 // SELECT COUNT(*) over the union of the filters (an event matching two counts once).
 SqlQuery build_count(const std::vector<Filter>& filters, const QueryRequest& request);

@@ -1,5 +1,8 @@
 #include "storage/sqlite_read.hpp"
 
+#include <deque>
+#include <optional>
+#include <queue>
 #include <unordered_set>
 #include <utility>
 
@@ -13,20 +16,27 @@ constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = ?1";
 constexpr std::string_view kMaxSeq = "SELECT seq FROM sqlite_sequence WHERE name = 'events'";
 constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq";
 
+// The next (seq, json) row of a statement as a stored event; nothing when the rows are done.
+Result<std::optional<StoredEvent>> next_row(sqlite3_stmt* stmt) {
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return std::optional<StoredEvent>();
+  if (rc != SQLITE_ROW) return sqlite_error("read failed", rc);
+  StoredEvent stored;
+  stored.seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
+  // The text is our own canonical JSON, so parsing it back gives the identical event.
+  auto event = parse_event(column_text(stmt, 1), trusted_limits());
+  if (!event) return Status::error("storage: a stored event is unreadable");
+  stored.event = std::move(event).value();
+  return std::optional<StoredEvent>(std::move(stored));
+}
+
 // Steps a statement returning (seq, json) rows and hands each parsed event to `visit`.
 Status visit_rows(sqlite3_stmt* stmt, const std::function<bool(const StoredEvent&)>& visit) {
-  int rc;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    StoredEvent stored;
-    stored.seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
-    // The text is our own canonical JSON, so parsing it back gives the identical event.
-    auto event = parse_event(column_text(stmt, 1), trusted_limits());
-    if (!event) return Status::error("storage: a stored event is unreadable");
-    stored.event = std::move(event).value();
-    if (!visit(stored)) return Status::ok();
+  while (true) {
+    auto row = next_row(stmt);
+    if (!row) return std::move(row).error();
+    if (!*row || !visit(**row)) return Status::ok();
   }
-  if (rc != SQLITE_DONE) return sqlite_error("read failed", rc);
-  return Status::ok();
 }
 
 bool too_many_params(SqliteConnection& conn, std::size_t n) {
@@ -46,6 +56,57 @@ Result<sqlite3_stmt*> prepare_query(SqliteConnection& conn, const SqlQuery& q) {
     return sqlite_error("read failed", rc);
   }
   return stmt;
+}
+
+// True when `a` comes after `b` in NIP-01 order (created_at descending, then id ascending).
+bool after(const StoredEvent& a, const StoredEvent& b) noexcept {
+  if (a.event->created_at() != b.event->created_at()) {
+    return a.event->created_at() < b.event->created_at();
+  }
+  return a.event->id() > b.event->id();
+}
+
+// Serves a filter by merging the ordered scans merge_scans() split it into: every scan's next
+// row waits in a heap, and the first in NIP-01 order is handed on until `limit` have been. The
+// scans are disjoint (one author or kind each), so no event comes twice.
+Status merge_query(SqliteConnection& conn, const std::vector<Filter>& scans,
+                   const QueryRequest& request, std::uint32_t limit,
+                   const std::function<bool(const StoredEvent&)>& visit) {
+  std::vector<SqlQuery> queries;
+  queries.reserve(scans.size());
+  for (const Filter& scan : scans) queries.push_back(build_select(scan, request, limit));
+  // One-value shapes all: the SQL is the same, only the bound values differ.
+  auto stmts = conn.prepare_set(queries.front().sql, queries.size());
+  if (!stmts) return std::move(stmts).error();
+  std::deque<StatementScope> scopes;
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    scopes.emplace_back((*stmts)[i]);
+    if (int rc = bind_params((*stmts)[i], queries[i].params); rc != SQLITE_OK) {
+      return sqlite_error("read failed", rc);
+    }
+  }
+  struct Head {
+    StoredEvent stored;
+    std::size_t scan;
+  };
+  auto later = [](const Head& a, const Head& b) { return after(a.stored, b.stored); };
+  std::priority_queue<Head, std::vector<Head>, decltype(later)> heads(later);
+  auto advance = [&](std::size_t scan) -> Status {
+    auto row = next_row((*stmts)[scan]);
+    if (!row) return std::move(row).error();
+    if (*row) heads.push(Head{std::move(**row), scan});
+    return Status::ok();
+  };
+  for (std::size_t i = 0; i < scans.size(); ++i) {
+    if (Status s = advance(i); !s) return s;
+  }
+  for (std::uint32_t served = 0; served < limit && !heads.empty(); ++served) {
+    Head head = heads.top();
+    heads.pop();
+    if (!visit(head.stored)) return Status::ok();
+    if (Status s = advance(head.scan); !s) return s;
+  }
+  return Status::ok();
 }
 
 // Counting in parts: the union's seqs collected filter by filter, for unions too large to bind
@@ -70,6 +131,9 @@ Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryReq
                     const std::function<bool(const StoredEvent&)>& visit) {
   const std::uint32_t limit = effective_limit(filter, request);
   if (limit == 0) return Status::ok();
+  if (std::vector<Filter> scans = merge_scans(filter); !scans.empty()) {
+    return merge_query(conn, scans, request, limit, visit);
+  }
   auto stmt = prepare_query(conn, build_select(filter, request, limit));
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -14,28 +15,15 @@
 namespace relaycore::storage {
 namespace {
 
-// Version 2 (the user_version line at the end must match kSchemaVersion). Version 1 kept tag
-// values as text; it was never deployed, so it is refused rather than migrated.
+// Version 3, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
+// Version 1 kept tag values as text; it was never deployed, so it is refused rather than
+// migrated. Version 2 is migrated (kMigrateFrom2).
 //
 // events.seq is the commit sequence: AUTOINCREMENT keeps it monotonic and never reuses a value,
 // even after the newest rows are deleted (sqlite_sequence remembers the high-water mark).
 // events.d_tag is the replacement slot: '' for replaceable kinds, the d tag for addressable
 // kinds, NULL for everything else. events.json is the canonical Event::json(), served as is.
-//
-// Every index costs the writer a B-tree insert per row, and the random-keyed ones (id, author,
-// tag value) dirty a page of their own in nearly every commit. events_pubkey_created stays
-// although events_pubkey_kind_created covers its rows: without it, authors + limit sorts all
-// of a prolific author's events (p99 5 -> 105 ms on 1M events, benchmarks/README.md).
-//
-// tags holds the first value of each single-letter tag (NIP-01 indexes only those), with the
-// event's created_at so that a tag lookup comes out in time order from the index alone. A value
-// that is 64 lowercase hex digits (event ids and pubkeys, nearly every e/p tag) is stored as its
-// 32 bytes (tag_key()), which halves that index; other values stay text. Filters bind such
-// values as blobs too (bind_params).
-//
-// deleted_ids and deleted_addresses are NIP-09 tombstones: they outlive the events they name,
-// so that re-publishing a deleted event is refused.
-constexpr const char* kCreateSchema = R"sql(
+constexpr const char* kCreateEvents = R"sql(
 CREATE TABLE events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id BLOB NOT NULL UNIQUE,
@@ -46,22 +34,50 @@ CREATE TABLE events (
   expiration INTEGER,
   json TEXT NOT NULL
 );
-CREATE INDEX events_pubkey_created ON events (pubkey, created_at);
-CREATE INDEX events_pubkey_kind_created ON events (pubkey, kind, created_at);
-CREATE INDEX events_kind_created ON events (kind, created_at);
-CREATE INDEX events_created ON events (created_at);
 CREATE INDEX events_slot ON events (pubkey, kind, d_tag) WHERE d_tag IS NOT NULL;
 CREATE INDEX events_expiration ON events (expiration) WHERE expiration IS NOT NULL;
+)sql";
 
+// The history indexes, one per filter shape a REQ pages through: author + kind, author, kind,
+// and no condition. Each ends in the NIP-01 result order, created_at DESC then id, so that a
+// limited query reads its rows in order and stops at the limit; an index ending at created_at
+// left every run of equal created_at to be sorted in full (a million rows on a store where all
+// events share one timestamp). The id costs the writer 32 bytes per entry in each.
+//
+// Every index costs the writer a B-tree insert per row, and the random-keyed ones (id, author,
+// tag value) dirty a page of their own in nearly every commit. events_pubkey_created_id stays
+// although events_pubkey_kind_created_id covers its rows: without it, authors + limit sorts all
+// of a prolific author's events (p99 5 -> 105 ms on 1M events, benchmarks/README.md).
+constexpr const char* kCreateHistoryIndexes = R"sql(
+CREATE INDEX events_pubkey_created_id ON events (pubkey, created_at DESC, id);
+CREATE INDEX events_pubkey_kind_created_id ON events (pubkey, kind, created_at DESC, id);
+CREATE INDEX events_kind_created_id ON events (kind, created_at DESC, id);
+CREATE INDEX events_created_id ON events (created_at DESC, id);
+)sql";
+
+// tags holds the first value of each single-letter tag (NIP-01 indexes only those), keyed in
+// the NIP-01 result order under the value, with the event's created_at and id, so that a tag
+// lookup comes out in that order from the key alone and stops at the limit. seq joins a row to
+// its event (and tags_seq finds an event's rows to delete them). A value that is 64 lowercase
+// hex digits (event ids and pubkeys, nearly every e/p tag) is stored as its 32 bytes
+// (tag_key()), which halves that index; other values stay text. Filters bind such values as
+// blobs too (bind_params). seq is declared after the key: SQLite 3.40's integrity_check reports
+// false NULLs in a NOT NULL column placed before the key columns of a WITHOUT ROWID table.
+constexpr const char* kCreateTags = R"sql(
 CREATE TABLE tags (
-  seq INTEGER NOT NULL,
   name TEXT NOT NULL,
   value NOT NULL,
   created_at INTEGER NOT NULL,
-  PRIMARY KEY (name, value, created_at, seq)
+  id BLOB NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (name, value, created_at DESC, id)
 ) WITHOUT ROWID;
 CREATE INDEX tags_seq ON tags (seq);
+)sql";
 
+// deleted_ids and deleted_addresses are NIP-09 tombstones: they outlive the events they name,
+// so that re-publishing a deleted event is refused.
+constexpr const char* kCreateTombstones = R"sql(
 CREATE TABLE deleted_ids (
   id BLOB NOT NULL,
   pubkey BLOB NOT NULL,
@@ -75,30 +91,58 @@ CREATE TABLE deleted_addresses (
   up_to INTEGER NOT NULL,
   PRIMARY KEY (kind, pubkey, d)
 ) WITHOUT ROWID;
-
-PRAGMA user_version = 2;
 )sql";
 
-// Planner statistics for a fresh database, shaped like a real relay's: an author has a few
-// hundred events, a kind has a great many, a tag value a handful. Without them SQLite guesses
-// that `kind IN (...)` is selective and walks the kind index for "#e=X kinds=[7]" or "authors
-// + kinds", scanning every reaction or note to find a few. A later ANALYZE replaces these with
-// measured numbers. Each stat is: rows, then rows per distinct prefix of the index columns.
+constexpr const char* kCreateSchema[] = {kCreateEvents, kCreateHistoryIndexes, kCreateTags,
+                                         kCreateTombstones};
+
+// Version 2 to 3. Version 2's history indexes ended at created_at (events_pubkey_created,
+// events_pubkey_kind_created, events_kind_created, events_created) and its tags were keyed
+// (name, value, created_at, seq) without the id. The old indexes are dropped, the new ones
+// built, and the tag rows copied into the new table with their event's id; the rest of the
+// file is unchanged.
+constexpr const char* kMigrateFrom2[] = {
+    R"sql(
+DROP INDEX events_pubkey_created;
+DROP INDEX events_pubkey_kind_created;
+DROP INDEX events_kind_created;
+DROP INDEX events_created;
+DROP INDEX tags_seq;
+ALTER TABLE tags RENAME TO tags_v2;
+)sql",
+    kCreateHistoryIndexes,
+    kCreateTags,
+    R"sql(
+INSERT INTO tags (seq, name, value, created_at, id)
+  SELECT t.seq, t.name, t.value, t.created_at, e.id FROM tags_v2 AS t JOIN events AS e
+  ON e.seq = t.seq ORDER BY t.name, t.value, t.created_at DESC, e.id;
+DROP TABLE tags_v2;
+)sql",
+};
+
+// Planner statistics, shaped like a real relay's: an author has a few hundred events, a kind
+// has a great many, a tag value a handful. Without them SQLite guesses that `kind IN (...)` is
+// selective and walks the kind index for "#e=X kinds=[7]" or "authors + kinds", scanning every
+// reaction or note to find a few. A later ANALYZE replaces these with measured numbers. Each
+// stat is: rows, then rows per distinct prefix of the index columns. They replace whatever the
+// file held: after a migration, measured numbers for the kept indexes beside these guesses for
+// the new ones would mislead the planner more than a consistent set of guesses.
 constexpr const char* kPlannerStats = R"sql(
 ANALYZE sqlite_schema;
+DELETE FROM sqlite_stat1;
 INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
   ('events', 'sqlite_autoindex_events_1', '1000000 1'),
-  ('events', 'events_pubkey_created', '1000000 200 2'),
-  ('events', 'events_pubkey_kind_created', '1000000 200 40 2'),
-  ('events', 'events_kind_created', '1000000 10000 2'),
-  ('events', 'events_created', '1000000 2'),
+  ('events', 'events_pubkey_created_id', '1000000 200 2 1'),
+  ('events', 'events_pubkey_kind_created_id', '1000000 200 40 2 1'),
+  ('events', 'events_kind_created_id', '1000000 10000 2 1'),
+  ('events', 'events_created_id', '1000000 2 1'),
   ('events', 'events_slot', '1000000 200 40 1'),
   ('events', 'events_expiration', '1000 2'),
   ('tags', 'tags', '5000000 500000 20 20 1'),
   ('tags', 'tags_seq', '5000000 5');
 )sql";
 
-static_assert(kSchemaVersion == 2, "update kCreateSchema and add a migration");
+static_assert(kSchemaVersion == 3, "update kCreateSchema and add a migration");
 
 // relaycore_search(json, needle): the basic NIP-50 match over an event's content.
 void search_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
@@ -116,6 +160,18 @@ void search_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   const std::string_view needle_view(needle,
                                      static_cast<std::size_t>(sqlite3_value_bytes(argv[1])));
   sqlite3_result_int(ctx, json_content_contains(json_view, needle_view) ? 1 : 0);
+}
+
+// Runs the DDL `steps` in order, then records kSchemaVersion and writes the planner statistics:
+// creating the schema and migrating to it end the same way.
+Status build_schema(SqliteConnection& conn, std::span<const char* const> steps,
+                    std::string_view what) {
+  for (const char* sql : steps) {
+    if (Status s = conn.exec(sql, what); !s) return s;
+  }
+  const std::string version = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
+  if (Status s = conn.exec(version.c_str(), what); !s) return s;
+  return conn.exec(kPlannerStats, what);
 }
 
 Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
@@ -171,8 +227,9 @@ Status ensure_schema(SqliteConnection& conn) {
   if (!version) {
     status = std::move(version).error();
   } else if (*version == "0") {
-    status = conn.exec(kCreateSchema, "cannot create the schema");
-    if (status) status = conn.exec(kPlannerStats, "cannot create the schema");
+    status = build_schema(conn, kCreateSchema, "cannot create the schema");
+  } else if (*version == "2") {
+    status = build_schema(conn, kMigrateFrom2, "cannot migrate the schema");
   } else if (*version == "1") {
     // Never deployed (see kCreateSchema), so there is no migration to run.
     status = Status::error(

@@ -14,7 +14,7 @@ namespace relaycore::storage {
 
 // The schema this code writes and reads, kept in PRAGMA user_version. A database with a newer
 // version is refused rather than misread.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // The 32 bytes a tag value is stored as when it is 64 lowercase hex digits (ids and pubkeys in
 // e/p tags); nothing for any other value, which is stored as text. The writer and the filters'
@@ -28,8 +28,10 @@ inline constexpr int kBusyTimeoutMs = 5000;
 // function used by NIP-50 filters. The writer also switches the file to WAL.
 Status configure_connection(SqliteConnection& conn, const SqliteOptions& options, bool writer);
 
-// Creates the schema on a fresh database, or checks the version of an existing one. Runs on
-// the writer connection before any reader opens.
+// Creates the schema on a fresh database, migrates an older version to this one (in one
+// transaction: a failed migration leaves the file as it was), or checks the version of a
+// current one. Runs on the writer connection before any reader opens. Migrating rebuilds
+// indexes over every event, so an open of a large old file takes a while once.
 Status ensure_schema(SqliteConnection& conn);
 
 }  // namespace relaycore::storage

@@ -25,7 +25,7 @@ constexpr std::string_view kInsertEvent =
     "INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, json) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 constexpr std::string_view kInsertTag =
-    "INSERT OR IGNORE INTO tags (seq, name, value, created_at) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT OR IGNORE INTO tags (seq, name, value, created_at, id) VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr std::string_view kAddIdTombstone =
     "INSERT OR IGNORE INTO deleted_ids (id, pubkey) VALUES (?1, ?2)";
 constexpr std::string_view kAddAddressTombstone =
@@ -187,6 +187,7 @@ class SqliteWriteTarget final : public WriteTarget {
         bind_text(*stmt, 3, tag[1]);
       }
       bind_int(*stmt, 4, event.created_at());
+      bind_bytes(*stmt, 5, event.id());
       if (Status s = step_done(*stmt); !s) return s;
     }
     return Status::ok();

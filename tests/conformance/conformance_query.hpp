@@ -62,6 +62,48 @@ inline void orders_newest_first_with_id_tiebreak(const Factory& make) {
   CHECK(query_ids(*s, Filter()) == newest_first(events));
 }
 
+// Many events share one created_at and the limit cuts into them: the query returns the lowest
+// ids of the group in ascending order, for every shape a storage may serve from an index
+// (author + kind, author, kind, one tag value, no condition) and for lists of several authors
+// or kinds.
+inline void limit_within_one_created_at(const Factory& make) {
+  auto s = fresh(make);
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 120; ++i) {
+    const Keypair& author = i % 2 == 0 ? test::alice() : test::bob();
+    const std::uint16_t kind = i % 3 == 0 ? 7 : 1;
+    std::vector<Tag> tags;
+    if (i % 4 != 0) tags.push_back({"t", "tie"});
+    events.push_back(event(author, 1000, "n" + std::to_string(i), std::move(tags), kind));
+  }
+  // Around the group, one newer event (served first) and one older (never reached).
+  events.push_back(event(test::alice(), 1001, "newer", {{"t", "tie"}}));
+  events.push_back(event(test::alice(), 999, "older", {{"t", "tie"}}));
+  write(*s, events);
+
+  const Pubkey alice = test::alice().pubkey();
+  const Pubkey bob = test::bob().pubkey();
+  Filter author_kind = with_kinds({1});
+  author_kind.authors = std::vector<Pubkey>{alice};
+  Filter tag_kind = with_tag('t', {"tie"});
+  tag_kind.kinds = std::vector<std::uint16_t>{1};
+  Filter authors_kind = with_kinds({1});
+  authors_kind.authors = sorted(std::vector<Pubkey>{alice, bob});
+  Filter group_only = with_kinds({1, 7});
+  group_only.since = 1000;
+  group_only.until = 1000;
+  for (Filter f :
+       {author_kind, with_authors({bob}), with_kinds({1}), with_tag('t', {"tie"}), Filter(),
+        tag_kind, authors_kind, with_kinds({1, 7}), with_authors({alice, bob}), group_only}) {
+    REQUIRE(expected_ids(events, f).size() > 21);  // every limit below cuts into the group
+    for (std::uint32_t limit : {1u, 7u, 20u}) {
+      f.limit = limit;
+      INFO("filter " << f.to_json());
+      CHECK(query_ids(*s, f) == expected_ids(events, f));
+    }
+  }
+}
+
 inline void limit_and_max_limit_clamp(const Factory& make) {
   auto s = fresh(make);
   std::vector<EventPtr> events;

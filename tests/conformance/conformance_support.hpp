@@ -102,6 +102,18 @@ inline std::vector<EventId> newest_first(std::vector<EventPtr> events) {
   return ids_of(events);
 }
 
+// What a query of `f` returns from `events`, all stored and visible: the matching ones in
+// NIP-01 order, cut at the filter's limit.
+inline std::vector<EventId> expected_ids(const std::vector<EventPtr>& events, const Filter& f) {
+  std::vector<EventPtr> matching;
+  for (const EventPtr& e : events) {
+    if (f.matches(*e)) matching.push_back(e);
+  }
+  std::vector<EventId> ids = newest_first(std::move(matching));
+  if (f.limit && ids.size() > *f.limit) ids.resize(*f.limit);
+  return ids;
+}
+
 inline std::vector<EventId> removed_ids(const WriteResult& result) {
   std::vector<EventId> ids;
   for (const RemovedEvent& r : result.removed) ids.push_back(r.id);

@@ -40,6 +40,8 @@
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "reports duplicates", duplicate_is_reported)            \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "orders newest first with id tiebreak",                 \
                                      orders_newest_first_with_id_tiebreak)                         \
+  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "a limit within one created_at takes the lowest ids",   \
+                                     limit_within_one_created_at)                                  \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "clamps limit to max_limit", limit_and_max_limit_clamp) \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "filters by ids, authors and kinds",                    \
                                      filter_fields_and_or)                                         \

@@ -49,6 +49,25 @@ class RawDb {
     return rows;
   }
 
+  // Runs one statement that returns no rows, with parameters.
+  void run(const std::string& sql, const std::vector<storage::SqlParam>& params) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+    REQUIRE(storage::bind_params(stmt, params) == SQLITE_OK);
+    const int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    REQUIRE(rc == SQLITE_DONE);
+  }
+
+  // The detail lines of EXPLAIN QUERY PLAN for a query, one per line.
+  std::string plan(const storage::SqlQuery& q) {
+    std::string lines;
+    for (const std::string& line : column("EXPLAIN QUERY PLAN " + q.sql, q.params, 3)) {
+      lines += line + "\n";
+    }
+    return lines;
+  }
+
   std::string text(const std::string& sql) {
     std::vector<std::string> rows = column(sql);
     REQUIRE(rows.size() == 1);
