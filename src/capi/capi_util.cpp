@@ -145,9 +145,8 @@ relaycore_status parse_filters_arg(const char* json, const Limits& limits,
   std::string_view text = trim(json);
   // The filters become the tail of a REQ frame, so they get exactly a client's REQ checks
   // (strict JSON, the filter limits, max_filters) and its messages.
-  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
-    text = trim(text.substr(1, text.size() - 2));
-  }
+  const bool list = text.size() >= 2 && text.front() == '[' && text.back() == ']';
+  if (list) text = trim(text.substr(1, text.size() - 2));
   if (text.empty()) return fail(RELAYCORE_INVALID_ARGUMENT, "invalid: no filters");
   std::string frame;
   frame.reserve(text.size() + 16);
@@ -156,6 +155,10 @@ relaycore_status parse_filters_arg(const char* json, const Limits& limits,
   if (!parsed) return fail(parsed.error().status);
   auto* req = std::get_if<ReqMessage>(&parsed.value());
   if (req == nullptr) return fail(RELAYCORE_INVALID_ARGUMENT, "invalid: filters are not filters");
+  if (!list && req->filters.size() != 1) {
+    return fail(RELAYCORE_INVALID_ARGUMENT,
+                "invalid: filters must be one filter object or an array of them");
+  }
   out = std::move(req->filters);
   return RELAYCORE_OK;
 }
