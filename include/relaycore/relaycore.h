@@ -84,7 +84,10 @@ typedef enum relaycore_status {
   /* The handle, or the relay it belongs to, has been closed. */
   RELAYCORE_CLOSED = 3,
   /* Called from a session callback, where calling back into relaycore could deadlock. */
-  RELAYCORE_WRONG_THREAD = 4
+  RELAYCORE_WRONG_THREAD = 4,
+  /* Not a status: keeps the type as wide as an int in every compiler, so values a newer
+   * library adds are valid values of it. */
+  RELAYCORE_STATUS_FORCE_INT = 0x7fffffff
 } relaycore_status;
 
 /* "RELAYCORE_OK", "RELAYCORE_INVALID_ARGUMENT", ...; "RELAYCORE_UNKNOWN" for other values. The

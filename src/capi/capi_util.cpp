@@ -182,6 +182,8 @@ const char* relaycore_status_name(relaycore_status status) {
       return "RELAYCORE_CLOSED";
     case RELAYCORE_WRONG_THREAD:
       return "RELAYCORE_WRONG_THREAD";
+    case RELAYCORE_STATUS_FORCE_INT:
+      break;
   }
   return "RELAYCORE_UNKNOWN";
 }

@@ -29,8 +29,7 @@ int main(void) {
   failures += check(relaycore_submit(relay, event, &accepted, NULL), "submit");
   failures += check(relaycore_count(relay, "{\"kinds\":[1]}", &count), "count");
   if (accepted != 1 || count != 1) {
-    fprintf(stderr, "c_consumer: FAILED: accepted %d, count %lu\n", accepted,
-            (unsigned long)count);
+    fprintf(stderr, "c_consumer: FAILED: accepted %d, count %lu\n", accepted, (unsigned long)count);
     ++failures;
   }
   relaycore_free(event);
