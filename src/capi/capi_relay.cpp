@@ -10,6 +10,9 @@ constexpr std::size_t kMaxThreads = 256;
 
 // The smallest relaycore_options a caller may pass: the first released layout.
 constexpr std::size_t kOptionsMinSize = sizeof(relaycore_options);
+// Far more than the struct will ever grow to: a larger struct_size is garbage, not a layout, and
+// its bytes are not read.
+constexpr std::size_t kOptionsMaxSize = 4096;
 
 relaycore_status invalid(const std::string& message) {
   return fail(RELAYCORE_INVALID_ARGUMENT, "invalid: " + message);
@@ -20,6 +23,10 @@ relaycore_status check_struct_size(const relaycore_options& o) {
   if (o.struct_size < kOptionsMinSize) {
     return invalid("options.struct_size is " + std::to_string(o.struct_size) +
                    ", smaller than any relaycore_options (set it to sizeof(relaycore_options))");
+  }
+  if (o.struct_size > kOptionsMaxSize) {
+    return invalid("options.struct_size is " + std::to_string(o.struct_size) +
+                   ", not the size of a relaycore_options");
   }
   const auto* bytes = reinterpret_cast<const unsigned char*>(&o);
   for (std::size_t i = sizeof(relaycore_options); i < o.struct_size; ++i) {
