@@ -23,10 +23,10 @@
  * [Closing] Each handle has a close function (relaycore_relay_close, relaycore_unsubscribe,
  *   relaycore_session_close, relaycore_server_stop) that ends what it stands for and leaves the
  *   handle valid, and a *_free function that closes it if needed and releases it. Closing is
- *   idempotent: a close function returns RELAYCORE_CLOSED, doing nothing, when the thing had
- *   already ended (closed before, or its relay was closed), which is not a failure. Every other
- *   call on a closed handle returns RELAYCORE_CLOSED. *_free(NULL) does nothing; a handle must
- *   not be used after its *_free.
+ *   idempotent: a close function returns RELAYCORE_CLOSED when the thing had already ended
+ *   (closed before, or its relay was closed), which is not a failure. Every other call on a
+ *   closed handle returns RELAYCORE_CLOSED. *_free(NULL) does nothing; a handle must not be
+ *   used after its *_free.
  *   Closing a relay with live subscriptions, sessions and servers is allowed: it drains the
  *   relay (every accepted event is stored and answered), then stops its servers. The other
  *   handles stay valid until freed, and their calls return RELAYCORE_CLOSED.
@@ -40,10 +40,11 @@
  *     the others, never ingest; a subscription that falls too far behind is ended with
  *     on_closed("error: subscriber too slow ...").
  *   - query callbacks on the thread that called relaycore_query(), before it returns.
- *   - a session's send, close and queued_bytes callbacks on relaycore's pipeline threads. They
- *     must not block (queue the frame and return) and must not call back into relaycore: any
- *     call on a relay, session, subscription or server handle from inside them returns
- *     RELAYCORE_WRONG_THREAD.
+ *   - a session's send, close and queued_bytes callbacks on relaycore's pipeline threads (and on
+ *     the thread feeding the session). They must not block (queue the frame and return) and
+ *     must not call back into relaycore: any call on a relay, session, subscription or server
+ *     handle from inside them returns RELAYCORE_WRONG_THREAD, and a *_free from inside them is
+ *     carried out on a thread of its own.
  *   Once relaycore_relay_close(), relaycore_unsubscribe() or relaycore_session_close() has
  *   returned (called from outside the callback in question), none of the callbacks it ends
  *   starts again, so `user` data may be freed.
