@@ -83,6 +83,7 @@ void test_subscribe(void);
 void test_close_with_live_handles(void);
 void test_close_from_callbacks(void);
 void test_session(void);
+void test_session_slow_consumer(void);
 void test_session_callbacks_cannot_reenter(void);
 void test_server(void);
 

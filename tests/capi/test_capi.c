@@ -423,6 +423,7 @@ static const Case kCases[] = {
     {"close_with_live_handles", test_close_with_live_handles},
     {"close_from_callbacks", test_close_from_callbacks},
     {"session", test_session},
+    {"session_slow_consumer", test_session_slow_consumer},
     {"session_callbacks_cannot_reenter", test_session_callbacks_cannot_reenter},
     {"server", test_server},
 };

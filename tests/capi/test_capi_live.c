@@ -343,6 +343,34 @@ void test_session(void) {
   relaycore_free(late);
 }
 
+static size_t a_full_queue(void* user) {
+  (void)user;
+  return (size_t)1 << 30;
+}
+
+/* A host whose write queue is past max_outbound_bytes is asked to close the connection. */
+void test_session_slow_consumer(void) {
+  relaycore_relay* relay = open_memory_relay();
+  relaycore_session* session = NULL;
+  Collector c;
+  REQUIRE(relay != NULL);
+  collector_init(&c);
+  CHECK_STATUS(relaycore_session_open(relay, collect_frame, collect_closed, a_full_queue, &c,
+                                      "192.0.2.2", &session),
+               RELAYCORE_OK);
+  REQUIRE(session != NULL);
+  CHECK_STATUS(message(session, "[\"REQ\",\"all\",{}]"), RELAYCORE_OK);
+  CHECK(collector_wait(&c, has_closed, NULL));
+  pthread_mutex_lock(&c.mu);
+  CHECK(c.count == 0);
+  CHECK(c.closed != NULL && strstr(c.closed, "slow") != NULL);
+  pthread_mutex_unlock(&c.mu);
+  CHECK_STATUS(relaycore_session_close(session), RELAYCORE_OK);
+  relaycore_session_free(session);
+  relaycore_relay_free(relay);
+  collector_destroy(&c);
+}
+
 /* A send callback that calls back into relaycore, which it must not. */
 typedef struct Reentrant {
   relaycore_relay* relay;
