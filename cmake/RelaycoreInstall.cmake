@@ -18,8 +18,9 @@ else()
   set(RELAYCORE_STATIC_LIBRARY OFF)
 endif()
 
-# relaycore_websocket (relaycore::websocket) travels in the same export set.
-install(TARGETS relaycore relaycore_websocket
+# relaycore_websocket (relaycore::websocket) and the C API's relaycore_c (relaycore::c) travel
+# in the same export set.
+install(TARGETS relaycore relaycore_websocket relaycore_c
   EXPORT relaycore-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -54,7 +55,7 @@ endif()
 
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/relaycore"
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-  FILES_MATCHING PATTERN "*.hpp")
+  FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h")
 
 install(EXPORT relaycore-targets
   NAMESPACE relaycore::

@@ -61,12 +61,14 @@ function(cmake_consumer mode name)
   file(REMOVE_RECURSE "${dir}")
   configure_and_build("${CMAKE_CURRENT_LIST_DIR}/consumer" "${dir}"
                       "-DRELAYCORE_CONSUMER_MODE=${mode}" ${ARGN})
-  # Multi-config generators put the program in a per-config directory.
-  set(exe "${dir}/consumer")
-  if(NOT EXISTS "${exe}")
-    set(exe "${dir}/${CONFIG}/consumer")
-  endif()
-  run("${exe}")
+  # Multi-config generators put the programs in a per-config directory.
+  foreach(program consumer c_consumer)
+    set(exe "${dir}/${program}")
+    if(NOT EXISTS "${exe}")
+      set(exe "${dir}/${CONFIG}/${program}")
+    endif()
+    run("${exe}")
+  endforeach()
 endfunction()
 
 set(prefix "${WORK_DIR}/prefix")
@@ -76,16 +78,16 @@ if(STEP STREQUAL "install")
   run("${CMAKE_COMMAND}" --install "${BUILD_DIR}" ${config_args} --prefix "${prefix}")
   # The layout consumers rely on.
   foreach(pattern
-      "include/relaycore/event.hpp" "include/relaycore/export.hpp"
-      "lib*/librelaycore.*" "lib*/*/librelaycore.*"
+      "include/relaycore/event.hpp" "include/relaycore/export.hpp" "include/relaycore/relaycore.h"
+      "lib*/librelaycore.*" "lib*/*/librelaycore.*" "lib*/librelaycore_c.*" "lib*/*/librelaycore_c.*"
       "lib*/cmake/relaycore/relaycore-config.cmake" "lib*/*/cmake/relaycore/relaycore-config.cmake"
       "lib*/cmake/relaycore/FindSecp256k1.cmake" "lib*/*/cmake/relaycore/FindSecp256k1.cmake"
       "lib*/pkgconfig/relaycore.pc" "lib*/*/pkgconfig/relaycore.pc")
     file(GLOB found "${prefix}/${pattern}")
     list(APPEND found_all ${found})
   endforeach()
-  foreach(name event.hpp export.hpp librelaycore relaycore-config.cmake FindSecp256k1.cmake
-          relaycore.pc)
+  foreach(name event.hpp export.hpp relaycore.h librelaycore librelaycore_c relaycore-config.cmake
+          FindSecp256k1.cmake relaycore.pc)
     if(NOT found_all MATCHES "/${name}")
       message(FATAL_ERROR "install: no ${name} under ${prefix}")
     endif()
