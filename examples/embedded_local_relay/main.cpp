@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "common/local_handler.hpp"
 #include "relaycore/keys.hpp"
 #include "relaycore/relay.hpp"
 #include "relaycore/websocket/server.hpp"
@@ -29,25 +30,6 @@ using namespace relaycore;
 namespace {
 
 constexpr std::chrono::seconds kTimeout{5};
-
-// Gives each WebSocket connection a relaycore session; plain HTTP gets the NIP-11 document.
-class LocalHandler final : public websocket::Handler {
- public:
-  explicit LocalHandler(Relay& relay) : relay_(relay) {}
-  std::shared_ptr<Session> on_open(std::shared_ptr<Connection> connection,
-                                   ClientInfo client) override {
-    return relay_.open_session(std::move(connection), std::move(client));
-  }
-  std::optional<websocket::HttpResponse> on_http(const websocket::HttpRequest&) override {
-    websocket::HttpResponse response;
-    response.content_type = "application/nostr+json";
-    response.body = relay_.info_document();
-    return response;
-  }
-
- private:
-  Relay& relay_;
-};
 
 int fail(const std::string& what) {
   std::fprintf(stderr, "relaycore-embedded-local-relay: %s\n", what.c_str());
@@ -157,7 +139,7 @@ int main(int argc, char** argv) {
     websocket::ServerOptions server_options;
     server_options.host = "127.0.0.1";  // this machine only
     server_options.port = 0;            // any free port
-    auto handler = std::make_shared<LocalHandler>(**relay);
+    auto handler = std::make_shared<relaycore_examples::LocalHandler>(**relay);
     Result<std::unique_ptr<websocket::Server>> server =
         websocket::Server::start(server_options, handler);
     if (!server) return fail("cannot listen: " + server.error().message());

@@ -21,10 +21,16 @@ if (missing.length > 0) {
                 'tests/interop) and try again.');
   process.exit(1);
 }
-if (!process.env.RELAYCORE_RELAY) {
-  console.error('interop: RELAYCORE_RELAY is not set; run through ctest, or point it at the ' +
-                'relaycore-relay binary.');
-  process.exit(1);
+// The binary each file drives: the desktop test runs the Qt app, the others relaycore-relay.
+const binaries = new Map([['RELAYCORE_RELAY', 'relaycore-relay'],
+                          ['RELAYCORE_DESKTOP', 'relaycore-desktop']]);
+for (const name of new Set(files.map((f) => (path.basename(f).startsWith('desktop.')
+  ? 'RELAYCORE_DESKTOP' : 'RELAYCORE_RELAY')))) {
+  if (!process.env[name]) {
+    console.error(`interop: ${name} is not set; run through ctest, or point it at the ` +
+                  `${binaries.get(name)} binary.`);
+    process.exit(1);
+  }
 }
 const r = spawnSync(process.execPath, ['--test', ...files], { cwd: here, stdio: 'inherit' });
 if (r.error) throw r.error;
