@@ -1,5 +1,7 @@
 #include "local_relay.hpp"
 
+#include <cstdio>
+
 #include <QDir>
 #include <QFile>
 #include <string>
@@ -64,6 +66,8 @@ Result<std::unique_ptr<LocalRelay>> LocalRelay::open(const QString& data_dir, st
 }
 
 void LocalRelay::shutdown() {
-  relay_->shutdown();
+  if (Status s = relay_->shutdown(); !s) {
+    std::fprintf(stderr, "relaycore-desktop: shutdown: %s\n", s.message().c_str());
+  }
   server_->stop();
 }

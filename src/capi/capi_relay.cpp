@@ -123,7 +123,8 @@ relaycore_status document(relaycore_relay* relay, char** out, F&& body) {
 
 relaycore_status close_relay(RelayState& state) {
   if (state.closed.exchange(true)) return fail(RELAYCORE_CLOSED, "error: relay is already closed");
-  state.relay->shutdown();
+  // The drain's losses (audit records, cross-node publishes) are reported once the servers stop.
+  const Status drained = state.relay->shutdown();
   std::vector<std::weak_ptr<ServerState>> servers;
   {
     std::lock_guard lock(state.servers_mu);
@@ -132,6 +133,7 @@ relaycore_status close_relay(RelayState& state) {
   for (const std::weak_ptr<ServerState>& weak : servers) {
     if (std::shared_ptr<ServerState> server = weak.lock()) (void)stop_server(*server);
   }
+  if (!drained) return fail(RELAYCORE_ERROR, drained.message());
   return RELAYCORE_OK;
 }
 
