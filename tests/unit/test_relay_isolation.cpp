@@ -164,6 +164,8 @@ TEST_CASE("a session may queue only so many queries; the rest are refused with r
   for (int i = 0; i < 10; ++i) {
     c.session->on_message(R"(["COUNT","c)" + std::to_string(i) + R"(",{}])");
   }
+  // The refusals are queued behind whatever the reader thread is sending at that moment.
+  REQUIRE(c.conn->wait_count(R"(["CLOSED","c)", 7));
   const std::vector<std::string> frames = c.conn->frames();
   CHECK(test::RecordingConnection::count(frames, R"(["CLOSED","c)") == 7);
   CHECK(std::any_of(frames.begin(), frames.end(), [](const std::string& f) {
