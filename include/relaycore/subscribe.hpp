@@ -28,8 +28,10 @@ struct SubscribeCallbacks {
   std::function<void(const EventPtr&)> on_event;
   // Between the history and the live events.
   std::function<void()> on_eose;
-  // The subscription ended without being closed by its handle: `reason` carries a NIP-01 prefix
-  // ("error: ..." when its callbacks fell behind, or when the relay shut down). Nothing follows.
+  // The relay ended the subscription: `reason` carries a NIP-01 prefix ("error: subscriber too
+  // slow ..." when its callbacks fell behind, "error: ..." when storage failed). Nothing follows.
+  // Closing the handle, and Relay::shutdown(), end it without this call: after shutdown() no
+  // callback runs.
   std::function<void(std::string_view reason)> on_closed;
 };
 
