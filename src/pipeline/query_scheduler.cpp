@@ -158,7 +158,9 @@ void QueryScheduler::work(const std::function<SliceOutcome(QueryJob&, Clock::tim
         if (parked_.empty()) {
           cv_.wait(lock);
         } else {
-          cv_.wait_until(lock, parked_.begin()->first);
+          // A copy: resume() may erase the entry while this thread waits.
+          const Clock::time_point next_deadline = parked_.begin()->first;
+          cv_.wait_until(lock, next_deadline);
         }
       }
       if (expired.empty()) {
