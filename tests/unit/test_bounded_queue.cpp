@@ -61,6 +61,25 @@ struct Signal {
   bool wait() { return future.wait_for(5s) == std::future_status::ready; }
 };
 
+// Starts a consumer running `pop` on an empty queue, pushes `value` once it is under way, and
+// returns what `pop` took; nothing if it did not return true within the worker's patience.
+std::vector<int> taken_after_push(
+    const std::function<bool(BoundedQueue<int>&, std::vector<int>&)>& pop, int value) {
+  BoundedQueue<int> q(4);
+  Signal popping;
+  std::vector<int> got;
+  std::atomic<bool> ok{false};
+  bool finished = false;
+  {
+    Worker<int> consumer(q, [&] {
+      popping.set();
+      ok = pop(q, got);
+    });
+    finished = popping.wait() && q.push(value) && consumer.finished();
+  }
+  return finished && ok.load() ? got : std::vector<int>{};
+}
+
 // No call tells whether a thread is already waiting inside the queue, so the tests that need
 // one waiting run their scenario this many times: a broken wake-up shows in every round where
 // the thread got there first, while a working queue passes every round whatever the timing.
@@ -206,36 +225,14 @@ TEST_CASE("BoundedQueue pop_batch waits for an item, and pop_batch_for gives up 
   CHECK(q.pop_batch_for(out, 4, 0ms));  // nothing there: true, and nothing taken
   CHECK(out.empty());
 
-  Signal popping;
-  std::vector<int> got;
-  std::atomic<bool> ok{false};
-  {
-    Worker<int> consumer(q, [&] {
-      popping.set();
-      ok = q.pop_batch(got, 4);
-    });
-    REQUIRE(popping.wait());
-    int v = 7;
-    REQUIRE(q.push(v));
-    REQUIRE(consumer.finished());
-  }
-  CHECK(ok.load());
-  CHECK(got == std::vector<int>{7});
-
-  BoundedQueue<int> q2(4);
-  Signal waiting;
-  std::vector<int> got2;
-  std::atomic<bool> ok2{false};
-  Worker<int> timed(q2, [&] {
-    waiting.set();
-    ok2 = q2.pop_batch_for(got2, 4, 60s);
-  });
-  REQUIRE(waiting.wait());
-  int v = 8;
-  REQUIRE(q2.push(v));
-  REQUIRE(timed.finished());
-  CHECK(ok2.load());
-  CHECK(got2 == std::vector<int>{8});
+  auto batch = [](BoundedQueue<int>& queue, std::vector<int>& taken) {
+    return queue.pop_batch(taken, 4);
+  };
+  auto batch_for = [](BoundedQueue<int>& queue, std::vector<int>& taken) {
+    return queue.pop_batch_for(taken, 4, 60s);
+  };
+  CHECK(taken_after_push(batch, 7) == std::vector<int>{7});
+  CHECK(taken_after_push(batch_for, 8) == std::vector<int>{8});
 }
 
 // Broken by a batch pop that does not wake the producers waiting on a full queue.
