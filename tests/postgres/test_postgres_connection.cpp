@@ -4,8 +4,10 @@
 // stops it.
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include "conformance/conformance_support.hpp"
@@ -61,15 +63,14 @@ void expect_errors_everywhere(Storage& s, const EventPtr& e) {
   CHECK((!purged && is_error(purged.error())));
 }
 
-// Retries a write until the storage has reconnected (the backoff is at most 200 ms).
+// Retries a write until the storage has reconnected, on its own backoff timer (at most 200 ms
+// between attempts).
 WriteResult write_when_back(Storage& s, const EventPtr& e) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
   std::vector<WriteResult> results;
   Status st;
-  while (std::chrono::steady_clock::now() < deadline) {
-    st = s.write_batch(std::vector<EventPtr>{e}, results);
-    if (st) return results.at(0);
-    std::this_thread::sleep_for(50ms);
+  if (test::poll_until(
+          [&] { return (st = s.write_batch(std::vector<EventPtr>{e}, results)).is_ok(); }, 20s)) {
+    return results.at(0);
   }
   FAIL("the storage did not reconnect: " << st.message());
   return {};
@@ -120,34 +121,56 @@ TEST_CASE("postgres: writes racing a server stop never report an event stored th
   test_servers::PostgresServer pg;
   start(pg);
   auto s = postgres_test::open_storage(options_for(pg));
-  // A writer keeps committing batches of 5 while the server stops under it and comes back.
-  std::atomic<bool> done{false};
-  std::vector<EventPtr> reported_stored;
+  // A writer keeps committing batches of 5 while the server stops under it and comes back. The
+  // test moves on when the writer reports what each phase is for, not after a set time.
+  std::mutex mu;
+  std::condition_variable progress;
+  int ok_batches = 0;
   int failed_batches = 0;
   int inconsistent = 0;
+  std::vector<EventPtr> reported_stored;
+  bool done = false;
+  auto wait_for_writer = [&](const std::function<bool()>& reached) {
+    std::unique_lock lock(mu);
+    return progress.wait_for(lock, 20s, reached);
+  };
   std::thread writer([&] {
-    for (int batch = 0; !done.load(); ++batch) {
+    for (int batch = 0;; ++batch) {
       std::vector<EventPtr> events;
       for (int i = 0; i < 5; ++i) {
         events.push_back(event(test::bob(), 1000 + batch, std::to_string(batch * 5 + i)));
       }
       std::vector<WriteResult> results;
       const bool ok = s->write_batch(events, results).is_ok();
-      failed_batches += ok ? 0 : 1;
-      for (std::size_t i = 0; i < results.size(); ++i) {
-        const bool stored = results[i].outcome == WriteOutcome::kStored;
-        if (stored != ok || (!ok && !is_error(results[i].status))) ++inconsistent;
-        if (stored) reported_stored.push_back(events[i]);
+      {
+        std::lock_guard lock(mu);
+        (ok ? ok_batches : failed_batches) += 1;
+        for (std::size_t i = 0; i < results.size(); ++i) {
+          const bool stored = results[i].outcome == WriteOutcome::kStored;
+          if (stored != ok || (!ok && !is_error(results[i].status))) ++inconsistent;
+          if (stored) reported_stored.push_back(events[i]);
+        }
+        if (done) return;
       }
-      std::this_thread::sleep_for(2ms);
+      progress.notify_all();
+      std::this_thread::sleep_for(2ms);  // a steady writer, not a flood
     }
   });
-  std::this_thread::sleep_for(300ms);
+  // Up, down (the server stops under the writer), and up again.
+  CHECK(wait_for_writer([&] { return ok_batches >= 3; }));
   pg.stop();
-  std::this_thread::sleep_for(300ms);
+  CHECK(wait_for_writer([&] { return failed_batches >= 3; }));
   start(pg);
-  std::this_thread::sleep_for(500ms);
-  done = true;
+  int ok_before_restart = 0;
+  {
+    std::lock_guard lock(mu);
+    ok_before_restart = ok_batches;
+  }
+  CHECK(wait_for_writer([&] { return ok_batches >= ok_before_restart + 3; }));
+  {
+    std::lock_guard lock(mu);
+    done = true;
+  }
   writer.join();
   write_when_back(*s, event(test::bob(), 1, "after"));
   CHECK(failed_batches > 0);
@@ -182,13 +205,9 @@ TEST_CASE("postgres: a relay on a stopped server answers OK false with error", "
   CHECK(down.message.rfind("error: ", 0) == 0);
 
   start(pg);
+  // The storage reconnects on its own backoff timer: resubmit until it is back.
   EventPtr back = test::signed_event(test::alice(), 1, test::now(), "back");
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  OkResult ok;
-  while (!(ok = relay->submit(back)).accepted && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
-  CHECK(ok.accepted);
+  CHECK(test::poll_until([&] { return relay->submit(back).accepted; }, 20s));
   CHECK(relay->shutdown().message() == "");
 }
 

@@ -48,13 +48,23 @@ class Inbox {
 
   bool has(const EventPtr& event) const {
     std::lock_guard lock(mu_);
+    return has_locked(event);
+  }
+
+  // Waits until `event` was received; false on timeout.
+  bool wait_has(const EventPtr& event, std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return has_locked(event); });
+  }
+
+ private:
+  bool has_locked(const EventPtr& event) const {
     for (const auto& [e, origin] : received_) {
       if (e->id() == event->id()) return true;
     }
     return false;
   }
 
- private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::pair<EventPtr, std::string>> received_;

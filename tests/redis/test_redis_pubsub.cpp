@@ -116,12 +116,15 @@ TEST_CASE("redis: a message that is not an origin and a valid event is dropped",
   raw_publish(server, "t2", "node-x\n" + tampered);
   raw_publish(server, "t2", "node-x\n" + std::string(good->json()) + " trailing");
   raw_publish(server, "t2", "node-x\n" + std::string(good->json()));
-  REQUIRE(inbox.wait_for(1));
-  std::this_thread::sleep_for(100ms);
+  // Published last, so received last: once it is in, everything before it was handled.
+  EventPtr sentinel = note("sentinel");
+  raw_publish(server, "t2", "node-y\n" + std::string(sentinel->json()));
+  REQUIRE(inbox.wait_has(sentinel));
   auto got = inbox.received();
-  REQUIRE(got.size() == 1);
+  REQUIRE(got.size() == 2);
   CHECK(got[0].first->id() == good->id());
   CHECK(got[0].second == "node-x");
+  CHECK(got[1].first->id() == sentinel->id());
 }
 
 TEST_CASE("redis: with Redis killed publish fails fast and is counted and delivery resumes",
@@ -148,10 +151,8 @@ TEST_CASE("redis: with Redis killed publish fails fast and is counted and delive
   }
   // Once the publisher notices, publish() refuses; what it had accepted is reported lost.
   CHECK(refused > 0);
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (a->dropped_after_accept() < accepted && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
+  // Reported once the publisher's connection fails, on the client's own timers.
+  CHECK(test::poll_until([&] { return a->dropped_after_accept() >= accepted; }, 5000ms));
   CHECK(a->dropped_after_accept() == accepted);
   CHECK(inbox.received().size() == 1);
 
@@ -190,8 +191,8 @@ TEST_CASE("redis: a hung Redis never blocks publish and a full queue refuses", "
   // The publisher is stuck on its first batch; the queue holds at most 8 more.
   CHECK(first_refusal == "error: redis publish queue is full");
   CHECK(accepted <= 8 + 256);
-  std::this_thread::sleep_for(700ms);  // past timeout_ms: the stuck batch is given up
+  // Past timeout_ms, with Redis still hung, the stuck batch is given up.
+  CHECK(test::poll_until([&] { return a->dropped_after_accept() > 0; }, 5000ms));
   server.resume();
-  CHECK(a->dropped_after_accept() > 0);
   CHECK(publish_until_received(*a, inbox, 10s));
 }

@@ -1,9 +1,12 @@
 // Two Relays in one process, sharing one SQLite file as their common store and one real Redis:
 // what the Redis PubSub means through the relay (echoes dropped, remote events delivered like
 // local ones, history across nodes, stats while Redis is away, acks never waiting on Redis).
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <future>
 #include <string>
+#include <thread>
 
 #include "conformance/temp_dir.hpp"
 #include "redis_test_util.hpp"
@@ -34,18 +37,19 @@ std::unique_ptr<Relay> open_node(const std::string& db, const RedisOptions& redi
 }
 
 std::string event_frame(const std::string& sub, const EventPtr& e) {
-  return "[\"EVENT\",\"" + sub + "\"," + std::string(e->json()) + "]";
+  return RecordingConnection::event_frame(sub, *e);
 }
 
-// Waits until the relay's PubSub counters are exactly (published, failed).
+// Waits until the relay's PubSub counters are exactly (published, failed). They follow the
+// Redis client, which notices a dead connection on its own timers: there is no event to wait
+// for, so this asks again until they match.
 bool wait_pubsub_counts(const Relay& relay, std::uint64_t published, std::uint64_t failed) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    RelayStats s = relay.stats();
-    if (s.pubsub_published == published && s.pubsub_publish_failed == failed) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
+  return test::poll_until(
+      [&] {
+        RelayStats s = relay.stats();
+        return s.pubsub_published == published && s.pubsub_publish_failed == failed;
+      },
+      10s);
 }
 
 }  // namespace
@@ -70,17 +74,28 @@ TEST_CASE("redis: events cross relays once and echoes are dropped and history sp
 
   EventPtr e = test::signed_event(test::alice(), 1, now(), "from a");
   REQUIRE(a->submit(e).accepted);
-  REQUIRE(conn_b->wait_count("[\"EVENT\"", 1));
-  REQUIRE(conn_a->wait_count("[\"EVENT\"", 1));
-  std::this_thread::sleep_for(300ms);  // room for a duplicate to show up
+  REQUIRE(conn_b->wait_event("live", *e));
+  REQUIRE(conn_a->wait_event("live", *e));
+  // Sentinels through Redis show that no copy is still on its way. Redis hands a subscriber
+  // messages in the order they were published, and a node dispatches what it receives in that
+  // order. B publishes one once it has e, so A receives it after A's own echo of e; A publishes
+  // one once it has B's, so B receives it after its own echo of B's and after anything A
+  // published before.
+  EventPtr from_b = test::signed_event(test::bob(), 1, now(), "sentinel from b");
+  REQUIRE(b->submit(from_b).accepted);
+  REQUIRE(conn_a->wait_event("live", *from_b));
+  EventPtr from_a = test::signed_event(test::alice(), 1, now(), "sentinel from a");
+  REQUIRE(a->submit(from_a).accepted);
+  REQUIRE(conn_b->wait_event("live", *from_a));
   CHECK(conn_a->count(event_frame("live", e)) == 1);
   CHECK(conn_b->count(event_frame("live", e)) == 1);
-  CHECK(conn_b->count("[\"EVENT\"") == 1);
-  // A dropped its own echo; B took A's event from Redis and published nothing itself.
-  CHECK(a->stats().pubsub_received == 0);
-  CHECK(a->stats().pubsub_published == 1);
-  CHECK(b->stats().pubsub_received == 1);
-  CHECK(b->stats().pubsub_published == 0);
+  CHECK(conn_a->count(event_frame("live", from_b)) == 1);
+  CHECK(conn_b->count(event_frame("live", from_b)) == 1);
+  CHECK(conn_b->count("[\"EVENT\"") == 3);
+  // Each dropped its own echoes and took the other's events from Redis (counted before they
+  // are dispatched).
+  CHECK(a->stats().pubsub_received == 1);
+  CHECK(b->stats().pubsub_received == 2);
 
   // B has committed nothing, yet a REQ on B finds what A stored.
   auto reader = std::make_shared<RecordingConnection>();
@@ -89,8 +104,11 @@ TEST_CASE("redis: events cross relays once and echoes are dropped and history sp
                         R"("]}])");
   REQUIRE(reader->wait_count("[\"EOSE\"", 1));
   CHECK(reader->count(event_frame("hist", e)) == 1);
+  // A publish is counted after it is handed over; shutdown() drains the dispatchers first.
   CHECK(a->shutdown().message() == "");
   CHECK(b->shutdown().message() == "");
+  CHECK(a->stats().pubsub_published == 2);
+  CHECK(b->stats().pubsub_published == 1);
 }
 
 TEST_CASE("redis: events not published while Redis is down are counted and publishing resumes",
@@ -111,8 +129,7 @@ TEST_CASE("redis: events not published while Redis is down are counted and publi
   for (bool through = false; !through && up < 50; ++up) {
     EventPtr e = test::signed_event(test::alice(), 1, now(), "up " + std::to_string(up));
     REQUIRE(a->submit(e).accepted);
-    for (int i = 0; i < 20 && !inbox.has(e); ++i) std::this_thread::sleep_for(50ms);
-    through = inbox.has(e);
+    through = inbox.wait_has(e, 1000ms);
   }
   REQUIRE(wait_pubsub_counts(*a, up, 0));
   watcher->close();
@@ -127,33 +144,45 @@ TEST_CASE("redis: events not published while Redis is down are counted and publi
   CHECK(wait_pubsub_counts(*a, up, kDown));
 
   REQUIRE(server.restart());
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  // The publisher reconnects on its backoff timer: submit until one is published.
   int sent = 0;
-  while (a->stats().pubsub_published == up && std::chrono::steady_clock::now() < deadline) {
-    REQUIRE(a->submit(test::signed_event(test::alice(), 1, now(), "back " + std::to_string(sent)))
-                .accepted);
-    ++sent;
-    std::this_thread::sleep_for(50ms);
-  }
-  CHECK(a->stats().pubsub_published > up);
+  CHECK(test::poll_until(
+      [&] {
+        const std::string content = "back " + std::to_string(sent++);
+        return a->submit(test::signed_event(test::alice(), 1, now(), content)).accepted &&
+               a->stats().pubsub_published > up;
+      },
+      10s));
   CHECK(a->shutdown().message() == "");
 }
 
+// Broken by a publish that waits for Redis: the acks would wait for the resume.
 TEST_CASE("redis: a hung Redis never delays acks even with inline dispatch", "[redis][relay]") {
   RedisServer server;
   REQUIRE(server.running());
   conformance::TempDir dir;
   RedisOptions redis = fast_options(server.url(), "r3");
-  redis.timeout_ms = 3000;  // a publish that waited on Redis would take this long
+  // Far longer than the test waits: a publish that waited on Redis would still be waiting.
+  redis.timeout_ms = 3'600'000;
   auto a = open_node(dir.file("a.db"), redis, "node-a", DispatchMode::kInline);
   REQUIRE(a);
   server.pause();
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < 20; ++i) {
-    REQUIRE(a->submit(test::signed_event(test::alice(), 1, now(), "hung " + std::to_string(i)))
-                .accepted);
-  }
-  CHECK(std::chrono::steady_clock::now() - start < 2s);
+  std::atomic<int> accepted{0};
+  std::promise<void> done;
+  std::thread publisher([&] {
+    for (int i = 0; i < 20; ++i) {
+      if (a->submit(test::signed_event(test::alice(), 1, now(), "hung " + std::to_string(i)))
+              .accepted) {
+        ++accepted;
+      }
+    }
+    done.set_value();
+  });
+  // Redis stays paused until every ack is in, or until the test stops waiting for them.
+  const bool acked_while_paused = done.get_future().wait_for(30s) == std::future_status::ready;
   server.resume();
+  publisher.join();
+  CHECK(acked_while_paused);
+  CHECK(accepted.load() == 20);
   CHECK(a->shutdown().message() == "");
 }

@@ -3,13 +3,15 @@
 // every line.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "relaycore/audit.hpp"
@@ -24,13 +26,19 @@ namespace relaycore::test {
 using namespace std::chrono_literals;
 
 // Records every frame; can pretend to be a slow reader (reports queued bytes), a reader that
-// has stopped (every frame stays queued until read_all()) or a slow transport (sleeps in send).
+// has stopped (every frame stays queued until read_all()) or a transport stuck in send() (while
+// a HeldSends is alive).
 class RecordingConnection : public Connection {
  public:
   void send(Frame frame) override {
-    if (send_delay.count() > 0) std::this_thread::sleep_for(send_delay);
     if (stalled.load()) fake_queued.fetch_add(frame.size());
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (holding_) {
+      ++held_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !holding_; });
+      --held_;
+    }
     if (!frame.parts()[1].empty()) event_json_ptrs_.push_back(frame.parts()[1].data());
     frames_.push_back(frame.to_string());
     cv_.notify_all();
@@ -48,6 +56,27 @@ class RecordingConnection : public Connection {
     fake_queued = 0;
     session.on_drain();
   }
+  // Every send() blocks until the returned guard is gone: a transport stuck in a write. The
+  // guard must be destroyed before the relay, which would otherwise wait on the stuck thread.
+  class HeldSends {
+   public:
+    explicit HeldSends(RecordingConnection& conn) : conn_(conn) { conn_.set_holding(true); }
+    ~HeldSends() { conn_.set_holding(false); }
+    HeldSends(const HeldSends&) = delete;
+    HeldSends& operator=(const HeldSends&) = delete;
+
+   private:
+    RecordingConnection& conn_;
+  };
+  [[nodiscard]] std::unique_ptr<HeldSends> hold_sends() {
+    return std::make_unique<HeldSends>(*this);
+  }
+  // Waits until a thread is blocked in send() by hold_sends(); false on timeout.
+  bool wait_send_held(std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return held_ > 0; });
+  }
+
   // Waits until the connection is closed; false on timeout.
   bool wait_closed(std::chrono::milliseconds timeout = 5000ms) {
     std::unique_lock lock(mu_);
@@ -89,18 +118,61 @@ class RecordingConnection : public Connection {
   }
   std::size_t count(std::string_view prefix) const { return count(frames(), prefix); }
 
+  // The frame that delivers `event` to subscription `sub_id`.
+  static std::string event_frame(std::string_view sub_id, const Event& event) {
+    return "[\"EVENT\",\"" + std::string(sub_id) + "\"," + std::string(event.json()) + "]";
+  }
+  // Position of the first frame equal to `frame`, or SIZE_MAX.
+  static std::size_t index_of(const std::vector<std::string>& fs, std::string_view frame) {
+    auto it = std::find(fs.begin(), fs.end(), frame);
+    return it == fs.end() ? SIZE_MAX : static_cast<std::size_t>(it - fs.begin());
+  }
+  // Waits until a frame equal to `frame` has been sent; false on timeout.
+  bool wait_frame(const std::string& frame, std::chrono::milliseconds timeout = 5000ms) {
+    return wait_until(
+        [&](const std::vector<std::string>& fs) { return index_of(fs, frame) != SIZE_MAX; },
+        timeout);
+  }
+  // Waits until `event` has been delivered to subscription `sub_id`; false on timeout.
+  bool wait_event(std::string_view sub_id, const Event& event,
+                  std::chrono::milliseconds timeout = 5000ms) {
+    return wait_frame(event_frame(sub_id, event), timeout);
+  }
+
   std::atomic<std::size_t> fake_queued{0};
   std::atomic<bool> stalled{false};
-  std::chrono::milliseconds send_delay{0};
 
  private:
+  void set_holding(bool holding) {
+    std::lock_guard lock(mu_);
+    holding_ = holding;
+    cv_.notify_all();
+  }
+
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  bool holding_ = false;
+  int held_ = 0;  // threads blocked in send() by holding_
   std::vector<std::string> frames_;
   std::vector<const char*> event_json_ptrs_;
   bool closed_ = false;
   std::string close_reason_;
 };
+
+// Sends REQ `sub_id` and waits until the subscription is live; false on timeout or without an
+// EOSE. A session runs its queries one at a time, in order, so a COUNT sent after the REQ is
+// answered only once the REQ's job has finished, going live included. From then on the
+// subscription's events go out as they are dispatched, in commit order, not from a catch-up
+// buffer at some later point.
+inline bool req_live(Session& session, RecordingConnection& conn, std::string_view sub_id,
+                     std::string_view filter) {
+  const std::string id(sub_id);
+  const std::string count_head = "[\"COUNT\",\"live:" + id + "\"";
+  const std::size_t answered = conn.count(count_head);
+  session.on_message("[\"REQ\",\"" + id + "\"," + std::string(filter) + "]");
+  session.on_message("[\"COUNT\",\"live:" + id + "\"," + std::string(filter) + "]");
+  return conn.wait_count(count_head, answered + 1) && conn.count("[\"EOSE\",\"" + id + "\"]") > 0;
+}
 
 // Passes everything to a real storage and remembers every event write_batch was given.
 class RecordingStorage : public Storage {
@@ -162,9 +234,20 @@ class GatedAudit : public AuditSink {
  public:
   Status enqueue(std::vector<AuditRecord> records) override {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return open_; });
+    if (!open_) {
+      ++blocked_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return open_; });
+      --blocked_;
+    }
     for (AuditRecord& r : records) records_.push_back(r);
     return Status::ok();
+  }
+  // Waits until a writer is blocked in enqueue() on the shut gate; false on timeout. The writer
+  // then has committed a batch and stopped before acking it or fanning it out.
+  bool wait_blocked(std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return blocked_ > 0; });
   }
   Result<std::uint64_t> last_event_seq() override { return std::uint64_t{0}; }
   Status close() override {
@@ -192,6 +275,7 @@ class GatedAudit : public AuditSink {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = true;
+  int blocked_ = 0;  // writers waiting in enqueue()
   std::vector<AuditRecord> records_;
 };
 

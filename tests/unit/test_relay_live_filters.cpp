@@ -4,7 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include <string>
-#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -14,7 +13,6 @@
 #include "test_util.hpp"
 
 using namespace relaycore;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -32,6 +30,7 @@ std::size_t events_for(const test::RecordingConnection& conn, const std::string&
 
 }  // namespace
 
+// Broken by an index that files or stops at the wrong since, or loses its order on removal.
 TEST_CASE("Live events reach the subscriptions whose since is at or before created_at", "[relay]") {
   Options o;
   o.storage = new_memory_storage();
@@ -50,18 +49,22 @@ TEST_CASE("Live events reach the subscriptions whose since is at or before creat
       {"exact", R"({"since":)" + at + "}"},
       {"kind1_late", R"({"kinds":[1],"since":)" + std::to_string(t + 1) + "}"},
   };
-  for (const auto& [id, filter] : subs) {
-    session->on_message("[\"REQ\",\"" + id + "\"," + filter + "]");
-    REQUIRE(conn->wait_count("[\"EOSE\",\"" + id + "\"]", 1));
-  }
+  for (const auto& [id, filter] : subs) REQUIRE(test::req_live(*session, *conn, id, filter));
+  // Every subscription matches it. It is committed after the events before it, so dispatched
+  // after them, and all the subscriptions share one session whose frames go out in order: once
+  // "all" has it, every copy of an earlier event is in.
+  auto sentinel = [&](const std::string& content) {
+    EventPtr e = test::signed_event(test::alice(), 1, t + 500, content);
+    REQUIRE(relay->submit(e).accepted);
+    REQUIRE(conn->wait_event("all", *e));
+  };
 
   for (const auto& [created, kind, content] :
        std::vector<std::tuple<std::int64_t, std::uint16_t, std::string>>{
            {t - 200, 1, "old"}, {t, 1, "at"}, {t + 50, 7, "newer"}}) {
     REQUIRE(relay->submit(test::signed_event(test::alice(), kind, created, content)).accepted);
   }
-  REQUIRE(conn->wait_count("[\"EVENT\",\"all\"", 3));
-  std::this_thread::sleep_for(100ms);
+  sentinel("sentinel 1");
 
   CHECK(events_for(*conn, "all", "old") == 1);
   CHECK(events_for(*conn, "all", "at") == 1);
@@ -75,16 +78,18 @@ TEST_CASE("Live events reach the subscriptions whose since is at or before creat
   CHECK(events_for(*conn, "kind1_earliest", "old") == 1);
   CHECK(events_for(*conn, "kind1_earliest", "at") == 1);
   CHECK(events_for(*conn, "kind1_earliest", "newer") == 0);  // kind 7
-  CHECK(test::RecordingConnection::count(conn->frames(), "[\"EVENT\",\"late\"") == 0);
-  CHECK(test::RecordingConnection::count(conn->frames(), "[\"EVENT\",\"kind1_late\"") == 0);
+  CHECK(test::RecordingConnection::count(conn->frames(), "[\"EVENT\",\"late\"") == 1);
+  CHECK(test::RecordingConnection::count(conn->frames(), "[\"EVENT\",\"kind1_late\"") == 1);
+  CHECK(events_for(*conn, "late", "sentinel 1") == 1);
+  CHECK(events_for(*conn, "kind1_late", "sentinel 1") == 1);
 
   // Closing one subscription leaves the others filed in order.
   session->on_message(R"(["CLOSE","early"])");
   REQUIRE(relay->submit(test::signed_event(test::alice(), 1, t + 200, "latest")).accepted);
-  REQUIRE(conn->wait_count("[\"EVENT\",\"all\"", 4));
-  std::this_thread::sleep_for(100ms);
+  sentinel("sentinel 2");
   CHECK(events_for(*conn, "late", "latest") == 1);
   CHECK(events_for(*conn, "kind1_late", "latest") == 1);
   CHECK(events_for(*conn, "exact", "latest") == 1);
   CHECK(events_for(*conn, "early", "latest") == 0);
+  CHECK(events_for(*conn, "early", "sentinel 2") == 0);
 }

@@ -1,9 +1,11 @@
-// Helpers shared by the unit tests: fixed keys and signed events.
+// Helpers shared by the unit tests: fixed keys, signed events, and a wall-clock poll.
 #pragma once
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -32,6 +34,18 @@ inline std::int64_t now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// For a condition that follows the wall clock and so has no event to wait for (a NIP-40
+// expiration, a sink's retry backoff): asks `done` again every few milliseconds until it holds
+// or `timeout` has passed, and returns its last answer. Everything else waits for a sentinel.
+inline bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto give_up = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 inline EventPtr signed_event(const Keypair& keys, std::uint16_t kind, std::int64_t created_at,

@@ -92,7 +92,7 @@ TEST_CASE("client: the server's close frame ends receive with its code and reaso
   CHECK(got.error().message().find("closed by the server: 1008 go away") != std::string::npos);
   CHECK_FALSE(client->send_text("after close"));
   // The client answered the close frame, so the server's handshake completed cleanly.
-  CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == 1; }));
+  CHECK(fx.handler->wait_until([&] { return fx.handler->closes.load() == 1; }));
   CHECK(fx.server->stats().protocol_errors == 0);
 }
 
@@ -105,7 +105,7 @@ TEST_CASE("client: close() completes the close handshake") {
   REQUIRE(echo);
   CHECK(echo.value() == "bye");
   client->close();
-  CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == 1; }));
+  CHECK(fx.handler->wait_until([&] { return fx.handler->closes.load() == 1; }));
   CHECK(fx.server->stats().protocol_errors == 0);
   CHECK_FALSE(client->send_text("closed"));
 }

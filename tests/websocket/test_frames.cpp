@@ -15,7 +15,7 @@ void expect_close(ServerFixture& fx, const std::string& bytes, std::uint16_t cod
   CHECK(c->read_close_code() == code);
   CHECK(c->wait_closed());
   c.reset();
-  CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == closes + 1; }));
+  CHECK(fx.handler->wait_until([&] { return fx.handler->closes.load() == closes + 1; }));
   fx.expect_still_serves();
 }
 
@@ -194,7 +194,7 @@ TEST_CASE("a close with 1000 is echoed with 1000 and the connection ends") {
   CHECK(f->opcode == kOpClose);
   CHECK(f->close_code() == 1000);
   CHECK(c->wait_closed());
-  CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == 1; }));
+  CHECK(fx.handler->wait_until([&] { return fx.handler->closes.load() == 1; }));
 }
 
 TEST_CASE("a close without a code is answered with 1000 and other valid codes are echoed") {

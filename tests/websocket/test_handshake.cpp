@@ -40,7 +40,7 @@ TEST_CASE("handshake with the RFC 6455 example key gets 101 and the RFC accept v
         std::string::npos);
   CHECK(head.find("Upgrade: websocket\r\n") != std::string::npos);
   CHECK(head.find("Connection: Upgrade\r\n") != std::string::npos);
-  CHECK(TestHandler::eventually([&] { return fx.handler->opens.load() == 1; }));
+  CHECK(fx.handler->wait_until([&] { return fx.handler->opens.load() == 1; }));
   REQUIRE(c.send_text("hi"));
   std::optional<ServerFrame> f = c.read_frame();
   REQUIRE(f);
@@ -187,7 +187,7 @@ TEST_CASE("frames sent right behind the handshake are read") {
 TEST_CASE("ClientInfo.remote_address is the peer's ip:port") {
   ServerFixture fx;
   auto c = fx.open();
-  REQUIRE(TestHandler::eventually([&] { return fx.handler->opens.load() == 1; }));
+  REQUIRE(fx.handler->wait_until([&] { return fx.handler->opens.load() == 1; }));
   std::lock_guard lock(fx.handler->mu);
   REQUIRE(fx.handler->clients.size() == 1);
   CHECK(fx.handler->clients[0].remote_address == "127.0.0.1:" + std::to_string(c->local_port()));

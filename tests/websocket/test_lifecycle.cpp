@@ -32,7 +32,7 @@ TEST_CASE("an idle connection is pinged at half the timeout, then closed and cou
   CHECK(c->wait_closed());
   CHECK(fx.server->stats().idle_closes == 1);
   c.reset();
-  CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == 1; }));
+  CHECK(fx.handler->wait_until([&] { return fx.handler->closes.load() == 1; }));
 }
 
 TEST_CASE("a client that answers pings is not idle") {
@@ -82,8 +82,9 @@ TEST_CASE("a client that never reads is dropped at max_outbound_bytes and the se
   };
   auto flooded = fx.open();
   REQUIRE(flooded->send_text("flood"));
-  CHECK(TestHandler::eventually([&] { return fx.server->stats().outbound_overflow_closes == 1; }));
-  CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == 1; }));
+  // The server counts the overflow before it closes the connection, and on_close() comes last.
+  CHECK(fx.handler->wait_until([&] { return fx.handler->closes.load() == 1; }));
+  CHECK(fx.server->stats().outbound_overflow_closes == 1);
   fx.expect_still_serves();
   CHECK(flooded->wait_closed());  // after the bytes already in flight, the connection is gone
   CHECK(fx.server->stats().outbound_overflow_closes == 1);
@@ -99,7 +100,7 @@ TEST_CASE("queued_bytes counts what was sent and not yet written, back to 0 once
   };
   auto c = fx.open();
   REQUIRE(c->send_text("go"));
-  REQUIRE(TestHandler::eventually([&] { return queued_after_send.load() > 0; }));
+  REQUIRE(fx.handler->wait_until([&] { return queued_after_send.load() > 0; }));
   CHECK(queued_after_send.load() <= 96 * chunk.size());
   for (int i = 0; i < 96; ++i) {
     std::optional<ServerFrame> f = c->read_frame();
@@ -108,7 +109,8 @@ TEST_CASE("queued_bytes counts what was sent and not yet written, back to 0 once
   }
   std::shared_ptr<Connection> conn = connection_at(*fx.handler, 0);
   REQUIRE(conn);
-  CHECK(TestHandler::eventually([&] { return conn->queued_bytes() == 0; }));
+  // Each completed write lowers the count, then calls on_drain().
+  CHECK(fx.handler->wait_until([&] { return conn->queued_bytes() == 0; }));
   CHECK(fx.server->stats().outbound_overflow_closes == 0);
 }
 
@@ -134,7 +136,7 @@ TEST_CASE("an event Frame arrives as head, canonical JSON and the closing bracke
 TEST_CASE("sends from several threads keep each thread's order") {
   ServerFixture fx;
   auto c = fx.open();
-  REQUIRE(TestHandler::eventually([&] { return connection_at(*fx.handler, 0) != nullptr; }));
+  REQUIRE(fx.handler->wait_until([&] { return connection_at(*fx.handler, 0) != nullptr; }));
   std::shared_ptr<Connection> conn = connection_at(*fx.handler, 0);
   constexpr int kThreads = 3;
   constexpr int kPerThread = 1500;
@@ -184,7 +186,7 @@ TEST_CASE("a blocked on_message stalls neither other connections nor writes to i
   auto a = fx.open();
   REQUIRE(a->send_text("block"));
   REQUIRE(a->send_text("after"));
-  REQUIRE(TestHandler::eventually([&] { return fx.handler->messages.load() == 1; }));
+  REQUIRE(fx.handler->wait_until([&] { return fx.handler->messages.load() == 1; }));
   // Another client is served while a's on_message blocks the only I/O thread's worth of pool.
   auto b = fx.open();
   REQUIRE(b->send_text("b1"));
@@ -240,7 +242,7 @@ TEST_CASE("stop closes every connection with 1001, calls on_close once each, and
   ServerFixture fx;
   auto a = fx.open();
   auto b = fx.open();
-  REQUIRE(TestHandler::eventually([&] { return fx.handler->opens.load() == 2; }));
+  REQUIRE(fx.handler->wait_until([&] { return fx.handler->opens.load() == 2; }));
   std::shared_ptr<Connection> kept = connection_at(*fx.handler, 0);
   const auto start = std::chrono::steady_clock::now();
   std::thread stopper([&] { fx.server->stop(); });
@@ -264,10 +266,11 @@ TEST_CASE("stop closes every connection with 1001, calls on_close once each, and
 
 TEST_CASE("stop does not wait forever for a client that ignores the close handshake") {
   ServerFixture fx;
-  auto a = fx.open();
   WsClient half(fx.port());  // connected, never sends a request head
   REQUIRE(half.connected());
-  REQUIRE(TestHandler::eventually([&] { return fx.server->stats().connections_open == 2; }));
+  // Accepted one at a time, in order: once a is open, half has been accepted too.
+  auto a = fx.open();
+  REQUIRE(fx.server->stats().connections_open == 2);
   const auto start = std::chrono::steady_clock::now();
   fx.server->stop();
   CHECK(std::chrono::steady_clock::now() - start < 4s);
@@ -299,7 +302,7 @@ TEST_CASE("many clients echo concurrently on two I/O threads") {
   }
   for (std::thread& t : clients) t.join();
   CHECK(ok.load() == kClients);
-  CHECK(TestHandler::eventually([&] { return fx.handler->closes.load() == kClients; }));
+  CHECK(fx.handler->wait_until([&] { return fx.handler->closes.load() == kClients; }));
 }
 
 }  // namespace relaycore::websocket::test

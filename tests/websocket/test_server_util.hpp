@@ -1,17 +1,17 @@
 // The server side of the WebSocket tests: a Handler whose sessions echo every text message
-// (or run a test's own reaction), answer GET /hello, and count opens and closes; and a fixture
-// that starts a server on a free port.
+// (or run a test's own reaction), answer GET /hello, count opens and closes and let a test wait
+// for what the server reports; and a fixture that starts a server on a free port.
 #pragma once
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "relaycore/websocket/server.hpp"
@@ -29,7 +29,7 @@ class TestSession final : public Session {
   TestSession(std::shared_ptr<Connection> connection, TestHandler* handler)
       : connection_(std::move(connection)), handler_(handler) {}
   void on_message(std::string_view frame) override;
-  void on_drain() override {}
+  void on_drain() override;
   void on_close() override;
   std::string auth_challenge() const override { return {}; }
 
@@ -50,6 +50,7 @@ class TestHandler final : public Handler {
       connections.push_back(connection);
     }
     opens.fetch_add(1);
+    notify();
     if (refuse_open.load()) return nullptr;
     return std::make_shared<TestSession>(std::move(connection), this);
   }
@@ -64,15 +65,17 @@ class TestHandler final : public Handler {
     return r;
   }
 
-  // Polls until `pred` holds; false after `timeout`.
-  static bool eventually(const std::function<bool()>& pred,
-                         std::chrono::milliseconds timeout = 5000ms) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(5ms);
-    }
-    return true;
+  // Waits until `pred` holds; false after `timeout`. Every call the server makes into this
+  // handler or its sessions (open, message, drain, close) has it look again, so `pred` may read
+  // anything those calls follow.
+  bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(wait_mu_);
+    return changed_.wait_for(lock, timeout, pred);
+  }
+  // Wakes wait_until() after a change; taking its mutex first means no waiter misses it.
+  void notify() {
+    { std::lock_guard lock(wait_mu_); }
+    changed_.notify_all();
   }
 
   OnText on_text;  // set before clients connect
@@ -84,10 +87,15 @@ class TestHandler final : public Handler {
   std::mutex mu;
   std::vector<ClientInfo> clients;
   std::vector<std::weak_ptr<Connection>> connections;
+
+ private:
+  std::mutex wait_mu_;  // not mu: a wait_until() predicate may take mu
+  std::condition_variable changed_;
 };
 
 inline void TestSession::on_message(std::string_view frame) {
   handler_->messages.fetch_add(1);
+  handler_->notify();
   std::shared_ptr<Connection> connection;
   {
     std::lock_guard lock(mu_);
@@ -99,7 +107,10 @@ inline void TestSession::on_message(std::string_view frame) {
   } else {
     connection->send(Frame(std::string(frame)));
   }
+  handler_->notify();  // what the test's reaction did
 }
+
+inline void TestSession::on_drain() { handler_->notify(); }
 
 inline void TestSession::on_close() {
   std::lock_guard lock(mu_);
@@ -107,6 +118,7 @@ inline void TestSession::on_close() {
   closed_ = true;
   connection_.reset();
   handler_->closes.fetch_add(1);
+  handler_->notify();
 }
 
 struct ServerFixture {
@@ -147,7 +159,7 @@ struct ServerFixture {
     CHECK(f->payload == "still serving");
     c.reset();
     // At least: an earlier connection's on_close() may land in the meantime.
-    CHECK(TestHandler::eventually([&] { return handler->closes.load() >= closes + 1; }));
+    CHECK(handler->wait_until([&] { return handler->closes.load() >= closes + 1; }));
   }
 
   std::shared_ptr<TestHandler> handler = std::make_shared<TestHandler>();
