@@ -21,7 +21,7 @@ QueryScheduler::QueryScheduler(std::size_t max_jobs_per_lane, Clock::duration pa
 std::deque<std::shared_ptr<QueryLane>>::iterator QueryScheduler::runnable() {
   if (running_expensive_ < max_expensive_) return ring_.begin();
   return std::find_if(ring_.begin(), ring_.end(), [](const std::shared_ptr<QueryLane>& lane) {
-    return !expensive(lane->jobs_.front());
+    return !expensive(*lane->jobs_.front());
   });
 }
 
@@ -40,12 +40,13 @@ QueryScheduler::Submit QueryScheduler::submit(const std::shared_ptr<QueryLane>& 
       auto first = lane->jobs_.begin();
       if (lane->state_ == QueryLane::State::kRunning) ++first;
       lane->jobs_.erase(
-          std::remove_if(first, lane->jobs_.end(), [](const QueryJob& j) { return abandoned(j); }),
+          std::remove_if(first, lane->jobs_.end(),
+                         [](const std::unique_ptr<QueryJob>& j) { return abandoned(*j); }),
           lane->jobs_.end());
       jobs_total_.fetch_sub(before - lane->jobs_.size(), std::memory_order_relaxed);
       if (lane->jobs_.size() >= max_jobs_per_lane_) return Submit::kFull;
     }
-    lane->jobs_.push_back(std::move(job));
+    lane->jobs_.push_back(std::make_unique<QueryJob>(std::move(job)));
     jobs_total_.fetch_add(1, std::memory_order_relaxed);
     if (lane->state_ != QueryLane::State::kIdle) return Submit::kQueued;
     lane->state_ = QueryLane::State::kQueued;
@@ -149,6 +150,7 @@ void QueryScheduler::work(const std::function<SliceOutcome(QueryJob&, Clock::tim
   std::vector<std::shared_ptr<QueryLane>> expired;
   for (;;) {
     std::shared_ptr<QueryLane> lane;
+    QueryJob* job = nullptr;
     {
       std::unique_lock lock(mu_);
       for (;;) {
@@ -169,7 +171,8 @@ void QueryScheduler::work(const std::function<SliceOutcome(QueryJob&, Clock::tim
         lane = std::move(*it);
         ring_.erase(it);
         lane->state_ = QueryLane::State::kRunning;
-        if (expensive(lane->jobs_.front())) {
+        job = lane->jobs_.front().get();
+        if (expensive(*job)) {
           lane->running_expensive_ = true;
           ++running_expensive_;
         }
@@ -182,7 +185,7 @@ void QueryScheduler::work(const std::function<SliceOutcome(QueryJob&, Clock::tim
       expired.clear();
       continue;
     }
-    const SliceOutcome outcome = run(lane->jobs_.front(), Clock::now() + slice);
+    const SliceOutcome outcome = run(*job, Clock::now() + slice);
     finish_slice(lane, outcome);
   }
 }

@@ -47,8 +47,9 @@ class QueryLane {
 
   const Hooks hooks_;
   // Guarded by the scheduler's mutex. While the lane runs, the front job belongs to the reader
-  // running it, outside the lock; only push_back (which keeps references) touches the deque.
-  std::deque<QueryJob> jobs_;
+  // running it, outside the lock: jobs are held by pointer, so that the deque may change (a
+  // push, a purge of abandoned jobs behind the front) while the reader works on that job.
+  std::deque<std::unique_ptr<QueryJob>> jobs_;
   State state_ = State::kIdle;
   bool closed_ = false;
   // Its running slice counts against the scheduler's max_expensive.
