@@ -1,4 +1,4 @@
-// relaycore-bench-event: the per-event front of the ingest pipeline (issue 2). Times strict
+// relaycore-bench-event: the per-event front of the ingest pipeline. Times strict
 // parsing, the NIP-01 id hash and BIP-340 verification per event, next to raw libsecp256k1
 // verification in the same run, then prints how much parsing plus hashing adds on top of the
 // verify cost. The goal is at most 10% for typical events.

@@ -1,4 +1,4 @@
-// relaycore-bench-fanout: post-commit dispatch cost per event (issue 5) with 100 and with
+// relaycore-bench-fanout: post-commit dispatch cost per event with 100 and with
 // 10,000 live subscriptions that do not match the event, plus one that does. It drives the
 // relay's own DispatchStage and SubscriptionIndex (private headers, as the unit tests do), so
 // the time measured is exactly the fan-out work: index lookup, filter checks, and delivery of

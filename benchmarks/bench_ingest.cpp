@@ -1,4 +1,4 @@
-// relaycore-bench-ingest: the in-process ingest pipeline (issue 5), no sockets. Pre-signed
+// relaycore-bench-ingest: the in-process ingest pipeline, no sockets. Pre-signed
 // events go through Relay::submit_async (the same verify -> persist -> ack path as a client's
 // EVENT) into memory storage and into SQLite on disk, and the program prints events/s next to
 // the verify-bound limit measured in the same run: verify threads x the single-thread

@@ -1,4 +1,4 @@
-// relaycore-bench-req: REQ -> EOSE latency on a 1,000,000-event SQLite store (issue 5). The
+// relaycore-bench-req: REQ -> EOSE latency on a 1,000,000-event SQLite store. The
 // events are generated and signed once and cached as JSON lines (--cache), loaded once into a
 // SQLite file (--db), and then each filter shape is sent as a REQ through an in-memory session
 // of a real Relay, one at a time, timing the REQ from on_message() to the EOSE frame. The goal:

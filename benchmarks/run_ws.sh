@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The WebSocket figures of issue 5, in a few minutes: (a) closed-loop maximum throughput,
+# The WebSocket figures, in a few minutes: (a) closed-loop maximum throughput,
 # (b) deferred versus inline dispatch with 1,000 live subscribers, open loop at half of the
 # closed-loop maximum taken with those same subscribers connected (runs interleaved, A B A B, on
 # fresh databases, so machine noise hits both modes alike), and (d) RSS per idle WebSocket

@@ -209,7 +209,7 @@ inline void since_until_inclusive(const Factory& make) {
   CHECK(query_ids(*s, until_only) == ids_of({events[0]}));
 }
 
-// A query at sequence S sees exactly what was committed at or before S (DESIGN invariant 7).
+// A query at sequence S sees exactly what was committed at or before S.
 inline void max_seq_bounds_queries(const Factory& make) {
   auto s = fresh(make);
   EventPtr early = event(test::alice(), 200, "early");

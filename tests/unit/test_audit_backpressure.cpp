@@ -1,4 +1,4 @@
-// Invariant 3 of DESIGN.md: a slow audit sink slows its producer down through the bounded
+// Invariant 3: a slow audit sink slows its producer down through the bounded
 // queue; it never grows past the capacity and never drops a record.
 #include <algorithm>
 #include <atomic>

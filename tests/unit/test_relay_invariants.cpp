@@ -1,4 +1,4 @@
-// The pipeline invariants of DESIGN section 1, one test each; every one fails when its
+// The pipeline invariants, one test each; every one fails when its
 // invariant is broken.
 #include <algorithm>
 #include <catch2/catch.hpp>
