@@ -78,7 +78,7 @@ start_relay() {
   timeout 900 "$RELAY" --listen 127.0.0.1:0 --db "$1" >"$WORK/relay.out" 2>&1 &
   RELAY_TIMEOUT_PID=$!
   for _ in $(seq 100); do
-    URL=$(grep -o 'ws://[0-9.:]*' "$WORK/relay.out" 2>/dev/null || true)
+    URL=$(grep -o -m1 'ws://[0-9.:]*' "$WORK/relay.out" 2>/dev/null | head -n1 || true)
     [[ -n $URL ]] && break
     sleep 0.1
   done

@@ -50,7 +50,7 @@ start_relay() {
   "$RELAY" --listen 127.0.0.1:0 --db "$db" "$@" >"$WORK/relay.out" 2>&1 &
   RELAY_PID=$!
   for _ in $(seq 100); do
-    URL=$(grep -o 'ws://[0-9.:]*' "$WORK/relay.out" 2>/dev/null || true)
+    URL=$(grep -o -m1 'ws://[0-9.:]*' "$WORK/relay.out" 2>/dev/null | head -n1 || true)
     [[ -n $URL ]] && return 0
     sleep 0.1
   done
