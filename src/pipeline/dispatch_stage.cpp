@@ -15,43 +15,43 @@ void DispatchStage::join() {
 void DispatchStage::run() {
   name_this_thread("rc-dispatch");
   DispatchJob job;
-  while (core_->dispatch.pop(job)) {
+  while (deps_.in.pop(job)) {
     process(job);
     job = DispatchJob();
   }
 }
 
 void DispatchStage::process(DispatchJob& job) {
-  Core& core = *core_;
+  const Deps& d = deps_;
   std::vector<std::shared_ptr<Subscription>> subs;
   for (std::size_t i = 0; i < job.events.size(); ++i) {
     const EventPtr& ev = job.events[i];
     subs.clear();
-    core.index.match(*ev, job.seqs[i], subs);
+    d.index.match(*ev, job.seqs[i], subs);
     for (const std::shared_ptr<Subscription>& sub : subs) sub->deliver(ev);
-    bump(core.stats.events_delivered, subs.size());
-    if (job.local && core.pubsub) {
+    bump(d.stats.events_delivered, subs.size());
+    if (job.local && d.pubsub) {
       Status s;
-      if (!call_host(core.log, "dispatch: PubSub::publish threw",
-                     [&] { s = core.pubsub->publish(ev, core.node_id); })) {
+      if (!call_host(d.log, "dispatch: PubSub::publish threw",
+                     [&] { s = d.pubsub->publish(ev, d.node_id); })) {
         s = Status::error("publish threw");
       } else if (!s) {
         // Delivery to other nodes is at-most-once: the event is counted as not published.
-        core.log.failure(LogLevel::kWarn, "dispatch: publishing an event to other nodes failed",
-                         s.message());
+        d.log.failure(LogLevel::kWarn, "dispatch: publishing an event to other nodes failed",
+                      s.message());
       }
-      bump(s ? core.stats.pubsub_published : core.stats.pubsub_publish_failed);
+      bump(s ? d.stats.pubsub_published : d.stats.pubsub_publish_failed);
     }
   }
-  if (job.local && !core.listeners->empty()) {
+  if (job.local && !d.listeners->empty()) {
     auto batch = std::make_shared<ChangeBatch>();
     for (std::size_t i = 0; i < job.events.size(); ++i) {
       if (job.seqs[i] != 0) batch->stored.push_back({job.events[i], job.seqs[i]});
     }
     batch->removed = std::move(job.removed);
-    if (!batch->stored.empty() || !batch->removed.empty()) core.listeners->publish(batch);
+    if (!batch->stored.empty() || !batch->removed.empty()) d.listeners->publish(batch);
   }
-  core.stats.dispatch_latency.record(Clock::now() - job.committed);
+  d.stats.dispatch_latency.record(Clock::now() - job.committed);
 }
 
 }  // namespace relaycore::pipeline

@@ -16,10 +16,10 @@ constexpr std::size_t kFlushEvery = 32;
 }  // namespace
 
 void QueryStage::start(std::size_t threads) {
-  const auto slice = std::chrono::microseconds(core_->options.query_slice_micros);
+  const auto slice = std::chrono::microseconds(deps_.options.query_slice_micros);
   threads_.start(threads, [this, slice] {
     name_this_thread("rc-query");
-    core_->scheduler.work(
+    deps_.scheduler.work(
         [this](QueryJob& job, Clock::time_point deadline) {
           return std::visit([&](auto& j) { return run(j, deadline); }, job);
         },
@@ -30,7 +30,7 @@ void QueryStage::start(std::size_t threads) {
 void QueryStage::join() { threads_.join(); }
 
 SliceOutcome QueryStage::run(HistoryJob& job, Clock::time_point deadline) {
-  Core& core = *core_;
+  const Deps& d = deps_;
   Subscription& sub = *job.sub;
   std::shared_ptr<Outbox> outbox = sub.outbox.lock();
   if (!outbox || sub.cancelled()) return SliceOutcome::kDone;
@@ -42,28 +42,28 @@ SliceOutcome QueryStage::run(HistoryJob& job, Clock::time_point deadline) {
     // commit sequence, so history reaches the store's own last commit. Their events arrive
     // live unsequenced (never skipped); one committed around the REQ may come both ways, never
     // neither.
-    if (core.options.pubsub) {
-      Result<std::uint64_t> stored = core.storage->max_seq();
+    if (d.options.pubsub) {
+      Result<std::uint64_t> stored = d.storage->max_seq();
       if (!stored) {
         // History then ends at this node's last commit; other nodes' later events come live.
-        core.log.failure(LogLevel::kWarn, "query: reading the store's last commit failed",
-                         stored.error().message());
+        d.log.failure(LogLevel::kWarn, "query: reading the store's last commit failed",
+                      stored.error().message());
       }
       if (stored && *stored > request.max_seq) request.max_seq = *stored;
     }
     request.now = unix_now();
-    request.max_limit = core.options.limits.max_limit;
+    request.max_limit = d.options.limits.max_limit;
     job.reader = std::make_shared<HistoryReader>(sub.filters, request);
   }
 
   std::size_t queued = 0;
   for (;;) {
     if (sub.cancelled()) return SliceOutcome::kDone;
-    Result<const StoredEvent*> next = job.reader->next(*core.storage);
+    Result<const StoredEvent*> next = job.reader->next(*d.storage);
     if (!next) {
-      core.log.failure(LogLevel::kError, "query: reading history failed", next.error().message());
+      d.log.failure(LogLevel::kError, "query: reading history failed", next.error().message());
       sub.cancel();
-      core.index.remove(job.sub);
+      d.index.remove(job.sub);
       outbox->send(Frame(closed_message(sub.sub_id, "error: could not read from storage")));
       return SliceOutcome::kDone;
     }
@@ -87,15 +87,15 @@ SliceOutcome QueryStage::run(HistoryJob& job, Clock::time_point deadline) {
 }
 
 SliceOutcome QueryStage::run(CountJob& job, Clock::time_point /*deadline*/) {
-  Core& core = *core_;
+  const Deps& d = deps_;
   std::shared_ptr<Outbox> outbox = job.outbox.lock();
   if (!outbox) return SliceOutcome::kDone;
   QueryRequest request;
   request.now = unix_now();
-  request.max_limit = core.options.limits.max_limit;
-  Result<std::uint64_t> n = core.storage->count(job.filters, request);
+  request.max_limit = d.options.limits.max_limit;
+  Result<std::uint64_t> n = d.storage->count(job.filters, request);
   if (!n) {
-    core.log.failure(LogLevel::kError, "query: counting failed", n.error().message());
+    d.log.failure(LogLevel::kError, "query: counting failed", n.error().message());
     outbox->send(Frame(closed_message(job.sub_id, "error: could not count")));
     return SliceOutcome::kDone;
   }

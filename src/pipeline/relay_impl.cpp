@@ -89,10 +89,14 @@ class RelayImpl final : public Relay {
  public:
   explicit RelayImpl(std::shared_ptr<Core> core)
       : core_(std::move(core)),
-        verify_(core_),
-        dispatch_(core_),
-        write_(core_, dispatch_),
-        query_(core_),
+        verify_({core_->options, core_->log, core_->stats, core_->recent_ids, core_->storage,
+                 core_->ingest, core_->writes}),
+        dispatch_({core_->log, core_->stats, core_->index, core_->pubsub, core_->node_id,
+                   core_->listeners, core_->dispatch}),
+        write_({core_->options, core_->log, core_->stats, core_->recent_ids, core_->index,
+                core_->storage, core_->audit, core_->writes, core_->dispatch},
+               dispatch_),
+        query_({core_->options, core_->log, core_->index, core_->storage, core_->scheduler}),
         info_(build_info_document(core_->options)) {}
 
   ~RelayImpl() override {
@@ -149,12 +153,13 @@ class RelayImpl final : public Relay {
     job.received = Clock::now();
     job.ack = std::move(ack);
     if (!event) {
-      acknowledge(*core_, job.ack, job.received, {false, "invalid: no event"});
+      acknowledge(core_->stats, core_->log, job.ack, job.received, {false, "invalid: no event"});
       return;
     }
     job.event = std::move(event);
     if (core_->stopping.load() || !core_->ingest.push(job)) {
-      acknowledge(*core_, job.ack, job.received, {false, "error: relay is shutting down"});
+      acknowledge(core_->stats, core_->log, job.ack, job.received,
+                  {false, "error: relay is shutting down"});
     }
   }
 

@@ -16,11 +16,22 @@
 namespace relaycore::pipeline {
 
 // Sends the one OK of an event and records the ack latency.
-void acknowledge(Core& core, const AckFn& ack, Clock::time_point received, OkResult result);
+void acknowledge(StatsRecorder& stats, const Log& log, const AckFn& ack, Clock::time_point received,
+                 OkResult result);
 
 class VerifyStage {
  public:
-  explicit VerifyStage(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+  // What the stage uses, and nothing else of the Core.
+  struct Deps {
+    const Options& options;
+    const Log& log;
+    StatsRecorder& stats;
+    RecentIds& recent_ids;
+    std::shared_ptr<Storage> storage;
+    BoundedQueue<IngestJob>& in;
+    BoundedQueue<WriteJob>& out;
+  };
+  explicit VerifyStage(Deps deps) : deps_(std::move(deps)) {}
   void start(std::size_t threads);
   // Returns once the ingest queue is closed and drained.
   void join();
@@ -28,13 +39,22 @@ class VerifyStage {
  private:
   void run();
   void process(IngestJob& job);
-  std::shared_ptr<Core> core_;
+  Deps deps_;
   ThreadGroup threads_;
 };
 
 class DispatchStage {
  public:
-  explicit DispatchStage(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+  struct Deps {
+    const Log& log;
+    StatsRecorder& stats;
+    SubscriptionIndex& index;
+    std::shared_ptr<PubSub> pubsub;
+    const std::string& node_id;
+    std::shared_ptr<ChangeListeners> listeners;
+    BoundedQueue<DispatchJob>& in;
+  };
+  explicit DispatchStage(Deps deps) : deps_(std::move(deps)) {}
   void start();
   void join();
   // Delivers one job's events in order; used by the dispatch thread, and by the writer in
@@ -43,14 +63,25 @@ class DispatchStage {
 
  private:
   void run();
-  std::shared_ptr<Core> core_;
+  Deps deps_;
   std::thread thread_;
 };
 
 class WriteStage {
  public:
-  WriteStage(std::shared_ptr<Core> core, DispatchStage& dispatcher)
-      : core_(std::move(core)), dispatcher_(dispatcher) {}
+  struct Deps {
+    const Options& options;
+    const Log& log;
+    StatsRecorder& stats;
+    RecentIds& recent_ids;
+    SubscriptionIndex& index;
+    std::shared_ptr<Storage> storage;
+    std::shared_ptr<AuditSink> audit;
+    BoundedQueue<WriteJob>& in;
+    BoundedQueue<DispatchJob>& out;
+  };
+  WriteStage(Deps deps, DispatchStage& dispatcher)
+      : deps_(std::move(deps)), dispatcher_(dispatcher) {}
   void start();
   void join();
 
@@ -58,21 +89,28 @@ class WriteStage {
   void run();
   void process(std::vector<WriteJob>& jobs);
   void purge_expired();
-  std::shared_ptr<Core> core_;
+  Deps deps_;
   DispatchStage& dispatcher_;
   std::thread thread_;
 };
 
 class QueryStage {
  public:
-  explicit QueryStage(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+  struct Deps {
+    const Options& options;
+    const Log& log;
+    SubscriptionIndex& index;
+    std::shared_ptr<Storage> storage;
+    QueryScheduler& scheduler;
+  };
+  explicit QueryStage(Deps deps) : deps_(std::move(deps)) {}
   void start(std::size_t threads);
   void join();
 
  private:
   SliceOutcome run(HistoryJob& job, Clock::time_point deadline);
   SliceOutcome run(CountJob& job, Clock::time_point deadline);
-  std::shared_ptr<Core> core_;
+  Deps deps_;
   ThreadGroup threads_;
 };
 

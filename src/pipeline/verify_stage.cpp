@@ -31,9 +31,10 @@ bool authenticated_as(const ClientInfo* client, const Pubkey& pubkey) {
 
 }  // namespace
 
-void acknowledge(Core& core, const AckFn& ack, Clock::time_point received, OkResult result) {
-  core.stats.ack_latency.record(Clock::now() - received);
-  if (ack) call_host(core.log, "ack: sending an OK threw", [&] { ack(result); });
+void acknowledge(StatsRecorder& stats, const Log& log, const AckFn& ack, Clock::time_point received,
+                 OkResult result) {
+  stats.ack_latency.record(Clock::now() - received);
+  if (ack) call_host(log, "ack: sending an OK threw", [&] { ack(result); });
 }
 
 void VerifyStage::start(std::size_t threads) {
@@ -45,24 +46,24 @@ void VerifyStage::join() { threads_.join(); }
 void VerifyStage::run() {
   name_this_thread("rc-verify");
   IngestJob job;
-  while (core_->ingest.pop(job)) {
+  while (deps_.in.pop(job)) {
     process(job);
     job = IngestJob();
   }
 }
 
 void VerifyStage::process(IngestJob& job) {
-  Core& core = *core_;
+  const Deps& deps = deps_;
   const Event& ev = *job.event;
   auto reject = [&](const Status& s) {
-    bump(core.stats.events_rejected);
-    acknowledge(core, job.ack, job.received, {false, s.message()});
+    bump(deps.stats.events_rejected);
+    acknowledge(deps.stats, deps.log, job.ack, job.received, {false, s.message()});
   };
   const std::int64_t now = unix_now();
   if (ev.kind() == 22242) {
     return reject(Status::invalid("kind 22242 is for AUTH messages, not EVENT"));
   }
-  if (ev.created_at() > now + core.options.max_future_seconds) {
+  if (ev.created_at() > now + deps.options.max_future_seconds) {
     return reject(Status::invalid("created_at is too far in the future"));
   }
   if (ev.expiration() && *ev.expiration() <= now) {
@@ -70,29 +71,30 @@ void VerifyStage::process(IngestJob& job) {
   }
   // Only ids committed lately are looked up: a new event, by far the common case, costs no
   // storage read here. The storage confirms, since the event may have been removed since.
-  if (ev.kind_class() != KindClass::kEphemeral && core.recent_ids.contains(ev.id())) {
-    Result<bool> known = core.storage->contains(ev.id());
+  if (ev.kind_class() != KindClass::kEphemeral && deps.recent_ids.contains(ev.id())) {
+    Result<bool> known = deps.storage->contains(ev.id());
     // The event goes on to the writer, whose lookup catches the duplicate.
     if (!known.is_ok()) {
-      core.log.failure(LogLevel::kWarn, "verify: the duplicate lookup failed",
-                       known.error().message());
+      deps.log.failure(LogLevel::kWarn, "verify: the duplicate lookup failed",
+                    known.error().message());
     }
     if (known.is_ok() && *known) {
-      bump(core.stats.events_duplicate);
-      return acknowledge(core, job.ack, job.received, {true, "duplicate: already have this event"});
+      bump(deps.stats.events_duplicate);
+      return acknowledge(deps.stats, deps.log, job.ack, job.received,
+                         {true, "duplicate: already have this event"});
     }
   }
   if (Status s = ev.verify(); !s) return reject(s);
-  if (embeds_protected_event(ev, core.options.limits)) {
+  if (embeds_protected_event(ev, deps.options.limits)) {
     return reject(Status::invalid("a repost must not embed a protected event"));
   }
   if (is_protected(ev) && !authenticated_as(job.client.get(), ev.pubkey())) {
     return reject(Status::auth_required("this event may only be published by its author"));
   }
-  if (const auto& policy = core.options.event_policy) {
+  if (const auto& policy = deps.options.event_policy) {
     PolicyDecision d;
     static const ClientInfo kNoClient;
-    if (!call_host(core.log, "verify: the event policy threw",
+    if (!call_host(deps.log, "verify: the event policy threw",
                    [&] { d = policy->check(job.event, job.client ? *job.client : kNoClient); })) {
       d = PolicyDecision::reject(Status::error("policy failed"));
     }
@@ -100,17 +102,18 @@ void VerifyStage::process(IngestJob& job) {
       case PolicyDecision::Verdict::kAccept:
         break;
       case PolicyDecision::Verdict::kShadowReject:
-        bump(core.stats.events_shadow_rejected);
-        return acknowledge(core, job.ack, job.received, {true, ""});
+        bump(deps.stats.events_shadow_rejected);
+        return acknowledge(deps.stats, deps.log, job.ack, job.received, {true, ""});
       case PolicyDecision::Verdict::kRequireAuth:
       case PolicyDecision::Verdict::kReject:
         return reject(d.status);
     }
   }
   WriteJob write{std::move(job.event), std::move(job.ack), job.received};
-  if (!core.writes.push(write)) {
-    bump(core.stats.events_error);
-    acknowledge(core, write.ack, write.received, {false, "error: relay is shutting down"});
+  if (!deps.out.push(write)) {
+    bump(deps.stats.events_error);
+    acknowledge(deps.stats, deps.log, write.ack, write.received,
+                {false, "error: relay is shutting down"});
   }
 }
 

@@ -37,9 +37,9 @@ void WriteStage::run() {
   name_this_thread("rc-write");
   std::vector<WriteJob> jobs;
   auto next_purge = Clock::now();
-  const auto purge_every = std::chrono::seconds(core_->options.purge_interval_seconds);
+  const auto purge_every = std::chrono::seconds(deps_.options.purge_interval_seconds);
   for (;;) {
-    if (!core_->writes.pop_batch_for(jobs, core_->options.max_write_batch, kIdleWake)) break;
+    if (!deps_.in.pop_batch_for(jobs, deps_.options.max_write_batch, kIdleWake)) break;
     if (!jobs.empty()) process(jobs);
     if (purge_every.count() > 0 && Clock::now() >= next_purge) {
       purge_expired();
@@ -49,18 +49,18 @@ void WriteStage::run() {
 }
 
 void WriteStage::purge_expired() {
-  Result<std::uint64_t> n = core_->storage->purge_expired(unix_now());
+  Result<std::uint64_t> n = deps_.storage->purge_expired(unix_now());
   if (!n) {
-    core_->log.failure(LogLevel::kError, "write: purging expired events failed",
-                       n.error().message());
+    deps_.log.failure(LogLevel::kError, "write: purging expired events failed",
+                      n.error().message());
     return;
   }
-  bump(core_->stats.expired_purged, *n);
-  if (*n > 0) core_->log.write(LogLevel::kDebug, "write: purged {} expired events", *n);
+  bump(deps_.stats.expired_purged, *n);
+  if (*n > 0) deps_.log.write(LogLevel::kDebug, "write: purged {} expired events", *n);
 }
 
 void WriteStage::process(std::vector<WriteJob>& jobs) {
-  Core& core = *core_;
+  const Deps& d = deps_;
   std::vector<EventPtr> to_store;
   to_store.reserve(jobs.size());
   for (const WriteJob& j : jobs) {
@@ -69,14 +69,14 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
   std::vector<WriteResult> results;
   Status stored = Status::ok();
   if (!to_store.empty()) {
-    stored = core.storage->write_batch(to_store, results);
+    stored = d.storage->write_batch(to_store, results);
     if (stored && results.size() != to_store.size()) {
       stored = Status::error("storage returned the wrong number of results");
     }
-    core.stats.note_batch(to_store.size());
+    d.stats.note_batch(to_store.size());
     // The clients hear only "error: could not store the event"; the reason is for the operator.
     if (!stored) {
-      core.log.failure(LogLevel::kError, "write: storing events failed", stored.message());
+      d.log.failure(LogLevel::kError, "write: storing events failed", stored.message());
     }
   }
 
@@ -84,7 +84,7 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
     std::uint64_t last = 0;
     for (const WriteResult& r : results) last = std::max(last, r.seq);
     // Before any ack: a REQ that follows an OK must find the event in its history.
-    if (last != 0) core.index.set_committed(last);
+    if (last != 0) d.index.set_committed(last);
   }
 
   const std::int64_t now = unix_now();
@@ -96,27 +96,27 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const EventPtr& ev = jobs[i].event;
     if (ev->kind_class() == KindClass::kEphemeral) {
-      bump(core.stats.events_ephemeral);
+      bump(d.stats.events_ephemeral);
       oks[i] = {true, ""};
       dispatch.events.push_back(ev);
       dispatch.seqs.push_back(0);
       continue;
     }
     if (!stored) {
-      bump(core.stats.events_error);
+      bump(d.stats.events_error);
       oks[i] = {false, "error: could not store the event"};
       continue;
     }
     const WriteResult& r = results[k++];
     if (r.outcome == WriteOutcome::kStored || r.outcome == WriteOutcome::kReplaced ||
         r.outcome == WriteOutcome::kDuplicate) {
-      core.recent_ids.add(ev->id());
+      d.recent_ids.add(ev->id());
     }
     switch (r.outcome) {
       case WriteOutcome::kStored:
       case WriteOutcome::kReplaced: {
-        bump(core.stats.events_stored);
-        if (r.outcome == WriteOutcome::kReplaced) bump(core.stats.events_replaced);
+        bump(d.stats.events_stored);
+        if (r.outcome == WriteOutcome::kReplaced) bump(d.stats.events_replaced);
         oks[i] = {true, ""};
         records.push_back(audit_record(AuditAction::kEventCreated, now, r.seq, ev->id(), ev->kind(),
                                        ev->pubkey()));
@@ -131,37 +131,37 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
         break;
       }
       case WriteOutcome::kDuplicate:
-        bump(core.stats.events_duplicate);
+        bump(d.stats.events_duplicate);
         oks[i] = {true, "duplicate: already have this event"};
         break;
       case WriteOutcome::kDeleted:
-        bump(core.stats.events_deleted);
+        bump(d.stats.events_deleted);
         oks[i] = {false, "blocked: this event was deleted by its author"};
         break;
       case WriteOutcome::kRejected:
         // An older version of a replaceable event is refused with "duplicate:": count it so.
-        bump(r.status.code() == StatusCode::kDuplicate ? core.stats.events_duplicate
-                                                       : core.stats.events_rejected);
+        bump(r.status.code() == StatusCode::kDuplicate ? d.stats.events_duplicate
+                                                       : d.stats.events_rejected);
         oks[i] = {false, r.status.is_ok() ? "error: not stored" : r.status.message()};
         break;
     }
   }
 
-  if (core.audit && !records.empty()) {
+  if (d.audit && !records.empty()) {
     const auto before = Clock::now();
-    Status audited = core.audit->enqueue(std::move(records));
+    Status audited = d.audit->enqueue(std::move(records));
     const auto waited = Clock::now() - before;
     if (waited > std::chrono::milliseconds(1)) {
-      bump(core.stats.audit_waits);
-      bump(core.stats.audit_wait_us,
+      bump(d.stats.audit_waits);
+      bump(d.stats.audit_wait_us,
            static_cast<std::uint64_t>(
                std::chrono::duration_cast<std::chrono::microseconds>(waited).count()));
     }
     if (!audited) {
       // Committed but not audited: say so rather than claim the full guarantee. Reconciliation
       // on the next open appends the missing records.
-      core.log.failure(LogLevel::kError, "write: handing audit records to the sink failed",
-                       audited.message());
+      d.log.failure(LogLevel::kError, "write: handing audit records to the sink failed",
+                    audited.message());
       for (OkResult& ok : oks) {
         if (ok.accepted && ok.message.empty()) ok = {false, "error: audit log unavailable"};
       }
@@ -169,13 +169,13 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
   }
 
   dispatch.committed = Clock::now();
-  const bool inline_dispatch = core.options.dispatch == DispatchMode::kInline;
+  const bool inline_dispatch = d.options.dispatch == DispatchMode::kInline;
   const bool work = !dispatch.events.empty() || !dispatch.removed.empty();
   if (inline_dispatch && work) dispatcher_.process(dispatch);
   for (std::size_t i = 0; i < jobs.size(); ++i) {
-    acknowledge(core, jobs[i].ack, jobs[i].received, std::move(oks[i]));
+    acknowledge(d.stats, d.log, jobs[i].ack, jobs[i].received, std::move(oks[i]));
   }
-  if (!inline_dispatch && work) core.dispatch.push(dispatch);
+  if (!inline_dispatch && work) d.out.push(dispatch);
 }
 
 }  // namespace relaycore::pipeline
