@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "relaycore/hex.hpp"
-#include "relaycore/rate_limit.hpp"
 #include "relaycore/logger.hpp"
+#include "relaycore/rate_limit.hpp"
 #include "relaycore/relay.hpp"
 #include "relaycore/stats.hpp"
 #include "relaycore/websocket/server.hpp"

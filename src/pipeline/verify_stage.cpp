@@ -76,7 +76,7 @@ void VerifyStage::process(IngestJob& job) {
     // The event goes on to the writer, whose lookup catches the duplicate.
     if (!known.is_ok()) {
       deps.log.failure(LogLevel::kWarn, "verify: the duplicate lookup failed",
-                    known.error().message());
+                       known.error().message());
     }
     if (known.is_ok() && *known) {
       bump(deps.stats.events_duplicate);
