@@ -25,6 +25,11 @@ std::deque<std::shared_ptr<QueryLane>>::iterator QueryScheduler::runnable() {
   });
 }
 
+void QueryScheduler::set_state(QueryLane& lane, QueryLane::State state) noexcept {
+  lane.state_ = state;
+  lane.parked_.store(state == QueryLane::State::kParked, std::memory_order_release);
+}
+
 std::shared_ptr<QueryLane> QueryScheduler::open_lane(QueryLane::Hooks hooks) {
   return std::shared_ptr<QueryLane>(new QueryLane(std::move(hooks)));
 }
@@ -49,7 +54,7 @@ QueryScheduler::Submit QueryScheduler::submit(const std::shared_ptr<QueryLane>& 
     lane->jobs_.push_back(std::make_unique<QueryJob>(std::move(job)));
     jobs_total_.fetch_add(1, std::memory_order_relaxed);
     if (lane->state_ != QueryLane::State::kIdle) return Submit::kQueued;
-    lane->state_ = QueryLane::State::kQueued;
+    set_state(*lane, QueryLane::State::kQueued);
     ring_.push_back(lane);
   }
   cv_.notify_one();
@@ -61,7 +66,7 @@ void QueryScheduler::resume(const std::shared_ptr<QueryLane>& lane) {
     std::lock_guard lock(mu_);
     if (lane->state_ != QueryLane::State::kParked) return;
     parked_.erase(lane->parked_at_);
-    lane->state_ = QueryLane::State::kQueued;
+    set_state(*lane, QueryLane::State::kQueued);
     ring_.push_back(lane);
   }
   cv_.notify_one();
@@ -91,7 +96,7 @@ void QueryScheduler::close_lane(const std::shared_ptr<QueryLane>& lane) {
     case QueryLane::State::kIdle:
       break;
   }
-  lane->state_ = QueryLane::State::kIdle;
+  set_state(*lane, QueryLane::State::kIdle);
   drop_jobs(*lane, /*keep_front=*/false);
 }
 
@@ -100,7 +105,7 @@ void QueryScheduler::take_expired(Clock::time_point now,
   while (!parked_.empty() && parked_.begin()->first <= now) {
     std::shared_ptr<QueryLane> lane = std::move(parked_.begin()->second);
     parked_.erase(parked_.begin());
-    lane->state_ = QueryLane::State::kIdle;
+    set_state(*lane, QueryLane::State::kIdle);
     lane->closed_ = true;
     drop_jobs(*lane, /*keep_front=*/false);
     out.push_back(std::move(lane));
@@ -117,7 +122,7 @@ void QueryScheduler::finish_slice(const std::shared_ptr<QueryLane>& lane, SliceO
       cv_.notify_all();
     }
     if (lane->closed_) {
-      lane->state_ = QueryLane::State::kIdle;
+      set_state(*lane, QueryLane::State::kIdle);
       drop_jobs(*lane, /*keep_front=*/false);
       return;
     }
@@ -126,14 +131,14 @@ void QueryScheduler::finish_slice(const std::shared_ptr<QueryLane>& lane, SliceO
       jobs_total_.fetch_sub(1, std::memory_order_relaxed);
     }
     if (outcome == SliceOutcome::kPark && !stopping_) {
-      lane->state_ = QueryLane::State::kParked;
+      set_state(*lane, QueryLane::State::kParked);
       lane->parked_at_ = parked_.emplace(Clock::now() + park_timeout_, lane);
       check_drain = true;
     } else if (lane->jobs_.empty() || (stopping_ && outcome == SliceOutcome::kPark)) {
-      lane->state_ = QueryLane::State::kIdle;
+      set_state(*lane, QueryLane::State::kIdle);
       drop_jobs(*lane, /*keep_front=*/false);
     } else {
-      lane->state_ = QueryLane::State::kQueued;
+      set_state(*lane, QueryLane::State::kQueued);
       ring_.push_back(lane);
     }
   }
@@ -170,7 +175,7 @@ void QueryScheduler::work(const std::function<SliceOutcome(QueryJob&, Clock::tim
         auto it = runnable();
         lane = std::move(*it);
         ring_.erase(it);
-        lane->state_ = QueryLane::State::kRunning;
+        set_state(*lane, QueryLane::State::kRunning);
         job = lane->jobs_.front().get();
         if (expensive(*job)) {
           lane->running_expensive_ = true;
@@ -195,7 +200,7 @@ void QueryScheduler::stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
     for (auto& [deadline, lane] : parked_) {
-      lane->state_ = QueryLane::State::kIdle;
+      set_state(*lane, QueryLane::State::kIdle);
       drop_jobs(*lane, /*keep_front=*/false);
     }
     parked_.clear();

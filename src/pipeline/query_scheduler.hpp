@@ -31,6 +31,10 @@ enum class SliceOutcome : std::uint8_t {
 
 class QueryLane {
  public:
+  // True while the lane is parked. Read without the scheduler's lock, as a cheap first test
+  // before a resume(): a lane that parks just after it read false checks for a drain itself.
+  bool parked() const noexcept { return parked_.load(std::memory_order_acquire); }
+
   // Called by the scheduler with no lock held.
   struct Hooks {
     // True when the owner's connection has drained enough to resume a parked job.
@@ -51,6 +55,8 @@ class QueryLane {
   // push, a purge of abandoned jobs behind the front) while the reader works on that job.
   std::deque<std::unique_ptr<QueryJob>> jobs_;
   State state_ = State::kIdle;
+  // state_ == kParked, for parked().
+  std::atomic<bool> parked_{false};
   bool closed_ = false;
   // Its running slice counts against the scheduler's max_expensive.
   bool running_expensive_ = false;
@@ -99,6 +105,8 @@ class QueryScheduler {
   // The first lane in the ring whose front job may run now; ring_.end() if none.
   std::deque<std::shared_ptr<QueryLane>>::iterator runnable();
   static bool call_hook(const std::function<bool()>& hook);
+  // Every change of a lane's state goes through here, so that parked() follows it.
+  static void set_state(QueryLane& lane, QueryLane::State state) noexcept;
 
   const std::size_t max_jobs_per_lane_;
   const Clock::duration park_timeout_;

@@ -83,14 +83,13 @@ void SessionImpl::start(bool counted) {
   if (core_->options.auth_on_connect) send_challenge();
 }
 
-Status SessionImpl::allow(Verb verb) {
-  if (!core_->rate_limiter) return Status::ok();
-  std::shared_ptr<const ClientInfo> client;
-  {
-    std::lock_guard lock(mu_);
-    client = client_;
-  }
-  return core_->rate_limiter->allow(verb, *client);
+std::shared_ptr<const ClientInfo> SessionImpl::client() const {
+  std::lock_guard lock(mu_);
+  return client_;
+}
+
+Status SessionImpl::allow(Verb verb, const ClientInfo& client) const {
+  return core_->rate_limiter ? core_->rate_limiter->allow(verb, client) : Status::ok();
 }
 
 void SessionImpl::on_message(std::string_view frame) {
@@ -105,21 +104,20 @@ void SessionImpl::on_message(std::string_view frame) {
 }
 
 void SessionImpl::on_drain() {
-  if (outbox_->drained()) core_->scheduler.resume(lane_);
+  // Called after every write the transport completes: nearly always nothing is parked, and
+  // that costs one atomic load, not the outbox's lock and the scheduler's.
+  if (lane_->parked() && outbox_->drained()) core_->scheduler.resume(lane_);
 }
 
 void SessionImpl::handle(EventMessage&& msg) {
   bump(core_->stats.frames_event);
-  if (Status s = allow(Verb::kEvent); !s) {
+  IngestJob job;
+  job.client = client();
+  if (Status s = allow(Verb::kEvent, *job.client); !s) {
     send(Frame(ok_message(msg.event->id_hex(), false, s.message())));
     return;
   }
-  IngestJob job;
   job.event = msg.event;
-  {
-    std::lock_guard lock(mu_);
-    job.client = client_;
-  }
   job.received = Clock::now();
   job.ack = [weak = weak_from_this(), event = msg.event](const OkResult& r) {
     std::shared_ptr<SessionImpl> self = weak.lock();
@@ -135,11 +133,7 @@ void SessionImpl::handle(EventMessage&& msg) {
 bool SessionImpl::allow_filters(const std::string& sub_id, const std::vector<Filter>& filters) {
   const auto& policy = core_->options.filter_policy;
   if (!policy) return true;
-  std::shared_ptr<const ClientInfo> client;
-  {
-    std::lock_guard lock(mu_);
-    client = client_;
-  }
+  std::shared_ptr<const ClientInfo> client = this->client();
   PolicyDecision d;
   if (!call_host(core_->log, "session: the filter policy threw",
                  [&] { d = policy->check(filters, *client); })) {
@@ -169,7 +163,7 @@ void SessionImpl::handle(ReqMessage&& msg) {
     send(Frame(closed_message(msg.sub_id, "error: relay is shutting down")));
     return;
   }
-  if (Status s = allow(Verb::kReq); !s) {
+  if (Status s = allow(Verb::kReq, *client()); !s) {
     send(Frame(closed_message(msg.sub_id, s.message())));
     return;
   }
@@ -250,7 +244,7 @@ void SessionImpl::handle(CloseMessage&& msg) {
 
 void SessionImpl::handle(CountMessage&& msg) {
   bump(core_->stats.frames_count);
-  if (Status s = allow(Verb::kCount); !s) {
+  if (Status s = allow(Verb::kCount, *client()); !s) {
     send(Frame(closed_message(msg.sub_id, s.message())));
     return;
   }

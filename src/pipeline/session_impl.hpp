@@ -46,7 +46,9 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void send(Frame frame) { outbox_->send(std::move(frame)); }
   void send_challenge();
   // The rate limiter's verdict for one EVENT, REQ or COUNT from this client.
-  Status allow(Verb verb);
+  Status allow(Verb verb, const ClientInfo& client) const;
+  // The client as it is now (NIP-42 AUTH replaces it).
+  std::shared_ptr<const ClientInfo> client() const;
   // Checks a NIP-42 auth event against this session's challenge and the relay URL.
   Status check_auth(const Event& event) const;
   // Runs the host's FilterPolicy; false (after answering CLOSED) when the query is refused.
