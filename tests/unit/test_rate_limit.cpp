@@ -53,7 +53,7 @@ TEST_CASE("Rate limits: burst 0 holds one second's worth, at least one token", "
   CHECK(allowed(*rl, Verb::kReq, c, 10) == 1);
 }
 
-TEST_CASE("Rate limits: EVENT, REQ and COUNT have separate buckets; CLOSE and AUTH have none",
+TEST_CASE("Rate limits: EVENT, REQ and COUNT have separate buckets, CLOSE and AUTH have none",
           "[rate_limit]") {
   FakeClock clock;
   RateLimits l = no_limits();

@@ -154,7 +154,7 @@ TEST_CASE("a REQ parked past the slow-reader deadline closes only its own connec
   CHECK(event_ids(healthy.conn->frames(), "h") == hex_ids(r.expected, 3));
 }
 
-TEST_CASE("a session may queue only so many queries; the rest are refused with rate-limited:",
+TEST_CASE("a session may queue only so many queries, the rest are refused with rate-limited:",
           "[relay][isolation]") {
   IsolationRelay r([](Options& o) { o.max_queued_queries = 4; });
   auto c = r.connect();
