@@ -140,15 +140,15 @@ SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const Que
 }
 
 SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
-                          const TagCondition& driver, const QueryRequest& request,
-                          std::optional<std::uint32_t> limit) {
+                          const TagCondition& driver, std::string_view value,
+                          const QueryRequest& request, std::optional<std::uint32_t> limit) {
   SqlQuery q;
   SqlBuilder b(dialect, q);
   // The tags columns are renamed so that the filter's conditions name the events columns. The
   // order is the tags key's, (created_at DESC, id) under the value, so no sort is needed.
   b.text("SELECT seq, json FROM (SELECT seq AS tag_seq, created_at AS tag_created, id AS tag_id");
   b.text(" FROM tags WHERE name = ").param(std::string_view(&driver.name, 1));
-  b.text(" AND value = ").param(TagValue{driver.values.front()});
+  b.text(" AND value = ").param(TagValue{value});
   if (filter.since) b.text(" AND created_at >= ").param(*filter.since);
   if (filter.until) b.text(" AND created_at <= ").param(*filter.until);
   b.after(request);
@@ -172,7 +172,7 @@ const TagCondition* tag_driver(const Filter& filter) noexcept {
 SqlQuery build_query(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
                      std::optional<std::uint32_t> limit) {
   if (const TagCondition* driver = tag_driver(filter)) {
-    return build_tag_select(dialect, filter, *driver, request, limit);
+    return build_tag_select(dialect, filter, *driver, driver->values.front(), request, limit);
   }
   return build_select(dialect, filter, request, limit);
 }

@@ -50,14 +50,15 @@ struct SqlDialect {
 SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
                       std::optional<std::uint32_t> limit);
 
-// The same rows as build_select, for a filter with a tag condition `driver` (one of
-// filter.tags) of exactly one value: the query walks that value's tags rows in NIP-01 order and
-// stops at the limit, where build_select collects every event carrying the value before sorting
-// (tens of thousands for a popular pubkey). CROSS JOIN keeps the tags index as the outer loop
-// in SQLite, so use it only when the filter has nothing more selective (no ids, no authors).
+// The rows of build_select that carry `value` under the name of `driver` (one of filter.tags,
+// whose own values are then not tested): the query walks that value's tags rows in NIP-01 order
+// and stops at the limit, where build_select collects every event carrying the value before
+// sorting (tens of thousands for a popular pubkey). For a driver of one value these are exactly
+// build_select's rows. CROSS JOIN keeps the tags index as the outer loop in SQLite, so use it
+// only when the filter has nothing more selective (no ids, no authors).
 SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
-                          const TagCondition& driver, const QueryRequest& request,
-                          std::optional<std::uint32_t> limit);
+                          const TagCondition& driver, std::string_view value,
+                          const QueryRequest& request, std::optional<std::uint32_t> limit);
 
 // The tag condition to drive a query of `filter` with (build_tag_select): the first with
 // exactly one value, when the filter has no ids or authors; nullptr otherwise.

@@ -37,6 +37,23 @@ std::vector<Filter> merge_scans(const Filter& filter) {
   return scans;
 }
 
+const TagCondition* tag_merge_condition(const Filter& filter) noexcept {
+  if (filter.ids || filter.authors || filter.search || tag_driver(filter) != nullptr) {
+    return nullptr;
+  }
+  const TagCondition* fewest = nullptr;
+  for (const TagCondition& cond : filter.tags) {
+    if (cond.values.empty()) return nullptr;  // matches nothing; one query says so at once
+    if (fewest == nullptr || cond.values.size() < fewest->values.size()) fewest = &cond;
+  }
+  return fewest;
+}
+
+SqlQuery build_tag_scan(const Filter& filter, const TagCondition& driver, std::string_view value,
+                        const QueryRequest& request, std::uint32_t limit) {
+  return build_tag_select(sqlite_dialect(), filter, driver, value, request, limit);
+}
+
 SqlQuery build_count(const std::vector<Filter>& filters, const QueryRequest& request) {
   return build_count(sqlite_dialect(), filters, request);
 }

@@ -34,6 +34,20 @@ inline constexpr std::size_t kMaxMergeScans = 256;
 // (SQLite then walks the author + kind index). Empty when the filter is served by one query.
 std::vector<Filter> merge_scans(const Filter& filter);
 
+// The tag condition whose values, one ordered tags-index scan each and merged, serve `filter`:
+// the one with the fewest values, when some tag condition lists several values and the filter
+// has no ids, authors, search or tag condition of one value (those find or drive their rows
+// cheaply). One query over a list of many values reads every event carrying any of them and
+// sorts them all before the first row; the merge reads about limit + values rows, in order.
+// nullptr when one query serves the filter.
+const TagCondition* tag_merge_condition(const Filter& filter) noexcept;
+
+// SELECT seq, json for the rows of `filter` carrying `value` under `driver`'s name, in NIP-01
+// order, limited: one scan of the merge tag_merge_condition() chooses. The text is the same
+// for every value, so one prepared statement serves all the scans.
+SqlQuery build_tag_scan(const Filter& filter, const TagCondition& driver, std::string_view value,
+                        const QueryRequest& request, std::uint32_t limit);
+
 // SELECT COUNT(*) over the union of the filters (an event matching two counts once).
 SqlQuery build_count(const std::vector<Filter>& filters, const QueryRequest& request);
 

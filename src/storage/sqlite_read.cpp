@@ -1,5 +1,6 @@
 #include "storage/sqlite_read.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 #include <queue>
@@ -66,9 +67,47 @@ bool after(const StoredEvent& a, const StoredEvent& b) noexcept {
   return a.event->id() > b.event->id();
 }
 
-// Serves a filter by merging the ordered scans merge_scans() split it into: every scan's next
-// row waits in a heap, and the first in NIP-01 order is handed on until `limit` have been. The
-// scans are disjoint (one author or kind each), so no event comes twice.
+// The next row of one ordered source of a merge; nothing once that source is done.
+using NextRow = std::function<Result<std::optional<StoredEvent>>(std::size_t source)>;
+
+// Hands on the rows of `sources` ordered sources in NIP-01 order until `limit` have been: each
+// source's next row waits in a heap, and the first in order goes next. A row whose key equals
+// the one served last is the same event reached through a second source (an event carrying two
+// of a tag list's values) and is skipped.
+Status merge_sources(std::size_t sources, const NextRow& next, std::uint32_t limit,
+                     const std::function<bool(const StoredEvent&)>& visit) {
+  struct Head {
+    StoredEvent stored;
+    std::size_t source;
+  };
+  auto later = [](const Head& a, const Head& b) { return after(a.stored, b.stored); };
+  std::priority_queue<Head, std::vector<Head>, decltype(later)> heads(later);
+  auto advance = [&](std::size_t source) -> Status {
+    auto row = next(source);
+    if (!row) return std::move(row).error();
+    if (*row) heads.push(Head{std::move(**row), source});
+    return Status::ok();
+  };
+  for (std::size_t i = 0; i < sources; ++i) {
+    if (Status s = advance(i); !s) return s;
+  }
+  std::optional<EventKey> last;
+  for (std::uint32_t served = 0; served < limit && !heads.empty();) {
+    Head head = heads.top();
+    heads.pop();
+    if (Status s = advance(head.source); !s) return s;
+    const EventKey key = event_key(*head.stored.event);
+    if (last && *last == key) continue;
+    last = key;
+    ++served;
+    if (!visit(head.stored)) return Status::ok();
+  }
+  return Status::ok();
+}
+
+// Serves a filter by merging the ordered scans merge_scans() split it into, each an open
+// statement of its own (at most kMaxMergeScans). The scans are disjoint (one author or kind
+// each), so no event comes twice.
 Status merge_query(SqliteConnection& conn, const std::vector<Filter>& scans,
                    const QueryRequest& request, std::uint32_t limit,
                    const std::function<bool(const StoredEvent&)>& visit) {
@@ -85,28 +124,68 @@ Status merge_query(SqliteConnection& conn, const std::vector<Filter>& scans,
       return sqlite_error("read failed", rc);
     }
   }
-  struct Head {
-    StoredEvent stored;
-    std::size_t scan;
-  };
-  auto later = [](const Head& a, const Head& b) { return after(a.stored, b.stored); };
-  std::priority_queue<Head, std::vector<Head>, decltype(later)> heads(later);
-  auto advance = [&](std::size_t scan) -> Status {
-    auto row = next_row((*stmts)[scan]);
+  return merge_sources(
+      scans.size(), [&](std::size_t scan) { return next_row((*stmts)[scan]); }, limit, visit);
+}
+
+// One value's scan in a tag-list merge, read in batches that each resume after the row read
+// last and double in size, so a scan the merge keeps drawing from costs few statements and a
+// scan it never reaches past its first row costs one row.
+struct TagScan {
+  std::string_view value;
+  std::deque<StoredEvent> rows;
+  std::optional<EventKey> last;
+  std::uint32_t batch = 1;
+  bool done = false;
+};
+
+// Reads a tag scan's next batch through the statement all scans share.
+Status read_batch(SqliteConnection& conn, const Filter& filter, const TagCondition& driver,
+                  const QueryRequest& request, std::uint32_t limit, TagScan& scan) {
+  QueryRequest from = request;
+  if (scan.last) from.after = scan.last;
+  auto stmt = prepare_query(conn, build_tag_scan(filter, driver, scan.value, from, scan.batch));
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  std::uint32_t read = 0;
+  while (true) {
+    auto row = next_row(*stmt);
     if (!row) return std::move(row).error();
-    if (*row) heads.push(Head{std::move(**row), scan});
-    return Status::ok();
-  };
-  for (std::size_t i = 0; i < scans.size(); ++i) {
-    if (Status s = advance(i); !s) return s;
+    if (!*row) break;
+    scan.last = event_key(*(*row)->event);
+    scan.rows.push_back(std::move(**row));
+    ++read;
   }
-  for (std::uint32_t served = 0; served < limit && !heads.empty(); ++served) {
-    Head head = heads.top();
-    heads.pop();
-    if (!visit(head.stored)) return Status::ok();
-    if (Status s = advance(head.scan); !s) return s;
-  }
+  scan.done = read < scan.batch;
+  scan.batch = std::min(limit, scan.batch * 2);
   return Status::ok();
+}
+
+// Serves a filter whose tag condition `driver` lists several values by merging one scan of the
+// tags index per value (tag_merge_condition). Each batch is a statement run to its LIMIT and
+// reset, so a list of 1,000 values costs one prepared statement, about 1,000 index seeks and
+// the rows served, and the reader can stop between any two rows.
+Status tag_merge_query(SqliteConnection& conn, const Filter& filter, const TagCondition& driver,
+                       const QueryRequest& request, std::uint32_t limit,
+                       const std::function<bool(const StoredEvent&)>& visit) {
+  const std::size_t n = driver.values.size();
+  const auto first = static_cast<std::uint32_t>(std::min<std::size_t>(limit, limit / n + 1));
+  std::vector<TagScan> scans(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    scans[i].value = driver.values[i];
+    scans[i].batch = first;
+  }
+  auto next = [&](std::size_t i) -> Result<std::optional<StoredEvent>> {
+    TagScan& scan = scans[i];
+    if (scan.rows.empty() && !scan.done) {
+      if (Status s = read_batch(conn, filter, driver, request, limit, scan); !s) return s;
+    }
+    if (scan.rows.empty()) return std::optional<StoredEvent>();
+    std::optional<StoredEvent> row(std::move(scan.rows.front()));
+    scan.rows.pop_front();
+    return row;
+  };
+  return merge_sources(n, next, limit, visit);
 }
 
 // Counting in parts: the union's seqs collected filter by filter, for unions too large to bind
@@ -133,6 +212,9 @@ Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryReq
   if (limit == 0) return Status::ok();
   if (std::vector<Filter> scans = merge_scans(filter); !scans.empty()) {
     return merge_query(conn, scans, request, limit, visit);
+  }
+  if (const TagCondition* driver = tag_merge_condition(filter)) {
+    return tag_merge_query(conn, filter, *driver, request, limit, visit);
   }
   auto stmt = prepare_query(conn, build_select(filter, request, limit));
   if (!stmt) return std::move(stmt).error();
