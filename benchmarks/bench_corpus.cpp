@@ -1,12 +1,15 @@
 #include "bench_corpus.hpp"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string_view>
 #include <utility>
 
@@ -118,6 +121,22 @@ double thread_cpu_seconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+double stat_cpu_seconds(const std::string& stat_path) {
+  std::ifstream file(stat_path);
+  std::string stat;
+  std::getline(file, stat);
+  const std::size_t name_end = stat.rfind(')');
+  if (name_end == std::string::npos || name_end + 2 > stat.size()) return 0;
+  // Fields after the ")" that closes the name: state is field 3; utime and stime are 14, 15.
+  std::istringstream fields(stat.substr(name_end + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i >= 14) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 double verify_rate_per_thread(const std::vector<EventPtr>& events, double seconds) {

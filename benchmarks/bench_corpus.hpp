@@ -90,6 +90,10 @@ double verify_rate_per_thread(const std::vector<EventPtr>& events, double second
 // CPU time of the calling thread, in seconds.
 double thread_cpu_seconds();
 
+// utime + stime, in seconds, from a /proc stat file: /proc/PID/stat for a process,
+// /proc/PID/task/TID/stat for a thread. 0 when the file cannot be read.
+double stat_cpu_seconds(const std::string& stat_path);
+
 // The q-quantile (0..1) of `samples` (sorted in place); 0 when empty.
 double quantile(std::vector<double>& samples, double q);
 

@@ -89,22 +89,11 @@ struct IngestRun {
 // CPU seconds used so far by each of this process's threads, summed by thread name.
 std::map<std::string, double> cpu_by_thread_name() {
   std::map<std::string, double> out;
-  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
   for (const auto& task : fs::directory_iterator("/proc/self/task")) {
     std::ifstream comm_file(task.path() / "comm");
     std::string comm;
     std::getline(comm_file, comm);
-    std::ifstream stat_file(task.path() / "stat");
-    std::string stat;
-    std::getline(stat_file, stat);
-    // Fields after the ")" that closes the name: state is field 3; utime and stime are 14, 15.
-    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-    std::string field;
-    double ticks = 0;
-    for (int i = 3; i <= 15 && fields >> field; ++i) {
-      if (i >= 14) ticks += std::stod(field);
-    }
-    out[comm] += ticks / tick;
+    out[comm] += bench::stat_cpu_seconds(task.path() / "stat");
   }
   return out;
 }

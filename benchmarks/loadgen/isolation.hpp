@@ -6,6 +6,7 @@
 //   slow   one connection that asks for a lot of history and stops reading its socket
 //   flood  one connection that sends thousands of full-history REQs
 //   heavy  clients running expensive queries (NIP-50 search, a 1,000-value #t) in a loop
+//   readback  connections reading stored events back by id (benchmarks/run_readback.sh)
 // Each prints one JSON line on stdout; attackers first print "attacking" once their load is on.
 #pragma once
 
@@ -86,5 +87,6 @@ int run_probe(int argc, char** argv);
 int run_slow(int argc, char** argv);
 int run_flood(int argc, char** argv);
 int run_heavy(int argc, char** argv);
+int run_readback(int argc, char** argv);
 
 }  // namespace relaycore::isolation

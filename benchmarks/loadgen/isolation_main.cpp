@@ -18,7 +18,8 @@ constexpr const char* kUsage =
     "  probe  healthy clients: REQ->EOSE and EVENT->OK latency\n"
     "  slow   one connection asks for much history and never reads its socket\n"
     "  flood  one connection sends thousands of full-history REQs\n"
-    "  heavy  clients run NIP-50 search and 1,000-value #t queries in a loop\n";
+    "  heavy  clients run NIP-50 search and 1,000-value #t queries in a loop\n"
+    "  readback  connections read stored events back by id, as fast as they come\n";
 
 }  // namespace
 
@@ -118,6 +119,7 @@ int main(int argc, char** argv) {
   if (command == "slow") return run_slow(argc, argv);
   if (command == "flood") return run_flood(argc, argv);
   if (command == "heavy") return run_heavy(argc, argv);
+  if (command == "readback") return run_readback(argc, argv);
   std::fputs(kUsage, command == "--help" || command == "-h" ? stdout : stderr);
   return command == "--help" || command == "-h" ? 0 : 2;
 }

@@ -20,7 +20,8 @@ constexpr const char* kUsage =
     "  --db PATH            SQLite file to create (must not exist)\n"
     "  --events N           events to store (default 5000)\n"
     "  --content-size B     content bytes per event, about (default 200)\n"
-    "  --topics T           event i carries [\"t\",\"topic<i % T>\"] (default 1)\n";
+    "  --topics T           event i carries [\"t\",\"topic<i % T>\"] (default 1)\n"
+    "  --ids-out FILE       also write every stored id, one hex id per line\n";
 
 // Events per signing task and per transaction.
 constexpr std::size_t kChunk = 5000;
@@ -30,7 +31,7 @@ constexpr std::int64_t kStepSeconds = 7;
 }  // namespace
 
 int run_seed(int argc, char** argv) {
-  std::string db;
+  std::string db, ids_out;
   std::size_t events = 5000, content_size = 200, topics = 1;
   FlagReader(argc, argv, kUsage).read([&](const std::string& flag, const std::string& v) {
     if (flag == "--db") {
@@ -39,6 +40,8 @@ int run_seed(int argc, char** argv) {
       events = to_count(flag, v);
     } else if (flag == "--content-size") {
       content_size = to_count(flag, v);
+    } else if (flag == "--ids-out") {
+      ids_out = v;
     } else if (flag == "--topics") {
       topics = std::max<std::size_t>(1, to_count(flag, v));
     } else {
@@ -71,6 +74,8 @@ int run_seed(int argc, char** argv) {
   std::vector<std::future<bench::Corpus>> pending;
   std::size_t next = 0, stored = 0;
   std::vector<WriteResult> results;
+  std::FILE* ids = ids_out.empty() ? nullptr : std::fopen(ids_out.c_str(), "w");
+  if (!ids_out.empty() && ids == nullptr) bench::die("cannot create " + ids_out);
   while (stored < events) {
     while (next < chunks && pending.size() < workers) {
       pending.push_back(std::async(std::launch::async, build, next++));
@@ -84,7 +89,11 @@ int run_seed(int argc, char** argv) {
       if (r.outcome != WriteOutcome::kStored) bench::die("write: " + r.status.message());
     }
     stored += corpus.events.size();
+    for (const EventPtr& e : corpus.events) {
+      if (ids != nullptr) std::fprintf(ids, "%.*s\n", 64, e->id_hex().data());
+    }
   }
+  if (ids != nullptr && std::fclose(ids) != 0) bench::die("cannot write " + ids_out);
   std::printf("{\"events\":%zu,\"content_size\":%zu,\"topics\":%zu,\"seconds\":%.1f}\n", stored,
               content_size, topics, ms_since(start) / 1000);
   return 0;
