@@ -36,8 +36,8 @@ using bench::Corpus;
 using bench::die;
 using bench::mean_json_bytes;
 
-// The context the raw baseline verifies with, created the way the issue describes rather than
-// taken from relaycore.
+// The context the raw baseline verifies with, created as a plain libsecp256k1 user would
+// (secp256k1_context_create with SECP256K1_CONTEXT_NONE) rather than taken from relaycore.
 const secp256k1_context* raw_context() {
   static const secp256k1_context* ctx = [] {
     secp256k1_context* c = secp256k1_context_create(SECP256K1_CONTEXT_NONE);

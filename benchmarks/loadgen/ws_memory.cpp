@@ -2,7 +2,7 @@
 // Starts relaycore-relay (memory as its users run it: SQLite storage, the WebSocket server),
 // raises the open-file limit of both processes, warms the relay up with a few hundred
 // connections, then opens N connections that complete the handshake and stay idle, and reports
-// (RSS with N connections - RSS before) / N. The goal is at most 16 KiB per connection.
+// (RSS with N connections - RSS before) / N. The goal is at most 16 KiB per connection.
 #include <sys/resource.h>
 #include <unistd.h>
 
