@@ -16,6 +16,7 @@
 #include "relaycore/relay.hpp"
 #include "relaycore/stats.hpp"
 #include "relaycore/websocket/server.hpp"
+#include "status_page.hpp"
 #ifdef RELAYCORE_WITH_POSTGRES
 #include "relaycore/postgres.hpp"
 #endif
@@ -284,10 +285,11 @@ Flags parse_flags(int argc, char** argv) {
   return f;
 }
 
-// Serves WebSocket sessions from the relay, and on plain HTTP the NIP-11 document and metrics.
+// Serves WebSocket sessions from the relay, and on plain HTTP the NIP-11 document, metrics and
+// the status page.
 class RelayHandler final : public websocket::Handler {
  public:
-  explicit RelayHandler(Relay& relay) : relay_(relay) {}
+  explicit RelayHandler(Relay& relay) : relay_(relay), status_page_(relay) {}
 
   std::shared_ptr<Session> on_open(std::shared_ptr<Connection> connection,
                                    ClientInfo client) override {
@@ -304,6 +306,7 @@ class RelayHandler final : public websocket::Handler {
       return r;
     }
     if (request.method != "GET") return std::nullopt;
+    if (auto page = status_page_.serve(request)) return page;
     std::string_view target = request.target;
     if (target == "/metrics") {
       r.content_type = "text/plain; version=0.0.4";
@@ -322,6 +325,7 @@ class RelayHandler final : public websocket::Handler {
 
  private:
   Relay& relay_;
+  examples::StatusPage status_page_;
 };
 
 }  // namespace

@@ -1,10 +1,12 @@
 // Stats: counters and latency histograms a host exports (the example server serves them as
-// Prometheus text at /metrics).
+// Prometheus text at /metrics and as JSON at /status.json).
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "relaycore/export.hpp"
 
@@ -35,6 +37,21 @@ struct RateLimitStats {
   std::uint64_t tracked_keys = 0;
 };
 
+// Refusals sent to clients (OK false, CLOSED, and the reply to a frame that could not be read),
+// by the machine-readable prefix of their message (NIP-01, NIP-42), so an operator sees why
+// clients are turned away without reading the log.
+struct RefusalStats {
+  static constexpr std::array<std::string_view, 9> kPrefixes = {
+      "invalid",    "pow",  "duplicate",     "blocked", "rate-limited",
+      "restricted", "mute", "auth-required", "error"};
+  // counts[i] holds refusals whose message starts with kPrefixes[i] and ':'; the last slot holds
+  // those with none of these prefixes.
+  std::array<std::uint64_t, kPrefixes.size() + 1> counts{};
+
+  // The slot of counts a refusal message is counted in.
+  RELAYCORE_API static std::size_t slot(std::string_view message) noexcept;
+};
+
 struct RelayStats {
   // Frames received, by verb.
   std::uint64_t frames_event = 0, frames_req = 0, frames_close = 0, frames_count = 0,
@@ -63,10 +80,16 @@ struct RelayStats {
   std::uint64_t expired_purged = 0;
   // The relay's rate limiter keeps these itself; Relay::stats() copies them in.
   RateLimitStats rate_limits;
+  RefusalStats refusals;
 };
 
 // The stats in the Prometheus text exposition format (version 0.0.4), every metric prefixed
 // "relaycore_"; latency histograms become Prometheus histograms in seconds.
 RELAYCORE_API std::string prometheus_text(const RelayStats& stats);
+
+// The stats as one JSON object: a member per RelayStats field, by the same name. A latency
+// histogram is an object with count, sum_us, p50_us, p90_us, p99_us, bounds_us and counts (per
+// bucket, not cumulative); refusals is an object from prefix to count, with "other" last.
+RELAYCORE_API std::string stats_json(const RelayStats& stats);
 
 }  // namespace relaycore

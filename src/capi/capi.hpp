@@ -98,9 +98,6 @@ relaycore_status stop_server(ServerState& server);
 // thread it runs on, the body runs on a thread of its own instead.
 void free_handle(std::function<void()> body) noexcept;
 
-// relaycore::RelayStats as a JSON object named by its fields.
-std::string stats_json(const RelayStats& stats);
-
 }  // namespace relaycore::capi
 
 struct relaycore_relay {

@@ -104,6 +104,12 @@ std::string prometheus_text(const RelayStats& s) {
          "Connections refused for passing the per-address cap.", s.rate_limits.refused_connections);
   metric(out, "rate_limit_tracked_keys", "gauge",
          "Addresses and pubkeys the rate limiter holds a bucket for.", s.rate_limits.tracked_keys);
+  out.append("# HELP relaycore_refusals_total OK false and CLOSED replies, by message prefix.\n");
+  out.append("# TYPE relaycore_refusals_total counter\n");
+  for (std::size_t i = 0; i < RefusalStats::kPrefixes.size(); ++i) {
+    labelled(out, "refusals_total", "prefix", RefusalStats::kPrefixes[i], s.refusals.counts[i]);
+  }
+  labelled(out, "refusals_total", "prefix", "other", s.refusals.counts.back());
   return out;
 }
 

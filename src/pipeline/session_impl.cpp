@@ -97,6 +97,7 @@ void SessionImpl::on_message(std::string_view frame) {
   Result<ClientMessage, MessageError> parsed = parse_client_message(frame, core_->options.limits);
   if (!parsed) {
     bump(core_->stats.frames_invalid);
+    core_->stats.note_refusal(parsed.error().status.message());
     send(Frame(error_reply(parsed.error())));
     return;
   }
@@ -114,7 +115,7 @@ void SessionImpl::handle(EventMessage&& msg) {
   IngestJob job;
   job.client = client();
   if (Status s = allow(Verb::kEvent, *job.client); !s) {
-    send(Frame(ok_message(msg.event->id_hex(), false, s.message())));
+    refuse_event(msg.event->id_hex(), s.message());
     return;
   }
   job.event = msg.event;
@@ -122,11 +123,15 @@ void SessionImpl::handle(EventMessage&& msg) {
   job.ack = [weak = weak_from_this(), event = msg.event](const OkResult& r) {
     std::shared_ptr<SessionImpl> self = weak.lock();
     if (!self) return;
-    self->send(Frame(ok_message(event->id_hex(), r.accepted, r.message)));
+    if (r.accepted) {
+      self->send(Frame(ok_message(event->id_hex(), true, r.message)));
+    } else {
+      self->refuse_event(event->id_hex(), r.message);
+    }
     if (starts_with(r.message, "auth-required:")) self->send_challenge();
   };
   if (core_->stopping.load() || !core_->ingest.push(job)) {
-    send(Frame(ok_message(msg.event->id_hex(), false, "error: relay is shutting down")));
+    refuse_event(msg.event->id_hex(), "error: relay is shutting down");
   }
 }
 
@@ -147,24 +152,24 @@ bool SessionImpl::allow_filters(const std::string& sub_id, const std::vector<Fil
       send(Frame(eose_message(sub_id)));
       return false;
     case PolicyDecision::Verdict::kRequireAuth:
-      send(Frame(closed_message(sub_id, d.status.message())));
+      refuse_sub(sub_id, d.status.message());
       send_challenge();
       return false;
     case PolicyDecision::Verdict::kReject:
       break;
   }
-  send(Frame(closed_message(sub_id, d.status.message())));
+  refuse_sub(sub_id, d.status.message());
   return false;
 }
 
 void SessionImpl::handle(ReqMessage&& msg) {
   bump(core_->stats.frames_req);
   if (core_->stopping.load()) {
-    send(Frame(closed_message(msg.sub_id, "error: relay is shutting down")));
+    refuse_sub(msg.sub_id, "error: relay is shutting down");
     return;
   }
   if (Status s = allow(Verb::kReq, *client()); !s) {
-    send(Frame(closed_message(msg.sub_id, s.message())));
+    refuse_sub(msg.sub_id, s.message());
     return;
   }
   if (!allow_filters(msg.sub_id, msg.filters)) return;
@@ -193,9 +198,8 @@ void SessionImpl::subscribe(const std::string& sub_id, std::vector<Filter> filte
     core_->index.remove(replaced);
   }
   if (!sub) {
-    send(Frame(closed_message(sub_id, "rate-limited: too many subscriptions (max " +
-                                          std::to_string(core_->options.limits.max_subscriptions) +
-                                          ")")));
+    refuse_sub(sub_id, "rate-limited: too many subscriptions (max " +
+                           std::to_string(core_->options.limits.max_subscriptions) + ")");
     return;
   }
   HistoryJob job;
@@ -217,14 +221,13 @@ bool SessionImpl::submit(const std::string& sub_id, QueryJob job) {
     case QueryScheduler::Submit::kQueued:
       return true;
     case QueryScheduler::Submit::kFull:
-      send(Frame(closed_message(sub_id, "rate-limited: too many queries waiting (max " +
-                                            std::to_string(core_->options.max_queued_queries) +
-                                            ")")));
+      refuse_sub(sub_id, "rate-limited: too many queries waiting (max " +
+                             std::to_string(core_->options.max_queued_queries) + ")");
       return false;
     case QueryScheduler::Submit::kStopped:
       break;
   }
-  send(Frame(closed_message(sub_id, "error: relay is shutting down")));
+  refuse_sub(sub_id, "error: relay is shutting down");
   return false;
 }
 
@@ -245,7 +248,7 @@ void SessionImpl::handle(CloseMessage&& msg) {
 void SessionImpl::handle(CountMessage&& msg) {
   bump(core_->stats.frames_count);
   if (Status s = allow(Verb::kCount, *client()); !s) {
-    send(Frame(closed_message(msg.sub_id, s.message())));
+    refuse_sub(msg.sub_id, s.message());
     return;
   }
   if (!allow_filters(msg.sub_id, msg.filters)) return;
@@ -254,7 +257,7 @@ void SessionImpl::handle(CountMessage&& msg) {
   job.sub_id = msg.sub_id;
   job.filters = std::move(msg.filters);
   if (core_->stopping.load()) {
-    send(Frame(closed_message(msg.sub_id, "error: relay is shutting down")));
+    refuse_sub(msg.sub_id, "error: relay is shutting down");
     return;
   }
   submit(msg.sub_id, std::move(job));
@@ -292,7 +295,21 @@ void SessionImpl::handle(AuthMessage&& msg) {
     }
     client_ = std::move(next);
   }
-  send(Frame(ok_message(msg.event->id_hex(), s.is_ok(), s.message())));
+  if (s) {
+    send(Frame(ok_message(msg.event->id_hex(), true, s.message())));
+  } else {
+    refuse_event(msg.event->id_hex(), s.message());
+  }
+}
+
+void SessionImpl::refuse_event(std::string_view event_id_hex, std::string_view message) {
+  core_->stats.note_refusal(message);
+  send(Frame(ok_message(event_id_hex, false, message)));
+}
+
+void SessionImpl::refuse_sub(std::string_view sub_id, std::string_view message) {
+  core_->stats.note_refusal(message);
+  send(Frame(closed_message(sub_id, message)));
 }
 
 void SessionImpl::send_challenge() { send(Frame(auth_challenge_message(challenge_))); }

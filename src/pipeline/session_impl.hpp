@@ -44,6 +44,10 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void handle(CountMessage&& msg);
   void handle(AuthMessage&& msg);
   void send(Frame frame) { outbox_->send(std::move(frame)); }
+  // Answers OK false to an event, or CLOSED to a subscription, counting the refusal by its
+  // prefix in the stats.
+  void refuse_event(std::string_view event_id_hex, std::string_view message);
+  void refuse_sub(std::string_view sub_id, std::string_view message);
   void send_challenge();
   // The rate limiter's verdict for one EVENT, REQ or COUNT from this client.
   Status allow(Verb verb, const ClientInfo& client) const;

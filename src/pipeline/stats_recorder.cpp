@@ -13,6 +13,16 @@ std::uint64_t LatencyHistogram::percentile_us(double q) const noexcept {
   return kBoundsUs.back() * 10;
 }
 
+std::size_t RefusalStats::slot(std::string_view message) noexcept {
+  for (std::size_t i = 0; i < kPrefixes.size(); ++i) {
+    const std::string_view p = kPrefixes[i];
+    if (message.size() > p.size() && message.substr(0, p.size()) == p && message[p.size()] == ':') {
+      return i;
+    }
+  }
+  return kPrefixes.size();
+}
+
 namespace pipeline {
 
 void AtomicHistogram::record(std::chrono::steady_clock::duration d) noexcept {
@@ -41,6 +51,10 @@ void StatsRecorder::note_batch(std::uint64_t size) noexcept {
   std::uint64_t prev = write_batch_max.load(std::memory_order_relaxed);
   while (size > prev && !write_batch_max.compare_exchange_weak(prev, size)) {
   }
+}
+
+void StatsRecorder::note_refusal(std::string_view message) noexcept {
+  bump(refusals[RefusalStats::slot(message)]);
 }
 
 void StatsRecorder::fill(RelayStats& out) const noexcept {
@@ -75,6 +89,7 @@ void StatsRecorder::fill(RelayStats& out) const noexcept {
   out.expired_purged = get(expired_purged);
   out.ack_latency = ack_latency.snapshot();
   out.dispatch_latency = dispatch_latency.snapshot();
+  for (std::size_t i = 0; i < refusals.size(); ++i) out.refusals.counts[i] = get(refusals[i]);
 }
 
 }  // namespace pipeline

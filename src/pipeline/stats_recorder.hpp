@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string_view>
 
 #include "relaycore/stats.hpp"
 
@@ -35,8 +36,11 @@ struct StatsRecorder {
   Counter events_delivered{0}, pubsub_published{0}, pubsub_publish_failed{0}, pubsub_received{0};
   Counter expired_purged{0};
   AtomicHistogram ack_latency, dispatch_latency;
+  std::array<Counter, RefusalStats::kPrefixes.size() + 1> refusals{};
 
   void note_batch(std::uint64_t size) noexcept;
+  // Counts an OK false or CLOSED sent with `message`, by its prefix.
+  void note_refusal(std::string_view message) noexcept;
   // Fills the counters of `out`; queue depths are the caller's to add.
   void fill(RelayStats& out) const noexcept;
 };

@@ -7,16 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
+import { launchChromium, skipWithoutChromium as skip } from './lib/browser.mjs';
 import { Client, RelayServer, artifactsDir } from './lib/harness.mjs';
 import { bundle, startWebServer } from './lib/web-server.mjs';
-
-const chromiumPath = process.env.RELAYCORE_CHROMIUM || '/usr/bin/chromium';
-const haveChromium = fs.existsSync(chromiumPath);
-const skip = !haveChromium && !process.env.CI
-  ? `${chromiumPath} is not installed (run scripts/install-deps); skipped outside CI`
-  : false;
 
 let server;
 let web;
@@ -43,13 +36,8 @@ after(async () => {
 
 test('Chromium publishes a note signed in the page and shows it when it comes back',
      { skip, timeout: 60000 }, async (t) => {
-  assert.ok(haveChromium, `${chromiumPath} is missing: scripts/install-deps installs chromium`);
   assert.ok(fs.existsSync(bundle), 'nostr-tools is not installed: run scripts/install-deps');
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
     const errors = [];

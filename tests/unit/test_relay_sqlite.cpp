@@ -144,6 +144,47 @@ TEST_CASE("Stats count verbs, outcomes, batches and latencies, and Prometheus te
   CHECK(relay->stats().sessions_open == 0);
 }
 
+TEST_CASE("Stats count refusals by prefix, and stats JSON and Prometheus text show them",
+          "[relay][stats]") {
+  Options o;
+  o.storage = new_memory_storage();
+  o.limits.max_subscriptions = 1;
+  auto relay = Relay::open(std::move(o)).value();
+  auto conn = std::make_shared<test::RecordingConnection>();
+  auto session = relay->open_session(conn, {});
+  EventPtr good = test::signed_event(test::alice(), 1, now(), "good");
+  EventPtr other = test::signed_event(test::alice(), 1, now(), "other");
+  std::string forged(good->json());
+  forged.replace(forged.find(good->sig_hex()), 128, other->sig_hex());
+  session->on_message("[\"EVENT\"," + forged + "]");
+  session->on_message(R"(["REQ","a",{}])");
+  session->on_message(R"(["REQ","b",{}])");
+  REQUIRE(conn->wait_count("[\"OK\"", 1));
+  REQUIRE(conn->wait_count("[\"CLOSED\"", 1));
+  RelayStats s = relay->stats();
+  CHECK(s.refusals.counts[RefusalStats::slot("invalid: bad signature")] == 1);
+  CHECK(s.refusals.counts[RefusalStats::slot("rate-limited: too many")] == 1);
+  CHECK(s.refusals.counts.back() == 0);
+  const std::string json = stats_json(s);
+  CHECK(json.find("\"refusals\":{\"invalid\":1,\"pow\":0,") != std::string::npos);
+  CHECK(json.find("\"rate-limited\":1,") != std::string::npos);
+  CHECK(json.find("\"other\":0}") != std::string::npos);
+  CHECK(json.find("\"ack_latency\":{\"count\":1,") != std::string::npos);
+  const std::string text = prometheus_text(s);
+  CHECK(text.find("relaycore_refusals_total{prefix=\"invalid\"} 1\n") != std::string::npos);
+  CHECK(text.find("relaycore_refusals_total{prefix=\"other\"} 0\n") != std::string::npos);
+}
+
+TEST_CASE("A refusal is counted by the prefix before its colon, or as other", "[stats]") {
+  CHECK(RefusalStats::kPrefixes[RefusalStats::slot("blocked: no")] == "blocked");
+  CHECK(RefusalStats::kPrefixes[RefusalStats::slot("auth-required: sign in")] == "auth-required");
+  CHECK(RefusalStats::kPrefixes[RefusalStats::slot("error: could not count")] == "error");
+  // A prefix must be followed by its colon; anything else is "other", the last slot.
+  CHECK(RefusalStats::slot("invalidity") == RefusalStats::kPrefixes.size());
+  CHECK(RefusalStats::slot("bad") == RefusalStats::kPrefixes.size());
+  CHECK(RefusalStats::slot("") == RefusalStats::kPrefixes.size());
+}
+
 TEST_CASE("Stats count an older version of a replaceable event as a duplicate, not a rejection",
           "[relay][stats]") {
   Options o;

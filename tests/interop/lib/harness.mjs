@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import WebSocket from 'ws';
@@ -188,6 +189,22 @@ export class RelayServer {
   }
 }
 
+// One relay for the tests of a file: started before them (unless `skip`, a test's skip option,
+// is set) and stopped after them, when it must exit 0. Its `server` is the RelayServer.
+export function relayForFile({ skip = false, ...options } = {}) {
+  const relay = { server: undefined };
+  before(async () => {
+    if (!skip) relay.server = await RelayServer.start(options);
+  });
+  after(async () => {
+    if (!relay.server) return;
+    const { code } = await relay.server.stop();
+    relay.server.cleanup();
+    if (code !== 0) throw new Error(`relaycore-relay exited ${code}:\n${relay.server.output}`);
+  });
+  return relay;
+}
+
 // A WebSocket client that keeps every unread message in a queue so a test can wait for the one
 // it wants, in any order.
 export class Client {
@@ -337,6 +354,12 @@ export function keys() {
 // A signed event (nostr-tools finalizeEvent, its pure-JS signer).
 export function sign(sk, { kind = 1, content = '', tags = [], created_at = now() } = {}) {
   return finalizeEvent({ kind, content, tags, created_at }, sk);
+}
+
+// A copy of a signed event whose signature no longer matches (one hex digit changed): the relay
+// refuses it with "invalid:".
+export function badSignature(event) {
+  return { ...event, sig: (event.sig[0] === '0' ? '1' : '0') + event.sig.slice(1) };
 }
 
 // The same through nostr-tools' WebAssembly signer (libsecp256k1 in nostr-wasm), several times

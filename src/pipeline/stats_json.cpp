@@ -1,9 +1,11 @@
-// Relay stats as JSON for the C API: one member per RelayStats field, by the same name.
+// Relay stats as JSON, for the C API and the example server's status page: one member per
+// RelayStats field, by the same name.
 #include <string>
+#include <string_view>
 
-#include "capi/capi.hpp"
+#include "relaycore/stats.hpp"
 
-namespace relaycore::capi {
+namespace relaycore {
 namespace {
 
 // Writes the members of one JSON object; the caller writes its braces.
@@ -11,41 +13,58 @@ class Members {
  public:
   explicit Members(std::string& out) : out_(out) {}
 
-  void add(const char* name, std::uint64_t value) {
+  void add(std::string_view name, std::uint64_t value) {
     key(name);
     out_.append(std::to_string(value));
   }
 
-  void add(const char* name, const LatencyHistogram& h) {
-    key(name);
-    out_.append("{");
-    Members m(out_);
-    m.add("count", h.count);
-    m.add("sum_us", h.sum_us);
-    m.add("p50_us", h.percentile_us(0.5));
-    m.add("p99_us", h.percentile_us(0.99));
-    // Per bucket, not cumulative: counts[i] samples at or below bounds_us[i], the last over all.
-    m.key("bounds_us");
-    m.list(LatencyHistogram::kBoundsUs);
-    m.key("counts");
-    m.list(h.counts);
-    out_.append("}");
+  void add(std::string_view name, const LatencyHistogram& h) {
+    object(name, [&](Members& m) {
+      m.add("count", h.count);
+      m.add("sum_us", h.sum_us);
+      m.add("p50_us", h.percentile_us(0.5));
+      m.add("p90_us", h.percentile_us(0.9));
+      m.add("p99_us", h.percentile_us(0.99));
+      // Per bucket, not cumulative: counts[i] samples at or below bounds_us[i], the last over
+      // all.
+      m.key("bounds_us");
+      m.list(LatencyHistogram::kBoundsUs);
+      m.key("counts");
+      m.list(h.counts);
+    });
   }
 
-  void add(const char* name, const RateLimitStats& r) {
-    key(name);
-    out_.append("{");
-    Members m(out_);
-    m.add("refused_event", r.refused_event);
-    m.add("refused_req", r.refused_req);
-    m.add("refused_count", r.refused_count);
-    m.add("refused_connections", r.refused_connections);
-    m.add("tracked_keys", r.tracked_keys);
-    out_.append("}");
+  void add(std::string_view name, const RateLimitStats& r) {
+    object(name, [&](Members& m) {
+      m.add("refused_event", r.refused_event);
+      m.add("refused_req", r.refused_req);
+      m.add("refused_count", r.refused_count);
+      m.add("refused_connections", r.refused_connections);
+      m.add("tracked_keys", r.tracked_keys);
+    });
+  }
+
+  void add(std::string_view name, const RefusalStats& r) {
+    object(name, [&](Members& m) {
+      for (std::size_t i = 0; i < RefusalStats::kPrefixes.size(); ++i) {
+        m.add(RefusalStats::kPrefixes[i], r.counts[i]);
+      }
+      m.add("other", r.counts.back());
+    });
   }
 
  private:
-  void key(const char* name) {
+  // A member whose value is an object; `fill` writes its members.
+  template <typename Fill>
+  void object(std::string_view name, Fill fill) {
+    key(name);
+    out_.push_back('{');
+    Members m(out_);
+    fill(m);
+    out_.push_back('}');
+  }
+
+  void key(std::string_view name) {
     if (!first_) out_.push_back(',');
     first_ = false;
     out_.append("\"").append(name).append("\":");
@@ -108,8 +127,9 @@ std::string stats_json(const RelayStats& s) {
   m.add("pubsub_received", s.pubsub_received);
   m.add("expired_purged", s.expired_purged);
   m.add("rate_limits", s.rate_limits);
+  m.add("refusals", s.refusals);
   out.push_back('}');
   return out;
 }
 
-}  // namespace relaycore::capi
+}  // namespace relaycore
