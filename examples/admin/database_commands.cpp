@@ -127,16 +127,19 @@ int backup(const Args& args) {
   {
     Progress progress("backup", "pages", 0);
     int copied = 0;
-    while ((rc = sqlite3_backup_step(copy, kBackupStepPages)) == SQLITE_OK || rc == SQLITE_BUSY ||
-           rc == SQLITE_LOCKED) {
-      if (rc != SQLITE_OK) {
+    for (;;) {
+      rc = sqlite3_backup_step(copy, kBackupStepPages);
+      if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         continue;
       }
-      progress.set_total(static_cast<std::uint64_t>(sqlite3_backup_pagecount(copy)));
-      const int done = sqlite3_backup_pagecount(copy) - sqlite3_backup_remaining(copy);
+      if (rc != SQLITE_OK && rc != SQLITE_DONE) break;
+      const int total = sqlite3_backup_pagecount(copy);
+      const int done = total - sqlite3_backup_remaining(copy);
+      progress.set_total(static_cast<std::uint64_t>(total));
       progress.add(static_cast<std::uint64_t>(done - copied));
       copied = done;
+      if (rc == SQLITE_DONE) break;
     }
   }
   sqlite3_backup_finish(copy);

@@ -131,6 +131,7 @@ std::vector<Setting> build_settings() {
       {{"", "postgres", ValueKind::kText, true, false},
        [](Config& c, std::string_view v) -> std::string {
          c.postgres = std::string(v);
+         if (v.empty()) return "";
 #ifndef RELAYCORE_WITH_POSTGRES
          return "this build has no PostgreSQL support (libpq was not found)";
 #else
@@ -140,6 +141,7 @@ std::vector<Setting> build_settings() {
       {{"", "redis", ValueKind::kText, true, false},
        [](Config& c, std::string_view v) -> std::string {
          c.redis = std::string(v);
+         if (v.empty()) return "";
 #ifndef RELAYCORE_WITH_REDIS
          return "this build has no Redis support (hiredis was not found)";
 #else
@@ -254,7 +256,7 @@ std::vector<Setting> build_settings() {
       {{"info", "pubkey", ValueKind::kText, false, true},
        [](Config& c, std::string_view v) -> std::string {
          Pubkey pk;
-         if (!from_hex(v, pk)) return "wants 64 lowercase hex characters";
+         if (!v.empty() && !from_hex(v, pk)) return "wants 64 lowercase hex characters or \"\"";
          c.options.info.pubkey = std::string(v);
          return "";
        }},

@@ -242,6 +242,10 @@ TEST_CASE("relaycore-admin: writes are refused while a relay runs; its backup is
   // The safe commands run beside the relay; the copy is whole and holds a prefix of history.
   REQUIRE(run_admin({"--db", db, "verify"}, out) == 0);
   CHECK(has_line(out, "database: ok"));
+  REQUIRE(run_admin({"--db", db, "export", "--out", dir.file("live.jsonl")}, out) == 0);
+  CHECK(read_lines(dir.file("live.jsonl")).size() == 2000 + std::size_t(published.load()));
+  REQUIRE(run_admin({"--db", db, "delete", "--filter", R"({"kinds":[7]})", "--dry-run"}, out) == 0);
+  CHECK(has_line(out, "would delete 667 events"));
   REQUIRE(run_admin({"--db", copy, "verify"}, out) == 0);
   CHECK(has_line(out, "database: ok"));
   REQUIRE(run_admin({"--db", copy, "export", "--out", dir.file("copy.jsonl")}, out) == 0);

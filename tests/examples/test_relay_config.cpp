@@ -222,3 +222,32 @@ TEST_CASE("relaycore-relay: SIGHUP applies a changed config and keeps connection
   ::kill(relay.pid(), SIGTERM);
   CHECK(relay.wait() == 0);
 }
+
+TEST_CASE("relaycore-relay: the sample config in docs/operations.md is accepted", "[examples]") {
+  relaycore::conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  std::ifstream doc(RELAYCORE_DOCS_DIR "/operations.md");
+  REQUIRE(doc);
+  std::string sample;
+  bool inside = false;
+  for (std::string line; std::getline(doc, line);) {
+    if (!inside && line == "```toml") {
+      inside = true;
+    } else if (inside && line == "```") {
+      break;
+    } else if (inside) {
+      sample += line + "\n";
+    }
+  }
+  REQUIRE(sample.find("[retention]") != std::string::npos);
+  write_file(dir.file("sample.toml"), sample);
+  // Flags override the file's listen and db.
+  ChildProcess relay({RELAYCORE_RELAY, "--config", dir.file("sample.toml"), "--listen",
+                      "127.0.0.1:0", "--db", dir.file("relay.db")});
+  REQUIRE(relay.started());
+  const std::uint16_t port = wait_listening(relay);
+  REQUIRE(port != 0);
+  CHECK(nip11(port).find(R"("name":"relaycore")") != std::string::npos);
+  ::kill(relay.pid(), SIGTERM);
+  CHECK(relay.wait() == 0);
+}
