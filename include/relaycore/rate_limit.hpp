@@ -146,7 +146,8 @@ class RELAYCORE_API RateLimiter {
   // Takes new rates, exemptions and connection cap while clients keep their buckets and open
   // connections (a lower cap refuses new connections only). ipv6_prefix_bits and
   // max_tracked_keys stay as they were made. "invalid: ..." and no change for a bad rate or
-  // exempt address.
+  // exempt address. The built-in limiter keeps every configuration it was given until it is
+  // destroyed, so that allow() takes no shared lock.
   virtual Status reconfigure(const RateLimits& limits) = 0;
 };
 

@@ -81,7 +81,9 @@ class RELAYCORE_API Relay {
   // max_future_seconds and info from `options` while connections stay open; each takes effect
   // from the next message, event or query. Rate-limit buckets and connection counts carry over.
   // The other fields (storage, threads, queues, ...) are fixed at open and ignored here.
-  // "invalid: ..." and no change when the rate limits are bad.
+  // "invalid: ..." and no change when the rate limits are bad. Each call's settings (policies
+  // included) are kept until the relay is destroyed, so that readers never wait on a lock:
+  // this is for an operator's reloads, not for every request.
   virtual Status reconfigure(const Options& options) = 0;
 
   virtual RelayStats stats() const = 0;

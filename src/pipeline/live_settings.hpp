@@ -3,11 +3,11 @@
 // through one.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "pipeline/snapshot.hpp"
 #include "relaycore/limits.hpp"
 #include "relaycore/options.hpp"
 #include "relaycore/policy.hpp"
@@ -27,15 +27,18 @@ struct LiveSettings {
 // [Threading] get() and set() may be called from any thread at once.
 class LiveOptions {
  public:
-  explicit LiveOptions(const Options& options) { set(options); }
+  explicit LiveOptions(const Options& options) : current_(make(options)) {}
 
-  std::shared_ptr<const LiveSettings> get() const noexcept { return current_.load(); }
+  // Valid for the relay's lifetime.
+  const LiveSettings& get() const noexcept { return current_.get(); }
 
   // Takes the live fields of `options`; the others are ignored.
-  void set(const Options& options);
+  void set(const Options& options) { current_.set(make(options)); }
 
  private:
-  std::atomic<std::shared_ptr<const LiveSettings>> current_;
+  static std::unique_ptr<const LiveSettings> make(const Options& options);
+
+  Snapshot<LiveSettings> current_;
 };
 
 }  // namespace relaycore::pipeline

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "pipeline/client_address.hpp"
+#include "pipeline/snapshot.hpp"
 #include "relaycore/rate_limit.hpp"
 
 namespace relaycore {
@@ -173,8 +174,8 @@ Status check_rate(const RateLimit& limit, std::string_view what) {
 }
 
 // The limiter's view of `limits`, or "invalid: ..." for a bad rate or exempt address.
-Result<std::shared_ptr<const LimiterConfig>> make_config(const RateLimits& limits) {
-  auto config = std::make_shared<LimiterConfig>();
+Result<std::unique_ptr<const LimiterConfig>> make_config(const RateLimits& limits) {
+  auto config = std::make_unique<LimiterConfig>();
   const std::pair<const VerbLimits*, std::string_view> scopes[] = {
       {&limits.per_ip, "per-address"}, {&limits.per_pubkey, "per-pubkey"}};
   for (std::size_t s = 0; s < 2; ++s) {
@@ -197,30 +198,29 @@ Result<std::shared_ptr<const LimiterConfig>> make_config(const RateLimits& limit
   std::sort(config->exempt_pubkeys.begin(), config->exempt_pubkeys.end());
   config->exempt = limits.exempt;
   config->max_connections = limits.max_connections_per_ip;
-  return std::shared_ptr<const LimiterConfig>(std::move(config));
+  return std::unique_ptr<const LimiterConfig>(std::move(config));
 }
 
 class BuiltinRateLimiter final : public RateLimiter {
  public:
   BuiltinRateLimiter(const RateLimits& limits, RateLimitClock clock,
-                     std::shared_ptr<const LimiterConfig> config)
+                     std::unique_ptr<const LimiterConfig> config)
       : clock_(std::move(clock)),
         ipv6_prefix_bits_(limits.ipv6_prefix_bits),
         shard_capacity_(std::max<std::size_t>(1, limits.max_tracked_keys / kShards)),
         config_(std::move(config)) {}
 
   Status reconfigure(const RateLimits& limits) override {
-    Result<std::shared_ptr<const LimiterConfig>> config = make_config(limits);
+    Result<std::unique_ptr<const LimiterConfig>> config = make_config(limits);
     if (!config) return config.error();
-    config_.store(std::move(config).value());
+    config_.set(std::move(config).value());
     return Status::ok();
   }
 
   Status allow(Verb verb, const ClientInfo& client) override {
     const int v = verb_index(verb);
     if (v < 0) return Status::ok();
-    const std::shared_ptr<const LimiterConfig> config = config_.load();
-    const LimiterConfig& c = *config;
+    const LimiterConfig& c = config_.get();
     const bool by_ip = c.params[kIp][v].limited() && !client.remote_address.empty();
     const bool by_pubkey = c.params[kPubkey][v].limited() && !client.authenticated.empty();
     if (!by_ip && !by_pubkey) return Status::ok();
@@ -245,16 +245,16 @@ class BuiltinRateLimiter final : public RateLimiter {
   }
 
   Result<ConnectionSlot> open_connection(const ClientInfo& client) override {
-    const std::shared_ptr<const LimiterConfig> config = config_.load();
-    if (config->max_connections == 0 || client.remote_address.empty()) return ConnectionSlot();
+    const LimiterConfig& config = config_.get();
+    if (config.max_connections == 0 || client.remote_address.empty()) return ConnectionSlot();
     const std::optional<IpAddress> ip = parse_ip(client.remote_address);
-    if (exempt(*config, client, ip)) return ConnectionSlot();
+    if (exempt(config, client, ip)) return ConnectionSlot();
     const Key key = address_key(ip, client.remote_address);
     {
       std::lock_guard lock(connections_->mu);
       auto it = connections_->open.find(key);
       if (it == connections_->open.end()) it = connections_->open.emplace(key, 0).first;
-      if (it->second >= config->max_connections) {
+      if (it->second >= config.max_connections) {
         refused_connections_.fetch_add(1, std::memory_order_relaxed);
         return Status::rate_limited("too many connections from this address");
       }
@@ -389,7 +389,7 @@ class BuiltinRateLimiter final : public RateLimiter {
   const RateLimitClock clock_;
   const std::uint32_t ipv6_prefix_bits_;
   const std::size_t shard_capacity_;
-  std::atomic<std::shared_ptr<const LimiterConfig>> config_;
+  Snapshot<LimiterConfig> config_;
 
   mutable std::array<Shard, kShards> shards_;
   const std::shared_ptr<ConnectionTable> connections_ = std::make_shared<ConnectionTable>();
@@ -405,7 +405,7 @@ Result<std::shared_ptr<RateLimiter>> new_rate_limiter(const RateLimits& limits,
   if (limits.ipv6_prefix_bits < 1 || limits.ipv6_prefix_bits > 128) {
     return Status::invalid("ipv6_prefix_bits must be 1 to 128");
   }
-  Result<std::shared_ptr<const pipeline::LimiterConfig>> config = pipeline::make_config(limits);
+  Result<std::unique_ptr<const pipeline::LimiterConfig>> config = pipeline::make_config(limits);
   if (!config) return config.error();
   return std::shared_ptr<RateLimiter>(std::make_shared<pipeline::BuiltinRateLimiter>(
       limits, std::move(clock), std::move(config).value()));

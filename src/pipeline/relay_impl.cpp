@@ -193,7 +193,7 @@ class RelayImpl final : public Relay {
     return core_->listeners->add(std::move(listener));
   }
 
-  std::string info_document() const override { return core_->live.get()->info_document; }
+  std::string info_document() const override { return core_->live.get().info_document; }
 
   Status reconfigure(const Options& options) override {
     if (core_->stopping.load()) return Status::error("relay is shutting down");

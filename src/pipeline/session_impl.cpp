@@ -80,7 +80,7 @@ void SessionImpl::start(bool counted) {
     }
     slot_ = std::move(slot).value();
   }
-  if (core_->live.get()->auth_on_connect) send_challenge();
+  if (core_->live.get().auth_on_connect) send_challenge();
 }
 
 std::shared_ptr<const ClientInfo> SessionImpl::client() const {
@@ -95,7 +95,7 @@ Status SessionImpl::allow(Verb verb, const ClientInfo& client) const {
 void SessionImpl::on_message(std::string_view frame) {
   if (outbox_->closed()) return;
   Result<ClientMessage, MessageError> parsed =
-      parse_client_message(frame, core_->live.get()->limits);
+      parse_client_message(frame, core_->live.get().limits);
   if (!parsed) {
     bump(core_->stats.frames_invalid);
     send(Frame(error_reply(parsed.error())));
@@ -132,7 +132,7 @@ void SessionImpl::handle(EventMessage&& msg) {
 }
 
 bool SessionImpl::allow_filters(const std::string& sub_id, const std::vector<Filter>& filters) {
-  const std::shared_ptr<FilterPolicy> policy = core_->live.get()->filter_policy;
+  const std::shared_ptr<FilterPolicy>& policy = core_->live.get().filter_policy;
   if (!policy) return true;
   std::shared_ptr<const ClientInfo> client = this->client();
   PolicyDecision d;
@@ -175,7 +175,7 @@ void SessionImpl::handle(ReqMessage&& msg) {
 void SessionImpl::subscribe(const std::string& sub_id, std::vector<Filter> filters) {
   std::shared_ptr<Subscription> replaced;
   std::shared_ptr<Subscription> sub;
-  const std::size_t max_subscriptions = core_->live.get()->limits.max_subscriptions;
+  const std::size_t max_subscriptions = core_->live.get().limits.max_subscriptions;
   {
     std::lock_guard lock(mu_);
     auto it = subs_.find(sub_id);
