@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -110,8 +111,11 @@ Config load_or_exit(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     std::exit(0);
   }
-  // A flag's error comes with the usage; a file's does not.
-  if (!errors.empty()) exit_with_errors(errors, errors.front().rfind("-", 0) == 0);
+  // Mistakes on the command line come with the usage; those in the file do not.
+  const bool in_file = std::any_of(errors.begin(), errors.end(), [&](const std::string& e) {
+    return !path.empty() && e.rfind(path + ":", 0) == 0;
+  });
+  if (!errors.empty()) exit_with_errors(errors, !in_file);
   return config;
 }
 
