@@ -1,8 +1,10 @@
 // One accepted TCP connection: the HTTP request head, then (after an upgrade) WebSocket frames
 // in both directions. Reading, timers and closing run on the connection's strand. Writing does
-// not: whichever thread queues a frame onto an idle connection writes it at once with a
-// non-blocking gather write, so a reply never waits behind other connections' fan-out in the
-// I/O threads' queue. Only a connection whose socket is full hands its queue to the strand,
+// not: a reply (any frame without an event: OK, EOSE, CLOSED, NOTICE...) is written at once by
+// the thread that sends it, with one non-blocking gather write of everything queued, so it
+// never waits behind other connections' fan-out. EVENT frames are queued and one flush per
+// connection is handed to the server's writer threads, which gather all that has queued by
+// then into one write. Only a connection whose socket is full hands its queue to the strand,
 // which writes the rest when the socket becomes writable.
 #pragma once
 
@@ -112,6 +114,8 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   WriteOutcome write_out_locked();
   // Acts on a write's outcome with out_mu_ released; `on_strand` when called from the strand.
   void after_write(const WriteOutcome& outcome, bool on_strand);
+  // Writes what has queued, on a writer thread.
+  void flush_queued();
   void wait_writable();
   void on_writable(const asio::error_code& ec);
   void after_last();
@@ -160,6 +164,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   std::size_t out_offset_ = 0;     // bytes of out_[out_head_] already written
   std::size_t pong_at_ = kNoPong;  // index in out_ of a pong not yet started
   bool out_waiting_ = false;       // the strand waits for the socket to become writable
+  bool out_scheduled_ = false;     // a flush_queued() is posted to the writer threads
   bool out_last_ = false;          // the last item is queued: nothing more is taken
   bool out_open_ = true;           // false once the socket is closed
   static constexpr std::size_t kNoPong = static_cast<std::size_t>(-1);

@@ -83,15 +83,38 @@ void WsConnection::push_text(std::span<Frame> frames, std::size_t counted) {
     queued_.fetch_sub(counted, std::memory_order_acq_rel);  // dropped: closing or closed
     return;
   }
+  bool reply = false;
   for (Frame& frame : frames) {
+    reply = reply || !frame.event();
     OutItem& item = out_.emplace_back();
     item.counted = frame.size();
     item.header = encode_header(Opcode::kText, item.counted);
     item.payload = std::move(frame);
   }
   if (out_waiting_) return;  // the strand writes it once the socket has room
+  if (!reply) {
+    // Fan-out: one flush per connection, however many frames join it before it runs.
+    if (out_scheduled_) return;
+    out_scheduled_ = true;
+    lock.unlock();
+    asio::post(context_->writers, [weak = weak_from_this()] {
+      if (std::shared_ptr<WsConnection> self = weak.lock()) self->flush_queued();
+    });
+    return;
+  }
   const WriteOutcome outcome = write_out_locked();
   lock.unlock();
+  after_write(outcome, false);
+}
+
+void WsConnection::flush_queued() {
+  WriteOutcome outcome;
+  {
+    std::lock_guard lock(out_mu_);
+    out_scheduled_ = false;
+    if (!out_open_ || out_waiting_) return;
+    outcome = write_out_locked();
+  }
   after_write(outcome, false);
 }
 
