@@ -115,6 +115,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   // Acts on a write's outcome with out_mu_ released; `on_strand` when called from the strand.
   void after_write(const WriteOutcome& outcome, bool on_strand);
   // Writes what has queued, on a writer thread.
+  friend class WriterPool;
   void flush_queued();
   void wait_writable();
   void on_writable(const asio::error_code& ec);
@@ -164,7 +165,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   std::size_t out_offset_ = 0;     // bytes of out_[out_head_] already written
   std::size_t pong_at_ = kNoPong;  // index in out_ of a pong not yet started
   bool out_waiting_ = false;       // the strand waits for the socket to become writable
-  bool out_scheduled_ = false;     // a flush_queued() is posted to the writer threads
+  bool out_scheduled_ = false;     // the connection is on the writer threads' list
   bool out_last_ = false;          // the last item is queued: nothing more is taken
   bool out_open_ = true;           // false once the socket is closed
   static constexpr std::size_t kNoPong = static_cast<std::size_t>(-1);

@@ -97,9 +97,7 @@ void WsConnection::push_text(std::span<Frame> frames, std::size_t counted) {
     if (out_scheduled_) return;
     out_scheduled_ = true;
     lock.unlock();
-    asio::post(context_->writers, [weak = weak_from_this()] {
-      if (std::shared_ptr<WsConnection> self = weak.lock()) self->flush_queued();
-    });
+    context_->writers.push(weak_from_this());
     return;
   }
   const WriteOutcome outcome = write_out_locked();

@@ -17,6 +17,7 @@
 
 #include "relaycore/websocket/server.hpp"
 #include "websocket/message_pool.hpp"
+#include "websocket/writer_pool.hpp"
 
 namespace relaycore::websocket::detail {
 
@@ -53,7 +54,7 @@ class ServerContext {
   MessagePool messages;
   // Writes fan-out to connections, apart from the I/O threads, so that a burst of deliveries
   // never queues in front of a client's next read; replies do not wait for it at all.
-  asio::thread_pool writers;
+  WriterPool writers;
 
   // Registers a new connection; false once stop() has begun (the caller drops it).
   bool add(const std::shared_ptr<WsConnection>& connection) {
