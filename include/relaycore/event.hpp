@@ -99,9 +99,14 @@ class RELAYCORE_API Event {
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
 
-  // Only create() can build one; the tag keeps make_shared usable.
-  struct PrivateTag {};
-  Event(PrivateTag, EventFields&& fields);
+  // The passkey that keeps construction to create(), which checks the fields first: only Event
+  // can make one, yet the constructor stays public so that make_shared can call it.
+  class Passkey {
+   private:
+    Passkey() = default;
+    friend class Event;
+  };
+  Event(Passkey, EventFields&& fields);
 
  private:
   // "[0,\"<pubkey>\",<created_at>,<kind>," : the part of the commitment not in json_.

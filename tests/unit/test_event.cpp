@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <type_traits>
+#include <utility>
+
 #include "relaycore/event.hpp"
 #include "relaycore/hex.hpp"
 #include "test_util.hpp"
@@ -92,6 +95,28 @@ TEST_CASE("Tag helpers: d tag and NIP-40 expiration", "[event]") {
   EventPtr none = test::signed_event(test::alice(), 30000, 5, "", {{"d"}});
   CHECK(none->d_tag().empty());
 }
+
+namespace {
+
+// Whether code outside relaycore can make T's passkey with braces, or build T with one.
+template <typename T>
+concept PasskeyFromBraces = requires {
+  static_cast<void>(typename T::Passkey{});
+};
+template <typename T>
+concept BuildableWithBracedPasskey = requires(EventFields&& f) {
+  T({}, std::move(f));
+};
+
+}  // namespace
+
+// A host gets an Event only through create(), parse_event() or sign_event(), which check the
+// fields first; nothing outside relaycore can reach the constructor.
+static_assert(!std::is_default_constructible_v<Event::Passkey>);
+static_assert(!PasskeyFromBraces<Event>);
+static_assert(!BuildableWithBracedPasskey<Event>);
+static_assert(!std::is_constructible_v<Event, EventFields&&>);
+static_assert(!std::is_copy_constructible_v<Event>);
 
 TEST_CASE("Building an event moves content and tags, never copies them", "[event]") {
   EventFields f;
