@@ -33,7 +33,7 @@ enum class KindClass : std::uint8_t {
   kEphemeral,    // 20000-29999: delivered live, never stored
   kAddressable,  // 30000-39999: one per (pubkey, kind, d tag)
 };
-RELAYCORE_API KindClass kind_class(std::uint32_t kind) noexcept;
+RELAYCORE_API KindClass kind_class(std::uint16_t kind) noexcept;
 
 // The fields of an event before relaycore has built its canonical form. Hosts and tests fill
 // one in; parse_event fills one in from JSON. Moved, never copied, into the Event.

@@ -137,7 +137,7 @@ std::size_t write_commitment_head(char* out, std::string_view pubkey_hex, std::i
 
 }  // namespace
 
-KindClass kind_class(std::uint32_t kind) noexcept {
+KindClass kind_class(std::uint16_t kind) noexcept {
   if (kind == 0 || kind == 3 || (kind >= 10000 && kind < 20000)) return KindClass::kReplaceable;
   if (kind >= 20000 && kind < 30000) return KindClass::kEphemeral;
   if (kind >= 30000 && kind < 40000) return KindClass::kAddressable;

@@ -261,6 +261,10 @@ static void test_sign_event(void) {
   relaycore_free(event);
   CHECK_STATUS(relaycore_sign_event(kAliceSecret, 1, 1, NULL, NULL, &event), RELAYCORE_OK);
   CHECK(event != NULL && strstr(event, "\"tags\":[],\"content\":\"\"") != NULL);
+  /* The widest kind, 65535, is signed as it is. */
+  relaycore_free(event);
+  CHECK_STATUS(relaycore_sign_event(kAliceSecret, 65535, 1, NULL, NULL, &event), RELAYCORE_OK);
+  CHECK(event != NULL && strstr(event, "\"kind\":65535,") != NULL);
   free(expected);
   relaycore_free(event);
   relaycore_free(pubkey);

@@ -3,8 +3,12 @@
 #include <type_traits>
 #include <utility>
 
+#include "relaycore/audit.hpp"
 #include "relaycore/event.hpp"
+#include "relaycore/filter.hpp"
 #include "relaycore/hex.hpp"
+#include "relaycore/keys.hpp"
+#include "relaycore/storage.hpp"
 #include "test_util.hpp"
 
 using namespace relaycore;
@@ -69,6 +73,16 @@ TEST_CASE("A tampered event fails verification with a clear reason", "[event]") 
   CHECK(f.value()->verify().message() == "invalid: bad signature");
 }
 
+// A kind has one width wherever the API takes or gives one, so no conversion can cut it.
+using KindType = decltype(std::declval<const Event&>().kind());
+static_assert(std::is_same_v<KindType, std::uint16_t>);
+static_assert(std::is_same_v<decltype(&kind_class), KindClass (*)(KindType) noexcept>);
+static_assert(std::is_same_v<decltype(EventFields::kind), KindType>);
+static_assert(std::is_same_v<decltype(EventDraft::kind), KindType>);
+static_assert(std::is_same_v<decltype(Filter::kinds)::value_type::value_type, KindType>);
+static_assert(std::is_same_v<decltype(RemovedEvent::kind), KindType>);
+static_assert(std::is_same_v<decltype(AuditRecord::kind), KindType>);
+
 TEST_CASE("Kind classes follow NIP-01", "[event]") {
   CHECK(kind_class(0) == KindClass::kReplaceable);
   CHECK(kind_class(1) == KindClass::kRegular);
@@ -82,6 +96,7 @@ TEST_CASE("Kind classes follow NIP-01", "[event]") {
   CHECK(kind_class(30000) == KindClass::kAddressable);
   CHECK(kind_class(39999) == KindClass::kAddressable);
   CHECK(kind_class(40000) == KindClass::kRegular);
+  CHECK(kind_class(65535) == KindClass::kRegular);
 }
 
 TEST_CASE("Tag helpers: d tag and NIP-40 expiration", "[event]") {
