@@ -14,6 +14,7 @@
 #include "relaycore/policy.hpp"
 #include "relaycore/pubsub.hpp"
 #include "relaycore/rate_limit.hpp"
+#include "relaycore/sqlite.hpp"
 #include "relaycore/storage.hpp"
 
 namespace relaycore {
