@@ -16,6 +16,7 @@
 #include "relaycore/rate_limit.hpp"
 #include "relaycore/sqlite.hpp"
 #include "relaycore/storage.hpp"
+#include "relaycore/version.hpp"
 
 namespace relaycore {
 
@@ -33,8 +34,9 @@ struct RelayInfo {
   std::string description = "A Nostr relay built on relaycore";
   std::string pubkey;   // operator's hex pubkey, optional
   std::string contact;  // optional
-  std::string software = "relaycore";
-  std::string version = "0.1.0";
+  // NIP-11 asks for the URL of the software's project here.
+  std::string software = kProjectUrl;
+  std::string version = kVersionString;
 };
 
 struct Options {

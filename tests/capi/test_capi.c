@@ -369,6 +369,7 @@ static void test_documents(void) {
 
   CHECK_STATUS(relaycore_info_document(relay, &text), RELAYCORE_OK);
   CHECK(text != NULL && strstr(text, "\"supported_nips\"") != NULL);
+  CHECK(text != NULL && strstr(text, "\"version\":\"" RELAYCORE_TEST_VERSION "\"") != NULL);
   relaycore_free(text);
   relaycore_free(event);
   relaycore_relay_free(relay);
