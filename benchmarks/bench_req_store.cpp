@@ -11,6 +11,7 @@
 
 #include "bench_corpus.hpp"
 #include "relaycore/hex.hpp"
+#include "relaycore/sqlite.hpp"
 #include "relaycore/storage.hpp"
 
 namespace bench {

@@ -56,6 +56,8 @@ endif()
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/relaycore"
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   FILES_MATCHING PATTERN "*.hpp" PATTERN "*.h")
+install(FILES "${PROJECT_BINARY_DIR}/include/relaycore/version.hpp"
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/relaycore)
 
 install(EXPORT relaycore-targets
   NAMESPACE relaycore::

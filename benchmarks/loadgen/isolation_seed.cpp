@@ -10,6 +10,7 @@
 
 #include "bench_corpus.hpp"
 #include "isolation.hpp"
+#include "relaycore/sqlite.hpp"
 #include "relaycore/storage.hpp"
 
 namespace relaycore::isolation {

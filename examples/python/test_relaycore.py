@@ -41,6 +41,7 @@ class RelayTest(unittest.TestCase):
         self.assert_status(relaycore.INVALID_ARGUMENT, self.relay.query, '{"kinds":"x"}')
         self.assert_status(relaycore.INVALID_ARGUMENT, self.relay.count, [])
         self.assert_status(relaycore.INVALID_ARGUMENT, LIB.sign_event, "nothex", 1, 0)
+        self.assert_status(relaycore.INVALID_ARGUMENT, LIB.sign_event, SECRET, 65537, 0)
         self.assert_status(relaycore.INVALID_ARGUMENT, LIB.sign_event, SECRET, 1, 0, "", {"e": 1})
         self.assert_status(relaycore.INVALID_ARGUMENT, relaycore.Relay, LIB, "")
         self.assert_status(relaycore.INVALID_ARGUMENT, relaycore.Relay, LIB, ":memory:",

@@ -1,6 +1,6 @@
 // Connection and Session: the seam between a host's transport and relaycore. The host
-// implements Connection (send, close, queued bytes); relaycore implements Session, which the
-// host feeds with the text frames it receives.
+// implements Connection (send, close, queued bytes) and describes the client in a ClientInfo;
+// relaycore implements Session, which the host feeds with the text frames it receives.
 #pragma once
 
 #include <array>
@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "relaycore/event.hpp"
 #include "relaycore/export.hpp"
@@ -43,6 +44,14 @@ class RELAYCORE_API Frame {
  private:
   std::string head_;
   EventPtr event_;
+};
+
+// Who is asking: what the host told relaycore about the connection, and what NIP-42 proved.
+struct ClientInfo {
+  // The peer's address as the host knows it ("" for Relay::submit).
+  std::string remote_address;
+  // Pubkeys the client has authenticated as (NIP-42).
+  std::vector<Pubkey> authenticated;
 };
 
 // Implemented by the host, one per client connection.

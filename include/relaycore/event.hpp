@@ -33,7 +33,7 @@ enum class KindClass : std::uint8_t {
   kEphemeral,    // 20000-29999: delivered live, never stored
   kAddressable,  // 30000-39999: one per (pubkey, kind, d tag)
 };
-RELAYCORE_API KindClass kind_class(std::uint32_t kind) noexcept;
+RELAYCORE_API KindClass kind_class(std::uint16_t kind) noexcept;
 
 // The fields of an event before relaycore has built its canonical form. Hosts and tests fill
 // one in; parse_event fills one in from JSON. Moved, never copied, into the Event.
@@ -99,9 +99,14 @@ class RELAYCORE_API Event {
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
 
-  // Only create() can build one; the tag keeps make_shared usable.
-  struct PrivateTag {};
-  Event(PrivateTag, EventFields&& fields);
+  // The passkey that keeps construction to create(), which checks the fields first: only Event
+  // can make one, yet the constructor stays public so that make_shared can call it.
+  class Passkey {
+   private:
+    Passkey() = default;
+    friend class Event;
+  };
+  Event(Passkey, EventFields&& fields);
 
  private:
   // "[0,\"<pubkey>\",<created_at>,<kind>," : the part of the commitment not in json_.

@@ -14,7 +14,9 @@
 #include "relaycore/policy.hpp"
 #include "relaycore/pubsub.hpp"
 #include "relaycore/rate_limit.hpp"
+#include "relaycore/sqlite.hpp"
 #include "relaycore/storage.hpp"
+#include "relaycore/version.hpp"
 
 namespace relaycore {
 
@@ -37,8 +39,9 @@ struct RelayInfo {
   std::string icon;
   std::string banner;
   std::string posting_policy;
-  std::string software = "relaycore";
-  std::string version = "0.1.0";
+  // NIP-11 asks for the URL of the software's project here.
+  std::string software = kProjectUrl;
+  std::string version = kVersionString;
 };
 
 struct Options {

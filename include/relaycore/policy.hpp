@@ -7,20 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "relaycore/connection.hpp"
 #include "relaycore/event.hpp"
 #include "relaycore/export.hpp"
 #include "relaycore/filter.hpp"
 #include "relaycore/status.hpp"
 
 namespace relaycore {
-
-// Who is asking: what the host told relaycore about the connection, and what NIP-42 proved.
-struct ClientInfo {
-  // The peer's address as the host knows it ("" for Relay::submit).
-  std::string remote_address;
-  // Pubkeys the client has authenticated as (NIP-42).
-  std::vector<Pubkey> authenticated;
-};
 
 struct PolicyDecision {
   enum class Verdict : std::uint8_t {

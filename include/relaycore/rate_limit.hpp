@@ -12,10 +12,10 @@
 #include <string_view>
 #include <vector>
 
+#include "relaycore/connection.hpp"
 #include "relaycore/event.hpp"
 #include "relaycore/export.hpp"
 #include "relaycore/message.hpp"
-#include "relaycore/policy.hpp"
 #include "relaycore/stats.hpp"
 #include "relaycore/status.hpp"
 

@@ -8,6 +8,8 @@
  * [Data] Events and filters cross the boundary as NIP-01 JSON text, NUL-terminated UTF-8.
  *   A filters argument is one filter object ({"kinds":[1]}) or an array of them
  *   ([{"kinds":[1]},{"authors":["..."]}]), which match as the filters of one REQ do.
+ *   Kinds are 16 bits (0 to 65535) throughout relaycore; a filter naming a larger kind is
+ *   refused ("invalid: ...").
  *
  * [Errors] Every function that can fail returns a relaycore_status. On any status other than
  *   RELAYCORE_OK, relaycore_last_error() returns the reason on the calling thread, with a
@@ -289,8 +291,10 @@ RELAYCORE_C_API relaycore_status relaycore_info_document(relaycore_relay* relay,
 /* ---- Keys and signing, for small programs that make their own events ----------------------- */
 
 /* Builds and signs an event (BIP-340) with the secret key `secret_hex` (64 lowercase hex).
- * `tags_json` is a JSON array of arrays of strings, or NULL for no tags; `content` may be NULL
- * for "". The result is the event's canonical JSON. */
+ * `kind` is 0 to 65535; it is passed wider so that a larger value from a caller is refused
+ * (RELAYCORE_INVALID_ARGUMENT) instead of being cut to another kind. `tags_json` is a JSON
+ * array of arrays of strings, or NULL for no tags; `content` may be NULL for "". The result is
+ * the event's canonical JSON. */
 RELAYCORE_C_API relaycore_status relaycore_sign_event(const char* secret_hex, uint32_t kind,
                                                       int64_t created_at, const char* content,
                                                       const char* tags_json, char** event_json_out);

@@ -1,6 +1,6 @@
-// Storage: where accepted events live. relaycore ships SQLite (the default) and in-memory
-// storage; hosts may plug in their own, and tests/conformance/ holds the suite every storage
-// must pass.
+// Storage: where accepted events live. relaycore ships SQLite (the default, in sqlite.hpp) and
+// in-memory storage; hosts may plug in their own, and tests/conformance/ holds the suite every
+// storage must pass.
 #pragma once
 
 #include <cstdint>
@@ -134,35 +134,5 @@ class RELAYCORE_API Storage {
 
 // In-memory storage: fast and forgetful; for tests, ephemeral relays and benchmarks.
 RELAYCORE_API std::shared_ptr<Storage> new_memory_storage();
-
-// How durable a SQLite commit is before OK is sent.
-enum class SqliteSync : std::uint8_t {
-  // Survives power loss: every group commit is fsynced. The default.
-  kFull,
-  // Survives a process crash but not power loss: the most recent commits can be lost.
-  kNormal,
-};
-
-struct SqliteOptions {
-  // The database file, created if missing.
-  // Default: "relaycore.db".
-  std::string path = "relaycore.db";
-  // Default: kFull.
-  SqliteSync synchronous = SqliteSync::kFull;
-  // Page cache per connection, in KiB.
-  // Default: 65536 (64 MiB).
-  std::uint32_t cache_kib = 65536;
-  // Reader connections for concurrent queries.
-  // Default: 4.
-  std::uint32_t readers = 4;
-  // Gather each commit's WAL writes into large writes (a WAL frame is otherwise two system
-  // calls). Takes effect only with kFull, where every commit syncs the WAL; false is there to
-  // measure the difference.
-  // Default: true.
-  bool buffer_wal_writes = true;
-};
-
-// The embedded default: SQLite in WAL mode, one writer connection, a pool of readers.
-RELAYCORE_API Result<std::shared_ptr<Storage>> new_sqlite_storage(const SqliteOptions& options);
 
 }  // namespace relaycore

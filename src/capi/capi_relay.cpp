@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "capi/capi.hpp"
+#include "relaycore/version.hpp"
 
 namespace relaycore::capi {
 namespace {
@@ -32,9 +33,8 @@ relaycore_status check_struct_size(const relaycore_options& o) {
   for (std::size_t i = sizeof(relaycore_options); i < o.struct_size; ++i) {
     if (bytes[i] != 0) {
       return invalid("options set a field this library does not know (byte " + std::to_string(i) +
-                     " of " + std::to_string(o.struct_size) + "); relaycore " +
-                     RELAYCORE_VERSION_STRING + " knows " +
-                     std::to_string(sizeof(relaycore_options)));
+                     " of " + std::to_string(o.struct_size) + "); relaycore " + kVersionString +
+                     " knows " + std::to_string(sizeof(relaycore_options)));
     }
   }
   return RELAYCORE_OK;

@@ -12,6 +12,7 @@
 #include "relaycore/hex.hpp"
 #include "relaycore/keys.hpp"
 #include "relaycore/message.hpp"
+#include "relaycore/version.hpp"
 
 namespace relaycore::capi {
 namespace {
@@ -194,7 +195,7 @@ const char* relaycore_last_error(void) {
 
 void relaycore_free(void* ptr) { std::free(ptr); }
 
-const char* relaycore_version(void) { return RELAYCORE_VERSION_STRING; }
+const char* relaycore_version(void) { return kVersionString; }
 
 relaycore_status relaycore_sign_event(const char* secret_hex, uint32_t kind, int64_t created_at,
                                       const char* content, const char* tags_json,

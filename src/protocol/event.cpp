@@ -137,14 +137,14 @@ std::size_t write_commitment_head(char* out, std::string_view pubkey_hex, std::i
 
 }  // namespace
 
-KindClass kind_class(std::uint32_t kind) noexcept {
+KindClass kind_class(std::uint16_t kind) noexcept {
   if (kind == 0 || kind == 3 || (kind >= 10000 && kind < 20000)) return KindClass::kReplaceable;
   if (kind >= 20000 && kind < 30000) return KindClass::kEphemeral;
   if (kind >= 30000 && kind < 40000) return KindClass::kAddressable;
   return KindClass::kRegular;
 }
 
-Event::Event(PrivateTag, EventFields&& fields) : fields_(std::move(fields)) {
+Event::Event(Passkey, EventFields&& fields) : fields_(std::move(fields)) {
   const std::size_t estimate = 200 + tags_size(fields_.tags) + json::quoted_size(fields_.content);
   json_.reserve(estimate);
   json_.append("{\"id\":");
@@ -170,7 +170,7 @@ Event::Event(PrivateTag, EventFields&& fields) : fields_(std::move(fields)) {
 
 Result<EventPtr> Event::create(EventFields&& fields, const Limits& limits) {
   if (Status s = check_fields(fields, limits); !s) return s;
-  auto event = std::make_shared<const Event>(PrivateTag{}, std::move(fields));
+  auto event = std::make_shared<const Event>(Passkey(), std::move(fields));
   if (event->json_.size() > limits.max_event_bytes) {
     return Status::invalid(too_large("event", event->json_.size(), limits.max_event_bytes));
   }

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "relaycore/event.hpp"
+#include "relaycore/sqlite.hpp"
 #include "relaycore/status.hpp"
 #include "relaycore/storage.hpp"
 #include "storage/sqlite_connection.hpp"

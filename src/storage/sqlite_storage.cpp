@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "relaycore/storage.hpp"
+#include "relaycore/sqlite.hpp"
 #include "storage/connection_pool.hpp"
 #include "storage/sqlite_connection.hpp"
 #include "storage/sqlite_read.hpp"

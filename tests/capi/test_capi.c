@@ -261,6 +261,10 @@ static void test_sign_event(void) {
   relaycore_free(event);
   CHECK_STATUS(relaycore_sign_event(kAliceSecret, 1, 1, NULL, NULL, &event), RELAYCORE_OK);
   CHECK(event != NULL && strstr(event, "\"tags\":[],\"content\":\"\"") != NULL);
+  /* The widest kind, 65535, is signed as it is. */
+  relaycore_free(event);
+  CHECK_STATUS(relaycore_sign_event(kAliceSecret, 65535, 1, NULL, NULL, &event), RELAYCORE_OK);
+  CHECK(event != NULL && strstr(event, "\"kind\":65535,") != NULL);
   free(expected);
   relaycore_free(event);
   relaycore_free(pubkey);
@@ -365,6 +369,7 @@ static void test_documents(void) {
 
   CHECK_STATUS(relaycore_info_document(relay, &text), RELAYCORE_OK);
   CHECK(text != NULL && strstr(text, "\"supported_nips\"") != NULL);
+  CHECK(text != NULL && strstr(text, "\"version\":\"" RELAYCORE_TEST_VERSION "\"") != NULL);
   relaycore_free(text);
   relaycore_free(event);
   relaycore_relay_free(relay);

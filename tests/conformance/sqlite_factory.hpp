@@ -6,6 +6,7 @@
 
 #include <memory>
 
+#include "relaycore/sqlite.hpp"
 #include "relaycore/storage.hpp"
 #include "temp_dir.hpp"
 

@@ -79,6 +79,7 @@ if(STEP STREQUAL "install")
   # The layout consumers rely on.
   foreach(pattern
       "include/relaycore/event.hpp" "include/relaycore/export.hpp" "include/relaycore/relaycore.h"
+      "include/relaycore/version.hpp" "include/relaycore/sqlite.hpp"
       "lib*/librelaycore.*" "lib*/*/librelaycore.*" "lib*/librelaycore_c.*" "lib*/*/librelaycore_c.*"
       "lib*/cmake/relaycore/relaycore-config.cmake" "lib*/*/cmake/relaycore/relaycore-config.cmake"
       "lib*/cmake/relaycore/FindSecp256k1.cmake" "lib*/*/cmake/relaycore/FindSecp256k1.cmake"
@@ -86,7 +87,7 @@ if(STEP STREQUAL "install")
     file(GLOB found "${prefix}/${pattern}")
     list(APPEND found_all ${found})
   endforeach()
-  foreach(name event.hpp export.hpp relaycore.h librelaycore librelaycore_c relaycore-config.cmake
+  foreach(name event.hpp export.hpp relaycore.h version.hpp sqlite.hpp librelaycore librelaycore_c relaycore-config.cmake
           FindSecp256k1.cmake relaycore.pc)
     if(NOT found_all MATCHES "/${name}")
       message(FATAL_ERROR "install: no ${name} under ${prefix}")

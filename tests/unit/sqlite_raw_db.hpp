@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "relaycore/sqlite.hpp"
 #include "relaycore/storage.hpp"
 #include "storage/sqlite_connection.hpp"
 #include "storage/sqlite_filter_sql.hpp"

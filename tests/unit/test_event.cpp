@@ -1,7 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <type_traits>
+#include <utility>
+
+#include "relaycore/audit.hpp"
 #include "relaycore/event.hpp"
+#include "relaycore/filter.hpp"
 #include "relaycore/hex.hpp"
+#include "relaycore/keys.hpp"
+#include "relaycore/storage.hpp"
 #include "test_util.hpp"
 
 using namespace relaycore;
@@ -66,6 +73,16 @@ TEST_CASE("A tampered event fails verification with a clear reason", "[event]") 
   CHECK(f.value()->verify().message() == "invalid: bad signature");
 }
 
+// A kind has one width wherever the API takes or gives one, so no conversion can cut it.
+using KindType = decltype(std::declval<const Event&>().kind());
+static_assert(std::is_same_v<KindType, std::uint16_t>);
+static_assert(std::is_same_v<decltype(&kind_class), KindClass (*)(KindType) noexcept>);
+static_assert(std::is_same_v<decltype(EventFields::kind), KindType>);
+static_assert(std::is_same_v<decltype(EventDraft::kind), KindType>);
+static_assert(std::is_same_v<decltype(Filter::kinds)::value_type::value_type, KindType>);
+static_assert(std::is_same_v<decltype(RemovedEvent::kind), KindType>);
+static_assert(std::is_same_v<decltype(AuditRecord::kind), KindType>);
+
 TEST_CASE("Kind classes follow NIP-01", "[event]") {
   CHECK(kind_class(0) == KindClass::kReplaceable);
   CHECK(kind_class(1) == KindClass::kRegular);
@@ -79,6 +96,7 @@ TEST_CASE("Kind classes follow NIP-01", "[event]") {
   CHECK(kind_class(30000) == KindClass::kAddressable);
   CHECK(kind_class(39999) == KindClass::kAddressable);
   CHECK(kind_class(40000) == KindClass::kRegular);
+  CHECK(kind_class(65535) == KindClass::kRegular);
 }
 
 TEST_CASE("Tag helpers: d tag and NIP-40 expiration", "[event]") {
@@ -92,6 +110,28 @@ TEST_CASE("Tag helpers: d tag and NIP-40 expiration", "[event]") {
   EventPtr none = test::signed_event(test::alice(), 30000, 5, "", {{"d"}});
   CHECK(none->d_tag().empty());
 }
+
+namespace {
+
+// Whether code outside relaycore can make T's passkey with braces, or build T with one.
+template <typename T>
+concept PasskeyFromBraces = requires {
+  static_cast<void>(typename T::Passkey{});
+};
+template <typename T>
+concept BuildableWithBracedPasskey = requires(EventFields&& f) {
+  T({}, std::move(f));
+};
+
+}  // namespace
+
+// A host gets an Event only through create(), parse_event() or sign_event(), which check the
+// fields first; nothing outside relaycore can reach the constructor.
+static_assert(!std::is_default_constructible_v<Event::Passkey>);
+static_assert(!PasskeyFromBraces<Event>);
+static_assert(!BuildableWithBracedPasskey<Event>);
+static_assert(!std::is_constructible_v<Event, EventFields&&>);
+static_assert(!std::is_copy_constructible_v<Event>);
 
 TEST_CASE("Building an event moves content and tags, never copies them", "[event]") {
   EventFields f;

@@ -109,3 +109,18 @@ TEST_CASE("Filter value counts obey the configured limit", "[filter]") {
   REQUIRE_FALSE(f.is_ok());
   CHECK(f.error().message() == "invalid: filter \"kinds\" has too many values (3, max 2)");
 }
+
+TEST_CASE("Filter kinds span the 16 bits of a kind and never wrap past them", "[filter]") {
+  EventPtr widest = test::signed_event(test::alice(), 65535, 1000, "");
+  EventPtr one = test::signed_event(test::alice(), 1, 1000, "");
+  Filter f = parse_filter("{\"kinds\":[65535]}").value();
+  CHECK(*f.kinds == std::vector<std::uint16_t>{65535});
+  CHECK(f.matches(*widest));
+  CHECK_FALSE(f.matches(*one));
+  // 65537 would be kind 1 if it were cut to 16 bits; it is refused instead.
+  for (const char* kinds : {"[65536]", "[1,65537]", "[4294967297]", "[-1]"}) {
+    Result<Filter> bad = parse_filter(std::string("{\"kinds\":") + kinds + "}");
+    REQUIRE_FALSE(bad.is_ok());
+    CHECK(bad.error().message() == "invalid: filter \"kinds\" values must be between 0 and 65535");
+  }
+}

@@ -5,6 +5,7 @@
 #include "relay_test_util.hpp"
 #include "relaycore/message.hpp"
 #include "relaycore/relay.hpp"
+#include "relaycore/version.hpp"
 #include "test_util.hpp"
 
 using namespace relaycore;
@@ -273,6 +274,19 @@ TEST_CASE("NIP-11 document lists the NIPs implemented and the configured limits"
   CHECK(doc.find("\"supported_nips\":[1,9,11,40,42,45,50,70]") != std::string::npos);
   CHECK(doc.find("\"max_subscriptions\":33") != std::string::npos);
   CHECK(doc.find("\"max_message_length\":99999") != std::string::npos);
+}
+
+TEST_CASE("NIP-11 names the software by its project URL and the version CMake built", "[relay]") {
+  Fixture fx;
+  std::string doc = fx.relay->info_document();
+  CHECK(doc.find(R"("version":")" RELAYCORE_TEST_PROJECT_VERSION R"(")") != std::string::npos);
+  CHECK(doc.find(R"("software":")" RELAYCORE_TEST_PROJECT_URL R"(")") != std::string::npos);
+  CHECK(std::string_view(RELAYCORE_TEST_PROJECT_URL).starts_with("https://"));
+  CHECK(std::string_view(kVersionString) == RELAYCORE_TEST_PROJECT_VERSION);
+  CHECK(RELAYCORE_VERSION == kVersionMajor * 10000 + kVersionMinor * 100 + kVersionPatch);
+  CHECK(std::to_string(kVersionMajor) + "." + std::to_string(kVersionMinor) + "." +
+            std::to_string(kVersionPatch) ==
+        RELAYCORE_TEST_PROJECT_VERSION);
 }
 
 TEST_CASE("Malformed frames get NIP-01 answers and the session stays usable", "[relay]") {

@@ -15,7 +15,6 @@
 
 #include "relaycore/connection.hpp"
 #include "relaycore/export.hpp"
-#include "relaycore/policy.hpp"
 #include "relaycore/status.hpp"
 
 namespace relaycore::websocket {

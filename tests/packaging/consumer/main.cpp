@@ -14,6 +14,7 @@
 #include "relaycore/logger.hpp"
 #include "relaycore/message.hpp"
 #include "relaycore/relay.hpp"
+#include "relaycore/version.hpp"
 
 // The build passes RELAYCORE_CONSUMER_STATIC=1 for a static relaycore: its usage requirements
 // must then bring RELAYCORE_STATIC along (through the CMake target or pkg-config Cflags).
@@ -112,6 +113,15 @@ int main() {
     check(relay.value()->shutdown().is_ok(), "a clean shutdown is ok");
     check(logger->saw("relay: open"), "the relay logs to the host's logger");
   }
+
+  // The generated version header is installed and agrees with the package that was found.
+  const std::string version = std::to_string(relaycore::kVersionMajor) + "." +
+                              std::to_string(relaycore::kVersionMinor) + "." +
+                              std::to_string(relaycore::kVersionPatch);
+  check(version == relaycore::kVersionString, "kVersionString is major.minor.patch");
+#ifdef RELAYCORE_CONSUMER_EXPECT_VERSION
+  check(version == RELAYCORE_CONSUMER_EXPECT_VERSION, "version.hpp matches the package version");
+#endif
 
   if (failures == 0) std::puts("consumer: ok");
   return failures == 0 ? 0 : 1;

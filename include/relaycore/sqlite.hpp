@@ -1,0 +1,45 @@
+// SQLite storage, the embedded default: its options and its factory. Options::sqlite is used
+// when a host sets no storage of its own.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "relaycore/export.hpp"
+#include "relaycore/status.hpp"
+#include "relaycore/storage.hpp"
+
+namespace relaycore {
+
+// How durable a SQLite commit is before OK is sent.
+enum class SqliteSync : std::uint8_t {
+  // Survives power loss: every group commit is fsynced. The default.
+  kFull,
+  // Survives a process crash but not power loss: the most recent commits can be lost.
+  kNormal,
+};
+
+struct SqliteOptions {
+  // The database file, created if missing.
+  // Default: "relaycore.db".
+  std::string path = "relaycore.db";
+  // Default: kFull.
+  SqliteSync synchronous = SqliteSync::kFull;
+  // Page cache per connection, in KiB.
+  // Default: 65536 (64 MiB).
+  std::uint32_t cache_kib = 65536;
+  // Reader connections for concurrent queries.
+  // Default: 4.
+  std::uint32_t readers = 4;
+  // Gather each commit's WAL writes into large writes (a WAL frame is otherwise two system
+  // calls). Takes effect only with kFull, where every commit syncs the WAL; false is there to
+  // measure the difference.
+  // Default: true.
+  bool buffer_wal_writes = true;
+};
+
+// The embedded default: SQLite in WAL mode, one writer connection, a pool of readers.
+RELAYCORE_API Result<std::shared_ptr<Storage>> new_sqlite_storage(const SqliteOptions& options);
+
+}  // namespace relaycore
