@@ -1,5 +1,6 @@
 // LogStorage: see log_storage.hpp for the file format. Only relaycore's public API is used:
-// Event and Filter for matching, supersedes() for the replacement rule, parse_event() to replay.
+// Event and Filter for matching, the storage rules (relaycore/storage_rules.hpp) for NIP-01
+// replacement and NIP-09 deletion, parse_event() to replay.
 #include "log_storage.hpp"
 
 #include <fcntl.h>
@@ -14,13 +15,14 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <tuple>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "relaycore/event.hpp"
 #include "relaycore/filter.hpp"
 #include "relaycore/hex.hpp"
+#include "relaycore/storage_rules.hpp"
 
 namespace example {
 
@@ -28,60 +30,19 @@ using namespace relaycore;
 
 namespace {
 
-constexpr std::uint16_t kDeletionKind = 5;
-
 // The NIP-01 result order: created_at descending, then id ascending.
 using TimeKey = EventKey;
 
 // Everything in memory; rebuilt from the log on open and after a failed write.
 struct Index {
-  std::map<TimeKey, StoredEvent> by_time;             // query order
-  std::map<EventId, std::int64_t> created;            // id -> created_at, to find its TimeKey
-  std::map<std::uint64_t, EventPtr> by_seq;           // scan_since
-  std::map<std::string, EventId> slots;               // "kind:pubkey:d" -> current version
-  std::set<std::pair<EventId, Pubkey>> deleted_ids;   // NIP-09 e tags: (id, author)
-  std::map<std::string, std::int64_t> deleted_slots;  // NIP-09 a tags: slot -> deleted up to
-  std::uint64_t last_seq = 0;                         // never reused, even after removal
+  std::map<TimeKey, StoredEvent> by_time;            // query order
+  std::map<EventId, std::int64_t> created;           // id -> created_at, to find its TimeKey
+  std::map<std::uint64_t, EventPtr> by_seq;          // scan_since
+  std::map<Address, EventId> slots;                  // the current version of each slot
+  std::set<std::pair<EventId, Pubkey>> deleted_ids;  // NIP-09 e tags: (id, author)
+  std::map<Address, std::int64_t> deleted_slots;     // NIP-09 a tags: slot -> deleted up to
+  std::uint64_t last_seq = 0;                        // never reused, even after removal
 };
-
-// The replaceable or addressable slot of an event, as a NIP-09 coordinate "kind:pubkey:d".
-std::optional<std::string> slot_of(const Event& e) {
-  if (e.kind_class() != KindClass::kReplaceable && e.kind_class() != KindClass::kAddressable) {
-    return std::nullopt;
-  }
-  std::string d = e.kind_class() == KindClass::kAddressable ? std::string(e.d_tag()) : "";
-  return std::to_string(e.kind()) + ":" + std::string(e.pubkey_hex()) + ":" + d;
-}
-
-// The slot an `a` tag names, if it is one of `author`'s (nobody deletes another's events).
-std::optional<std::string> parse_slot(std::string_view value, std::string_view author) {
-  std::size_t first = value.find(':');
-  std::size_t second = value.find(':', first == value.npos ? first : first + 1);
-  if (second == value.npos || value.substr(first + 1, second - first - 1) != author) return {};
-  unsigned kind = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + first, kind);
-  if (ec != std::errc() || end != value.data() + first || kind > 65535) return {};
-  switch (kind_class(kind)) {
-    case KindClass::kReplaceable:
-      return std::to_string(kind) + ":" + std::string(author) + ":";
-    case KindClass::kAddressable:
-      return std::to_string(kind) + ":" + std::string(value.substr(first + 1));
-    default:
-      return {};
-  }
-}
-
-// What a kind 5 asks to delete: the ids of its e tags and its author's slots in its a tags.
-void deletion_targets(const Event& del, std::vector<EventId>& ids,
-                      std::vector<std::string>& slots) {
-  for (const Tag& tag : del.tags()) {
-    EventId id{};
-    if (tag.size() >= 2 && tag[0] == "e" && from_hex(tag[1], id)) ids.push_back(id);
-    if (tag.size() >= 2 && tag[0] == "a") {
-      if (auto slot = parse_slot(tag[1], del.pubkey_hex())) slots.push_back(*slot);
-    }
-  }
-}
 
 bool is_expired(const Event& e, std::int64_t now) {
   return e.expiration() && *e.expiration() <= now;
@@ -93,7 +54,28 @@ bool visible(const StoredEvent& s, const Filter& filter, const QueryRequest& req
          filter.matches(*s.event);
 }
 
-class LogStorage final : public Storage {
+// A d tag may hold any text, spaces and newlines included, so the log keeps it in hex.
+std::string hex_of(std::string_view bytes) {
+  std::string out(2 * bytes.size(), '\0');
+  hex_encode(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), out.data());
+  return out;
+}
+
+// Splits off the text up to the next space.
+std::string_view next_field(std::string_view& rest) {
+  const std::size_t space = std::min(rest.find(' '), rest.size());
+  std::string_view field = rest.substr(0, space);
+  rest.remove_prefix(std::min(space + 1, rest.size()));
+  return field;
+}
+
+template <typename Int>
+bool parse_int(std::string_view text, Int& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+class LogStorage final : public Storage, private WriteTarget {
  public:
   explicit LogStorage(std::string path) : path_(std::move(path)) {}
   ~LogStorage() override {
@@ -113,7 +95,8 @@ class LogStorage final : public Storage {
   Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override {
     std::lock_guard lock(mutex_);
     results.assign(events.size(), WriteResult{});
-    for (std::size_t i = 0; i < events.size(); ++i) apply(events[i], results[i]);
+    // The rules fail only when the target does, and this one does not.
+    for (std::size_t i = 0; i < events.size(); ++i) (void)apply_event(*this, events[i], results[i]);
     Status s = commit();
     if (!s) results.assign(events.size(), WriteResult{WriteOutcome::kRejected, s, 0, {}});
     return s;
@@ -174,109 +157,58 @@ class LogStorage final : public Storage {
     return Status::ok();
   }
 
-  Result<std::uint64_t> purge_expired(std::int64_t now) override {
+  Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) override {
     std::lock_guard lock(mutex_);
-    std::vector<EventId> expired;
-    for (const auto& [key, stored] : index_.by_time) {
-      if (is_expired(*stored.event, now)) expired.push_back(key.id);
+    std::vector<RemovedEvent> expired;
+    for (const auto& [seq, e] : index_.by_seq) {
+      if (is_expired(*e, now)) {
+        expired.push_back({e->id(), e->kind(), seq, RemovalReason::kExpired, e->pubkey()});
+      }
     }
-    return remove_and_commit(expired);
+    for (const RemovedEvent& gone : expired) (void)remove(gone.id);
+    if (Status s = commit(); !s) return s;
+    return expired;
   }
 
-  Result<std::uint64_t> erase(std::span<const EventId> ids) override {
+  Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) override {
     std::lock_guard lock(mutex_);
-    return remove_and_commit(ids);
+    std::vector<RemovedEvent> erased;
+    (void)erase_events(*this, ids, erased);
+    if (Status s = commit(); !s) return s;
+    return erased;
   }
 
  private:
-  // NIP-01 and NIP-09 for one event of a batch. Earlier events of the batch are already in the
-  // index, so replacement and deletion see them.
-  void apply(const EventPtr& e, WriteResult& r) {
-    if (e->kind_class() == KindClass::kEphemeral) {
-      r.status = Status::invalid("ephemeral events are not stored");
-      return;
-    }
-    if (index_.created.contains(e->id())) {
-      r = {WriteOutcome::kDuplicate, Status::duplicate("already have this event"), 0, {}};
-      return;
-    }
-    std::optional<std::string> slot = slot_of(*e);
-    if (deleted(*e, slot)) {
-      r = {WriteOutcome::kDeleted, Status::blocked("this event was deleted by its author"), 0, {}};
-      return;
-    }
-    auto current = slot ? index_.slots.find(*slot) : index_.slots.end();
-    if (current != index_.slots.end()) {
-      const Event& old = *stored(current->second).event;
-      if (supersedes(old.created_at(), old.id(), e->created_at(), e->id())) {
-        r.status = Status::duplicate("have a newer version of this event");
-        return;
-      }
-      r.removed.push_back(remove(current->second));
-    }
-    r.outcome = r.removed.empty() ? WriteOutcome::kStored : WriteOutcome::kReplaced;
-    r.seq = insert(e, index_.last_seq + 1);
-    if (e->kind() == kDeletionKind) delete_targets(*e, r.removed);
+  // The write primitives the storage rules run on. Each mutation changes the index and, unless
+  // replaying, logs a record; none fails.
+  Result<std::optional<StoredRef>> find(const EventId& id) override {
+    if (!index_.created.contains(id)) return std::optional<StoredRef>();
+    const StoredEvent& s = stored(id);
+    const Event& e = *s.event;
+    return std::optional<StoredRef>(StoredRef{id, e.pubkey(), e.created_at(), e.kind(), s.seq});
   }
 
-  bool deleted(const Event& e, const std::optional<std::string>& slot) const {
-    if (e.kind() == kDeletionKind) return false;  // deleting a deletion has no effect
-    if (index_.deleted_ids.contains({e.id(), e.pubkey()})) return true;
-    auto it = slot ? index_.deleted_slots.find(*slot) : index_.deleted_slots.end();
-    return it != index_.deleted_slots.end() && e.created_at() <= it->second;
+  Result<bool> id_deleted(const EventId& id, const Pubkey& author) override {
+    return index_.deleted_ids.contains({id, author});
   }
 
-  // A kind 5 just stored removes its author's events named by its e tags, and its author's
-  // slot versions named by its a tags up to its created_at. insert() made the tombstones.
-  void delete_targets(const Event& del, std::vector<RemovedEvent>& removed) {
-    std::vector<EventId> ids;
-    std::vector<std::string> slots;
-    deletion_targets(del, ids, slots);
-    for (const EventId& id : ids) {
-      if (!index_.created.contains(id)) continue;
-      const Event& target = *stored(id).event;
-      if (target.pubkey() == del.pubkey() && target.kind() != kDeletionKind) {
-        removed.push_back(remove(id));
-      }
-    }
-    for (const std::string& slot : slots) {
-      auto it = index_.slots.find(slot);
-      if (it != index_.slots.end() && stored(it->second).event->created_at() <= del.created_at()) {
-        removed.push_back(remove(it->second));
-      }
-    }
+  Result<std::optional<std::int64_t>> address_deleted_until(const Address& address) override {
+    auto it = index_.deleted_slots.find(address);
+    if (it == index_.deleted_slots.end()) return std::optional<std::int64_t>();
+    return std::optional<std::int64_t>(it->second);
   }
 
-  const StoredEvent& stored(const EventId& id) const {
-    return index_.by_time.at(TimeKey{index_.created.at(id), id});
+  Status versions(const Address& address, std::vector<StoredRef>& out) override {
+    out.clear();
+    auto it = index_.slots.find(address);
+    if (it != index_.slots.end()) out.push_back(**find(it->second));
+    return Status::ok();
   }
 
-  // The two mutations; each changes the index and, unless replaying, logs a record. A stored
-  // kind 5 leaves its tombstones here, live and on replay alike.
-  std::uint64_t insert(const EventPtr& e, std::uint64_t seq) {
-    index_.by_time.emplace(TimeKey{e->created_at(), e->id()}, StoredEvent{e, seq});
-    index_.created.emplace(e->id(), e->created_at());
-    index_.by_seq.emplace(seq, e);
-    if (auto slot = slot_of(*e)) index_.slots[*slot] = e->id();
-    index_.last_seq = std::max(index_.last_seq, seq);
-    if (e->kind() == kDeletionKind) {
-      std::vector<EventId> ids;
-      std::vector<std::string> slots;
-      deletion_targets(*e, ids, slots);
-      for (const EventId& id : ids) index_.deleted_ids.emplace(id, e->pubkey());
-      for (const std::string& slot : slots) {
-        std::int64_t& until = index_.deleted_slots.try_emplace(slot, e->created_at()).first->second;
-        until = std::max(until, e->created_at());
-      }
-    }
-    if (!replaying_) pending_ += "+ " + std::to_string(seq) + " " + std::string(e->json()) + "\n";
-    return seq;
-  }
-
-  RemovedEvent remove(EventId id) {  // by value: callers pass references into the index
+  Status remove(const EventId& id) override {
     auto node = index_.by_time.find(TimeKey{index_.created.at(id), id});
     const StoredEvent s = node->second;
-    if (auto slot = slot_of(*s.event)) {
+    if (auto slot = address_of(*s.event)) {
       auto it = index_.slots.find(*slot);
       if (it != index_.slots.end() && it->second == id) index_.slots.erase(it);
     }
@@ -284,18 +216,41 @@ class LogStorage final : public Storage {
     index_.by_time.erase(node);
     index_.created.erase(id);
     if (!replaying_) pending_ += "- " + to_hex(id) + "\n";
-    return RemovedEvent{id, s.event->kind(), s.seq};
+    return Status::ok();
   }
 
-  Result<std::uint64_t> remove_and_commit(std::span<const EventId> ids) {
-    std::uint64_t n = 0;
-    for (const EventId& id : ids) {
-      if (!index_.created.contains(id)) continue;
-      remove(id);
-      ++n;
+  Result<std::uint64_t> insert(const EventPtr& e) override {
+    return insert_at(e, index_.last_seq + 1);
+  }
+
+  Status add_id_tombstone(const EventId& id, const Pubkey& author) override {
+    index_.deleted_ids.emplace(id, author);
+    if (!replaying_) pending_ += "x " + to_hex(id) + " " + to_hex(author) + "\n";
+    return Status::ok();
+  }
+
+  Status add_address_tombstone(const Address& address, std::int64_t until) override {
+    std::int64_t& bound = index_.deleted_slots.try_emplace(address, until).first->second;
+    bound = std::max(bound, until);
+    if (!replaying_) {
+      pending_ += "a " + std::to_string(until) + " " + std::to_string(address.kind) + " " +
+                  to_hex(address.pubkey) + " " + hex_of(address.d) + "\n";
     }
-    if (Status s = commit(); !s) return s;
-    return n;
+    return Status::ok();
+  }
+
+  const StoredEvent& stored(const EventId& id) const {
+    return index_.by_time.at(TimeKey{index_.created.at(id), id});
+  }
+
+  std::uint64_t insert_at(const EventPtr& e, std::uint64_t seq) {
+    index_.by_time.emplace(TimeKey{e->created_at(), e->id()}, StoredEvent{e, seq});
+    index_.created.emplace(e->id(), e->created_at());
+    index_.by_seq.emplace(seq, e);
+    if (auto slot = address_of(*e)) index_.slots[*slot] = e->id();
+    index_.last_seq = std::max(index_.last_seq, seq);
+    if (!replaying_) pending_ += "+ " + std::to_string(seq) + " " + std::string(e->json()) + "\n";
+    return seq;
   }
 
   // Appends the batch's records and its "." line, then fsyncs: only then is the batch
@@ -349,24 +304,33 @@ class LogStorage final : public Storage {
     return Status::ok();
   }
 
+  // Applies one record to the index, as the write that logged it did.
   Status replay(std::string_view line) {
+    std::string_view rest = line;
+    const std::string_view type = next_field(rest);
     EventId id{};
-    std::uint64_t seq = 0;
-    const std::size_t space = line.find(' ', 2);
-    if (line == ".") return Status::ok();
-    if (line.starts_with("- ") && from_hex(line.substr(2), id) && index_.created.contains(id)) {
-      remove(id);
-      return Status::ok();
+    Pubkey pubkey{};
+    if (type == "." && rest.empty()) return Status::ok();
+    if (type == "-" && from_hex(rest, id) && index_.created.contains(id)) return remove(id);
+    if (type == "x" && from_hex(next_field(rest), id) && from_hex(rest, pubkey)) {
+      return add_id_tombstone(id, pubkey);
     }
-    if (line.starts_with("+ ") && space != line.npos) {
-      auto [end, ec] = std::from_chars(line.data() + 2, line.data() + space, seq);
+    std::int64_t until = 0;
+    Address address;
+    if (type == "a" && parse_int(next_field(rest), until) &&
+        parse_int(next_field(rest), address.kind) && from_hex(next_field(rest), address.pubkey)) {
+      address.d.resize(rest.size() / 2);
+      auto* d = reinterpret_cast<std::uint8_t*>(address.d.data());
+      if (hex_decode(rest, d, address.d.size())) return add_address_tombstone(address, until);
+    }
+    std::uint64_t seq = 0;
+    if (type == "+" && parse_int(next_field(rest), seq) && seq > 0) {
       // The log holds only events relaycore accepted, under whatever limits the host set.
       Limits any;
       any.max_event_bytes = any.max_content_bytes = any.max_tag_value_bytes = SIZE_MAX;
       any.max_message_bytes = any.max_event_tags = any.max_tag_strings = SIZE_MAX;
-      Result<EventPtr> e = parse_event(line.substr(space + 1), any);
-      if (ec == std::errc() && end == line.data() + space && seq > 0 && e) {
-        insert(*e, seq);
+      if (Result<EventPtr> e = parse_event(rest, any)) {
+        insert_at(*e, seq);
         return Status::ok();
       }
     }

@@ -1,6 +1,7 @@
-// relaycore-custom-storage: a relay on a storage the host wrote itself (log_storage.cpp). It
-// submits a signed note with Relay::submit, reads it back through a session REQ, then reopens
-// the log to show the note survived, and prints each step.
+// relaycore-custom-storage: a relay on a storage the host wrote itself (log_storage.cpp), seen
+// through a StorageWrapper that reports each commit. It submits a signed note with
+// Relay::submit, reads it back through a session REQ, then reopens the log to show the note
+// survived, and prints each step.
 //
 //   $ relaycore-custom-storage [LOG_PATH]     (default: a log in a fresh temporary directory)
 #include <stdlib.h>  // mkdtemp
@@ -17,6 +18,7 @@
 #include "log_storage.hpp"
 #include "relaycore/keys.hpp"
 #include "relaycore/relay.hpp"
+#include "relaycore/storage_wrapper.hpp"
 
 using namespace relaycore;
 
@@ -51,6 +53,23 @@ class CapturingConnection final : public Connection {
   std::vector<std::string> frames_;
 };
 
+// A StorageWrapper overrides only what it needs and forwards the rest: this one prints what each
+// batch stored once the log storage has committed it.
+class ReportingStorage final : public StorageWrapper {
+ public:
+  using StorageWrapper::StorageWrapper;
+
+  Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override {
+    Status s = StorageWrapper::write_batch(events, results);
+    for (std::size_t i = 0; s && i < events.size(); ++i) {
+      if (results[i].seq == 0) continue;
+      std::printf("committed %s at seq %llu\n", std::string(events[i]->id_hex()).c_str(),
+                  static_cast<unsigned long long>(results[i].seq));
+    }
+    return s;
+  }
+};
+
 int fail(const std::string& what) {
   std::fprintf(stderr, "relaycore-custom-storage: %s\n", what.c_str());
   return 1;
@@ -73,7 +92,7 @@ int main(int argc, char** argv) {
   Result<std::shared_ptr<Storage>> storage = example::open_log_storage(path);
   if (!storage) return fail(storage.error().message());
   Options options;
-  options.storage = *storage;
+  options.storage = std::make_shared<ReportingStorage>(*storage);
   Result<std::unique_ptr<Relay>> relay = Relay::open(std::move(options));
   if (!relay) return fail("cannot open the relay: " + relay.error().message());
   std::printf("relay open on %s\n", path.c_str());

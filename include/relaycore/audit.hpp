@@ -15,12 +15,15 @@ namespace relaycore {
 
 enum class AuditAction : std::uint8_t {
   kEventCreated = 1,
-  kEventDeleted = 2,   // removed by a NIP-09 deletion, an operator erase or expiry
+  kEventDeleted = 2,   // removed by its author's NIP-09 deletion
   kEventReplaced = 3,  // superseded by a newer replaceable or addressable version
   kRecovered = 4,      // committed before a crash whose audit record was lost; appended on open
+  kEventExpired = 5,   // removed by a purge of NIP-40 expired events
+  kEventErased = 6,    // removed outright by the operator (Relay::erase)
 };
 
-// "event_created", "event_deleted", "event_replaced", "recovered".
+// "event_created", "event_deleted", "event_replaced", "recovered", "event_expired",
+// "event_erased".
 RELAYCORE_API const char* audit_action_name(AuditAction action) noexcept;
 
 struct AuditRecord {
@@ -31,7 +34,9 @@ struct AuditRecord {
   AuditAction action = AuditAction::kEventCreated;
   EventId event_id{};
   std::uint16_t kind = 0;
-  // The pubkey that caused the change: the author of the stored or deleting event.
+  // The pubkey that caused the change: the author of the stored, replacing or deleting event;
+  // for an expiry the expired event's author, who set its expiration; all zero for an erase,
+  // which the operator caused.
   Pubkey actor{};
 };
 

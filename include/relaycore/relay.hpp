@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,8 +30,8 @@ struct OkResult {
 //   the relay's own callbacks. Host callbacks run on relaycore threads: policies on the verify
 //   and reader threads; subscription, change-listener and submit_async callbacks on the one
 //   callback thread ("rc-callback"), never on the writer.
-// [Blocking] submit(), query() and count() block the caller (on the commit, or on storage);
-//   the rest return at once.
+// [Blocking] submit(), erase(), query() and count() block the caller (on the commit, or on
+//   storage); the rest return at once.
 // [Ownership] Sessions, subscription and listener handles keep the relay's core alive, so they
 //   may outlive the Relay object; after shutdown they receive nothing more.
 // [Errors] Status and Result values with NIP-01 prefixes; nothing throws.
@@ -73,6 +74,14 @@ class RELAYCORE_API Relay {
   // the callback thread: what it stored and what it removed. Apps keep caches right with it;
   // servers feed webhooks and indexes.
   virtual std::unique_ptr<ListenerHandle> listen(ChangeListener listener) = 0;
+
+  // An operator's delete: removes the stored events among `ids` outright and returns them
+  // (reason kErased). Unlike a NIP-09 deletion it leaves no tombstone, so an author may publish
+  // an erased event again. It runs on the writer between event batches; each removed event gets
+  // an audit record (event_erased) and reaches the change listeners. Blocks until done.
+  // "error: ..." when storage failed (nothing was erased), when the audit sink refused the
+  // records (the events are erased all the same), or when the relay is shutting down.
+  virtual Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) = 0;
 
   // The NIP-11 relay information document.
   virtual std::string info_document() const = 0;

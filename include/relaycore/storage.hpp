@@ -27,11 +27,22 @@ enum class WriteOutcome : std::uint8_t {
   kRejected,   // not stored; WriteResult::status says why (e.g. a newer version exists)
 };
 
-// An event a write removed, with what the audit log needs to know of it.
+// Why an event left the store.
+enum class RemovalReason : std::uint8_t {
+  kReplaced = 1,  // a newer version of its replaceable or addressable slot was stored
+  kDeleted = 2,   // its author's NIP-09 deletion (kind 5) named it
+  kExpired = 3,   // its NIP-40 expiration passed and purge_expired() removed it
+  kErased = 4,    // erase() removed it: an operator's delete
+};
+
+// An event a storage removed, with what the audit log and change listeners need to know of it.
 struct RemovedEvent {
   EventId id{};
   std::uint16_t kind = 0;
   std::uint64_t seq = 0;
+  RemovalReason reason = RemovalReason::kReplaced;
+  // The removed event's author.
+  Pubkey pubkey{};
 };
 
 struct WriteResult {
@@ -86,8 +97,8 @@ struct QueryRequest {
 RELAYCORE_API bool supersedes(std::int64_t a_created, const EventId& a_id, std::int64_t b_created,
                               const EventId& b_id) noexcept;
 
-// [Threading] write_batch() and purge_expired() are called by one writer thread at a time.
-//   query(), count(), contains() and max_seq() are called from several reader threads at
+// [Threading] write_batch(), purge_expired() and erase() are called by one writer thread at a
+//   time. query(), count(), contains() and max_seq() are called from several reader threads at
 //   once, concurrently with writes.
 // [Blocking] Every method may block on I/O; relaycore calls them only from its own pool
 //   threads, never from a host thread.
@@ -125,11 +136,14 @@ class RELAYCORE_API Storage {
   virtual Status scan_since(std::uint64_t after_seq,
                             const std::function<bool(const StoredEvent&)>& visit) = 0;
 
-  // Removes events whose NIP-40 expiration is at or before `now`; returns how many.
-  virtual Result<std::uint64_t> purge_expired(std::int64_t now) = 0;
+  // Removes events whose NIP-40 expiration is at or before `now`, in one transaction, and
+  // returns them (reason kExpired) in sequence order, so that each removal can be audited.
+  virtual Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) = 0;
 
-  // Removes the given events outright (an operator's delete, not NIP-09); returns how many.
-  virtual Result<std::uint64_t> erase(std::span<const EventId> ids) = 0;
+  // Removes the given events outright (an operator's delete, not NIP-09: no tombstone is left)
+  // in one transaction, and returns those that were stored (reason kErased) in the order given.
+  // erase_events() in relaycore/storage_rules.hpp implements it over the write primitives.
+  virtual Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) = 0;
 };
 
 // In-memory storage: fast and forgetful; for tests, ephemeral relays and benchmarks.

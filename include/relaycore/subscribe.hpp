@@ -53,8 +53,9 @@ class RELAYCORE_API SubscriptionHandle {
 struct ChangeBatch {
   // The events the commit stored, in commit order, with their sequences.
   std::vector<StoredEvent> stored;
-  // The events it removed: older versions replaced, events a NIP-09 deletion named, NIP-40
-  // expirations purged and operator erases.
+  // The events it removed, each with its reason: older versions replaced, events a NIP-09
+  // deletion named, NIP-40 expirations purged (kExpired) and operator erases (kErased, see
+  // Relay::erase). A purge or an erase is a commit of its own, with nothing stored.
   std::vector<RemovedEvent> removed;
   // True when the listener fell so far behind that batches were dropped before this one: a
   // cache built from the batches must be rebuilt from a query.

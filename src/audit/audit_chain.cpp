@@ -14,6 +14,10 @@ const char* audit_action_name(AuditAction action) noexcept {
       return "event_replaced";
     case AuditAction::kRecovered:
       return "recovered";
+    case AuditAction::kEventExpired:
+      return "event_expired";
+    case AuditAction::kEventErased:
+      return "event_erased";
   }
   return "unknown";
 }
@@ -53,6 +57,8 @@ std::optional<AuditAction> action_from_code(std::int64_t code) noexcept {
     case static_cast<std::int64_t>(AuditAction::kEventDeleted):
     case static_cast<std::int64_t>(AuditAction::kEventReplaced):
     case static_cast<std::int64_t>(AuditAction::kRecovered):
+    case static_cast<std::int64_t>(AuditAction::kEventExpired):
+    case static_cast<std::int64_t>(AuditAction::kEventErased):
       return static_cast<AuditAction>(code);
     default:
       return std::nullopt;

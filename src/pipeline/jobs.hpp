@@ -36,11 +36,20 @@ struct IngestJob {
   Clock::time_point received;
 };
 
-// A verified event that policy accepted, for the single writer.
+// An operator's erase (Relay::erase): the writer runs it between event batches, in queue order,
+// and calls `done` on the writer thread with what was removed.
+struct EraseJob {
+  std::vector<EventId> ids;
+  std::function<void(Result<std::vector<RemovedEvent>>)> done;
+};
+
+// A verified event that policy accepted, for the single writer; or, with `erase` set and no
+// event, an erase.
 struct WriteJob {
   EventPtr event;
   AckFn ack;
   Clock::time_point received;
+  std::shared_ptr<EraseJob> erase;
 };
 
 // Events in commit order, for live subscribers and the PubSub.

@@ -167,6 +167,21 @@ class RelayImpl final : public Relay {
     return result.get();
   }
 
+  Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) override {
+    using Erased = Result<std::vector<RemovedEvent>>;
+    auto promise = std::make_shared<std::promise<Erased>>();
+    std::future<Erased> result = promise->get_future();
+    WriteJob job;
+    job.received = Clock::now();
+    job.erase = std::make_shared<EraseJob>();
+    job.erase->ids.assign(ids.begin(), ids.end());
+    job.erase->done = [promise](Erased erased) { promise->set_value(std::move(erased)); };
+    if (core_->stopping.load() || !core_->writes.push(job)) {
+      return Status::error("relay is shutting down");
+    }
+    return result.get();
+  }
+
   Status query(const std::vector<Filter>& filters,
                const std::function<bool(const EventPtr&)>& visit) override {
     return query_in_process(*core_, filters, visit);

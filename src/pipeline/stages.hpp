@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -87,8 +88,16 @@ class WriteStage {
 
  private:
   void run();
-  void process(std::vector<WriteJob>& jobs);
+  // Commits event jobs in group batches and erase jobs on their own, in queue order.
+  void run_jobs(std::vector<WriteJob>& jobs);
+  void process(std::span<WriteJob> jobs);
   void purge_expired();
+  void erase(EraseJob& job);
+  // Audits removals no stored event caused (expiry, erase) and hands them to the change
+  // listeners; the audit sink's status.
+  Status finish_removals(std::vector<RemovedEvent> removed);
+  // Hands a batch's records to the audit sink, timing any wait for room.
+  Status audit(std::vector<AuditRecord> records);
   Deps deps_;
   DispatchStage& dispatcher_;
   std::thread thread_;

@@ -110,7 +110,7 @@ void VerifyStage::process(IngestJob& job) {
         return reject(d.status);
     }
   }
-  WriteJob write{std::move(job.event), std::move(job.ack), job.received};
+  WriteJob write{std::move(job.event), std::move(job.ack), job.received, nullptr};
   if (!deps.out.push(write)) {
     bump(deps.stats.events_error);
     acknowledge(deps.stats, deps.log, write.ack, write.received,

@@ -1,7 +1,8 @@
 // Write stage: the single writer. It takes whatever is queued (up to max_write_batch) and
 // commits it as one transaction (group commit), hands the batch's audit records to the bounded
 // audit sink (waiting if it is full), and only then acks. Dispatch follows the acks (deferred)
-// or precedes them (inline).
+// or precedes them (inline). Between batches it purges expired events and runs erases, which
+// are audited and reported to change listeners as well.
 #include <algorithm>
 
 #include "pipeline/stages.hpp"
@@ -25,6 +26,21 @@ AuditRecord audit_record(AuditAction action, std::int64_t now, std::uint64_t seq
   return r;
 }
 
+// The audit action that records a removal for this reason.
+AuditAction removal_action(RemovalReason reason) {
+  switch (reason) {
+    case RemovalReason::kReplaced:
+      return AuditAction::kEventReplaced;
+    case RemovalReason::kDeleted:
+      return AuditAction::kEventDeleted;
+    case RemovalReason::kExpired:
+      return AuditAction::kEventExpired;
+    case RemovalReason::kErased:
+      break;
+  }
+  return AuditAction::kEventErased;
+}
+
 }  // namespace
 
 void WriteStage::start() {
@@ -42,7 +58,7 @@ void WriteStage::run() {
   const auto purge_every = std::chrono::seconds(deps_.options.purge_interval_seconds);
   for (;;) {
     if (!deps_.in.pop_batch_for(jobs, deps_.options.max_write_batch, kIdleWake)) break;
-    if (!jobs.empty()) process(jobs);
+    if (!jobs.empty()) run_jobs(jobs);
     if (purge_every.count() > 0 && Clock::now() >= next_purge) {
       purge_expired();
       next_purge = Clock::now() + purge_every;
@@ -50,18 +66,94 @@ void WriteStage::run() {
   }
 }
 
-void WriteStage::purge_expired() {
-  Result<std::uint64_t> n = deps_.storage->purge_expired(unix_now());
-  if (!n) {
-    deps_.log.failure(LogLevel::kError, "write: purging expired events failed",
-                      n.error().message());
-    return;
+void WriteStage::run_jobs(std::vector<WriteJob>& jobs) {
+  auto begin = jobs.begin();
+  while (begin != jobs.end()) {
+    auto end =
+        std::find_if(begin, jobs.end(), [](const WriteJob& j) { return j.erase != nullptr; });
+    if (begin != end) process(std::span<WriteJob>(begin, end));
+    if (end == jobs.end()) break;
+    erase(*end->erase);
+    begin = end + 1;
   }
-  bump(deps_.stats.expired_purged, *n);
-  if (*n > 0) deps_.log.write(LogLevel::kDebug, "write: purged {} expired events", *n);
 }
 
-void WriteStage::process(std::vector<WriteJob>& jobs) {
+void WriteStage::purge_expired() {
+  Result<std::vector<RemovedEvent>> purged = deps_.storage->purge_expired(unix_now());
+  if (!purged) {
+    deps_.log.failure(LogLevel::kError, "write: purging expired events failed",
+                      purged.error().message());
+    return;
+  }
+  const std::size_t n = purged->size();
+  if (n == 0) return;
+  bump(deps_.stats.expired_purged, n);
+  deps_.log.write(LogLevel::kDebug, "write: purged {} expired events", n);
+  // A failure is logged by audit(); the purge itself stands.
+  (void)finish_removals(std::move(purged).value());
+}
+
+void WriteStage::erase(EraseJob& job) {
+  Result<std::vector<RemovedEvent>> erased = deps_.storage->erase(job.ids);
+  if (!erased) {
+    deps_.log.failure(LogLevel::kError, "write: erasing events failed", erased.error().message());
+    job.done(std::move(erased).error());
+    return;
+  }
+  deps_.log.write(LogLevel::kInfo, "write: erased {} of {} events", erased->size(), job.ids.size());
+  Status audited = finish_removals(*erased);
+  if (!audited) {
+    job.done(Status::error(fmt::format(
+        "the events were erased, but their audit records were not written: {}", audited.detail())));
+    return;
+  }
+  job.done(std::move(erased).value());
+}
+
+Status WriteStage::finish_removals(std::vector<RemovedEvent> removed) {
+  if (removed.empty()) return Status::ok();
+  const std::int64_t now = unix_now();
+  std::vector<AuditRecord> records;
+  records.reserve(removed.size());
+  for (const RemovedEvent& gone : removed) {
+    // The expired event's author set its expiration; an erase has no author behind it.
+    const Pubkey actor = gone.reason == RemovalReason::kExpired ? gone.pubkey : Pubkey{};
+    records.push_back(
+        audit_record(removal_action(gone.reason), now, gone.seq, gone.id, gone.kind, actor));
+  }
+  Status audited = audit(std::move(records));
+  DispatchJob job;
+  job.removed = std::move(removed);
+  job.committed = Clock::now();
+  if (deps_.options.dispatch == DispatchMode::kInline) {
+    dispatcher_.process(job);
+  } else {
+    deps_.out.push(job);
+  }
+  return audited;
+}
+
+Status WriteStage::audit(std::vector<AuditRecord> records) {
+  const Deps& d = deps_;
+  if (!d.audit || records.empty()) return Status::ok();
+  const auto before = Clock::now();
+  Status audited = d.audit->enqueue(std::move(records));
+  const auto waited = Clock::now() - before;
+  if (waited > std::chrono::milliseconds(1)) {
+    bump(d.stats.audit_waits);
+    bump(d.stats.audit_wait_us,
+         static_cast<std::uint64_t>(
+             std::chrono::duration_cast<std::chrono::microseconds>(waited).count()));
+  }
+  if (!audited) {
+    // Committed but not audited: say so rather than claim the full guarantee.
+    d.log.failure(LogLevel::kError, "write: handing audit records to the sink failed",
+                  audited.message());
+  }
+  return audited;
+}
+
+void WriteStage::process(std::span<WriteJob> jobs) {
   const Deps& d = deps_;
   std::vector<EventPtr> to_store;
   to_store.reserve(jobs.size());
@@ -122,10 +214,9 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
         oks[i] = {true, ""};
         records.push_back(audit_record(AuditAction::kEventCreated, now, r.seq, ev->id(), ev->kind(),
                                        ev->pubkey()));
-        const AuditAction removal =
-            ev->kind() == 5 ? AuditAction::kEventDeleted : AuditAction::kEventReplaced;
         for (const RemovedEvent& gone : r.removed) {
-          records.push_back(audit_record(removal, now, gone.seq, gone.id, gone.kind, ev->pubkey()));
+          records.push_back(audit_record(removal_action(gone.reason), now, gone.seq, gone.id,
+                                         gone.kind, ev->pubkey()));
           dispatch.removed.push_back(gone);
         }
         dispatch.events.push_back(ev);
@@ -149,24 +240,10 @@ void WriteStage::process(std::vector<WriteJob>& jobs) {
     }
   }
 
-  if (d.audit && !records.empty()) {
-    const auto before = Clock::now();
-    Status audited = d.audit->enqueue(std::move(records));
-    const auto waited = Clock::now() - before;
-    if (waited > std::chrono::milliseconds(1)) {
-      bump(d.stats.audit_waits);
-      bump(d.stats.audit_wait_us,
-           static_cast<std::uint64_t>(
-               std::chrono::duration_cast<std::chrono::microseconds>(waited).count()));
-    }
-    if (!audited) {
-      // Committed but not audited: say so rather than claim the full guarantee. Reconciliation
-      // on the next open appends the missing records.
-      d.log.failure(LogLevel::kError, "write: handing audit records to the sink failed",
-                    audited.message());
-      for (OkResult& ok : oks) {
-        if (ok.accepted && ok.message.empty()) ok = {false, "error: audit log unavailable"};
-      }
+  if (Status audited = audit(std::move(records)); !audited) {
+    // Reconciliation on the next open appends the missing records of stored events.
+    for (OkResult& ok : oks) {
+      if (ok.accepted && ok.message.empty()) ok = {false, "error: audit log unavailable"};
     }
   }
 

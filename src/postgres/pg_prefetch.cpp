@@ -6,9 +6,6 @@
 namespace relaycore::postgres {
 namespace {
 
-using storage::Address;
-using storage::StoredRef;
-
 constexpr std::string_view kEvents =
     "SELECT id, pubkey, created_at, kind, seq FROM events WHERE id = ANY($1::bytea[])";
 constexpr std::string_view kTombstones =
@@ -40,8 +37,8 @@ BatchKeys batch_keys(std::span<const EventPtr> events) {
   BatchKeys keys;
   for (const EventPtr& event : events) {
     add_unique(keys.ids, event->id());
-    if (auto address = storage::address_of(*event)) add_unique(keys.addresses, *address);
-    if (event->kind() != storage::kDeletionKind) continue;
+    if (auto address = address_of(*event)) add_unique(keys.addresses, *address);
+    if (event->kind() != kDeletionKind) continue;
     for (const Tag& tag : event->tags()) {
       if (tag.size() < 2) continue;
       if (tag[0] == "e") {
@@ -171,7 +168,7 @@ Result<std::uint64_t> PrefetchedTarget::insert(const EventPtr& event) {
   if (!seq) return seq;
   const StoredRef ref{event->id(), event->pubkey(), event->created_at(), event->kind(), *seq};
   events_[ref.id] = ref;
-  if (auto address = storage::address_of(*event)) {
+  if (auto address = address_of(*event)) {
     if (auto it = versions_.find(*address); it != versions_.end()) it->second.push_back(ref);
   }
   return seq;

@@ -7,16 +7,12 @@
 #include <utility>
 
 #include "postgres/pg_prefetch.hpp"
+#include "relaycore/storage_rules.hpp"
 #include "storage/storage_util.hpp"
-#include "storage/write_rules.hpp"
 #include "util/cleanup_status.hpp"
 
 namespace relaycore::postgres {
 namespace {
-
-using storage::Address;
-using storage::address_of;
-using storage::StoredRef;
 
 constexpr std::string_view kLock = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k";
 constexpr std::string_view kFind = "SELECT pubkey, created_at, kind, seq FROM events WHERE id = $1";
@@ -41,7 +37,11 @@ constexpr std::string_view kAddAddressTombstone =
     "INSERT INTO deleted_addresses (kind, pubkey, d, up_to) VALUES ($1, $2, $3, $4) "
     "ON CONFLICT (kind, pubkey, d) DO UPDATE "
     "SET up_to = GREATEST(deleted_addresses.up_to, EXCLUDED.up_to)";
-constexpr std::string_view kPurge = "DELETE FROM events WHERE expiration <= $1";
+// Removals report what they removed, so that each can be audited.
+constexpr std::string_view kPurge =
+    "DELETE FROM events WHERE expiration <= $1 RETURNING id, kind, seq, pubkey";
+constexpr std::string_view kErase =
+    "DELETE FROM events WHERE id = $1 RETURNING id, kind, seq, pubkey";
 
 // A batch that lost a race with another node's (a deadlock the server broke, a serialization
 // failure, or an insert of the same row) is tried again from the start, this many times.
@@ -83,8 +83,10 @@ Status expect_rows(const Result<PgResult>& res) {
   return Status::ok();
 }
 
+Status corrupt() { return Status::error("storage: PostgreSQL returned a malformed row"); }
+
 // The WriteTarget primitives as SQL on the writer connection, inside its transaction.
-class PgWriteTarget final : public storage::WriteTarget {
+class PgWriteTarget final : public WriteTarget {
  public:
   explicit PgWriteTarget(PgConnection& conn) : conn_(conn) {}
 
@@ -140,7 +142,11 @@ class PgWriteTarget final : public storage::WriteTarget {
     return Status::ok();
   }
 
-  Status remove(const EventId& id) override { return expect_rows(delete_id(id)); }
+  Status remove(const EventId& id) override {
+    PgParams p;
+    p.add_bytes(id);
+    return expect_rows(conn_.exec(kRemove, p));
+  }
 
   Result<std::uint64_t> insert(const EventPtr& event) override {
     const std::optional<Address> address = address_of(*event);
@@ -183,22 +189,22 @@ class PgWriteTarget final : public storage::WriteTarget {
     return expect_rows(conn_.exec(kAddAddressTombstone, p));
   }
 
-  Result<PgResult> delete_id(const EventId& id) {
-    PgParams p;
-    p.add_bytes(id);
-    return conn_.exec(kRemove, p);
-  }
-
  private:
-  static Status corrupt() { return Status::error("storage: PostgreSQL returned a malformed row"); }
-
   PgConnection& conn_;
 };
 
-// The number of rows a DELETE removed.
-std::uint64_t affected(const PgResult& res) {
-  const char* n = PQcmdTuples(res.get());
-  return n == nullptr || *n == '\0' ? 0 : std::stoull(n);
+// Appends the rows of a DELETE ... RETURNING id, kind, seq, pubkey to `out`.
+Status append_removed(const PgResult& res, RemovalReason reason, std::vector<RemovedEvent>& out) {
+  const PGresult* r = res.get();
+  for (int row = 0; row < PQntuples(r); ++row) {
+    RemovedEvent gone;
+    gone.reason = reason;
+    gone.kind = static_cast<std::uint16_t>(get_int(r, row, 1));
+    gone.seq = static_cast<std::uint64_t>(get_int(r, row, 2));
+    if (!get_bytes32(r, row, 0, gone.id) || !get_bytes32(r, row, 3, gone.pubkey)) return corrupt();
+    out.push_back(gone);
+  }
+  return Status::ok();
 }
 
 // Runs `body` in a transaction, rolling back when it or COMMIT fails, and starting over when
@@ -247,7 +253,7 @@ Status pg_write_batch(PgConnection& conn, std::span<const EventPtr> events,
     PrefetchedTarget target(sql);
     if (Status s = target.prefetch(conn, batch); !s) return s;
     for (std::size_t i = 0; i < events.size(); ++i) {
-      if (Status s = storage::apply_event(target, events[i], results[i]); !s) return s;
+      if (Status s = apply_event(target, events[i], results[i]); !s) return s;
     }
     return Status::ok();
   });
@@ -257,23 +263,29 @@ Status pg_write_batch(PgConnection& conn, std::span<const EventPtr> events,
   return status;
 }
 
-Result<std::uint64_t> pg_purge_expired(PgConnection& conn, std::int64_t now) {
+Result<std::vector<RemovedEvent>> pg_purge_expired(PgConnection& conn, std::int64_t now) {
   PgParams p;
   p.add_int(now);
   auto res = conn.exec(kPurge, p);
   if (!res) return std::move(res).error();
-  return affected(*res);
+  std::vector<RemovedEvent> purged;
+  if (Status s = append_removed(*res, RemovalReason::kExpired, purged); !s) return s;
+  // RETURNING yields rows in no particular order.
+  std::sort(purged.begin(), purged.end(),
+            [](const RemovedEvent& a, const RemovedEvent& b) { return a.seq < b.seq; });
+  return purged;
 }
 
-Result<std::uint64_t> pg_erase(PgConnection& conn, std::span<const EventId> ids) {
-  PgWriteTarget target(conn);
-  std::uint64_t erased = 0;
+Result<std::vector<RemovedEvent>> pg_erase(PgConnection& conn, std::span<const EventId> ids) {
+  std::vector<RemovedEvent> erased;
   Status status = in_transaction(conn, [&] {
-    erased = 0;
+    erased.clear();
     for (const EventId& id : ids) {
-      auto res = target.delete_id(id);
+      PgParams p;
+      p.add_bytes(id);
+      auto res = conn.exec(kErase, p);
       if (!res) return std::move(res).error();
-      erased += affected(*res);
+      if (Status s = append_removed(*res, RemovalReason::kErased, erased); !s) return s;
     }
     return Status::ok();
   });

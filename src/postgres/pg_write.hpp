@@ -1,5 +1,5 @@
 // The PostgreSQL writes, on the storage's writer connection. Batches run the shared NIP-01 /
-// NIP-09 rules (storage/write_rules.hpp) inside one transaction that first takes advisory locks
+// NIP-09 rules (relaycore/storage_rules.hpp) inside one transaction that first takes advisory locks
 // on everything the batch may replace, delete or insert, so that writers on other nodes touching
 // the same slots or ids wait for it instead of deciding on a stale view.
 #pragma once
@@ -23,8 +23,8 @@ std::vector<std::int64_t> lock_keys(const BatchKeys& batch);
 Status pg_write_batch(PgConnection& conn, std::span<const EventPtr> events,
                       std::vector<WriteResult>& results);
 
-Result<std::uint64_t> pg_purge_expired(PgConnection& conn, std::int64_t now);
+Result<std::vector<RemovedEvent>> pg_purge_expired(PgConnection& conn, std::int64_t now);
 
-Result<std::uint64_t> pg_erase(PgConnection& conn, std::span<const EventId> ids);
+Result<std::vector<RemovedEvent>> pg_erase(PgConnection& conn, std::span<const EventId> ids);
 
 }  // namespace relaycore::postgres

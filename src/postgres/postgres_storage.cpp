@@ -72,12 +72,12 @@ class PostgresStorage final : public Storage {
     return postgres::pg_scan_since(*lease, after_seq, visit);
   }
 
-  Result<std::uint64_t> purge_expired(std::int64_t now) override {
+  Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) override {
     std::lock_guard lock(writer_mutex_);
     return postgres::pg_purge_expired(*writer_, now);
   }
 
-  Result<std::uint64_t> erase(std::span<const EventId> ids) override {
+  Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) override {
     std::lock_guard lock(writer_mutex_);
     return postgres::pg_erase(*writer_, ids);
   }

@@ -12,14 +12,11 @@
 #include <vector>
 
 #include "relaycore/storage.hpp"
+#include "relaycore/storage_rules.hpp"
 #include "storage/storage_util.hpp"
-#include "storage/write_rules.hpp"
 
 namespace relaycore {
 namespace {
-
-using storage::Address;
-using storage::StoredRef;
 
 // The NIP-01 result order: created_at descending, then id ascending.
 using TimeKey = EventKey;
@@ -27,7 +24,7 @@ using TimeKey = EventKey;
 // How many events a scan collects under the lock before handing them to the visitor.
 constexpr std::size_t kScanChunk = 1024;
 
-class MemoryStorage final : public Storage, private storage::WriteTarget {
+class MemoryStorage final : public Storage, private WriteTarget {
  public:
   Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override;
   Status query(const Filter& filter, const QueryRequest& request,
@@ -38,8 +35,8 @@ class MemoryStorage final : public Storage, private storage::WriteTarget {
   Result<std::uint64_t> max_seq() override;
   Status scan_since(std::uint64_t after_seq,
                     const std::function<bool(const StoredEvent&)>& visit) override;
-  Result<std::uint64_t> purge_expired(std::int64_t now) override;
-  Result<std::uint64_t> erase(std::span<const EventId> ids) override;
+  Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) override;
+  Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) override;
 
  private:
   // WriteTarget, called with mutex_ held exclusively.
@@ -98,7 +95,7 @@ Status MemoryStorage::write_batch(std::span<const EventPtr> events,
   // out of memory anyway.
   try {
     for (std::size_t i = 0; i < events.size(); ++i) {
-      if (Status s = storage::apply_event(*this, events[i], results[i]); !s) return s;
+      if (Status s = apply_event(*this, events[i], results[i]); !s) return s;
     }
   } catch (const std::bad_alloc&) {
     Status failed = Status::error("storage: out of memory");
@@ -186,27 +183,26 @@ Status MemoryStorage::scan_since(std::uint64_t after_seq,
   }
 }
 
-Result<std::uint64_t> MemoryStorage::purge_expired(std::int64_t now) {
+Result<std::vector<RemovedEvent>> MemoryStorage::purge_expired(std::int64_t now) {
   WriteLock lock(*this);
-  std::vector<EventId> expired;
-  for (const auto& [key, stored] : by_time_) {
-    if (storage::is_expired(*stored.event, now)) expired.push_back(key.id);
+  std::vector<RemovedEvent> expired;
+  for (const auto& [seq, event] : by_seq_) {
+    if (storage::is_expired(*event, now)) {
+      expired.push_back(
+          {event->id(), event->kind(), seq, RemovalReason::kExpired, event->pubkey()});
+    }
   }
-  for (const EventId& id : expired) {
-    if (Status s = remove(id); !s) return s;
+  for (const RemovedEvent& gone : expired) {
+    if (Status s = remove(gone.id); !s) return s;
   }
-  return static_cast<std::uint64_t>(expired.size());
+  return expired;
 }
 
-Result<std::uint64_t> MemoryStorage::erase(std::span<const EventId> ids) {
+Result<std::vector<RemovedEvent>> MemoryStorage::erase(std::span<const EventId> ids) {
   WriteLock lock(*this);
-  std::uint64_t n = 0;
-  for (const EventId& id : ids) {
-    if (!created_by_id_.contains(id)) continue;
-    if (Status s = remove(id); !s) return s;
-    ++n;
-  }
-  return n;
+  std::vector<RemovedEvent> erased;
+  if (Status s = erase_events(*this, ids, erased); !s) return s;
+  return erased;
 }
 
 Result<std::optional<StoredRef>> MemoryStorage::find(const EventId& id) {
@@ -242,7 +238,7 @@ Status MemoryStorage::remove(const EventId& id) {
   if (it == created_by_id_.end()) return Status::ok();
   auto node = by_time_.find(TimeKey{it->second, id});
   const StoredEvent stored = node->second;
-  if (auto address = storage::address_of(*stored.event)) {
+  if (auto address = address_of(*stored.event)) {
     auto slot = addresses_.find(*address);
     if (slot != addresses_.end() && slot->second == id) addresses_.erase(slot);
   }
@@ -257,7 +253,7 @@ Result<std::uint64_t> MemoryStorage::insert(const EventPtr& event) {
   by_time_.emplace(TimeKey{event->created_at(), event->id()}, StoredEvent{event, seq});
   created_by_id_.emplace(event->id(), event->created_at());
   by_seq_.emplace(seq, event);
-  if (auto address = storage::address_of(*event)) addresses_[*address] = event->id();
+  if (auto address = address_of(*event)) addresses_[*address] = event->id();
   return seq;
 }
 

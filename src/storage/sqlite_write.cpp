@@ -1,12 +1,13 @@
 #include "storage/sqlite_write.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string_view>
 #include <utility>
 
+#include "relaycore/storage_rules.hpp"
 #include "storage/sqlite_schema.hpp"
 #include "storage/storage_util.hpp"
-#include "storage/write_rules.hpp"
 #include "util/cleanup_status.hpp"
 
 namespace relaycore::storage {
@@ -33,7 +34,8 @@ constexpr std::string_view kAddAddressTombstone =
     "ON CONFLICT (kind, pubkey, d) DO UPDATE SET up_to = max(up_to, excluded.up_to)";
 constexpr std::string_view kPurgeTags =
     "DELETE FROM tags WHERE seq IN (SELECT seq FROM events WHERE expiration <= ?1)";
-constexpr std::string_view kPurgeEvents = "DELETE FROM events WHERE expiration <= ?1";
+constexpr std::string_view kPurgeEvents =
+    "DELETE FROM events WHERE expiration <= ?1 RETURNING id, kind, seq, pubkey";
 
 // The WriteTarget primitives as SQL on the writer connection, inside its transaction.
 class SqliteWriteTarget final : public WriteTarget {
@@ -152,11 +154,7 @@ class SqliteWriteTarget final : public WriteTarget {
     return step_done(*stmt);
   }
 
-  // The number of rows the last statement changed.
-  std::uint64_t changes() const noexcept {
-    return static_cast<std::uint64_t>(sqlite3_changes(conn_.handle()));
-  }
-
+ private:
   Status step_with_id(std::string_view sql, const EventId& id) {
     auto stmt = conn_.prepare(sql);
     if (!stmt) return std::move(stmt).error();
@@ -165,7 +163,6 @@ class SqliteWriteTarget final : public WriteTarget {
     return step_done(*stmt);
   }
 
- private:
   static Status step_done(sqlite3_stmt* stmt) {
     const int rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
@@ -230,36 +227,43 @@ Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> even
   return status;
 }
 
-Result<std::uint64_t> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now) {
-  SqliteWriteTarget target(conn);
-  std::uint64_t purged = 0;
+Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now) {
+  std::vector<RemovedEvent> purged;
   Status status = in_transaction(conn, [&] {
+    purged.clear();
     for (std::string_view sql : {kPurgeTags, kPurgeEvents}) {
       auto stmt = conn.prepare(sql);
       if (!stmt) return std::move(stmt).error();
       StatementScope scope(*stmt);
       bind_int(*stmt, 1, now);
-      const int rc = sqlite3_step(*stmt);
+      int rc;
+      while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+        RemovedEvent gone;
+        column_bytes(*stmt, 0, gone.id);
+        gone.kind = static_cast<std::uint16_t>(sqlite3_column_int(*stmt, 1));
+        gone.seq = static_cast<std::uint64_t>(sqlite3_column_int64(*stmt, 2));
+        gone.reason = RemovalReason::kExpired;
+        column_bytes(*stmt, 3, gone.pubkey);
+        purged.push_back(gone);
+      }
       if (rc != SQLITE_DONE) return sqlite_error("purge failed", rc);
-      purged = target.changes();
     }
     return Status::ok();
   });
   if (!status) return status;
+  // RETURNING yields rows in no particular order.
+  std::sort(purged.begin(), purged.end(),
+            [](const RemovedEvent& a, const RemovedEvent& b) { return a.seq < b.seq; });
   return purged;
 }
 
-Result<std::uint64_t> sqlite_erase(SqliteConnection& conn, std::span<const EventId> ids) {
+Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn,
+                                               std::span<const EventId> ids) {
   SqliteWriteTarget target(conn);
-  std::uint64_t erased = 0;
+  std::vector<RemovedEvent> erased;
   Status status = in_transaction(conn, [&] {
-    erased = 0;
-    for (const EventId& id : ids) {
-      if (Status s = target.step_with_id(kRemoveTags, id); !s) return s;
-      if (Status s = target.step_with_id(kRemoveEvent, id); !s) return s;
-      erased += target.changes();
-    }
-    return Status::ok();
+    erased.clear();
+    return erase_events(target, ids, erased);
   });
   if (!status) return status;
   return erased;

@@ -18,9 +18,10 @@ Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> even
                           std::vector<WriteResult>& results);
 
 // Storage::purge_expired.
-Result<std::uint64_t> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now);
+Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now);
 
 // Storage::erase.
-Result<std::uint64_t> sqlite_erase(SqliteConnection& conn, std::span<const EventId> ids);
+Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn,
+                                               std::span<const EventId> ids);
 
 }  // namespace relaycore::storage

@@ -87,17 +87,6 @@ void unescape_into(std::string_view escaped, std::string& out) {
 
 }  // namespace
 
-std::optional<Address> address_of(const Event& event) {
-  switch (event.kind_class()) {
-    case KindClass::kReplaceable:
-      return Address{event.kind(), event.pubkey(), std::string()};
-    case KindClass::kAddressable:
-      return Address{event.kind(), event.pubkey(), std::string(event.d_tag())};
-    default:
-      return std::nullopt;
-  }
-}
-
 std::optional<Address> parse_address(std::string_view value) {
   std::size_t first = value.find(':');
   if (first == std::string_view::npos) return std::nullopt;

@@ -12,25 +12,9 @@
 #include "relaycore/limits.hpp"
 #include "relaycore/status.hpp"
 #include "relaycore/storage.hpp"
+#include "relaycore/storage_rules.hpp"
 
 namespace relaycore::storage {
-
-// The kind of a NIP-09 deletion request.
-inline constexpr std::uint16_t kDeletionKind = 5;
-
-// A replaceable or addressable slot: one stored version per (kind, pubkey, d). Replaceable kinds
-// always use an empty d, so one key shape serves both.
-struct Address {
-  std::uint16_t kind = 0;
-  Pubkey pubkey{};
-  std::string d;
-
-  friend auto operator<=>(const Address&, const Address&) = default;
-  friend bool operator==(const Address&, const Address&) = default;
-};
-
-// The slot an event occupies, or nothing for regular (and ephemeral) kinds.
-std::optional<Address> address_of(const Event& event);
 
 // Parses a NIP-09 `a` tag value "<kind>:<pubkey hex>:<d>". Only replaceable and addressable kinds
 // name a slot; anything else yields nothing. Replaceable kinds ignore the d part.

@@ -23,6 +23,8 @@ inline void deletes_own_event_by_e_tag(const Factory& make) {
   CHECK(r.removed[0].id == note->id());
   CHECK(r.removed[0].kind == 1);
   CHECK(r.removed[0].seq == stored.seq);
+  CHECK(r.removed[0].reason == RemovalReason::kDeleted);
+  CHECK(r.removed[0].pubkey == test::alice().pubkey());
   CHECK_FALSE(contains(*s, note));
   // The deletion request itself is kept and served.
   CHECK(query_ids(*s, Filter()) == newest_first({del, keep}));
@@ -56,6 +58,7 @@ inline void deletes_by_a_tag_up_to_created_at(const Factory& make) {
   WriteResult r = write_one(*s, del);
   CHECK(r.outcome == WriteOutcome::kStored);
   CHECK(sorted(removed_ids(r)) == sorted(ids_of({article, profile})));
+  CHECK(all_for(r.removed, RemovalReason::kDeleted));
   CHECK(query_ids(*s, Filter()) == newest_first({del, other_d}));
 
   // Versions up to the deletion's created_at stay deleted; newer ones are welcome.

@@ -14,25 +14,35 @@ inline void expired_events_hidden_and_purged(const Factory& make) {
   EventPtr soon = event(test::alice(), 100, "soon", {{"expiration", "1000"}});
   EventPtr later = event(test::alice(), 101, "later", {{"expiration", "2000"}});
   EventPtr never = event(test::alice(), 102, "never");
-  write(*s, {soon, later, never});
+  EventPtr sooner = event(test::bob(), 103, "sooner", {{"expiration", "900"}}, 7);
+  std::vector<WriteResult> written = write(*s, {soon, later, never, sooner});
 
   QueryRequest before;
-  before.now = 999;
-  CHECK(query_ids(*s, Filter(), before) == newest_first({soon, later, never}));
+  before.now = 899;
+  CHECK(query_ids(*s, Filter(), before) == newest_first({soon, later, never, sooner}));
   QueryRequest at;
   at.now = 1000;  // expiration <= now is expired
   CHECK(query_ids(*s, Filter(), at) == newest_first({later, never}));
   CHECK(count(*s, {Filter()}, at) == 2);
 
+  // The purge reports what it removed, in sequence order, so that each removal can be audited.
   auto purged = s->purge_expired(1000);
   REQUIRE(purged.is_ok());
-  CHECK(*purged == 1);
+  REQUIRE(purged->size() == 2);
+  CHECK(removed_ids(*purged) == ids_of({soon, sooner}));
+  CHECK(all_for(*purged, RemovalReason::kExpired));
+  CHECK((*purged)[0].seq == written[0].seq);
+  CHECK((*purged)[0].kind == 1);
+  CHECK((*purged)[0].pubkey == test::alice().pubkey());
+  CHECK((*purged)[1].seq == written[3].seq);
+  CHECK((*purged)[1].kind == 7);
+  CHECK((*purged)[1].pubkey == test::bob().pubkey());
   CHECK_FALSE(contains(*s, soon));
   CHECK(contains(*s, later));
   CHECK(query_ids(*s, Filter(), before) == newest_first({later, never}));
   auto none = s->purge_expired(1000);
   REQUIRE(none.is_ok());
-  CHECK(*none == 0);
+  CHECK(none->empty());
 }
 
 inline void count_is_a_union(const Factory& make) {
@@ -97,14 +107,30 @@ inline void erase_removes_outright(const Factory& make) {
   auto s = fresh(make);
   EventPtr a = event(test::alice(), 100, "a", {{"t", "x"}});
   EventPtr b = event(test::alice(), 101, "b", {{"t", "x"}});
-  write(*s, {a, b});
-  std::vector<EventId> ids = {a->id(), EventId{}};
+  EventPtr c = event(test::bob(), 102, "c", {}, 0);
+  std::vector<WriteResult> written = write(*s, {a, b, c});
+  // Reported in the order asked, ids not stored skipped.
+  std::vector<EventId> ids = {c->id(), EventId{}, a->id()};
   auto erased = s->erase(ids);
   REQUIRE(erased.is_ok());
-  CHECK(*erased == 1);
+  REQUIRE(erased->size() == 2);
+  CHECK(removed_ids(*erased) == ids_of({c, a}));
+  CHECK(all_for(*erased, RemovalReason::kErased));
+  CHECK((*erased)[0].seq == written[2].seq);
+  CHECK((*erased)[0].kind == 0);
+  CHECK((*erased)[0].pubkey == test::bob().pubkey());
+  CHECK((*erased)[1].seq == written[0].seq);
+  CHECK((*erased)[1].kind == 1);
+  CHECK((*erased)[1].pubkey == test::alice().pubkey());
   CHECK_FALSE(contains(*s, a));
+  CHECK_FALSE(contains(*s, c));
   CHECK(query_ids(*s, with_tag('t', {"x"})) == ids_of({b}));
   CHECK(count(*s, {Filter()}) == 1);
+  auto again = s->erase(ids);
+  REQUIRE(again.is_ok());
+  CHECK(again->empty());
+  // No tombstone: unlike a NIP-09 deletion, an erased event may be published again.
+  CHECK(write_one(*s, a).outcome == WriteOutcome::kStored);
 }
 
 // Reads from several threads while one thread writes: every call succeeds, every result is in

@@ -24,6 +24,8 @@ inline void replaceable_newest_wins(const Factory& make) {
     CHECK(second.removed[0].id == v1->id());
     CHECK(second.removed[0].kind == kind);
     CHECK(second.removed[0].seq == first.seq);
+    CHECK(second.removed[0].reason == RemovalReason::kReplaced);
+    CHECK(second.removed[0].pubkey == test::alice().pubkey());
     CHECK(query_ids(*s, slot_filter(test::alice(), kind)) == ids_of({v2}));
     CHECK_FALSE(contains(*s, v1));
     // Another author's slot is separate.

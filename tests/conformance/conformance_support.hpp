@@ -114,10 +114,20 @@ inline std::vector<EventId> expected_ids(const std::vector<EventPtr>& events, co
   return ids;
 }
 
-inline std::vector<EventId> removed_ids(const WriteResult& result) {
+inline std::vector<EventId> removed_ids(const std::vector<RemovedEvent>& removed) {
   std::vector<EventId> ids;
-  for (const RemovedEvent& r : result.removed) ids.push_back(r.id);
+  for (const RemovedEvent& r : removed) ids.push_back(r.id);
   return ids;
+}
+
+inline std::vector<EventId> removed_ids(const WriteResult& result) {
+  return removed_ids(result.removed);
+}
+
+// True when every removal has this reason.
+inline bool all_for(const std::vector<RemovedEvent>& removed, RemovalReason reason) {
+  return std::all_of(removed.begin(), removed.end(),
+                     [&](const RemovedEvent& r) { return r.reason == reason; });
 }
 
 // Filter lists must be sorted and free of repeats.

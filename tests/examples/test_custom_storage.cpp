@@ -105,6 +105,7 @@ TEST_CASE("custom storage: the example program", "[examples]") {
   INFO(output);
   CHECK(program.wait() == 0);
   CHECK(output.find("accepted=true") != std::string::npos);
+  CHECK(output.find("committed ") != std::string::npos);
   CHECK(output.find(R"(received ["EVENT","back",)") != std::string::npos);
   CHECK(output.find(R"(received ["EOSE","back"])") != std::string::npos);
   CHECK(output.find("the note is still there") != std::string::npos);

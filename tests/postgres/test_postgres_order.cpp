@@ -69,7 +69,7 @@ void check_history_plans(PgConnection& conn, bool check_index) {
 // Stores an event the way the version 1 writer did: the row, then a tags row (without the id)
 // for the first value of each single-letter tag.
 void store_v1(PgConnection& conn, const EventPtr& e) {
-  const std::optional<storage::Address> address = storage::address_of(*e);
+  const std::optional<Address> address = address_of(*e);
   PgParams row;
   row.add_bytes(e->id()).add_bytes(e->pubkey()).add_int(e->created_at()).add_int(e->kind());
   if (address) {

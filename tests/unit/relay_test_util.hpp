@@ -20,6 +20,7 @@
 #include "relaycore/pubsub.hpp"
 #include "relaycore/relay.hpp"
 #include "relaycore/storage.hpp"
+#include "relaycore/storage_wrapper.hpp"
 
 namespace relaycore::test {
 
@@ -175,9 +176,9 @@ inline bool req_live(Session& session, RecordingConnection& conn, std::string_vi
 }
 
 // Passes everything to a real storage and remembers every event write_batch was given.
-class RecordingStorage : public Storage {
+class RecordingStorage : public StorageWrapper {
  public:
-  explicit RecordingStorage(std::shared_ptr<Storage> inner) : inner_(std::move(inner)) {}
+  explicit RecordingStorage(std::shared_ptr<Storage> inner) : StorageWrapper(std::move(inner)) {}
 
   Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override {
     {
@@ -189,24 +190,8 @@ class RecordingStorage : public Storage {
       results.clear();
       return Status::error("disk on fire at /var/lib/secret/path");
     }
-    return inner_->write_batch(events, results);
+    return StorageWrapper::write_batch(events, results);
   }
-  Status query(const Filter& f, const QueryRequest& r,
-               const std::function<bool(const StoredEvent&)>& visit) override {
-    return inner_->query(f, r, visit);
-  }
-  Result<std::uint64_t> count(const std::vector<Filter>& f, const QueryRequest& r) override {
-    return inner_->count(f, r);
-  }
-  Result<bool> contains(const EventId& id) override { return inner_->contains(id); }
-  Result<std::uint64_t> max_seq() override { return inner_->max_seq(); }
-  Status scan_since(std::uint64_t s, const std::function<bool(const StoredEvent&)>& v) override {
-    return inner_->scan_since(s, v);
-  }
-  Result<std::uint64_t> purge_expired(std::int64_t now) override {
-    return inner_->purge_expired(now);
-  }
-  Result<std::uint64_t> erase(std::span<const EventId> ids) override { return inner_->erase(ids); }
 
   std::vector<EventPtr> written() const {
     std::lock_guard lock(mu_);
@@ -223,7 +208,6 @@ class RecordingStorage : public Storage {
   std::atomic<bool> fail_writes{false};
 
  private:
-  std::shared_ptr<Storage> inner_;
   mutable std::mutex mu_;
   std::vector<EventPtr> written_;
   std::size_t batches_ = 0;

@@ -33,6 +33,8 @@ TEST_CASE("audit action names", "[audit]") {
   CHECK(std::string(audit_action_name(AuditAction::kEventDeleted)) == "event_deleted");
   CHECK(std::string(audit_action_name(AuditAction::kEventReplaced)) == "event_replaced");
   CHECK(std::string(audit_action_name(AuditAction::kRecovered)) == "recovered");
+  CHECK(std::string(audit_action_name(AuditAction::kEventExpired)) == "event_expired");
+  CHECK(std::string(audit_action_name(AuditAction::kEventErased)) == "event_erased");
   CHECK(std::string(audit_action_name(static_cast<AuditAction>(99))) == "unknown");
 }
 

@@ -82,9 +82,10 @@ TEST_CASE("audit last_event_seq counts created and recovered records only", "[au
             ->enqueue({record(AuditAction::kEventCreated, 5), record(AuditAction::kRecovered, 9)})
             .is_ok());
     REQUIRE((*sink)
-                ->enqueue({record(AuditAction::kEventReplaced, 12),
-                           record(AuditAction::kEventDeleted, 0),
-                           record(AuditAction::kEventCreated, 7)})
+                ->enqueue(
+                    {record(AuditAction::kEventReplaced, 12), record(AuditAction::kEventDeleted, 0),
+                     record(AuditAction::kEventExpired, 15), record(AuditAction::kEventErased, 20),
+                     record(AuditAction::kEventCreated, 7)})
                 .is_ok());
     Result<std::uint64_t> last = (*sink)->last_event_seq();
     REQUIRE(last);
@@ -98,7 +99,7 @@ TEST_CASE("audit last_event_seq counts created and recovered records only", "[au
   REQUIRE(last);
   CHECK(*last == 9);
   REQUIRE((*reopened)->close().is_ok());
-  CHECK(verify_ok(path).records == 5);
+  CHECK(verify_ok(path).records == 7);
 }
 
 TEST_CASE("audit batch larger than the queue capacity is admitted", "[audit]") {

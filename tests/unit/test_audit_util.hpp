@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -41,12 +42,13 @@ class TempDir {
 
 // Record i of a test chain: every field differs from record to record, and every action occurs.
 inline AuditRecord audit_record(std::uint64_t i) {
-  static constexpr AuditAction kActions[] = {AuditAction::kEventCreated, AuditAction::kEventDeleted,
-                                             AuditAction::kEventReplaced, AuditAction::kRecovered};
+  static constexpr AuditAction kActions[] = {
+      AuditAction::kEventCreated, AuditAction::kEventDeleted, AuditAction::kEventReplaced,
+      AuditAction::kRecovered,    AuditAction::kEventExpired, AuditAction::kEventErased};
   AuditRecord r;
   r.event_seq = i;
   r.timestamp = 1700000000 + static_cast<std::int64_t>(i);
-  r.action = kActions[i % 4];
+  r.action = kActions[i % std::size(kActions)];
   r.event_id = crypto::sha256("event " + std::to_string(i));
   r.kind = static_cast<std::uint16_t>(i % 40000);
   r.actor = crypto::sha256("actor " + std::to_string(i % 3));
@@ -92,6 +94,35 @@ inline void tamper(const std::string& path, const std::string& sql) {
 inline constexpr const char* kIntruder =
     "INSERT INTO records VALUES (2, 0, 1, zeroblob(32), 0, zeroblob(32), 0, zeroblob(32), "
     "zeroblob(32))";
+
+// Every record in an audit database, in sequence order (its fields the sink was given).
+inline std::vector<AuditRecord> read_records(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "SELECT timestamp, action, event_id, kind, actor, event_seq "
+                             "FROM records ORDER BY seq",
+                             -1, &stmt, nullptr) == SQLITE_OK);
+  auto bytes = [&](int col, Bytes32& out) {
+    REQUIRE(sqlite3_column_bytes(stmt, col) == 32);
+    std::memcpy(out.data(), sqlite3_column_blob(stmt, col), 32);
+  };
+  std::vector<AuditRecord> records;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    AuditRecord r;
+    r.timestamp = sqlite3_column_int64(stmt, 0);
+    r.action = static_cast<AuditAction>(sqlite3_column_int(stmt, 1));
+    bytes(2, r.event_id);
+    r.kind = static_cast<std::uint16_t>(sqlite3_column_int(stmt, 3));
+    bytes(4, r.actor);
+    r.event_seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 5));
+    records.push_back(r);
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return records;
+}
 
 // Copies a closed audit database (its WAL is checkpointed and removed on close).
 inline std::string copy_db(const TempDir& dir, const std::string& from, const std::string& name) {

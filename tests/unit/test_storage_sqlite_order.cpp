@@ -115,7 +115,7 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
 // Stores an event the way the version 2 writer did: the row, then a tags row (without the id)
 // for the first value of each single-letter tag, 64-hex values as their 32 bytes.
 void store_v2(RawDb& db, const EventPtr& e) {
-  const std::optional<storage::Address> address = storage::address_of(*e);
+  const std::optional<Address> address = address_of(*e);
   std::vector<storage::SqlParam> row = {&e->id(), &e->pubkey(), e->created_at(),
                                         std::int64_t{e->kind()}};
   if (address) row.emplace_back(std::string_view(address->d));

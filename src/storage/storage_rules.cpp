@@ -1,13 +1,34 @@
-#include "storage/write_rules.hpp"
+// The storage rules (relaycore/storage_rules.hpp): what every storage decides the same way.
+#include "relaycore/storage_rules.hpp"
 
-#include <algorithm>
 #include <utility>
 
-namespace relaycore::storage {
+#include "storage/storage_util.hpp"
+
+namespace relaycore {
+
+std::optional<Address> address_of(const Event& event) {
+  switch (event.kind_class()) {
+    case KindClass::kReplaceable:
+      return Address{event.kind(), event.pubkey(), std::string()};
+    case KindClass::kAddressable:
+      return Address{event.kind(), event.pubkey(), std::string(event.d_tag())};
+    default:
+      return std::nullopt;
+  }
+}
+
 namespace {
 
-// What a write reports about an event it removed.
-RemovedEvent removed_event(const StoredRef& ref) { return RemovedEvent{ref.id, ref.kind, ref.seq}; }
+using storage::ephemeral_status;
+using storage::newer_version_status;
+using storage::parse_address;
+using storage::parse_event_id;
+using storage::set_outcome;
+
+RemovedEvent removed_event(const StoredRef& ref, RemovalReason reason) {
+  return RemovedEvent{ref.id, ref.kind, ref.seq, reason, ref.pubkey};
+}
 
 // True when a stored copy would be refused because its author deleted it. A deletion request is
 // never itself deletable (NIP-09: deleting a deletion has no effect).
@@ -33,7 +54,7 @@ Status delete_by_id(WriteTarget& target, const Event& deletion, const EventId& i
   const std::optional<StoredRef>& ref = *found;
   if (!ref || ref->pubkey != deletion.pubkey() || ref->kind == kDeletionKind) return Status::ok();
   if (Status s = target.remove(id); !s) return s;
-  removed.push_back(removed_event(*ref));
+  removed.push_back(removed_event(*ref, RemovalReason::kDeleted));
   return Status::ok();
 }
 
@@ -48,7 +69,7 @@ Status delete_by_address(WriteTarget& target, const Event& deletion, const Addre
   for (const StoredRef& v : versions) {
     if (v.created_at > deletion.created_at()) continue;
     if (Status s = target.remove(v.id); !s) return s;
-    removed.push_back(removed_event(v));
+    removed.push_back(removed_event(v, RemovalReason::kDeleted));
   }
   return Status::ok();
 }
@@ -110,7 +131,7 @@ Status apply_event(WriteTarget& target, const EventPtr& event, WriteResult& resu
   std::vector<RemovedEvent> removed;
   for (const StoredRef& v : versions) {
     if (Status s = target.remove(v.id); !s) return s;
-    removed.push_back(removed_event(v));
+    removed.push_back(removed_event(v, RemovalReason::kReplaced));
   }
 
   auto seq = target.insert(event);
@@ -128,4 +149,16 @@ Status apply_event(WriteTarget& target, const EventPtr& event, WriteResult& resu
   return Status::ok();
 }
 
-}  // namespace relaycore::storage
+Status erase_events(WriteTarget& target, std::span<const EventId> ids,
+                    std::vector<RemovedEvent>& removed) {
+  for (const EventId& id : ids) {
+    auto found = target.find(id);
+    if (!found) return std::move(found).error();
+    if (!found->has_value()) continue;
+    if (Status s = target.remove(id); !s) return s;
+    removed.push_back(removed_event(**found, RemovalReason::kErased));
+  }
+  return Status::ok();
+}
+
+}  // namespace relaycore

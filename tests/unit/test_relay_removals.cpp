@@ -1,0 +1,205 @@
+// Every way an event leaves the store (replacement, NIP-09 deletion, NIP-40 expiration purge,
+// the operator's erase) writes an audit record and reaches the change listeners with its reason.
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "relay_test_util.hpp"
+#include "relaycore/relay.hpp"
+#include "relaycore/storage_wrapper.hpp"
+#include "test_audit_util.hpp"
+#include "test_util.hpp"
+
+using namespace relaycore;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Memory storage whose expiration purges run at a time the test sets instead of the wall
+// clock, so that a purge removes an event when the test says and not a second earlier.
+class ClockedStorage final : public StorageWrapper {
+ public:
+  ClockedStorage() : StorageWrapper(new_memory_storage()) {}
+
+  Result<std::vector<RemovedEvent>> purge_expired(std::int64_t /*now*/) override {
+    return StorageWrapper::purge_expired(clock.load());
+  }
+
+  std::atomic<std::int64_t> clock{0};
+};
+
+// What a change listener saw, for the test thread to wait on.
+struct Removals {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<RemovedEvent> removed;
+  bool gap = false;
+
+  ChangeListener listener() {
+    return [this](const ChangeBatch& batch) {
+      std::lock_guard lock(mu);
+      for (const RemovedEvent& r : batch.removed) removed.push_back(r);
+      gap = gap || batch.gap;
+      cv.notify_all();
+    };
+  }
+  // Waits until the listener has seen `id` removed; false on timeout.
+  bool wait_for(const EventId& id) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, 10s, [&] {
+      return std::any_of(removed.begin(), removed.end(),
+                         [&](const RemovedEvent& r) { return r.id == id; });
+    });
+  }
+};
+
+struct Expected {
+  EventPtr event;
+  RemovalReason reason;
+  AuditAction action;
+  Pubkey actor;
+};
+
+}  // namespace
+
+TEST_CASE("every removal is audited and reaches change listeners with its reason",
+          "[relay][removals]") {
+  test::TempDir dir;
+  const std::string audit_path = dir.file("audit.db");
+  auto storage = std::make_shared<ClockedStorage>();
+  Options o;
+  o.storage = storage;
+  o.audit = new_sqlite_audit_log(SqliteAuditOptions{audit_path, 64}).value();
+  o.verify_threads = 1;
+  o.purge_interval_seconds = 1;
+  auto relay = Relay::open(std::move(o)).value();
+  Removals seen;
+  auto listener = relay->listen(seen.listener());
+
+  const std::int64_t t = test::now() - 10;
+  const std::string far = std::to_string(test::now() + 3600);
+  EventPtr profile1 = test::signed_event(test::alice(), 0, t, R"({"name":"a"})");
+  EventPtr profile2 = test::signed_event(test::alice(), 0, t + 1, R"({"name":"b"})");
+  EventPtr note = test::signed_event(test::alice(), 1, t, "note");
+  EventPtr deletion =
+      test::signed_event(test::alice(), 5, t + 2, "", {{"e", std::string(note->id_hex())}});
+  EventPtr expiring = test::signed_event(test::bob(), 1, t, "expiring", {{"expiration", far}});
+  EventPtr erased = test::signed_event(test::bob(), 7, t, "+");
+  for (const EventPtr& e : {profile1, profile2, note, deletion, expiring, erased}) {
+    REQUIRE(relay->submit(e).accepted);
+  }
+
+  // The writer purges on its own schedule; moving the storage's clock past the expiration lets
+  // the next purge take the event.
+  storage->clock = test::now() + 7200;
+  REQUIRE(seen.wait_for(expiring->id()));
+
+  std::vector<EventId> to_erase = {erased->id(), EventId{}};
+  Result<std::vector<RemovedEvent>> result = relay->erase(to_erase);
+  REQUIRE(result.is_ok());
+  REQUIRE(result->size() == 1);
+  CHECK((*result)[0].id == erased->id());
+  CHECK((*result)[0].reason == RemovalReason::kErased);
+  CHECK((*result)[0].kind == 7);
+  CHECK((*result)[0].pubkey == test::bob().pubkey());
+  REQUIRE(seen.wait_for(erased->id()));
+  CHECK(relay->count({parse_filter(R"({"kinds":[7]})").value()}).value() == 0);
+  // An erase leaves no tombstone: the author may publish the event again.
+  OkResult again = relay->submit(erased);
+  CHECK(again.accepted);
+  CHECK(again.message.empty());
+
+  const std::vector<Expected> expected = {
+      {profile1, RemovalReason::kReplaced, AuditAction::kEventReplaced, test::alice().pubkey()},
+      {note, RemovalReason::kDeleted, AuditAction::kEventDeleted, test::alice().pubkey()},
+      {expiring, RemovalReason::kExpired, AuditAction::kEventExpired, test::bob().pubkey()},
+      {erased, RemovalReason::kErased, AuditAction::kEventErased, Pubkey{}},
+  };
+  std::vector<RemovedEvent> removed;
+  {
+    std::lock_guard lock(seen.mu);
+    removed = seen.removed;
+    CHECK_FALSE(seen.gap);
+  }
+  // The listener saw each removal once, in commit order, with why.
+  REQUIRE(removed.size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO("removal " << i);
+    CHECK(removed[i].id == expected[i].event->id());
+    CHECK(removed[i].reason == expected[i].reason);
+    CHECK(removed[i].kind == expected[i].event->kind());
+    CHECK(removed[i].pubkey == expected[i].event->pubkey());
+  }
+
+  // The audit log, written out by the shutdown, has one record for each removal, which says
+  // why, and still verifies.
+  REQUIRE(relay->shutdown().is_ok());
+  std::vector<AuditRecord> records = test::read_records(audit_path);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO("removal " << i);
+    std::vector<AuditRecord> about;
+    for (const AuditRecord& r : records) {
+      if (r.event_id == expected[i].event->id() && r.action != AuditAction::kEventCreated) {
+        about.push_back(r);
+      }
+    }
+    REQUIRE(about.size() == 1);
+    CHECK(about[0].action == expected[i].action);
+    CHECK(about[0].actor == expected[i].actor);
+    CHECK(about[0].kind == expected[i].event->kind());
+    CHECK(about[0].event_seq == removed[i].seq);
+    CHECK(about[0].timestamp >= t);
+  }
+  Result<AuditVerifyReport> report = verify_audit_log(audit_path);
+  REQUIRE(report.is_ok());
+  CHECK(report->ok);
+}
+
+TEST_CASE("an erase the storage fails removes, audits and reports nothing", "[relay][removals]") {
+  class FailingErase final : public StorageWrapper {
+   public:
+    FailingErase() : StorageWrapper(new_memory_storage()) {}
+    Result<std::vector<RemovedEvent>> erase(std::span<const EventId> /*ids*/) override {
+      return Status::error("disk on fire");
+    }
+  };
+  auto audit = std::make_shared<test::GatedAudit>();
+  Options o;
+  o.storage = std::make_shared<FailingErase>();
+  o.audit = audit;
+  o.verify_threads = 1;
+  auto relay = Relay::open(std::move(o)).value();
+  Removals seen;
+  auto listener = relay->listen(seen.listener());
+  EventPtr note = test::signed_event(test::alice(), 1, test::now(), "kept");
+  REQUIRE(relay->submit(note).accepted);
+
+  std::vector<EventId> ids = {note->id()};
+  Result<std::vector<RemovedEvent>> result = relay->erase(ids);
+  REQUIRE_FALSE(result.is_ok());
+  CHECK(result.error().message() == "error: disk on fire");
+  // A later commit reaches the listener after anything the erase could have sent.
+  EventPtr sentinel = test::signed_event(test::alice(), 0, test::now(), "{}");
+  REQUIRE(relay->submit(sentinel).accepted);
+  REQUIRE(relay->submit(test::signed_event(test::alice(), 0, test::now() + 1, "{}")).accepted);
+  REQUIRE(seen.wait_for(sentinel->id()));
+  {
+    std::lock_guard lock(seen.mu);
+    REQUIRE(seen.removed.size() == 1);  // the replaced sentinel only
+  }
+  CHECK(relay->count({Filter()}).value() == 2);
+  for (const AuditRecord& r : audit->records()) {
+    CHECK(r.action != AuditAction::kEventErased);
+    if (r.event_id == note->id()) CHECK(r.action == AuditAction::kEventCreated);
+  }
+
+  REQUIRE(relay->shutdown().is_ok());
+  Result<std::vector<RemovedEvent>> late = relay->erase(ids);
+  REQUIRE_FALSE(late.is_ok());
+  CHECK(late.error().message() == "error: relay is shutting down");
+}
