@@ -14,6 +14,7 @@
 #include "relaycore/event.hpp"
 #include "relaycore/export.hpp"
 #include "relaycore/filter.hpp"
+#include "relaycore/logger.hpp"
 #include "relaycore/status.hpp"
 
 namespace relaycore {
@@ -160,6 +161,10 @@ struct SqliteOptions {
   // measure the difference.
   // Default: true.
   bool buffer_wal_writes = true;
+  // Where opening reports a schema migration's progress (building an index over a large file
+  // takes minutes), at kInfo. Relay::open passes the relay's logger when this is null.
+  // Default: null, meaning silent.
+  std::shared_ptr<Logger> logger;
 };
 
 // The embedded default: SQLite in WAL mode, one writer connection, a pool of readers.

@@ -115,7 +115,8 @@ Result<std::uint64_t> count_in_parts(SqliteConnection& conn, const std::vector<F
                                      const QueryRequest& request) {
   std::unordered_set<std::int64_t> seqs;
   for (const Filter& f : filters) {
-    auto stmt = prepare_query(conn, build_seq_select(f, request));
+    const SqlQuery q = build_seq_select(f, request);  // the statement binds into it
+    auto stmt = prepare_query(conn, q);
     if (!stmt) return std::move(stmt).error();
     StatementScope scope(*stmt);
     int rc;
@@ -134,7 +135,8 @@ Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryReq
   if (std::vector<Filter> scans = merge_scans(filter); !scans.empty()) {
     return merge_query(conn, scans, request, limit, visit);
   }
-  auto stmt = prepare_query(conn, build_select(filter, request, limit));
+  const SqlQuery q = build_select(filter, request, limit);  // the statement binds into it
+  auto stmt = prepare_query(conn, q);
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);
   return visit_rows(*stmt, visit);
