@@ -224,6 +224,22 @@ SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
     b.text("SELECT seq, json FROM events WHERE FALSE");
     return q;
   }
+  if (dialect.search == SqlSearch::kFts5 && dialect.max_ranked != 0) {
+    // The newest matches, scored, from FTS5's doclists read backwards; then the best of them
+    // with their JSON. Only the limit's rows read their JSON.
+    b.text("SELECT seq, json FROM (SELECT events.seq AS m_seq, bm25(events_search) AS m_score, ");
+    b.text("created_at AS m_created, id AS m_id FROM events_search CROSS JOIN events ON ");
+    b.text("events.seq = events_search.rowid WHERE events_search MATCH ");
+    b.search_param(words);
+    b.text(" AND ");
+    b.visible(request);
+    b.text(" AND ");
+    b.conditions(filter, nullptr, /*with_search=*/false);
+    b.text(" ORDER BY events_search.rowid DESC LIMIT ").param(std::int64_t{dialect.max_ranked});
+    b.text(") CROSS JOIN events ON events.seq = m_seq ORDER BY m_score, m_created DESC, m_id");
+    if (limit) b.text(" LIMIT ").param(std::int64_t{*limit});
+    return q;
+  }
   if (dialect.search == SqlSearch::kFts5) {
     // The FTS5 table drives the join: its matches are what is ranked.
     b.text("SELECT seq, json FROM events_search CROSS JOIN events ON events.seq = ");

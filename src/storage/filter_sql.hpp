@@ -56,6 +56,10 @@ struct SqlDialect {
   std::string_view seq_column = "seq";
   std::string_view expiration_column = "expiration";
   SqlSearch search = SqlSearch::kNone;
+  // When non-zero, a search ranks only the most recently stored this many matches (after the
+  // filter's other conditions), so that a word found in most events costs a bounded amount of
+  // scoring instead of scoring them all.
+  std::uint32_t max_ranked = 0;
 };
 
 // SELECT seq, json for one filter, in NIP-01 order, with LIMIT when `limit` is given.

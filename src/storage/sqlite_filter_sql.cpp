@@ -10,6 +10,7 @@ const SqlDialect& sqlite_dialect() noexcept {
       .seq_column = "+seq",
       .expiration_column = "+expiration",
       .search = SqlSearch::kFts5,
+      .max_ranked = kMaxRankedMatches,
   };
   return dialect;
 }

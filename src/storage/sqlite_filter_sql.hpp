@@ -14,8 +14,12 @@
 
 namespace relaycore::storage {
 
+// A search ranks at most this many matches, the most recently stored (SqlDialect::max_ranked):
+// bm25 scoring costs a few microseconds per match, and a common word matches most of a store.
+inline constexpr std::uint32_t kMaxRankedMatches = 2000;
+
 // "?" placeholders, "+seq"/"+expiration" to keep the planner on the filter's indexes, and the
-// FTS5 table events_search for NIP-50.
+// FTS5 table events_search for NIP-50, ranking at most kMaxRankedMatches.
 const SqlDialect& sqlite_dialect() noexcept;
 
 // SELECT seq, json for one filter, in NIP-01 order, limited. Driven by the tags index
