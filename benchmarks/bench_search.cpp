@@ -13,6 +13,7 @@
 //   - the index's size, from dbstat, against the rest of the file.
 //
 //   relaycore-bench-search [--events N] [--db FILE] [--queries Q] [--ingest M] [--reload]
+//                          [--ingest-only]
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -38,6 +39,7 @@ struct Flags {
   std::size_t queries = 1000;
   std::size_t ingest = 100000;
   bool reload = false;
+  bool ingest_only = false;  // skips the store, the searches and the size
 };
 
 constexpr std::size_t kVocabulary = 50000;
@@ -212,27 +214,8 @@ double ingest_rate(const std::string& path, bool index, const std::vector<EventP
   return static_cast<double>(events.size()) / bench::seconds_since(start);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Flags f;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--events") {
-      f.events = std::stoul(bench::flag_value(argc, argv, i));
-    } else if (a == "--db") {
-      f.db = bench::flag_value(argc, argv, i);
-    } else if (a == "--queries") {
-      f.queries = std::stoul(bench::flag_value(argc, argv, i));
-    } else if (a == "--ingest") {
-      f.ingest = std::stoul(bench::flag_value(argc, argv, i));
-    } else if (a == "--reload") {
-      f.reload = true;
-    } else {
-      bench::die("unknown flag " + a);
-    }
-  }
-  const Zipf zipf(kVocabulary);
+// Builds the store when needed, times the searches and reports the index size.
+void search_and_size(const Flags& f, const Zipf& zipf) {
   bool build = f.reload || !fs::exists(f.db);
   if (!build) {
     auto max = open(f.db, relaycore::SqliteSync::kNormal)->max_seq();
@@ -267,6 +250,32 @@ int main(int argc, char** argv) {
   std::printf("index size: %.0f MiB of %.0f MiB (+%.0f%% over the file without it)\n",
               index / 1048576, total / 1048576, 100 * index / (total - index));
   bench::print_result("search_index_overhead_pct", 100 * index / (total - index));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--events") {
+      f.events = std::stoul(bench::flag_value(argc, argv, i));
+    } else if (a == "--db") {
+      f.db = bench::flag_value(argc, argv, i);
+    } else if (a == "--queries") {
+      f.queries = std::stoul(bench::flag_value(argc, argv, i));
+    } else if (a == "--ingest") {
+      f.ingest = std::stoul(bench::flag_value(argc, argv, i));
+    } else if (a == "--reload") {
+      f.reload = true;
+    } else if (a == "--ingest-only") {
+      f.ingest_only = true;
+    } else {
+      bench::die("unknown flag " + a);
+    }
+  }
+  const Zipf zipf(kVocabulary);
+  if (!f.ingest_only) search_and_size(f, zipf);
 
   // Ingest with and without the index, in alternating rounds.
   const std::vector<EventPtr> events = make_events(0, f.ingest, 0x1a6e57, zipf);
