@@ -30,9 +30,10 @@ struct Filter {
   std::optional<std::int64_t> since;  // inclusive
   std::optional<std::int64_t> until;  // inclusive
   std::optional<std::uint32_t> limit;
-  std::optional<std::string> search;  // NIP-50; kept, matched by storage that supports it
+  // NIP-50: every word of it must occur in the content (docs/search.md has the rules).
+  std::optional<std::string> search;
 
-  // True when the event satisfies every condition. `search` is not evaluated here.
+  // True when the event satisfies every condition, the search included.
   RELAYCORE_API bool matches(const Event& event) const noexcept;
 
   // The filter as a JSON object, in a stable order.

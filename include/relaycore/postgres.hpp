@@ -1,7 +1,7 @@
 // PostgreSQL storage (the relaycore::postgres library, built when libpq is found): the shared
 // store of several relay nodes. It implements the public Storage interface with the same rules
 // as the SQLite storage: NIP-01 replacement, NIP-09 deletion with tombstones, NIP-40 expiration,
-// basic NIP-50 search.
+// NIP-50 search (a GIN-indexed tsvector, ranked by ts_rank).
 //
 // Several nodes may write to one database at once. Replaceable and addressable writes stay
 // atomic across them: each write transaction first takes a transaction-scoped advisory lock per

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "relaycore/export.hpp"
+#include "relaycore/logger.hpp"
 #include "relaycore/status.hpp"
 #include "relaycore/storage.hpp"
 
@@ -37,6 +38,10 @@ struct SqliteOptions {
   // measure the difference.
   // Default: true.
   bool buffer_wal_writes = true;
+  // Where opening reports a schema migration's progress (building an index over a large file
+  // takes minutes), at kInfo. Relay::open passes the relay's logger when this is null.
+  // Default: null, meaning silent.
+  std::shared_ptr<Logger> logger;
 };
 
 // The embedded default: SQLite in WAL mode, one writer connection, a pool of readers.

@@ -14,6 +14,7 @@
 #include "relaycore/event.hpp"
 #include "relaycore/export.hpp"
 #include "relaycore/filter.hpp"
+#include "relaycore/logger.hpp"
 #include "relaycore/status.hpp"
 
 namespace relaycore {
@@ -119,6 +120,9 @@ class RELAYCORE_API Storage {
 
   // Calls `visit` for the events matching `filter`, newest first (created_at descending, then
   // id ascending), at most min(filter.limit, request.max_limit). `visit` returns false to stop.
+  // A filter with a NIP-50 search comes best match first instead (then newest first), the limit
+  // applied after ranking; relaycore reads it in one call, never resuming it from
+  // request.after (docs/search.md).
   virtual Status query(const Filter& filter, const QueryRequest& request,
                        const std::function<bool(const StoredEvent&)>& visit) = 0;
 

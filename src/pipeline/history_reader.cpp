@@ -22,8 +22,10 @@ HistoryReader::HistoryReader(const std::vector<Filter>& filters, const QueryRequ
     s.filter = &f;
     s.remaining = std::min(f.limit.value_or(request.max_limit), request.max_limit);
     s.exhausted = s.remaining == 0;
+    remember_sent_ = remember_sent_ || f.search.has_value();
     streams_.push_back(std::move(s));
   }
+  remember_sent_ = remember_sent_ && streams_.size() > 1;
 }
 
 Status HistoryReader::refill(Storage& storage, Stream& stream) {
@@ -32,8 +34,10 @@ Status HistoryReader::refill(Storage& storage, Stream& stream) {
   // The storage applies min(filter limit, max_limit); what is left of the limit is smaller.
   request.max_limit = stream.remaining;
   // An expensive filter's statement reads every match whatever its limit; it is read whole
-  // rather than run again for each chunk.
-  const std::size_t chunk_bytes = expensive(*stream.filter, false) ? SIZE_MAX : kChunkBytes;
+  // rather than run again for each chunk. So is a search (even one with ids, which is not
+  // expensive): its rank order cannot be resumed from a position.
+  const bool whole = stream.filter->search.has_value() || expensive(*stream.filter, false);
+  const std::size_t chunk_bytes = whole ? SIZE_MAX : kChunkBytes;
   std::size_t bytes = 0;
   std::uint32_t got = 0;
   bool stopped = false;
@@ -59,8 +63,12 @@ Status HistoryReader::refill(Storage& storage, Stream& stream) {
 Result<const StoredEvent*> HistoryReader::next(Storage& storage) {
   head_ = nullptr;
   for (Stream& s : streams_) {
-    if (s.buffer.empty() && !s.exhausted) {
-      if (Status st = refill(storage, s); !st) return st;
+    for (;;) {
+      if (s.buffer.empty() && !s.exhausted) {
+        if (Status st = refill(storage, s); !st) return st;
+      }
+      if (s.buffer.empty() || !sent_.contains(s.buffer.front().event->id())) break;
+      s.buffer.pop_front();
     }
     if (s.buffer.empty()) continue;
     if (head_ == nullptr ||
@@ -82,6 +90,7 @@ void HistoryReader::pop() {
       s.buffer.pop_front();
     }
   }
+  if (remember_sent_) sent_.insert(head_->buffer.front().event->id());
   head_->buffer.pop_front();
   head_ = nullptr;
 }

@@ -3,10 +3,18 @@
 // once. It reads each filter's matches from storage in bounded chunks and merges them, so it
 // can stop after any event and continue later, in another time slice, from where it was: it
 // holds at most a chunk per filter, never the whole result.
+//
+// A NIP-50 search filter is the exception: its matches come in rank order, where a
+// (created_at, id) position says nothing about what comes next, so it is read whole, at most
+// its limit, in one chunk (search filters are expensive, and expensive filters are read
+// whole), and merged as it comes. Its events are not in NIP-01 order, so the copies of an event
+// other filters match are not all at their buffers' fronts at once; the reader remembers what
+// it has sent instead.
 #pragma once
 
 #include <cstddef>
 #include <deque>
+#include <set>
 #include <vector>
 
 #include "relaycore/filter.hpp"
@@ -41,6 +49,9 @@ class HistoryReader {
 
   QueryRequest request_;
   std::vector<Stream> streams_;
+  // With a search filter and other filters: the ids sent so far, so none goes twice.
+  bool remember_sent_ = false;
+  std::set<EventId> sent_;
   Stream* head_ = nullptr;
 };
 

@@ -317,7 +317,11 @@ Result<std::unique_ptr<Relay>> Relay::open(Options options) {
 
   core->storage = opts.storage;
   if (!core->storage) {
-    Result<std::shared_ptr<Storage>> sqlite = new_sqlite_storage(opts.sqlite);
+    SqliteOptions sqlite_options = opts.sqlite;
+    if (!sqlite_options.logger && opts.log_level <= LogLevel::kInfo) {
+      sqlite_options.logger = opts.logger ? opts.logger : new_stderr_logger(opts.log_level);
+    }
+    Result<std::shared_ptr<Storage>> sqlite = new_sqlite_storage(sqlite_options);
     if (!sqlite) return sqlite.error();
     core->storage = std::move(sqlite).value();
   }

@@ -6,6 +6,8 @@
 #include <functional>
 #include <string_view>
 
+#include "protocol/search_text.hpp"
+
 namespace relaycore::pipeline {
 namespace {
 
@@ -77,6 +79,12 @@ void SubscriptionIndex::for_each_list(const Filter& filter, bool create, F&& f) 
     }
   } else if (filter.kinds) {
     for (std::uint16_t k : *filter.kinds) visit(by_kind_, k, 0);
+  } else if (filter.search) {
+    const std::vector<std::string> words = search::query_words(*filter.search);
+    auto longest = std::max_element(words.begin(), words.end(), [](const auto& a, const auto& b) {
+      return a.size() < b.size();
+    });
+    if (longest != words.end()) visit(by_word_, *longest, 0);
   } else {
     f(scan_, 0);
   }
@@ -169,6 +177,16 @@ void SubscriptionIndex::match(const Event& event, std::uint64_t seq,
   }
   if (auto it = by_kind_.find(event.kind()); it != by_kind_.end()) {
     consider(it->second, event, seq, out);
+  }
+  if (!by_word_.empty()) {
+    std::vector<std::string> words = search::words(event.content());
+    std::sort(words.begin(), words.end());
+    words.erase(std::unique(words.begin(), words.end()), words.end());
+    for (const std::string& w : words) {
+      if (auto it = by_word_.find(std::string_view(w)); it != by_word_.end()) {
+        consider(it->second, event, seq, out);
+      }
+    }
   }
   consider(scan_, event, seq, out);
 }

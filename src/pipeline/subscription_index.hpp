@@ -1,8 +1,8 @@
 // SubscriptionIndex: finds the live subscriptions an event matches at a cost that follows the
 // matches, not the number of subscriptions. Each filter is filed under its most selective
-// field (ids, then authors, then one tag condition, then kinds); only filters with none of
-// these are scanned for every event, and within each list only those whose since is not after
-// the event's created_at.
+// field (ids, then authors, then one tag condition, then kinds, then one word of a NIP-50
+// search); only filters with none of these are scanned for every event, and within each list
+// only those whose since is not after the event's created_at.
 #pragma once
 
 #include <array>
@@ -95,6 +95,10 @@ class SubscriptionIndex {
   // One map of tag values per single-letter tag name, indexed by the name's byte.
   std::array<TagMap, 256> by_tag_;
   std::unordered_map<std::uint16_t, EntryList> by_kind_;
+  // Search filters with no other indexed field, under the longest word of their search (every
+  // word must occur, so any one finds them; a long word is likely a rare one). A search with no
+  // words matches nothing and is filed nowhere.
+  TagMap by_word_;
   EntryList scan_;
   KeyFilter key_filter_;
   std::size_t keys_filed_ = 0, keys_removed_ = 0;

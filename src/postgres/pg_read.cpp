@@ -21,14 +21,14 @@ constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq 
 // The protocol numbers parameters with 16 bits.
 constexpr std::size_t kMaxParams = 65535;
 
-// "$n" placeholders, plain columns (PostgreSQL's planner needs no hints) and no search function:
-// search runs on the rows read (see the file comment in pg_read.hpp).
+// "$n" placeholders, plain columns (PostgreSQL's planner needs no hints) and the events.search
+// tsvector for NIP-50.
 const storage::SqlDialect& dialect() noexcept {
   static const storage::SqlDialect d{
       .numbered_params = true,
       .seq_column = "seq",
       .expiration_column = "expiration",
-      .search_function = "",
+      .search = storage::SqlSearch::kTsvector,
   };
   return d;
 }
@@ -41,18 +41,12 @@ PgParams params_of(const SqlQuery& q) {
 
 Status too_many_values() { return Status::error("storage: filter has too many values"); }
 
-bool search_matches(const PGresult* r, int json_col, const std::optional<std::string>& search) {
-  return !search || storage::json_content_contains(get_bytes(r, 0, json_col), *search);
-}
-
-// Streams (seq, json) rows to `visit`, parsing each, skipping those `search` rejects, and
-// stopping after `limit` visited rows.
-Status visit_rows(PgConnection& conn, const SqlQuery& q, const std::optional<std::string>& search,
-                  std::uint64_t limit, const std::function<bool(const StoredEvent&)>& visit) {
+// Streams (seq, json) rows to `visit`, parsing each, and stopping after `limit` visited rows.
+Status visit_rows(PgConnection& conn, const SqlQuery& q, std::uint64_t limit,
+                  const std::function<bool(const StoredEvent&)>& visit) {
   Status inner;
   std::uint64_t served = 0;
   Status status = conn.for_each_row(q.sql, params_of(q), [&](const PGresult* r) {
-    if (!search_matches(r, 1, search)) return true;
     // The text is our own canonical JSON, so parsing it back gives the identical event.
     auto event = parse_event(get_bytes(r, 0, 1), storage::trusted_limits());
     if (!event) {
@@ -69,15 +63,15 @@ Status visit_rows(PgConnection& conn, const SqlQuery& q, const std::optional<std
 }
 
 // Counting in parts: the union's seqs collected filter by filter, for unions too large to bind
-// in one statement and for filters with a search the server cannot run.
+// in one statement.
 Result<std::uint64_t> count_in_parts(PgConnection& conn, const std::vector<Filter>& filters,
                                      const QueryRequest& request) {
   std::unordered_set<std::int64_t> seqs;
   for (const Filter& f : filters) {
-    SqlQuery q = storage::build_seq_select(dialect(), f, request, f.search.has_value());
+    SqlQuery q = storage::build_seq_select(dialect(), f, request);
     if (q.params.size() > kMaxParams) return too_many_values();
     Status s = conn.for_each_row(q.sql, params_of(q), [&](const PGresult* r) {
-      if (search_matches(r, 1, f.search)) seqs.insert(get_int(r, 0, 0));
+      seqs.insert(get_int(r, 0, 0));
       return true;
     });
     if (!s) return s;
@@ -88,11 +82,8 @@ Result<std::uint64_t> count_in_parts(PgConnection& conn, const std::vector<Filte
 }  // namespace
 
 SqlQuery pg_query_sql(const Filter& filter, const QueryRequest& request) {
-  // With a search the LIMIT applies to the rows that match it, so it is counted instead.
-  const std::optional<std::uint32_t> sql_limit =
-      filter.search ? std::nullopt
-                    : std::optional<std::uint32_t>(storage::effective_limit(filter, request));
-  return storage::build_query(dialect(), filter, request, sql_limit);
+  return storage::build_query(dialect(), filter, request,
+                              storage::effective_limit(filter, request));
 }
 
 Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& request,
@@ -101,16 +92,14 @@ Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& re
   if (limit == 0) return Status::ok();
   SqlQuery q = pg_query_sql(filter, request);
   if (q.params.size() > kMaxParams) return too_many_values();
-  return visit_rows(conn, q, filter.search, limit, visit);
+  return visit_rows(conn, q, limit, visit);
 }
 
 Result<std::uint64_t> pg_count(PgConnection& conn, const std::vector<Filter>& filters,
                                const QueryRequest& request) {
   if (filters.empty()) return std::uint64_t{0};
-  bool search = false;
-  for (const Filter& f : filters) search = search || f.search.has_value();
   SqlQuery q = storage::build_count(dialect(), filters, request);
-  if (search || q.params.size() > kMaxParams) return count_in_parts(conn, filters, request);
+  if (q.params.size() > kMaxParams) return count_in_parts(conn, filters, request);
   auto res = conn.exec(q.sql, params_of(q), /*prepare=*/false);
   if (!res) return std::move(res).error();
   if (PQntuples(res->get()) != 1) return Status::error("storage: PostgreSQL count failed");
@@ -137,7 +126,7 @@ Status pg_scan_since(PgConnection& conn, std::uint64_t after_seq,
   SqlQuery q;
   q.sql = std::string(kScanSince);
   q.params.emplace_back(storage::clamp_seq(after_seq));
-  return visit_rows(conn, q, std::nullopt, UINT64_MAX, visit);
+  return visit_rows(conn, q, UINT64_MAX, visit);
 }
 
 }  // namespace relaycore::postgres

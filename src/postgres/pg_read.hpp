@@ -1,6 +1,6 @@
 // The PostgreSQL reads, each on a pooled connection the caller holds for the duration. Filters
 // become SQL through the builder the SQLite storage uses (storage/filter_sql.hpp); NIP-50 search
-// is tested here on the rows read, with the same function SQLite calls, so both agree exactly.
+// matches the events.search tsvector, made from the words SQLite indexes.
 #pragma once
 
 #include <cstdint>
@@ -16,8 +16,8 @@
 
 namespace relaycore::postgres {
 
-// The SELECT pg_query runs for a filter with the limit it is served with: NIP-01 order, LIMIT
-// in the SQL unless the filter has a search (then the limit counts the rows that match it).
+// The SELECT pg_query runs for a filter with the limit it is served with: NIP-01 order, or
+// rank order for a search, and the LIMIT in the SQL.
 storage::SqlQuery pg_query_sql(const Filter& filter, const QueryRequest& request);
 
 Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& request,

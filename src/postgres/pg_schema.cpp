@@ -3,7 +3,10 @@
 #include <array>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "protocol/search_text.hpp"
+#include "storage/storage_util.hpp"
 #include "util/cleanup_status.hpp"
 
 namespace relaycore::postgres {
@@ -33,7 +36,12 @@ constexpr std::int64_t kSchemaLockKey = 0x726c79636f7265;
 // would give the ids descending. The tag rows are copied into a new table rather than
 // updated in place, which would leave a dead copy of every row behind; the foreign key is
 // added after the copy, checked in one pass instead of row by row.
-constexpr std::array<const char*, 2> kMigrations = {
+//
+// Version 3: NIP-50 search. events.search is the tsvector of the content's words as
+// protocol/search_text.hpp tokenizes them (the writer sends the words; the 'simple'
+// configuration keeps each whole), so that PostgreSQL finds what SQLite and the live matcher
+// find; a GIN index serves the @@ match. Rows stored before it are filled by backfill_search.
+constexpr std::array<const char*, 3> kMigrations = {
     R"sql(
 CREATE SEQUENCE relaycore_event_seq AS bigint;
 CREATE TABLE events (
@@ -106,11 +114,59 @@ ALTER TABLE tags ADD FOREIGN KEY (seq) REFERENCES events (seq) ON DELETE CASCADE
 ANALYZE events;
 ANALYZE tags;
 )sql",
+    R"sql(
+ALTER TABLE events ADD COLUMN search tsvector;
+CREATE INDEX events_search ON events USING gin (search);
+)sql",
 };
+
+// Rows read and updated per round trip by backfill_search.
+constexpr int kBackfillBatch = 5000;
+
+// Fills events.search for the rows stored before version 3, in seq order, in batches.
+Status backfill_search(PgConnection& conn) {
+  std::int64_t after = 0;
+  for (;;) {
+    PgParams read;
+    read.add_int(after).add_int(kBackfillBatch);
+    auto rows = conn.exec(
+        "SELECT seq, json FROM events WHERE search IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
+        read, /*prepare=*/false);
+    if (!rows) return std::move(rows).error();
+    const int n = PQntuples(rows->get());
+    if (n == 0) return Status::ok();
+    std::vector<std::int64_t> seqs;
+    std::vector<std::string> texts;
+    for (int i = 0; i < n; ++i) {
+      seqs.push_back(get_int(rows->get(), i, 0));
+      auto event = parse_event(get_bytes(rows->get(), i, 1), storage::trusted_limits());
+      if (!event) return Status::error("storage: a stored event is unreadable");
+      texts.push_back(search_document(event.value()->content()));
+    }
+    after = seqs.back();
+    std::vector<std::string_view> views(texts.begin(), texts.end());
+    PgParams update;
+    update.add_int_array(seqs).add_bytes_array(views);
+    auto done = conn.exec(
+        "UPDATE events SET search = to_tsvector('simple', convert_from(x.t, 'UTF8')) "
+        "FROM unnest($1::bigint[], $2::bytea[]) AS x(seq, t) WHERE events.seq = x.seq",
+        update, /*prepare=*/false);
+    if (!done) return std::move(done).error();
+  }
+}
 
 static_assert(kMigrations.size() == kSchemaVersion, "one migration per schema version");
 
 }  // namespace
+
+std::string search_document(std::string_view content) {
+  std::string out;
+  for (const std::string& w : search::words(content)) {
+    if (!out.empty()) out.push_back(' ');
+    out.append(w);
+  }
+  return out;
+}
 
 std::string_view migration_sql(std::int64_t from) {
   return kMigrations[static_cast<std::size_t>(from)];
@@ -141,6 +197,9 @@ Status create_or_migrate(PgConnection& conn) {
     if (Status s = conn.run(migration_sql(v), "cannot migrate the schema"); !s) {
       return s;
     }
+  }
+  if (current > 0 && current < 3) {
+    if (Status s = backfill_search(conn); !s) return s;
   }
   if (current == kSchemaVersion) return Status::ok();
   const std::string set = (current == 0 ? "INSERT INTO relaycore_schema (version) VALUES ("

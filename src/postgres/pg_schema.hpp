@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "postgres/pg_connection.hpp"
@@ -10,11 +11,15 @@
 
 namespace relaycore::postgres {
 
-inline constexpr std::int64_t kSchemaVersion = 2;
+inline constexpr std::int64_t kSchemaVersion = 3;
 
 // The DDL that takes the schema from version `from` to `from` + 1 (0 creates version 1), for
 // tests that build a database of an older version. `from` must be below kSchemaVersion.
 std::string_view migration_sql(std::int64_t from);
+
+// The text events.search is made from: the content's words (protocol/search_text.hpp), joined
+// by spaces, for to_tsvector('simple', ...).
+std::string search_document(std::string_view content);
 
 // Creates or migrates the schema in one transaction. Fails on a version newer than this
 // library's.

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "postgres/pg_prefetch.hpp"
+#include "postgres/pg_schema.hpp"
 #include "relaycore/storage_rules.hpp"
 #include "storage/storage_util.hpp"
 #include "util/cleanup_status.hpp"
@@ -25,8 +26,9 @@ constexpr std::string_view kRemove = "DELETE FROM events WHERE id = $1";
 // The event and its indexed tags in one round trip; tag rows go with the event (ON DELETE
 // CASCADE), so removing an event is one DELETE.
 constexpr std::string_view kInsert =
-    "WITH e AS (INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, json) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq, created_at, id), "
+    "WITH e AS (INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, json, "
+    "search) VALUES ($1, $2, $3, $4, $5, $6, $7, to_tsvector('simple', $10)) "
+    "RETURNING seq, created_at, id), "
     "t AS (INSERT INTO tags (seq, name, value, created_at, id) "
     "SELECT e.seq, x.name, x.value, e.created_at, e.id FROM e, unnest($8::bytea[], $9::bytea[]) "
     "AS x(name, value) ON CONFLICT DO NOTHING) "
@@ -171,6 +173,8 @@ class PgWriteTarget final : public WriteTarget {
       p.add_null();
     }
     p.add_text(event->json()).add_bytes_array(names).add_bytes_array(values);
+    const std::string words = search_document(event->content());  // p points into it
+    p.add_text(words);
     auto res = conn_.exec(kInsert, p);
     if (!res) return std::move(res).error();
     if (PQntuples(res->get()) != 1) return Status::error("storage: PostgreSQL insert failed");

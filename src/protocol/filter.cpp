@@ -6,6 +6,7 @@
 
 #include "protocol/json_dom.hpp"
 #include "protocol/json_writer.hpp"
+#include "protocol/search_text.hpp"
 #include "relaycore/hex.hpp"
 
 namespace relaycore {
@@ -222,7 +223,7 @@ bool Filter::matches(const Event& event) const noexcept {
   for (const TagCondition& cond : tags) {
     if (!tag_matches(cond, event)) return false;
   }
-  return true;
+  return !search || search::term_frequency(search::query_words(*search), event.content()) != 0;
 }
 
 std::string Filter::to_json() const {

@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "protocol/search_text.hpp"
+
 namespace relaycore::storage {
 namespace {
 
@@ -68,9 +70,53 @@ class SqlBuilder {
     text(" AND id > ").param(&request.after->id).text("))");
   }
 
+  // Binds text made for the query.
+  SqlBuilder& owned_param(std::string value) {
+    q_.texts.push_back(std::make_unique<const std::string>(std::move(value)));
+    return param(std::string_view(*q_.texts.back()));
+  }
+
+  // The search's words as the dialect's engine takes them, bound; nothing when it has none.
+  bool search_param(const std::vector<std::string>& words) {
+    if (words.empty()) return false;
+    if (dialect_.search == SqlSearch::kFts5) {
+      owned_param(search::fts5_expression(words));
+    } else {
+      // plainto_tsquery ANDs the words and reads no operators; the words hold only letters and
+      // digits, which its parser keeps whole.
+      std::string text;
+      for (const std::string& w : words) text.append(text.empty() ? "" : " ").append(w);
+      text_tsquery(std::move(text));
+    }
+    return true;
+  }
+
+  // Text parameters reach PostgreSQL as bytea (the storage binds every string so).
+  void text_tsquery(std::string words) {
+    text("plainto_tsquery('simple', convert_from(");
+    owned_param(std::move(words));
+    text(", 'UTF8'))");
+  }
+
+  // "<the event matches the search>", or FALSE for a search with no words.
+  void search_condition(const std::string& query) {
+    const std::vector<std::string> words = search::query_words(query);
+    if (words.empty()) {
+      text("FALSE");
+    } else if (dialect_.search == SqlSearch::kFts5) {
+      text("seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ");
+      search_param(words);
+      text(")");
+    } else {
+      text("search @@ ");
+      search_param(words);
+    }
+  }
+
   // The filter's own conditions, ANDed; TRUE when it has none. `skip` is a tag condition the
-  // caller already applies some other way.
-  void conditions(const Filter& filter, const TagCondition* skip = nullptr) {
+  // caller already applies some other way; `with_search` false leaves the search out.
+  void conditions(const Filter& filter, const TagCondition* skip = nullptr,
+                  bool with_search = true) {
     bool first = true;
     auto next = [&] {
       if (!first) text(" AND ");
@@ -111,10 +157,9 @@ class SqlBuilder {
       if (filter.until) text(" AND created_at <= ").param(*filter.until);
       text(")");
     }
-    if (filter.search && !dialect_.search_function.empty()) {
+    if (filter.search && with_search && dialect_.search != SqlSearch::kNone) {
       next();
-      text(dialect_.search_function).text("(json, ");
-      param(std::string_view(*filter.search)).text(")");
+      search_condition(*filter.search);
     }
     if (first) text("TRUE");
   }
@@ -169,8 +214,62 @@ const TagCondition* tag_driver(const Filter& filter) noexcept {
   return nullptr;
 }
 
+SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
+                             const QueryRequest& request, std::optional<std::uint32_t> limit) {
+  SqlQuery q;
+  SqlBuilder b(dialect, q);
+  const std::vector<std::string> words =
+      search::query_words(filter.search ? std::string_view(*filter.search) : "");
+  if (words.empty()) {
+    b.text("SELECT seq, json FROM events WHERE FALSE");
+    return q;
+  }
+  if (dialect.search == SqlSearch::kFts5 && dialect.max_ranked != 0) {
+    // The newest matches, scored, from FTS5's doclists read backwards; then the best of them
+    // with their JSON. Only the limit's rows read their JSON.
+    b.text("SELECT seq, json FROM (SELECT events.seq AS m_seq, bm25(events_search) AS m_score, ");
+    b.text("created_at AS m_created, id AS m_id FROM events_search CROSS JOIN events ON ");
+    b.text("events.seq = events_search.rowid WHERE events_search MATCH ");
+    b.search_param(words);
+    b.text(" AND ");
+    b.visible(request);
+    b.text(" AND ");
+    b.conditions(filter, nullptr, /*with_search=*/false);
+    b.text(" ORDER BY events_search.rowid DESC LIMIT ").param(std::int64_t{dialect.max_ranked});
+    b.text(") CROSS JOIN events ON events.seq = m_seq ORDER BY m_score, m_created DESC, m_id");
+    if (limit) b.text(" LIMIT ").param(std::int64_t{*limit});
+    return q;
+  }
+  if (dialect.search == SqlSearch::kFts5) {
+    // The FTS5 table drives the join: its matches are what is ranked.
+    b.text("SELECT seq, json FROM events_search CROSS JOIN events ON events.seq = ");
+    b.text("events_search.rowid WHERE events_search MATCH ");
+    b.search_param(words);
+  } else {
+    b.text("SELECT seq, json FROM events WHERE search @@ ");
+    b.search_param(words);
+  }
+  b.text(" AND ");
+  b.visible(request);
+  b.text(" AND ");
+  b.conditions(filter, nullptr, /*with_search=*/false);
+  if (dialect.search == SqlSearch::kFts5) {
+    b.text(" ORDER BY bm25(events_search)");
+  } else {
+    b.text(" ORDER BY ts_rank(search, ");
+    b.search_param(words);
+    b.text(") DESC");
+  }
+  b.text(", created_at DESC, id ASC");
+  if (limit) b.text(" LIMIT ").param(std::int64_t{*limit});
+  return q;
+}
+
 SqlQuery build_query(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
                      std::optional<std::uint32_t> limit) {
+  if (filter.search && dialect.search != SqlSearch::kNone) {
+    return build_search_select(dialect, filter, request, limit);
+  }
   if (const TagCondition* driver = tag_driver(filter)) {
     return build_tag_select(dialect, filter, *driver, driver->values.front(), request, limit);
   }

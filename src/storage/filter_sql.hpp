@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,19 @@ using SqlParam = std::variant<std::int64_t, std::string_view, TagValue, const By
 struct SqlQuery {
   std::string sql;
   std::vector<SqlParam> params;
+  // Text made for the query (a search's words as the engine's query syntax) that params point
+  // into; each on the heap, so that moving the query moves none of them.
+  std::vector<std::unique_ptr<const std::string>> texts;
+};
+
+// How a storage's SQL finds NIP-50 matches (the words of protocol/search_text.hpp).
+enum class SqlSearch : std::uint8_t {
+  // The storage tests search itself on the rows it reads; the condition is left out.
+  kNone,
+  // SQLite: the FTS5 table events_search, keyed by seq; ranked by bm25().
+  kFts5,
+  // PostgreSQL: the tsvector column events.search; ranked by ts_rank().
+  kTsvector,
 };
 
 // What differs between the SQL engines the builder serves.
@@ -41,9 +55,11 @@ struct SqlDialect {
   // "+seq" so that its planner never picks those indexes over the filter's own.
   std::string_view seq_column = "seq";
   std::string_view expiration_column = "expiration";
-  // The SQL function called as f(json, needle) for NIP-50 search. Empty when the storage tests
-  // search itself on the rows it reads; the search condition is then left out of the SQL.
-  std::string_view search_function;
+  SqlSearch search = SqlSearch::kNone;
+  // When non-zero, a search ranks only the most recently stored this many matches (after the
+  // filter's other conditions), so that a word found in most events costs a bounded amount of
+  // scoring instead of scoring them all.
+  std::uint32_t max_ranked = 0;
 };
 
 // SELECT seq, json for one filter, in NIP-01 order, with LIMIT when `limit` is given.
@@ -64,8 +80,15 @@ SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
 // exactly one value, when the filter has no ids or authors; nullptr otherwise.
 const TagCondition* tag_driver(const Filter& filter) noexcept;
 
-// SELECT seq, json for one filter in NIP-01 order: build_tag_select when the filter has a
-// tag_driver, build_select otherwise.
+// SELECT seq, json for a filter with a search, in rank order: best match first, then NIP-01
+// order among equal scores, with the limit applied after ranking. A search with no words
+// selects nothing.
+SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
+                             const QueryRequest& request, std::optional<std::uint32_t> limit);
+
+// SELECT seq, json for one filter: build_search_select for a search (when the dialect has a
+// search engine), else in NIP-01 order, build_tag_select when the filter has a tag_driver,
+// build_select otherwise.
 SqlQuery build_query(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
                      std::optional<std::uint32_t> limit);
 

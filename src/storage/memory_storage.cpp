@@ -8,9 +8,11 @@
 #include <new>
 #include <set>
 #include <shared_mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "protocol/search_text.hpp"
 #include "relaycore/storage.hpp"
 #include "relaycore/storage_rules.hpp"
 #include "storage/storage_util.hpp"
@@ -81,8 +83,7 @@ bool MemoryStorage::visible(const StoredEvent& stored, const Filter& filter,
                             const QueryRequest& request) {
   const Event& e = *stored.event;
   if (stored.seq > request.max_seq || storage::is_expired(e, request.now)) return false;
-  if (!filter.matches(e)) return false;
-  return !filter.search || storage::content_contains(e.content(), *filter.search);
+  return filter.matches(e);
 }
 
 Status MemoryStorage::write_batch(std::span<const EventPtr> events,
@@ -111,7 +112,20 @@ Status MemoryStorage::query(const Filter& filter, const QueryRequest& request,
   std::vector<StoredEvent> found;
   {
     auto lock = read_lock();
-    if (filter.ids) {
+    if (filter.search) {
+      // Ranked: every match scored by term frequency, best first, then in NIP-01 order.
+      const std::vector<std::string> words = search::query_words(*filter.search);
+      std::vector<std::pair<std::size_t, const StoredEvent*>> hits;
+      auto it = request.after ? by_time_.upper_bound(*request.after) : by_time_.begin();
+      for (; it != by_time_.end() && !words.empty(); ++it) {
+        if (!visible(it->second, filter, request)) continue;
+        hits.emplace_back(search::term_frequency(words, it->second.event->content()), &it->second);
+      }
+      // by_time_ is in NIP-01 order already; a stable sort keeps it among equal scores.
+      std::stable_sort(hits.begin(), hits.end(),
+                       [](const auto& a, const auto& b) { return a.first > b.first; });
+      for (std::size_t i = 0; i < hits.size() && i < limit; ++i) found.push_back(*hits[i].second);
+    } else if (filter.ids) {
       // A lookup per id beats scanning everything; then sort into result order.
       std::vector<std::pair<TimeKey, const StoredEvent*>> hits;
       for (const EventId& id : *filter.ids) {

@@ -9,7 +9,8 @@ const SqlDialect& sqlite_dialect() noexcept {
       .numbered_params = false,
       .seq_column = "+seq",
       .expiration_column = "+expiration",
-      .search_function = "relaycore_search",
+      .search = SqlSearch::kFts5,
+      .max_ranked = kMaxRankedMatches,
   };
   return dialect;
 }
@@ -19,7 +20,7 @@ SqlQuery build_select(const Filter& filter, const QueryRequest& request, std::ui
 }
 
 std::vector<Filter> merge_scans(const Filter& filter) {
-  if (filter.ids || !filter.tags.empty()) return {};
+  if (filter.ids || !filter.tags.empty() || filter.search) return {};
   const std::size_t authors = filter.authors ? filter.authors->size() : 1;
   const std::size_t kinds = filter.kinds ? filter.kinds->size() : 1;
   if (authors * kinds < 2 || authors * kinds > kMaxMergeScans) return {};

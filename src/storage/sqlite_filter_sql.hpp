@@ -14,8 +14,12 @@
 
 namespace relaycore::storage {
 
+// A search ranks at most this many matches, the most recently stored (SqlDialect::max_ranked):
+// bm25 scoring costs a few microseconds per match, and a common word matches most of a store.
+inline constexpr std::uint32_t kMaxRankedMatches = 2000;
+
 // "?" placeholders, "+seq"/"+expiration" to keep the planner on the filter's indexes, and the
-// relaycore_search() function the SQLite storage registers on each connection.
+// FTS5 table events_search for NIP-50, ranking at most kMaxRankedMatches.
 const SqlDialect& sqlite_dialect() noexcept;
 
 // SELECT seq, json for one filter, in NIP-01 order, limited. Driven by the tags index
@@ -27,7 +31,8 @@ inline constexpr std::size_t kMaxMergeScans = 256;
 
 // The filters whose ordered scans, merged, serve `filter`: one per author, per kind, or per
 // (author, kind) pair, when the filter has a list of several authors or kinds and no ids or
-// tag conditions (ids and tag values find few rows, which one query sorts cheaply). Each scan
+// tag conditions or search (ids and tag values find few rows, which one query sorts cheaply; a
+// search is served in rank order, not NIP-01 order). Each scan
 // is a one-value shape, read from its index in NIP-01 order and stopped at the limit, so the
 // merge reads about limit + scans rows. One query over the whole list reads up to `limit` rows
 // per value and sorts them, or, for several authors and no kinds, every event of every author

@@ -144,7 +144,8 @@ Status read_batch(SqliteConnection& conn, const Filter& filter, const TagConditi
                   const QueryRequest& request, std::uint32_t limit, TagScan& scan) {
   QueryRequest from = request;
   if (scan.last) from.after = scan.last;
-  auto stmt = prepare_query(conn, build_tag_scan(filter, driver, scan.value, from, scan.batch));
+  const SqlQuery q = build_tag_scan(filter, driver, scan.value, from, scan.batch);
+  auto stmt = prepare_query(conn, q);
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);
   std::uint32_t read = 0;
@@ -194,7 +195,8 @@ Result<std::uint64_t> count_in_parts(SqliteConnection& conn, const std::vector<F
                                      const QueryRequest& request) {
   std::unordered_set<std::int64_t> seqs;
   for (const Filter& f : filters) {
-    auto stmt = prepare_query(conn, build_seq_select(f, request));
+    const SqlQuery q = build_seq_select(f, request);  // the statement binds into it
+    auto stmt = prepare_query(conn, q);
     if (!stmt) return std::move(stmt).error();
     StatementScope scope(*stmt);
     int rc;
@@ -216,7 +218,8 @@ Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryReq
   if (const TagCondition* driver = tag_merge_condition(filter)) {
     return tag_merge_query(conn, filter, *driver, request, limit, visit);
   }
-  auto stmt = prepare_query(conn, build_select(filter, request, limit));
+  const SqlQuery q = build_select(filter, request, limit);  // the statement binds into it
+  auto stmt = prepare_query(conn, q);
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);
   return visit_rows(*stmt, visit);

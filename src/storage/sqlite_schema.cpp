@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <span>
 #include <string>
@@ -15,9 +16,9 @@
 namespace relaycore::storage {
 namespace {
 
-// Version 3, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
+// Version 4, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
 // Version 1 kept tag values as text; it was never deployed, so it is refused rather than
-// migrated. Version 2 is migrated (kMigrateFrom2).
+// migrated. Versions 2 and 3 are migrated (kMigrateFrom2, then migrate_from_3).
 //
 // events.seq is the commit sequence: AUTOINCREMENT keeps it monotonic and never reuses a value,
 // even after the newest rows are deleted (sqlite_sequence remembers the high-water mark).
@@ -93,8 +94,28 @@ CREATE TABLE deleted_addresses (
 ) WITHOUT ROWID;
 )sql";
 
+// events_search is the NIP-50 index: FTS5 over each event's content, tokenized as
+// protocol/search_text.hpp describes, keyed by the event's seq. It is contentless (content='')
+// so the text is not stored a second time; FTS5 keeps only the index and the word counts bm25
+// needs. Triggers keep it in step with events, in the same transaction, whatever removes an
+// event (replacement, NIP-09, expiration, erase, or a tool working on the file): a contentless
+// table is told which words to remove, and json_extract gives the same content at delete as at
+// insert.
+constexpr const char* kCreateSearch = R"sql(
+CREATE VIRTUAL TABLE events_search USING fts5(
+  content, content = '', tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER events_search_insert AFTER INSERT ON events BEGIN
+  INSERT INTO events_search (rowid, content) VALUES (new.seq, json_extract(new.json, '$.content'));
+END;
+CREATE TRIGGER events_search_delete AFTER DELETE ON events BEGIN
+  INSERT INTO events_search (events_search, rowid, content)
+    VALUES ('delete', old.seq, json_extract(old.json, '$.content'));
+END;
+)sql";
+
 constexpr const char* kCreateSchema[] = {kCreateEvents, kCreateHistoryIndexes, kCreateTags,
-                                         kCreateTombstones};
+                                         kCreateTombstones, kCreateSearch};
 
 // Version 2 to 3. Version 2's history indexes ended at created_at (events_pubkey_created,
 // events_pubkey_kind_created, events_kind_created, events_created) and its tags were keyed
@@ -142,37 +163,7 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
   ('tags', 'tags_seq', '5000000 5');
 )sql";
 
-static_assert(kSchemaVersion == 3, "update kCreateSchema and add a migration");
-
-// relaycore_search(json, needle): the basic NIP-50 match over an event's content.
-void search_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
-  if (argc != 2) {
-    sqlite3_result_int(ctx, 0);
-    return;
-  }
-  const auto* json = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
-  const auto* needle = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
-  if (json == nullptr || needle == nullptr) {
-    sqlite3_result_int(ctx, 0);
-    return;
-  }
-  const std::string_view json_view(json, static_cast<std::size_t>(sqlite3_value_bytes(argv[0])));
-  const std::string_view needle_view(needle,
-                                     static_cast<std::size_t>(sqlite3_value_bytes(argv[1])));
-  sqlite3_result_int(ctx, json_content_contains(json_view, needle_view) ? 1 : 0);
-}
-
-// Runs the DDL `steps` in order, then records kSchemaVersion and writes the planner statistics:
-// creating the schema and migrating to it end the same way.
-Status build_schema(SqliteConnection& conn, std::span<const char* const> steps,
-                    std::string_view what) {
-  for (const char* sql : steps) {
-    if (Status s = conn.exec(sql, what); !s) return s;
-  }
-  const std::string version = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
-  if (Status s = conn.exec(version.c_str(), what); !s) return s;
-  return conn.exec(kPlannerStats, what);
-}
+static_assert(kSchemaVersion == 4, "update kCreateSchema and add a migration");
 
 Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -187,6 +178,60 @@ Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
   return value;
 }
 
+// Version 3 to 4: the search index over the events already stored, built in batches of this
+// many seqs with a log line after each, since a large file takes minutes.
+constexpr std::int64_t kIndexBatch = 100000;
+constexpr std::string_view kIndexRange =
+    "INSERT INTO events_search (rowid, content) SELECT seq, json_extract(json, '$.content') "
+    "FROM events WHERE seq > ?1 AND seq <= ?2";
+
+Status migrate_from_3(SqliteConnection& conn, Logger* log) {
+  if (Status s = conn.exec(kCreateSearch, "cannot create the search index"); !s) return s;
+  auto high = pragma_text(conn, "SELECT coalesce(max(seq), 0) FROM events");
+  if (!high) return std::move(high).error();
+  auto total = pragma_text(conn, "SELECT count(*) FROM events");
+  if (!total) return std::move(total).error();
+  const std::int64_t last = std::stoll(*high);
+  if (log) {
+    log->log(LogLevel::kInfo,
+             fmt::format("storage: building the search index over {} events", *total));
+  }
+  auto stmt = conn.prepare(kIndexRange);
+  if (!stmt) return std::move(stmt).error();
+  for (std::int64_t from = 0; from < last; from += kIndexBatch) {
+    StatementScope scope(*stmt);
+    bind_int(*stmt, 1, from);
+    bind_int(*stmt, 2, from + kIndexBatch);
+    if (const int rc = sqlite3_step(*stmt); rc != SQLITE_DONE) {
+      return sqlite_error("cannot build the search index", rc);
+    }
+    if (log) {
+      log->log(LogLevel::kInfo,
+               fmt::format("storage: search index: events up to seq {} of {} indexed",
+                           std::min(from + kIndexBatch, last), last));
+    }
+  }
+  if (log) log->log(LogLevel::kInfo, "storage: search index built");
+  return Status::ok();
+}
+
+// Runs the DDL `steps` in order.
+Status run_steps(SqliteConnection& conn, std::span<const char* const> steps,
+                 std::string_view what) {
+  for (const char* sql : steps) {
+    if (Status s = conn.exec(sql, what); !s) return s;
+  }
+  return Status::ok();
+}
+
+// Records kSchemaVersion and writes the planner statistics: creating the schema and migrating
+// to it end the same way.
+Status finish_schema(SqliteConnection& conn, std::string_view what) {
+  const std::string version = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
+  if (Status s = conn.exec(version.c_str(), what); !s) return s;
+  return conn.exec(kPlannerStats, what);
+}
+
 }  // namespace
 
 Status configure_connection(SqliteConnection& conn, const SqliteOptions& options, bool writer) {
@@ -196,10 +241,6 @@ Status configure_connection(SqliteConnection& conn, const SqliteOptions& options
   const char* sync = options.synchronous == SqliteSync::kFull ? "PRAGMA synchronous = FULL"
                                                               : "PRAGMA synchronous = NORMAL";
   if (Status s = conn.exec(sync, "cannot set synchronous"); !s) return s;
-  const int rc = sqlite3_create_function_v2(conn.handle(), "relaycore_search", 2,
-                                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-                                            nullptr, search_function, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return sqlite_error("cannot register the search function", rc);
   if (!writer) return Status::ok();
   // Only with synchronous=FULL does every commit sync, and so flush, the WAL (the buffer's
   // safety rests on that).
@@ -220,16 +261,19 @@ Status configure_connection(SqliteConnection& conn, const SqliteOptions& options
   return conn.exec("PRAGMA wal_autocheckpoint = 16384", "cannot set the checkpoint interval");
 }
 
-Status ensure_schema(SqliteConnection& conn) {
+Status ensure_schema(SqliteConnection& conn, Logger* log) {
   if (Status s = conn.exec("BEGIN IMMEDIATE", "cannot open the schema"); !s) return s;
   auto version = pragma_text(conn, "PRAGMA user_version");
   Status status;
   if (!version) {
     status = std::move(version).error();
   } else if (*version == "0") {
-    status = build_schema(conn, kCreateSchema, "cannot create the schema");
-  } else if (*version == "2") {
-    status = build_schema(conn, kMigrateFrom2, "cannot migrate the schema");
+    status = run_steps(conn, kCreateSchema, "cannot create the schema");
+    if (status) status = finish_schema(conn, "cannot create the schema");
+  } else if (*version == "2" || *version == "3") {
+    if (*version == "2") status = run_steps(conn, kMigrateFrom2, "cannot migrate the schema");
+    if (status) status = migrate_from_3(conn, log);
+    if (status) status = finish_schema(conn, "cannot migrate the schema");
   } else if (*version == "1") {
     // Never deployed (see kCreateSchema), so there is no migration to run.
     status = Status::error(

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "relaycore/event.hpp"
+#include "relaycore/logger.hpp"
 #include "relaycore/sqlite.hpp"
 #include "relaycore/status.hpp"
 #include "relaycore/storage.hpp"
@@ -15,7 +16,7 @@ namespace relaycore::storage {
 
 // The schema this code writes and reads, kept in PRAGMA user_version. A database with a newer
 // version is refused rather than misread.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // The 32 bytes a tag value is stored as when it is 64 lowercase hex digits (ids and pubkeys in
 // e/p tags); nothing for any other value, which is stored as text. The writer and the filters'
@@ -25,14 +26,15 @@ inline std::optional<Bytes32> tag_key(std::string_view value) { return parse_eve
 // How long a connection waits for a lock held by another process before failing, in ms.
 inline constexpr int kBusyTimeoutMs = 5000;
 
-// Settings every connection needs: busy timeout, page cache, synchronous level, and the search
-// function used by NIP-50 filters. The writer also switches the file to WAL.
+// Settings every connection needs: busy timeout, page cache and synchronous level. The writer
+// also switches the file to WAL.
 Status configure_connection(SqliteConnection& conn, const SqliteOptions& options, bool writer);
 
 // Creates the schema on a fresh database, migrates an older version to this one (in one
 // transaction: a failed migration leaves the file as it was), or checks the version of a
 // current one. Runs on the writer connection before any reader opens. Migrating rebuilds
-// indexes over every event, so an open of a large old file takes a while once.
-Status ensure_schema(SqliteConnection& conn);
+// indexes over every event, so an open of a large old file takes a while once; its progress
+// goes to `log` (may be null).
+Status ensure_schema(SqliteConnection& conn, Logger* log);
 
 }  // namespace relaycore::storage

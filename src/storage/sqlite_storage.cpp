@@ -87,7 +87,7 @@ Result<std::shared_ptr<Storage>> new_sqlite_storage(const SqliteOptions& options
   auto writer = SqliteConnection::open(options.path, /*read_only=*/false);
   if (!writer) return std::move(writer).error();
   if (Status s = storage::configure_connection(**writer, options, /*writer=*/true); !s) return s;
-  if (Status s = storage::ensure_schema(**writer); !s) return s;
+  if (Status s = storage::ensure_schema(**writer, options.logger.get()); !s) return s;
 
   auto store = std::make_shared<SqliteStorage>(std::move(writer).value());
   const std::uint32_t readers = options.readers == 0 ? 1 : options.readers;

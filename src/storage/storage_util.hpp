@@ -1,5 +1,5 @@
 // Pieces every built-in storage shares, so the memory and SQLite stores decide replacement,
-// deletion and search the same way.
+// and deletion the same way.
 #pragma once
 
 #include <cstdint>
@@ -32,14 +32,6 @@ std::uint32_t effective_limit(const Filter& filter, const QueryRequest& request)
 
 // True when the NIP-40 expiration has passed at `now` (expiration <= now).
 bool is_expired(const Event& event, std::int64_t now) noexcept;
-
-// The NIP-50 match relaycore's storages implement: a basic substring test over the content that
-// folds ASCII letters only (no tokenising, no ranking, no Unicode case folding).
-bool content_contains(std::string_view content, std::string_view needle) noexcept;
-
-// The same test, given the canonical JSON of an event instead of its decoded content. SQLite
-// runs this as a SQL function over the stored text, so search needs no extra column.
-bool json_content_contains(std::string_view event_json, std::string_view needle);
 
 // Limits for re-parsing what a storage wrote itself: the event passed the host's limits when it
 // was accepted, which may have been larger than the defaults.

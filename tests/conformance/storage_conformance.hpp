@@ -82,6 +82,14 @@
                                      concurrent_reads_during_writes)
 
 // The optional NIP-50 behaviour; use after RELAYCORE_STORAGE_CONFORMANCE with the same Name.
-#define RELAYCORE_STORAGE_SEARCH_CONFORMANCE(Name) \
-  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "NIP-50: basic content search", search_matches_content)
+#define RELAYCORE_STORAGE_SEARCH_CONFORMANCE(Name)                                             \
+  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "NIP-50: matches every word", search_matches_words) \
+  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "NIP-50: ranked, limit after ranking",              \
+                                     search_ranks_by_relevance)                                \
+  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "NIP-50: combines with other fields",               \
+                                     search_combines_with_other_fields)                        \
+  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "NIP-50: removed events are not found",             \
+                                     search_forgets_removed_events)                            \
+  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "NIP-50: hostile queries are words",                \
+                                     search_reads_hostile_queries_as_words)
 // NOLINTEND

@@ -70,7 +70,13 @@ TEST_CASE("Filter fields and their AND/OR semantics", "[filter]") {
       {"{\"kinds\":[1],\"since\":2000}", "b1"},
       {"{\"ids\":[\"" + a1 + "\"],\"authors\":[\"" + bob + "\"]}", ""},
       {"{\"limit\":1}", "a1,a7,b1,b30"},
-      {"{\"search\":\"anything\"}", "a1,a7,b1,b30"},
+      // NIP-50: every word of the search in the content, case folded; key:value ignored.
+      {"{\"search\":\"anything\"}", ""},
+      {"{\"search\":\"A7\"}", "a7"},
+      {"{\"search\":\"b1 language:en\"}", "b1"},
+      {"{\"search\":\"b1 a1\"}", ""},
+      {"{\"kinds\":[1],\"search\":\"a7\"}", ""},
+      {"{\"search\":\"\\\"(\"}", ""},
   };
   for (const Row& row : rows) {
     INFO(row.filter);

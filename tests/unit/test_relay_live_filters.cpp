@@ -4,10 +4,12 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "../conformance/temp_dir.hpp"
 #include "relay_test_util.hpp"
 #include "relaycore/relay.hpp"
 #include "test_util.hpp"
@@ -92,4 +94,70 @@ TEST_CASE("Live events reach the subscriptions whose since is at or before creat
   CHECK(events_for(*conn, "exact", "latest") == 1);
   CHECK(events_for(*conn, "early", "latest") == 0);
   CHECK(events_for(*conn, "early", "sentinel 2") == 0);
+}
+
+// Broken by a search served in NIP-01 order, cut to its limit before ranking, resumed in chunks
+// from a (created_at, id) position, sent twice when another filter of the REQ matches it too,
+// or not delivered live by the same word rules.
+TEST_CASE("A search REQ returns the best matches in rank order, then live matches", "[relay]") {
+  for (const bool sqlite : {false, true}) {
+    INFO((sqlite ? "sqlite" : "memory"));
+    conformance::TempDir dir;
+    Options o;
+    if (sqlite) {
+      o.sqlite.path = dir.file("events.db");
+    } else {
+      o.storage = new_memory_storage();
+    }
+    auto relay = Relay::open(std::move(o)).value();
+    auto conn = std::make_shared<test::RecordingConnection>();
+    auto session = relay->open_session(conn, ClientInfo{"127.0.0.1", {}});
+
+    // 60 events of about 8 KiB each, more than one history chunk (256 KiB) holds. Event i says
+    // "needle" (i % 3) + 1 times in as many words as the others, so rank and age disagree.
+    const std::int64_t t = test::now() - 1000;
+    std::vector<EventPtr> events;
+    for (int i = 0; i < 60; ++i) {
+      std::string content;
+      for (int n = 0; n < 3; ++n) content += n <= i % 3 ? "needle " : "thread ";
+      content += "filler" + std::to_string(i) + " " + std::string(8000, 'x');
+      events.push_back(test::signed_event(test::alice(), 1, t + i, content));
+    }
+    for (const EventPtr& e : events) REQUIRE(relay->submit(e).accepted);
+    EventPtr marker = test::signed_event(test::bob(), 1, t + 100, "marker");
+    REQUIRE(relay->submit(marker).accepted);
+    // Wait until all are stored: the marker, submitted last, is served by a plain REQ.
+    REQUIRE(test::req_live(*session, *conn, "m",
+                           R"({"authors":[")" + to_hex(test::bob().pubkey()) + "\"]}"));
+    REQUIRE(conn->wait_event("m", *marker));
+
+    // The best 25: the 20 with three needles, newest first, then the newest 5 with two. A
+    // second filter matches one of them (the newest event) and must not make it come twice.
+    const std::string at_59 = std::to_string(t + 59);
+    const std::string second = R"({"since":)" + at_59 + R"(,"until":)" + at_59 + "}";
+    REQUIRE(test::req_live(*session, *conn, "s", "{\"search\":\"NEEDLE\",\"limit\":25}," + second));
+    std::vector<std::string> expected;
+    for (int i = 59; i >= 0 && expected.size() < 20; --i) {
+      if (i % 3 == 2) expected.push_back(test::RecordingConnection::event_frame("s", *events[i]));
+    }
+    for (int i = 59; i >= 0 && expected.size() < 25; --i) {
+      if (i % 3 == 1) expected.push_back(test::RecordingConnection::event_frame("s", *events[i]));
+    }
+    std::vector<std::string> got;
+    for (const std::string& f : conn->frames()) {
+      if (f.rfind("[\"EVENT\",\"s\",", 0) == 0) got.push_back(f);
+    }
+    // The newest event also matches the second filter; whichever stream sends it, it comes
+    // once, and the search's order is kept.
+    CHECK(got == expected);
+    CHECK(conn->count("[\"EOSE\",\"s\"]") == 1);
+
+    // Live: matched by the same words, case folded; an event without the word is not sent.
+    EventPtr live = test::signed_event(test::bob(), 1, t + 200, "a Needle, at last");
+    EventPtr miss = test::signed_event(test::bob(), 7, t + 201, "needles");
+    REQUIRE(relay->submit(miss).accepted);
+    REQUIRE(relay->submit(live).accepted);
+    REQUIRE(conn->wait_event("s", *live));
+    CHECK(conn->count(test::RecordingConnection::event_frame("s", *miss)) == 0);
+  }
 }

@@ -51,7 +51,7 @@ void check_history_plans(RawDb& db, bool check_index) {
                                                               : "SEARCH tags USING PRIMARY KEY"));
     }
     // A list of one value plans as the equality it is.
-    CHECK(db.plan({with_equalities(q.sql), q.params}) == plan);
+    CHECK(db.plan({with_equalities(q.sql), q.params, {}}) == plan);
   }
 }
 

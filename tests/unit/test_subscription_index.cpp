@@ -203,3 +203,34 @@ TEST_CASE("SubscriptionIndex skips stored events committed at or before a subscr
   CHECK(index.add(last) == 12);
   CHECK(matched_set(index, e, 12) == std::set<std::uint64_t>{1, 2, 3});
 }
+
+// Broken by a search filter filed under a word the event's content is not looked up by (case,
+// diacritics), by a search that is not checked once found (every word must occur), or by a
+// removal that misses the word list.
+TEST_CASE("SubscriptionIndex matches search filters by the words of the content",
+          "[pipeline][index]") {
+  const std::int64_t t = test::now();
+  EventPtr cafe = test::signed_event(test::alice(), 1, t, "Le CAFÉ est fermé aujourd'hui");
+  EventPtr other = test::signed_event(test::bob(), 1, t, "cafeteria closed");
+  EventPtr reaction = test::signed_event(test::bob(), 7, t, "cafe ferme");
+  SubscriptionIndex index;
+  SubPtr one_word = make_sub(1, {R"({"search":"cafe"})"});
+  SubPtr two_words = make_sub(2, {R"({"search":"ferme café"})"});
+  SubPtr missing_word = make_sub(3, {R"({"search":"cafe ouvert"})"});
+  SubPtr with_kind = make_sub(4, {R"({"kinds":[1],"search":"Cafe language:fr"})"});
+  SubPtr no_words = make_sub(5, {R"({"search":"\"(*)\""})", R"({"search":""})"});
+  SubPtr author = make_sub(
+      6, {R"({"authors":[)" + quoted(to_hex(test::bob().pubkey())) + R"(],"search":"closed"})"});
+  for (const SubPtr& s : {one_word, two_words, missing_word, with_kind, no_words, author}) {
+    index.add(s);
+  }
+  CHECK(matched_set(index, cafe) == std::set<std::uint64_t>{1, 2, 4});
+  CHECK(matched_set(index, other) == std::set<std::uint64_t>{6});
+  CHECK(matched_set(index, reaction) == std::set<std::uint64_t>{1, 2});
+  index.remove(one_word);
+  index.remove(no_words);
+  CHECK(matched_set(index, cafe) == std::set<std::uint64_t>{2, 4});
+  index.remove(two_words);
+  index.remove(with_kind);
+  CHECK(matched(index, cafe).empty());
+}
