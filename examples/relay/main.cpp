@@ -61,6 +61,15 @@ constexpr const char* kUsage =
     "  --max-queued-queries N\n"
     "                       REQ and COUNT jobs one connection may have waiting (default 64)\n"
     "\n"
+    "NIP-77 negentropy sync (see docs/sync.md):\n"
+    "  --neg-max-sessions N sync sessions one connection may hold open (default 4); 0 turns\n"
+    "                       NIP-77 off and takes 77 out of the NIP-11 document\n"
+    "  --neg-max-records N  most events one sync may cover; a larger filter gets NEG-ERR\n"
+    "                       \"blocked: ...\" (default 1000000)\n"
+    "  --neg-frame-bytes N  largest negentropy message sent, before hex (default 60000)\n"
+    "  --neg-idle-ms N      close a sync session idle for N ms with NEG-ERR \"closed: ...\"\n"
+    "                       (default 60000)\n"
+    "\n"
     "rate limits (see docs/limits.md); RATE is N/s, N/m, N/h, N (per second) or off:\n"
     "  --event-rate RATE    EVENTs per client address (default 20/s)\n"
     "  --event-burst N      EVENTs an address may send at once (default 100)\n"
@@ -102,6 +111,7 @@ struct Flags {
   std::size_t max_outbound_bytes = Options().max_outbound_bytes;
   std::uint32_t slow_reader_timeout_ms = Options().slow_reader_timeout_ms;
   std::size_t max_queued_queries = Options().max_queued_queries;
+  NegentropyLimits negentropy;
   LogLevel log_level = LogLevel::kInfo;
 };
 
@@ -202,6 +212,14 @@ Flags parse_flags(int argc, char** argv) {
       f.slow_reader_timeout_ms = static_cast<std::uint32_t>(number(1, 3600000));
     } else if (arg == "--max-queued-queries") {
       f.max_queued_queries = number(1, 1u << 20);
+    } else if (arg == "--neg-max-sessions") {
+      f.negentropy.max_sessions = number(0, 1024);
+    } else if (arg == "--neg-max-records") {
+      f.negentropy.max_records = static_cast<std::uint32_t>(number(1, UINT32_MAX));
+    } else if (arg == "--neg-frame-bytes") {
+      f.negentropy.frame_size_limit = number(4096, 1ul << 24);
+    } else if (arg == "--neg-idle-ms") {
+      f.negentropy.idle_timeout_ms = static_cast<std::uint32_t>(number(1, 86400000));
     } else if (arg == "--auth") {
       f.auth = true;
     } else if (arg == "--relay-url") {
@@ -356,6 +374,7 @@ int main(int argc, char** argv) {
   options.max_outbound_bytes = flags.max_outbound_bytes;
   options.slow_reader_timeout_ms = flags.slow_reader_timeout_ms;
   options.max_queued_queries = flags.max_queued_queries;
+  options.negentropy = flags.negentropy;
   if (!flags.audit.empty()) {
     SqliteAuditOptions audit;
     audit.path = flags.audit;
