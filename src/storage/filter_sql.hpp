@@ -50,6 +50,12 @@ struct SqlDialect {
 SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
                       std::optional<std::uint32_t> limit);
 
+// SELECT created_at, id for one filter in NIP-01 order, at most `limit` rows, without the
+// NIP-40 expiration test: the caller drops expired events itself, so that an index of
+// (created_at, id), or one ending in them, serves the query with no table lookup.
+SqlQuery build_key_select(const SqlDialect& dialect, const Filter& filter,
+                          const QueryRequest& request, std::uint32_t limit);
+
 // The same rows as build_select, for a filter with a tag condition `driver` (one of
 // filter.tags) of exactly one value: the query walks that value's tags rows in NIP-01 order and
 // stops at the limit, where build_select collects every event carrying the value before sorting
