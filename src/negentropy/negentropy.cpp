@@ -38,7 +38,8 @@ void append_id(std::string& out, const EventId& id) {
 }  // namespace
 
 NegentropySet make_negentropy_set(std::vector<NegentropyItem> items) {
-  std::sort(items.begin(), items.end());
+  // Storage hands them over in order already.
+  if (!std::is_sorted(items.begin(), items.end())) std::sort(items.begin(), items.end());
   items.erase(std::unique(items.begin(), items.end()), items.end());
   return std::make_shared<const std::vector<NegentropyItem>>(std::move(items));
 }
@@ -197,10 +198,18 @@ Result<std::string> Negentropy::run(std::string_view message, std::vector<EventI
         ours.reserve(upper - lower);
         for (std::size_t i = lower; i < upper; ++i) ours.push_back(items[i].id);
         std::sort(ours.begin(), ours.end());
+        std::vector<EventId> found;
         std::set_difference(ours.begin(), ours.end(), theirs.begin(), theirs.end(),
-                            std::back_inserter(*have));
+                            std::back_inserter(found));
+        for (const EventId& id : found) {
+          if (reported_.insert(id).second) have->push_back(id);
+        }
+        found.clear();
         std::set_difference(theirs.begin(), theirs.end(), ours.begin(), ours.end(),
-                            std::back_inserter(*need));
+                            std::back_inserter(found));
+        for (const EventId& id : found) {
+          if (reported_.insert(id).second) need->push_back(id);
+        }
         skipping = true;
       } else {
         std::string_view ignored;
