@@ -160,6 +160,22 @@ std::vector<Setting> build_settings() {
       {{"limits", "max-queued-queries", ValueKind::kNumber, true, false},
        number<std::size_t>([](Config& c) -> std::size_t& { return c.options.max_queued_queries; },
                            1, 1u << 20)},
+      // NIP-77 sync sessions (docs/sync.md).
+      {{"limits", "neg-max-sessions", ValueKind::kNumber, true, false},
+       number<std::size_t>(
+           [](Config& c) -> std::size_t& { return c.options.negentropy.max_sessions; }, 0, 1024)},
+      {{"limits", "neg-max-records", ValueKind::kNumber, true, false},
+       number<std::uint32_t>(
+           [](Config& c) -> std::uint32_t& { return c.options.negentropy.max_records; }, 1,
+           UINT32_MAX)},
+      {{"limits", "neg-frame-bytes", ValueKind::kNumber, true, false},
+       number<std::size_t>(
+           [](Config& c) -> std::size_t& { return c.options.negentropy.frame_size_limit; }, 4096,
+           1ul << 24)},
+      {{"limits", "neg-idle-ms", ValueKind::kNumber, true, false},
+       number<std::uint32_t>(
+           [](Config& c) -> std::uint32_t& { return c.options.negentropy.idle_timeout_ms; }, 1,
+           86400000)},
       RELAY_LIMIT("max-message-bytes", max_message_bytes, 1024),
       RELAY_LIMIT("max-event-bytes", max_event_bytes, 256),
       RELAY_LIMIT("max-event-tags", max_event_tags, 0),

@@ -39,20 +39,48 @@ struct AuthMessage {
   EventPtr event;
 };
 
-using ClientMessage =
-    std::variant<EventMessage, ReqMessage, CloseMessage, CountMessage, AuthMessage>;
+// ["NEG-OPEN", <sub id>, <filter>, <initial message, hex>] (NIP-77). `message` is decoded.
+// Negentropy subscription ids are a namespace of their own, apart from REQ's.
+struct NegOpenMessage {
+  std::string sub_id;
+  Filter filter;
+  std::string message;
+};
+// ["NEG-MSG", <sub id>, <message, hex>] (NIP-77). `message` is decoded.
+struct NegMsgMessage {
+  std::string sub_id;
+  std::string message;
+};
+// ["NEG-CLOSE", <sub id>] (NIP-77)
+struct NegCloseMessage {
+  std::string sub_id;
+};
 
-enum class Verb : std::uint8_t { kUnknown, kEvent, kReq, kClose, kCount, kAuth };
+using ClientMessage = std::variant<EventMessage, ReqMessage, CloseMessage, CountMessage,
+                                   AuthMessage, NegOpenMessage, NegMsgMessage, NegCloseMessage>;
+
+enum class Verb : std::uint8_t {
+  kUnknown,
+  kEvent,
+  kReq,
+  kClose,
+  kCount,
+  kAuth,
+  kNegOpen,
+  kNegMsg,
+  kNegClose
+};
 
 // Why a frame was rejected, with what could be read of it, so the answer can take the form
 // NIP-01 asks for: OK false for an EVENT whose id was readable, CLOSED for a REQ or COUNT whose
-// sub id was readable, NOTICE otherwise. The event id is looked for even when the rest of the
+// sub id was readable, NEG-ERR for a NEG-OPEN or NEG-MSG whose sub id was readable, NOTICE
+// otherwise. The event id is looked for even when the rest of the
 // frame cannot be parsed (too large, too deep, a bad number or escape, cut short), but only as
 // the "id" member of the event object itself, never inside its content or tags.
 struct MessageError {
   Status status;
   Verb verb = Verb::kUnknown;
-  std::string sub_id;    // set for REQ, COUNT and CLOSE when readable
+  std::string sub_id;    // set for REQ, COUNT, CLOSE and NEG-* when readable
   std::string event_id;  // 64 hex; set for EVENT and AUTH when readable
 };
 
@@ -60,7 +88,8 @@ struct MessageError {
 RELAYCORE_API Result<ClientMessage, MessageError> parse_client_message(
     std::string_view frame, const Limits& limits = Limits());
 
-// The frame that answers a rejected client frame: OK, CLOSED or NOTICE (see MessageError).
+// The frame that answers a rejected client frame: OK, CLOSED, NEG-ERR or NOTICE (see
+// MessageError).
 RELAYCORE_API std::string error_reply(const MessageError& error);
 
 // Relay-to-client builders. Strings are escaped as NIP-01 asks.
@@ -72,6 +101,10 @@ RELAYCORE_API std::string closed_message(std::string_view sub_id, std::string_vi
 RELAYCORE_API std::string notice_message(std::string_view message);
 RELAYCORE_API std::string count_message(std::string_view sub_id, std::uint64_t count);
 RELAYCORE_API std::string auth_challenge_message(std::string_view challenge);
+// ["NEG-MSG", <sub id>, <message, hex>]: `message` is the binary negentropy message.
+RELAYCORE_API std::string neg_msg_message(std::string_view sub_id, std::string_view message);
+// ["NEG-ERR", <sub id>, <reason>]; the reason starts with a NIP-01 prefix.
+RELAYCORE_API std::string neg_err_message(std::string_view sub_id, std::string_view reason);
 
 // Appends `s` as a JSON string with the NIP-01 escapes (quotes included).
 RELAYCORE_API void append_json_string(std::string& out, std::string_view s);

@@ -44,6 +44,24 @@ struct RelayInfo {
   std::string version = kVersionString;
 };
 
+// NIP-77 negentropy syncing (NEG-OPEN, NEG-MSG, NEG-CLOSE).
+struct NegentropyLimits {
+  // Open sync sessions per connection; a NEG-OPEN past it gets NEG-ERR "rate-limited: ...".
+  // 0 turns NIP-77 off: every NEG-OPEN gets NEG-ERR "blocked: ..." and NIP-11 does not list 77.
+  // Default: 4.
+  std::size_t max_sessions = 4;
+  // Most events one sync may cover. A filter that matches more gets NEG-ERR "blocked: ...".
+  // Each session holds 40 bytes per event it covers. Default: 1000000.
+  std::uint32_t max_records = 1000000;
+  // The largest negentropy message the relay sends, in bytes before hex encoding (the NEG-MSG
+  // frame is about twice as large); a longer answer is cut and finished in later rounds.
+  // At least 4096. Default: 60000.
+  std::size_t frame_size_limit = 60000;
+  // A session that has waited this long for the client's next NEG-MSG is closed with NEG-ERR
+  // "closed: ..." and its records are freed, in milliseconds. Default: 60000.
+  std::uint32_t idle_timeout_ms = 60000;
+};
+
 struct Options {
   // Parser and subscription limits.
   Limits limits;
@@ -93,6 +111,9 @@ struct Options {
   // microseconds. Readers take sessions in turn, so one session's queries delay another's by at
   // most a slice per reader. Default: 10000 (10 ms).
   std::uint32_t query_slice_micros = 10000;
+
+  // NIP-77 syncing. Default: see NegentropyLimits.
+  NegentropyLimits negentropy;
 
   // Default: kDeferred.
   DispatchMode dispatch = DispatchMode::kDeferred;

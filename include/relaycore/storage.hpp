@@ -99,8 +99,8 @@ RELAYCORE_API bool supersedes(std::int64_t a_created, const EventId& a_id, std::
                               const EventId& b_id) noexcept;
 
 // [Threading] write_batch(), purge_expired() and erase() are called by one writer thread at a
-//   time. query(), count(), contains() and max_seq() are called from several reader threads at
-//   once, concurrently with writes.
+//   time. query(), scan_keys(), count(), contains() and max_seq() are called from several
+//   reader threads at once, concurrently with writes.
 // [Blocking] Every method may block on I/O; relaycore calls them only from its own pool
 //   threads, never from a host thread.
 // [Ownership] Events are shared, immutable EventPtr; a storage may keep the pointers.
@@ -125,6 +125,14 @@ class RELAYCORE_API Storage {
   // request.after (docs/search.md).
   virtual Status query(const Filter& filter, const QueryRequest& request,
                        const std::function<bool(const StoredEvent&)>& visit) = 0;
+
+  // Calls `visit` with the key of each event query() would return for the same arguments (the
+  // newest min(filter.limit, request.max_limit) matches), but oldest first: created_at
+  // ascending, then id ascending, the order a NIP-77 sync reconciles in. `visit` returns false
+  // to stop. The default collects the events through query(); a storage overrides it to read
+  // just the keys, from an index.
+  virtual Status scan_keys(const Filter& filter, const QueryRequest& request,
+                           const std::function<bool(const EventKey&)>& visit);
 
   // The number of stored events matching any of the filters (NIP-45), limits ignored.
   virtual Result<std::uint64_t> count(const std::vector<Filter>& filters,

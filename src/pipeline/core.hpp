@@ -15,6 +15,7 @@
 #include "pipeline/change_listeners.hpp"
 #include "pipeline/jobs.hpp"
 #include "pipeline/live_settings.hpp"
+#include "pipeline/neg_session.hpp"
 #include "pipeline/query_scheduler.hpp"
 #include "pipeline/recent_ids.hpp"
 #include "pipeline/stats_recorder.hpp"
@@ -37,7 +38,8 @@ struct Core {
                   std::chrono::milliseconds(options.slow_reader_timeout_ms),
                   options.reader_threads > 1 ? options.reader_threads - 1 : 1),
         callbacks(std::make_shared<CallbackExecutor>(log)),
-        listeners(std::make_shared<ChangeListeners>(callbacks, options.max_queued_changes, log)) {}
+        listeners(std::make_shared<ChangeListeners>(callbacks, options.max_queued_changes, log)),
+        neg_reaper(std::chrono::milliseconds(options.negentropy.idle_timeout_ms)) {}
 
   // As opened. Its limits, policies, auth_on_connect, max_future_seconds and info may be
   // stale: read those from `live`.
@@ -62,6 +64,8 @@ struct Core {
   // In-process host callbacks: subscriptions, change listeners, submit_async completions.
   std::shared_ptr<CallbackExecutor> callbacks;
   std::shared_ptr<ChangeListeners> listeners;
+  // Closes NIP-77 sessions left idle.
+  NegReaper neg_reaper;
 
   // Set by shutdown(): sessions and submit() refuse new work.
   std::atomic<bool> stopping{false};

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "protocol/json_writer.hpp"
 #include "relaycore/options.hpp"
@@ -16,6 +17,9 @@ namespace relaycore {
 namespace {
 
 constexpr std::array kSupportedNips = {1, 9, 11, 40, 42, 45, 50, 70};
+// NIP-77 works with every storage (Storage::scan_keys has a default built on query()), so it
+// is listed whenever the host has not turned it off.
+constexpr int kNegentropyNip = 77;
 
 // A host-supplied string as a JSON string literal.
 std::string quoted(std::string_view s) {
@@ -29,6 +33,8 @@ std::string quoted(std::string_view s) {
 std::string build_info_document(const Options& options) {
   const RelayInfo& info = options.info;
   const Limits& limits = options.limits;
+  std::vector<int> nips(kSupportedNips.begin(), kSupportedNips.end());
+  if (options.negentropy.max_sessions > 0) nips.push_back(kNegentropyNip);
   std::string out;
   auto to = std::back_inserter(out);
   fmt::format_to(to, R"({{"name":{},"description":{},)", quoted(info.name),
@@ -48,7 +54,7 @@ std::string build_info_document(const Options& options) {
                  R"("max_limit":{},"max_subid_length":{},"max_event_tags":{},)"
                  R"("max_content_length":{},"min_pow_difficulty":0,"created_at_upper_limit":{},)"
                  R"("auth_required":{},"payment_required":false,"restricted_writes":{}}}}})",
-                 fmt::join(kSupportedNips, ","), quoted(info.software), quoted(info.version),
+                 fmt::join(nips, ","), quoted(info.software), quoted(info.version),
                  limits.max_message_bytes, limits.max_subscriptions, limits.max_filters,
                  limits.max_limit, limits.max_subid_length, limits.max_event_tags,
                  limits.max_content_bytes, static_cast<std::uint64_t>(options.max_future_seconds),

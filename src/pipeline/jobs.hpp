@@ -25,6 +25,7 @@ using Clock = std::chrono::steady_clock;
 using AckFn = std::function<void(const OkResult&)>;
 
 class HistoryReader;
+class NegSession;
 class Outbox;
 struct Subscription;
 
@@ -80,8 +81,15 @@ struct CountJob {
   std::vector<Filter> filters;
 };
 
+// One NIP-77 message to answer: the NEG-OPEN's initial message, or a NEG-MSG. The first job of
+// a session reads its records from storage.
+struct NegJob {
+  std::shared_ptr<NegSession> session;
+  std::string message;
+};
+
 // Work for the reader pool, scheduled per session by the QueryScheduler.
-using QueryJob = std::variant<HistoryJob, CountJob>;
+using QueryJob = std::variant<HistoryJob, CountJob, NegJob>;
 
 // True when nobody waits for the job's result any more (its subscription was closed or
 // replaced): the scheduler drops such jobs first when a session's queue is full.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "pipeline/neg_session.hpp"
 #include "pipeline/subscription.hpp"
 
 namespace relaycore::pipeline {
@@ -26,6 +27,8 @@ bool expensive(const QueryJob& job) {
     return std::any_of(filters.begin(), filters.end(),
                        [](const Filter& f) { return expensive(f, false); });
   }
+  // A sync's first job reads every record its filter matches.
+  if (const auto* neg = std::get_if<NegJob>(&job)) return !neg->session->neg;
   const std::vector<Filter>& filters = std::get<CountJob>(job).filters;
   return std::any_of(filters.begin(), filters.end(),
                      [](const Filter& f) { return expensive(f, true); });

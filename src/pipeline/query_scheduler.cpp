@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "pipeline/neg_session.hpp"
 #include "pipeline/query_cost.hpp"
 #include "pipeline/subscription.hpp"
 
@@ -9,6 +10,7 @@ namespace relaycore::pipeline {
 
 bool abandoned(const QueryJob& job) {
   if (const auto* history = std::get_if<HistoryJob>(&job)) return history->sub->cancelled();
+  if (const auto* neg = std::get_if<NegJob>(&job)) return neg->session->closed();
   return std::get<CountJob>(job).outbox.expired();
 }
 

@@ -274,6 +274,7 @@ class RelayImpl final : public Relay {
     if (const std::uint64_t n = unpublished() - unpublished_before; n > 0) {
       lost.push_back(fmt::format("{} committed events did not reach the other nodes", n));
     }
+    core_->neg_reaper.stop();
     core_->scheduler.stop();
     query_.join();
     // Last, so that every OK and change already queued reaches its callback.

@@ -5,7 +5,10 @@
 #include <cctype>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "crypto/secp256k1_context.hpp"
+#include "pipeline/neg_session.hpp"
 #include "relaycore/hex.hpp"
 
 namespace relaycore::pipeline {
@@ -136,15 +139,20 @@ void SessionImpl::handle(EventMessage&& msg) {
   }
 }
 
-bool SessionImpl::allow_filters(const std::string& sub_id, const std::vector<Filter>& filters) {
+PolicyDecision SessionImpl::check_filters(const std::vector<Filter>& filters) {
   const std::shared_ptr<FilterPolicy>& policy = core_->live.get().filter_policy;
-  if (!policy) return true;
+  if (!policy) return PolicyDecision::accept();
   std::shared_ptr<const ClientInfo> client = this->client();
   PolicyDecision d;
   if (!call_host(core_->log, "session: the filter policy threw",
                  [&] { d = policy->check(filters, *client); })) {
     d = PolicyDecision::reject(Status::error("policy failed"));
   }
+  return d;
+}
+
+bool SessionImpl::allow_filters(const std::string& sub_id, const std::vector<Filter>& filters) {
+  const PolicyDecision d = check_filters(filters);
   switch (d.verdict) {
     case PolicyDecision::Verdict::kAccept:
       return true;
@@ -218,19 +226,23 @@ void SessionImpl::subscribe(const std::string& sub_id, std::vector<Filter> filte
   }
 }
 
-bool SessionImpl::submit(const std::string& sub_id, QueryJob job) {
+Status SessionImpl::queue(QueryJob job) {
   switch (core_->scheduler.submit(lane_, std::move(job))) {
     case QueryScheduler::Submit::kQueued:
-      return true;
+      return Status::ok();
     case QueryScheduler::Submit::kFull:
-      refuse_sub(sub_id, "rate-limited: too many queries waiting (max " +
-                             std::to_string(core_->options.max_queued_queries) + ")");
-      return false;
+      return Status::rate_limited("too many queries waiting (max " +
+                                  std::to_string(core_->options.max_queued_queries) + ")");
     case QueryScheduler::Submit::kStopped:
       break;
   }
-  refuse_sub(sub_id, "error: relay is shutting down");
-  return false;
+  return Status::error("relay is shutting down");
+}
+
+bool SessionImpl::submit(const std::string& sub_id, QueryJob job) {
+  Status s = queue(std::move(job));
+  if (!s) refuse_sub(sub_id, s.message());
+  return s.is_ok();
 }
 
 void SessionImpl::handle(CloseMessage&& msg) {
@@ -314,6 +326,95 @@ void SessionImpl::refuse_sub(std::string_view sub_id, std::string_view message) 
   send(Frame(closed_message(sub_id, message)));
 }
 
+void SessionImpl::handle(NegOpenMessage&& msg) {
+  const NegentropyLimits& limits = core_->options.negentropy;
+  auto refuse = [&](const Status& why) { send(Frame(neg_err_message(msg.sub_id, why.message()))); };
+  if (limits.max_sessions == 0) {
+    return refuse(Status::blocked("negentropy syncing (NIP-77) is turned off on this relay"));
+  }
+  if (core_->stopping.load()) return refuse(Status::error("relay is shutting down"));
+  // A sync is a query, and counts as a REQ.
+  if (Status s = allow(Verb::kReq, *client()); !s) return refuse(s);
+  if (msg.filter.search) {
+    return refuse(Status::blocked("a search filter cannot be synced; drop \"search\""));
+  }
+  std::vector<Filter> filters{msg.filter};
+  const PolicyDecision d = check_filters(filters);
+  if (d.verdict == PolicyDecision::Verdict::kReject ||
+      d.verdict == PolicyDecision::Verdict::kRequireAuth) {
+    refuse(d.status);
+    if (d.verdict == PolicyDecision::Verdict::kRequireAuth) send_challenge();
+    return;
+  }
+  // A shadow rejection syncs against nothing, as its REQ finds nothing.
+  auto neg = std::make_shared<NegSession>(msg.sub_id, std::move(filters.front()), outbox_,
+                                          d.verdict == PolicyDecision::Verdict::kShadowReject);
+  std::shared_ptr<NegSession> replaced;
+  bool full = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = negs_.find(msg.sub_id);
+    if (it != negs_.end()) {
+      replaced = std::move(it->second);
+      negs_.erase(it);
+    }
+    std::erase_if(negs_, [](const auto& entry) { return entry.second->closed(); });
+    full = negs_.size() >= limits.max_sessions;
+    if (!full) negs_[msg.sub_id] = neg;
+  }
+  if (replaced) replaced->close();
+  if (full) {
+    return refuse(Status::rate_limited(
+        fmt::format("too many negentropy sessions open (max {})", limits.max_sessions)));
+  }
+  core_->neg_reaper.add(neg);
+  submit_neg(neg, std::move(msg.message));
+}
+
+void SessionImpl::handle(NegMsgMessage&& msg) {
+  std::shared_ptr<NegSession> neg;
+  {
+    std::lock_guard lock(mu_);
+    auto it = negs_.find(msg.sub_id);
+    if (it != negs_.end()) {
+      neg = it->second;
+      if (neg->closed()) {
+        negs_.erase(it);
+        neg.reset();
+      }
+    }
+  }
+  if (!neg) {
+    send(Frame(neg_err_message(
+        msg.sub_id, "closed: no open negentropy session with this id; send NEG-OPEN first")));
+    return;
+  }
+  submit_neg(neg, std::move(msg.message));
+}
+
+void SessionImpl::submit_neg(const std::shared_ptr<NegSession>& neg, std::string message) {
+  if (!neg->begin_job()) {
+    send(Frame(neg_err_message(neg->sub_id, "closed: the negentropy session was closed")));
+    return;
+  }
+  Status s = queue(NegJob{neg, std::move(message)});
+  if (s) return;
+  neg->end_job();
+  if (neg->close()) send(Frame(neg_err_message(neg->sub_id, s.message())));
+}
+
+void SessionImpl::handle(NegCloseMessage&& msg) {
+  std::shared_ptr<NegSession> neg;
+  {
+    std::lock_guard lock(mu_);
+    auto it = negs_.find(msg.sub_id);
+    if (it == negs_.end()) return;
+    neg = std::move(it->second);
+    negs_.erase(it);
+  }
+  neg->close();
+}
+
 void SessionImpl::send_challenge() { send(Frame(auth_challenge_message(challenge_))); }
 
 void SessionImpl::end() {
@@ -321,11 +422,14 @@ void SessionImpl::end() {
   core_->stats.sessions_open.fetch_sub(1, std::memory_order_relaxed);
   core_->scheduler.close_lane(lane_);
   std::unordered_map<std::string, std::shared_ptr<Subscription>> subs;
+  std::unordered_map<std::string, std::shared_ptr<NegSession>> negs;
   {
     std::lock_guard lock(mu_);
     subs.swap(subs_);
+    negs.swap(negs_);
     slot_.release();
   }
+  for (auto& [id, neg] : negs) neg->close();
   for (auto& [id, sub] : subs) {
     sub->cancel();
     core_->index.remove(sub);

@@ -43,6 +43,9 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void handle(CloseMessage&& msg);
   void handle(CountMessage&& msg);
   void handle(AuthMessage&& msg);
+  void handle(NegOpenMessage&& msg);
+  void handle(NegMsgMessage&& msg);
+  void handle(NegCloseMessage&& msg);
   void send(Frame frame) { outbox_->send(std::move(frame)); }
   // Answers OK false to an event, or CLOSED to a subscription, counting the refusal by its
   // prefix in the stats.
@@ -55,10 +58,16 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   std::shared_ptr<const ClientInfo> client() const;
   // Checks a NIP-42 auth event against this session's challenge and the relay URL.
   Status check_auth(const Event& event) const;
+  // The host's FilterPolicy verdict (a rejection when it threw).
+  PolicyDecision check_filters(const std::vector<Filter>& filters);
   // Runs the host's FilterPolicy; false (after answering CLOSED) when the query is refused.
   bool allow_filters(const std::string& sub_id, const std::vector<Filter>& filters);
+  // Queues a job for a reader; the reason when it was refused.
+  Status queue(QueryJob job);
   // Queues a REQ's history or a COUNT; false (after answering CLOSED) when it was refused.
   bool submit(const std::string& sub_id, QueryJob job);
+  // Queues a negentropy message of an open sync session; answers NEG-ERR when it cannot.
+  void submit_neg(const std::shared_ptr<NegSession>& neg, std::string message);
   // The connection is closed (by the host, or by the outbox for a slow reader): end the
   // subscriptions and queued queries, once.
   void end();
@@ -69,9 +78,11 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   std::shared_ptr<QueryLane> lane_;
   std::atomic<bool> ended_{false};
 
-  mutable std::mutex mu_;  // guards client_, subs_
+  mutable std::mutex mu_;  // guards client_, subs_, negs_
   std::shared_ptr<const ClientInfo> client_;
   std::unordered_map<std::string, std::shared_ptr<Subscription>> subs_;
+  // NIP-77 sync sessions, by their own sub ids. Closed ones linger until their id is used again.
+  std::unordered_map<std::string, std::shared_ptr<NegSession>> negs_;
   ConnectionSlot slot_;
 };
 

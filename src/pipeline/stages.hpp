@@ -120,6 +120,8 @@ class QueryStage {
  private:
   SliceOutcome run(HistoryJob& job, Clock::time_point deadline);
   SliceOutcome run(CountJob& job, Clock::time_point deadline);
+  // Defined in neg_stage.cpp.
+  SliceOutcome run(NegJob& job, Clock::time_point deadline);
   Deps deps_;
   ThreadGroup threads_;
 };

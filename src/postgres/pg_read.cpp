@@ -1,11 +1,13 @@
 #include "postgres/pg_read.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
 
 #include "storage/filter_sql.hpp"
+#include "storage/storage_keys.hpp"
 #include "storage/storage_util.hpp"
 
 namespace relaycore::postgres {
@@ -16,6 +18,8 @@ using storage::SqlQuery;
 constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = $1";
 constexpr std::string_view kMaxSeq =
     "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM relaycore_event_seq";
+constexpr std::string_view kExpired =
+    "SELECT id FROM events WHERE expiration IS NOT NULL AND expiration <= $1";
 constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq > $1 ORDER BY seq";
 
 // The protocol numbers parameters with 16 bits.
@@ -93,6 +97,47 @@ Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& re
   SqlQuery q = pg_query_sql(filter, request);
   if (q.params.size() > kMaxParams) return too_many_values();
   return visit_rows(conn, q, limit, visit);
+}
+
+Status pg_scan_keys(PgConnection& conn, const Filter& filter, const QueryRequest& request,
+                    const std::function<bool(const EventKey&)>& visit) {
+  if (filter.search) return Status::error("storage: scan_keys does not take a search filter");
+  const std::uint32_t limit = storage::effective_limit(filter, request);
+  if (limit == 0) return Status::ok();
+  // Expired events not purged yet are dropped here, so that the key query needs no table
+  // lookup for the expiration; it reads that many more rows to still give `limit`.
+  std::vector<EventId> expired;
+  PgParams now;
+  now.add_int(request.now);
+  Status s = conn.for_each_row(kExpired, now, [&](const PGresult* r) {
+    EventId id{};
+    if (get_bytes32(r, 0, 0, id)) expired.push_back(id);
+    return true;
+  });
+  if (!s) return s;
+  std::sort(expired.begin(), expired.end());
+  const std::uint64_t wanted = std::uint64_t{limit} + expired.size();
+  SqlQuery q = storage::build_key_select(
+      dialect(), filter, request,
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(wanted, UINT32_MAX)));
+  if (q.params.size() > kMaxParams) return too_many_values();
+  std::vector<EventKey> keys;
+  Status inner;
+  s = conn.for_each_row(q.sql, params_of(q), [&](const PGresult* r) {
+    EventKey key;
+    key.created_at = get_int(r, 0, 0);
+    if (!get_bytes32(r, 0, 1, key.id)) {
+      inner = Status::error("storage: a stored event id is unreadable");
+      return false;
+    }
+    if (!std::binary_search(expired.begin(), expired.end(), key.id)) keys.push_back(key);
+    return keys.size() < limit;
+  });
+  if (!inner) return inner;
+  if (!s) return s;
+  storage::newest_first_to_ascending(keys);
+  storage::visit_keys(keys, visit);
+  return Status::ok();
 }
 
 Result<std::uint64_t> pg_count(PgConnection& conn, const std::vector<Filter>& filters,

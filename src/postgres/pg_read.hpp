@@ -23,6 +23,10 @@ storage::SqlQuery pg_query_sql(const Filter& filter, const QueryRequest& request
 Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& request,
                 const std::function<bool(const StoredEvent&)>& visit);
 
+// Storage::scan_keys, reading (created_at, id) from the history indexes.
+Status pg_scan_keys(PgConnection& conn, const Filter& filter, const QueryRequest& request,
+                    const std::function<bool(const EventKey&)>& visit);
+
 Result<std::uint64_t> pg_count(PgConnection& conn, const std::vector<Filter>& filters,
                                const QueryRequest& request);
 

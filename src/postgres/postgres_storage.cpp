@@ -50,6 +50,13 @@ class PostgresStorage final : public Storage {
     return postgres::pg_query(*lease, filter, request, visit);
   }
 
+  Status scan_keys(const Filter& filter, const QueryRequest& request,
+                   const std::function<bool(const EventKey&)>& visit) override {
+    if (filter.search) return Storage::scan_keys(filter, request, visit);
+    auto lease = readers_.acquire();
+    return postgres::pg_scan_keys(*lease, filter, request, visit);
+  }
+
   Result<std::uint64_t> count(const std::vector<Filter>& filters,
                               const QueryRequest& request) override {
     auto lease = readers_.acquire();

@@ -5,6 +5,7 @@
 #include "protocol/frame_scan.hpp"
 #include "protocol/json_dom.hpp"
 #include "protocol/json_writer.hpp"
+#include "relaycore/hex.hpp"
 
 namespace relaycore {
 namespace {
@@ -104,6 +105,58 @@ Result<std::vector<Filter>, Error> read_filters(Verb verb, const json::array& ms
   return filters;
 }
 
+// A negentropy message: lowercase hex of at least the version byte.
+Status read_neg_hex(const json::element& v, std::string& out) {
+  std::string_view s;
+  if (v.get_string().get(s) != simdjson::SUCCESS) {
+    return Status::invalid(std::string("negentropy message must be a hex string, not ") +
+                           json::type_name(v));
+  }
+  if (s.empty() || s.size() % 2 != 0) {
+    return Status::invalid("negentropy message must be a non-empty hex string of whole bytes");
+  }
+  out.resize(s.size() / 2);
+  if (!hex_decode(s, reinterpret_cast<std::uint8_t*>(out.data()), out.size())) {
+    return Status::invalid("negentropy message is not lowercase hex");
+  }
+  return Status::ok();
+}
+
+// NEG-OPEN, NEG-MSG and NEG-CLOSE (NIP-77): the sub id first, so that a later failure can be
+// answered with NEG-ERR for it.
+Result<ClientMessage, Error> read_neg(Verb verb, const json::array& msg, const Limits& limits) {
+  const char* name = verb == Verb::kNegOpen  ? "NEG-OPEN"
+                     : verb == Verb::kNegMsg ? "NEG-MSG"
+                                             : "NEG-CLOSE";
+  const std::size_t want = verb == Verb::kNegOpen ? 4 : verb == Verb::kNegMsg ? 3 : 2;
+  if (msg.size() < 2)
+    return fail(verb, Status::invalid(std::string(name) + " needs a subscription id"));
+  std::string sub_id;
+  if (Status s = read_sub_id(msg.at(1).value_unsafe(), limits, sub_id); !s) {
+    return fail(verb, std::move(s));
+  }
+  auto with_sub = [&](Status s) {
+    Error e = fail(verb, std::move(s));
+    e.sub_id = sub_id;
+    return e;
+  };
+  if (msg.size() != want) {
+    return with_sub(
+        Status::invalid(fmt::format("{} takes {} elements, not {}", name, want, msg.size())));
+  }
+  if (verb == Verb::kNegClose) return ClientMessage(NegCloseMessage{std::move(sub_id)});
+  std::string message;
+  if (Status s = read_neg_hex(msg.at(want - 1).value_unsafe(), message); !s) {
+    return with_sub(std::move(s));
+  }
+  if (verb == Verb::kNegMsg)
+    return ClientMessage(NegMsgMessage{std::move(sub_id), std::move(message)});
+  Result<Filter> filter = json::filter(msg.at(2).value_unsafe(), limits);
+  if (!filter) return with_sub(std::move(filter).error());
+  return ClientMessage(
+      NegOpenMessage{std::move(sub_id), std::move(filter).value(), std::move(message)});
+}
+
 }  // namespace
 
 Result<ClientMessage, MessageError> parse_client_message(std::string_view frame,
@@ -148,6 +201,9 @@ Result<ClientMessage, MessageError> parse_client_message(std::string_view frame,
     }
     return ClientMessage(std::move(close));
   }
+  if (verb == "NEG-OPEN") return read_neg(Verb::kNegOpen, msg, limits);
+  if (verb == "NEG-MSG") return read_neg(Verb::kNegMsg, msg, limits);
+  if (verb == "NEG-CLOSE") return read_neg(Verb::kNegClose, msg, limits);
   return fail(Verb::kUnknown,
               Status::invalid("unknown message type \"" + json::shown(verb, 32) + "\""));
 }
@@ -158,6 +214,9 @@ std::string error_reply(const MessageError& error) {
   }
   if ((error.verb == Verb::kReq || error.verb == Verb::kCount) && !error.sub_id.empty()) {
     return closed_message(error.sub_id, error.status.message());
+  }
+  if ((error.verb == Verb::kNegOpen || error.verb == Verb::kNegMsg) && !error.sub_id.empty()) {
+    return neg_err_message(error.sub_id, error.status.message());
   }
   return notice_message(error.status.message());
 }
@@ -219,6 +278,27 @@ std::string count_message(std::string_view sub_id, std::uint64_t count) {
 std::string auth_challenge_message(std::string_view challenge) {
   std::string out = "[\"AUTH\",";
   json::append_string(out, challenge);
+  out.push_back(']');
+  return out;
+}
+
+std::string neg_msg_message(std::string_view sub_id, std::string_view message) {
+  std::string out = "[\"NEG-MSG\",";
+  json::append_string(out, sub_id);
+  out.append(",\"");
+  const std::size_t at = out.size();
+  out.resize(at + 2 * message.size());
+  hex_encode(reinterpret_cast<const std::uint8_t*>(message.data()), message.size(),
+             out.data() + at);
+  out.append("\"]");
+  return out;
+}
+
+std::string neg_err_message(std::string_view sub_id, std::string_view reason) {
+  std::string out = "[\"NEG-ERR\",";
+  json::append_string(out, sub_id);
+  out.push_back(',');
+  json::append_string(out, reason);
   out.push_back(']');
   return out;
 }

@@ -60,6 +60,13 @@ class SqlBuilder {
     after(request);
   }
 
+  // Committed at or before max_seq, and after request.after; the expiration is left to the
+  // caller.
+  void committed(const QueryRequest& request) {
+    text(dialect_.seq_column).text(" <= ").param(clamp_seq(request.max_seq));
+    after(request);
+  }
+
   // " AND <after request.after>" when the request resumes after a position in result order:
   // older, or as old with a higher id. Of the current table (events, or tags, which keeps
   // both columns under the same names).
@@ -181,6 +188,18 @@ SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const Que
   b.conditions(filter);
   b.text(" ORDER BY created_at DESC, id ASC");
   if (limit) b.text(" LIMIT ").param(std::int64_t{*limit});
+  return q;
+}
+
+SqlQuery build_key_select(const SqlDialect& dialect, const Filter& filter,
+                          const QueryRequest& request, std::uint32_t limit) {
+  SqlQuery q;
+  SqlBuilder b(dialect, q);
+  b.text("SELECT created_at, id FROM events WHERE ");
+  b.committed(request);
+  b.text(" AND ");
+  b.conditions(filter);
+  b.text(" ORDER BY created_at DESC, id ASC LIMIT ").param(std::int64_t{limit});
   return q;
 }
 

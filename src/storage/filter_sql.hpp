@@ -66,6 +66,12 @@ struct SqlDialect {
 SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
                       std::optional<std::uint32_t> limit);
 
+// SELECT created_at, id for one filter in NIP-01 order, at most `limit` rows, without the
+// NIP-40 expiration test: the caller drops expired events itself, so that an index of
+// (created_at, id), or one ending in them, serves the query with no table lookup.
+SqlQuery build_key_select(const SqlDialect& dialect, const Filter& filter,
+                          const QueryRequest& request, std::uint32_t limit);
+
 // The rows of build_select that carry `value` under the name of `driver` (one of filter.tags,
 // whose own values are then not tested): the query walks that value's tags rows in NIP-01 order
 // and stops at the limit, where build_select collects every event carrying the value before

@@ -15,6 +15,7 @@
 #include "protocol/search_text.hpp"
 #include "relaycore/storage.hpp"
 #include "relaycore/storage_rules.hpp"
+#include "storage/storage_keys.hpp"
 #include "storage/storage_util.hpp"
 
 namespace relaycore {
@@ -31,6 +32,8 @@ class MemoryStorage final : public Storage, private WriteTarget {
   Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override;
   Status query(const Filter& filter, const QueryRequest& request,
                const std::function<bool(const StoredEvent&)>& visit) override;
+  Status scan_keys(const Filter& filter, const QueryRequest& request,
+                   const std::function<bool(const EventKey&)>& visit) override;
   Result<std::uint64_t> count(const std::vector<Filter>& filters,
                               const QueryRequest& request) override;
   Result<bool> contains(const EventId& id) override;
@@ -50,6 +53,20 @@ class MemoryStorage final : public Storage, private WriteTarget {
   Result<std::uint64_t> insert(const EventPtr& event) override;
   Status add_id_tombstone(const EventId& id, const Pubkey& author) override;
   Status add_address_tombstone(const Address& address, std::int64_t until) override;
+
+  // Calls `take` with the visible matches of a filter without ids, newest first, from the
+  // request's position on, until `limit` have been taken. Called with mutex_ held.
+  template <typename Take>
+  void scan_by_time(const Filter& filter, const QueryRequest& request, std::size_t limit,
+                    Take take) const {
+    auto it = request.after ? by_time_.upper_bound(*request.after) : by_time_.begin();
+    for (std::size_t n = 0; it != by_time_.end() && n < limit; ++it) {
+      if (visible(it->second, filter, request)) {
+        take(it->second);
+        ++n;
+      }
+    }
+  }
 
   // True when a stored event is visible to a query with these parameters.
   static bool visible(const StoredEvent& stored, const Filter& filter, const QueryRequest& request);
@@ -140,15 +157,28 @@ Status MemoryStorage::query(const Filter& filter, const QueryRequest& request,
                 [](const auto& a, const auto& b) { return a.first < b.first; });
       for (std::size_t i = 0; i < hits.size() && i < limit; ++i) found.push_back(*hits[i].second);
     } else {
-      auto it = request.after ? by_time_.upper_bound(*request.after) : by_time_.begin();
-      for (; it != by_time_.end() && found.size() < limit; ++it) {
-        if (visible(it->second, filter, request)) found.push_back(it->second);
-      }
+      scan_by_time(filter, request, limit,
+                   [&](const StoredEvent& stored) { found.push_back(stored); });
     }
   }
   for (const StoredEvent& stored : found) {
     if (!visit(stored)) break;
   }
+  return Status::ok();
+}
+
+Status MemoryStorage::scan_keys(const Filter& filter, const QueryRequest& request,
+                                const std::function<bool(const EventKey&)>& visit) {
+  // Ids are looked up one by one in query(); that path serves them here too.
+  if (filter.ids) return Storage::scan_keys(filter, request, visit);
+  std::vector<EventKey> keys;
+  {
+    auto lock = read_lock();
+    scan_by_time(filter, request, storage::effective_limit(filter, request),
+                 [&](const StoredEvent& stored) { keys.push_back(event_key(*stored.event)); });
+  }
+  storage::newest_first_to_ascending(keys);
+  storage::visit_keys(keys, visit);
   return Status::ok();
 }
 

@@ -1,6 +1,7 @@
 #include "storage/sqlite_read.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <optional>
 #include <queue>
@@ -8,6 +9,7 @@
 #include <utility>
 
 #include "storage/sqlite_filter_sql.hpp"
+#include "storage/storage_keys.hpp"
 #include "storage/storage_util.hpp"
 
 namespace relaycore::storage {
@@ -15,6 +17,8 @@ namespace {
 
 constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = ?1";
 constexpr std::string_view kMaxSeq = "SELECT seq FROM sqlite_sequence WHERE name = 'events'";
+constexpr std::string_view kExpired =
+    "SELECT id FROM events WHERE expiration IS NOT NULL AND expiration <= ?1";
 constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq";
 
 // The next (seq, json) row of a statement as a stored event; nothing when the rows are done.
@@ -223,6 +227,53 @@ Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryReq
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);
   return visit_rows(*stmt, visit);
+}
+
+Status sqlite_scan_keys(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
+                        const std::function<bool(const EventKey&)>& visit) {
+  if (filter.search) return Status::error("storage: scan_keys does not take a search filter");
+  const std::uint32_t limit = effective_limit(filter, request);
+  if (limit == 0) return Status::ok();
+  // Events past their expiration and not purged yet: few, found by their partial index. The
+  // key query reads that many more rows, so that dropping them leaves `limit`.
+  std::vector<EventId> expired;
+  {
+    auto stmt = conn.prepare(kExpired);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_int(*stmt, 1, request.now);
+    int rc;
+    while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+      EventId id{};
+      if (sqlite3_column_bytes(*stmt, 0) == static_cast<int>(id.size())) {
+        std::memcpy(id.data(), sqlite3_column_blob(*stmt, 0), id.size());
+        expired.push_back(id);
+      }
+    }
+    if (rc != SQLITE_DONE) return sqlite_error("read failed", rc);
+  }
+  std::sort(expired.begin(), expired.end());
+  const std::uint64_t wanted = std::uint64_t{limit} + expired.size();
+  const auto read = static_cast<std::uint32_t>(std::min<std::uint64_t>(wanted, UINT32_MAX));
+  auto stmt = prepare_query(conn, build_key_select(sqlite_dialect(), filter, request, read));
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  std::vector<EventKey> keys;
+  int rc = SQLITE_DONE;
+  while (keys.size() < limit && (rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+    EventKey key;
+    key.created_at = sqlite3_column_int64(*stmt, 0);
+    if (sqlite3_column_bytes(*stmt, 1) != static_cast<int>(key.id.size())) {
+      return Status::error("storage: a stored event id is unreadable");
+    }
+    std::memcpy(key.id.data(), sqlite3_column_blob(*stmt, 1), key.id.size());
+    if (std::binary_search(expired.begin(), expired.end(), key.id)) continue;
+    keys.push_back(key);
+  }
+  if (keys.size() < limit && rc != SQLITE_DONE) return sqlite_error("read failed", rc);
+  newest_first_to_ascending(keys);
+  visit_keys(keys, visit);
+  return Status::ok();
 }
 
 Result<std::uint64_t> sqlite_count(SqliteConnection& conn, const std::vector<Filter>& filters,

@@ -17,6 +17,10 @@ namespace relaycore::storage {
 Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
                     const std::function<bool(const StoredEvent&)>& visit);
 
+// Storage::scan_keys, from the history indexes without reading the events.
+Status sqlite_scan_keys(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
+                        const std::function<bool(const EventKey&)>& visit);
+
 Result<std::uint64_t> sqlite_count(SqliteConnection& conn, const std::vector<Filter>& filters,
                                    const QueryRequest& request);
 

@@ -41,6 +41,13 @@ class SqliteStorage final : public Storage {
     return storage::sqlite_query(*lease, filter, request, visit);
   }
 
+  Status scan_keys(const Filter& filter, const QueryRequest& request,
+                   const std::function<bool(const EventKey&)>& visit) override {
+    if (filter.search) return Storage::scan_keys(filter, request, visit);
+    auto lease = readers_.acquire();
+    return storage::sqlite_scan_keys(*lease, filter, request, visit);
+  }
+
   Result<std::uint64_t> count(const std::vector<Filter>& filters,
                               const QueryRequest& request) override {
     auto lease = readers_.acquire();

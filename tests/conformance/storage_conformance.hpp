@@ -14,6 +14,7 @@
 #pragma once
 
 #include "conformance_delete.hpp"
+#include "conformance_keys.hpp"
 #include "conformance_misc.hpp"
 #include "conformance_query.hpp"
 #include "conformance_replace.hpp"
@@ -79,7 +80,9 @@
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "scan_since in seq order", scan_since_in_seq_order)     \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "erase", erase_removes_outright)                        \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "concurrent reads during writes",                       \
-                                     concurrent_reads_during_writes)
+                                     concurrent_reads_during_writes)                               \
+  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "NIP-77: scan_keys is the query's keys, oldest first",  \
+                                     scan_keys_ascending)
 
 // The optional NIP-50 behaviour; use after RELAYCORE_STORAGE_CONFORMANCE with the same Name.
 #define RELAYCORE_STORAGE_SEARCH_CONFORMANCE(Name)                                             \

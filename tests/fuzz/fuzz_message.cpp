@@ -21,6 +21,7 @@
 #include "relaycore/hex.hpp"
 #include "relaycore/limits.hpp"
 #include "relaycore/message.hpp"
+#include "relaycore/negentropy.hpp"
 #include "relaycore/status.hpp"
 
 using namespace relaycore;
@@ -173,6 +174,10 @@ void check_error(std::string_view input, const MessageError& e, const Limits& li
     require(verb == "CLOSED" && arr.size() == 3, "rejected REQ with a sub id is not CLOSED");
     require(string_at(arr, 1, "CLOSED sub id") == e.sub_id, "CLOSED names another sub id");
     require(string_at(arr, 2, "CLOSED message") == message, "CLOSED message differs");
+  } else if ((e.verb == Verb::kNegOpen || e.verb == Verb::kNegMsg) && !e.sub_id.empty()) {
+    require(verb == "NEG-ERR" && arr.size() == 3, "rejected NEG-* with a sub id is not NEG-ERR");
+    require(string_at(arr, 1, "NEG-ERR sub id") == e.sub_id, "NEG-ERR names another sub id");
+    require(string_at(arr, 2, "NEG-ERR message") == message, "NEG-ERR message differs");
   } else {
     require(verb == "NOTICE" && arr.size() == 2, "other rejections are not a NOTICE");
     require(string_at(arr, 1, "NOTICE message") == message, "NOTICE message differs");
@@ -279,6 +284,33 @@ void check_event(const Event& ev, const Limits& limits) {
   check_filter(self, Limits());
 }
 
+// A negentropy message from a client, answered by a responder over a small set: a reply that
+// starts with the version byte, or an "invalid:" refusal; and the NEG-MSG that carries it is
+// JSON.
+void check_negentropy(const std::string& sub_id, const std::string& message, const Limits& limits) {
+  check_sub_id(sub_id, limits);
+  static const NegentropySet set = [] {
+    std::vector<NegentropyItem> items;
+    for (const EventPtr& ev : sample_events()) {
+      items.push_back({static_cast<std::uint64_t>(ev->created_at()), ev->id()});
+    }
+    return make_negentropy_set(std::move(items));
+  }();
+  NegentropyOptions options;
+  options.frame_size_limit = 4096;
+  Result<std::string> reply = Negentropy(set, options).respond(message);
+  if (!reply) {
+    check_status(reply.error());
+    require(reply.error().message().rfind("invalid: ", 0) == 0, "negentropy refusal not invalid:");
+    return;
+  }
+  require(!reply->empty() && static_cast<std::uint8_t>(reply->front()) == kNegentropyVersion,
+          "negentropy reply does not start with the version");
+  require(reply->size() <= 4096, "negentropy reply over the frame size limit");
+  simdjson::dom::array out = parse_reply(neg_msg_message(sub_id, *reply), "NEG-MSG is not JSON");
+  require(string_at(out, 1, "NEG-MSG sub id") == sub_id, "NEG-MSG does not carry the sub id");
+}
+
 void check_message(const ClientMessage& m, const Limits& limits) {
   if (const auto* e = std::get_if<EventMessage>(&m)) {
     check_event(*e->event, limits);
@@ -291,6 +323,13 @@ void check_message(const ClientMessage& m, const Limits& limits) {
     parse_reply(count_message(c->sub_id, 42), "COUNT out is not JSON");
   } else if (const auto* cl = std::get_if<CloseMessage>(&m)) {
     check_sub_id(cl->sub_id, limits);
+  } else if (const auto* open = std::get_if<NegOpenMessage>(&m)) {
+    check_filter(open->filter, limits);
+    check_negentropy(open->sub_id, open->message, limits);
+  } else if (const auto* msg = std::get_if<NegMsgMessage>(&m)) {
+    check_negentropy(msg->sub_id, msg->message, limits);
+  } else if (const auto* close = std::get_if<NegCloseMessage>(&m)) {
+    check_sub_id(close->sub_id, limits);
   }
 }
 

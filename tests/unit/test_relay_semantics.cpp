@@ -271,7 +271,7 @@ TEST_CASE("NIP-11 document lists the NIPs implemented and the configured limits"
   });
   std::string doc = fx.relay->info_document();
   CHECK(doc.find("\"name\":\"test relay\"") != std::string::npos);
-  CHECK(doc.find("\"supported_nips\":[1,9,11,40,42,45,50,70]") != std::string::npos);
+  CHECK(doc.find("\"supported_nips\":[1,9,11,40,42,45,50,70,77]") != std::string::npos);
   CHECK(doc.find("\"max_subscriptions\":33") != std::string::npos);
   CHECK(doc.find("\"max_message_length\":99999") != std::string::npos);
 }
