@@ -1,0 +1,98 @@
+// EventCache: a bounded cache of stored events keyed by id, in front of the SQLite storage. A
+// filter listing ids is answered from it for the ids it holds, and every row a reader reads
+// reuses the cached event instead of parsing the stored JSON again, so a popular event is parsed
+// once and then shared (EventPtr) by every frame that carries it.
+//
+// The writer fills it with the events it stores; readers with the rows they read. Entries are
+// evicted least recently used first, per shard.
+//
+// Invalidation is exact. The writer removes the entry of every event a committed write removed
+// (replaced, deleted, purged, erased), after the commit. A reader's row comes from a snapshot
+// that may predate such a removal, so a reader inserts only when no removal began since it
+// recorded generation() before its read: the writer advances the generation after the commit
+// and before it erases, and a reader checks it under the same shard lock the erase takes. Either
+// the reader's insert comes first and the erase removes it, or the reader sees the new
+// generation and does not insert.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "relaycore/event.hpp"
+#include "relaycore/filter.hpp"
+#include "relaycore/storage.hpp"
+
+namespace relaycore::storage {
+
+class EventCache {
+ public:
+  // Holds at most about `capacity` events (rounded up to a multiple of the shard count).
+  explicit EventCache(std::size_t capacity);
+
+  EventCache(const EventCache&) = delete;
+  EventCache& operator=(const EventCache&) = delete;
+
+  // The event stored under `id`, if cached; marks it recently used.
+  std::optional<StoredEvent> find(const EventId& id);
+
+  // Readers: record this before reading from SQLite, and pass it to insert_read().
+  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  // Caches a row read from a snapshot taken after `generation` was recorded, unless a removal
+  // has begun since.
+  void insert_read(const StoredEvent& stored, std::uint64_t generation);
+
+  // Writer, after a commit: caches an event it stored.
+  void insert_stored(const StoredEvent& stored);
+  // Writer, after a commit: forgets events that commit removed.
+  void erase(std::span<const EventId> ids);
+  // Writer, after a purge committed: forgets every event expired at `now`, the events the
+  // purge removed.
+  void erase_expired(std::int64_t now);
+
+  // The number of events held; for tests.
+  std::size_t size();
+
+ private:
+  struct Shard {
+    std::mutex mu;
+    // Most recently used first.
+    std::list<StoredEvent> lru;
+    struct IdHash {
+      std::size_t operator()(const EventId& id) const noexcept;
+    };
+    std::unordered_map<EventId, std::list<StoredEvent>::iterator, IdHash> index;
+  };
+
+  Shard& shard(const EventId& id) noexcept;
+  // Inserts or refreshes with the shard's lock held, evicting past the shard's capacity.
+  void put_locked(Shard& shard, const StoredEvent& stored);
+  // Makes every reader that recorded an older generation skip its insert.
+  void begin_removal() noexcept { generation_.fetch_add(1, std::memory_order_acq_rel); }
+
+  const std::size_t shard_capacity_;
+  std::atomic<std::uint64_t> generation_{0};
+  std::unique_ptr<Shard[]> shards_;
+};
+
+// A filter's cached matches and the ids to read from SQLite.
+struct CachedLookup {
+  // Cached events matching the filter and visible to the request, in NIP-01 order.
+  std::vector<StoredEvent> hits;
+  // The filter's ids not in the cache, in the filter's (sorted) order.
+  std::vector<EventId> misses;
+};
+
+// Looks up each of filter.ids (the filter must have ids) in the cache, and keeps the events that
+// match every condition of the filter and are visible to `request`: committed at or before
+// max_seq, not expired at now, after request.after.
+CachedLookup lookup_ids(EventCache& cache, const Filter& filter, const QueryRequest& request);
+
+}  // namespace relaycore::storage
