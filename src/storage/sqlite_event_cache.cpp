@@ -14,7 +14,7 @@ constexpr std::size_t kShards = 16;
 
 }  // namespace
 
-std::size_t EventCache::Shard::IdHash::operator()(const EventId& id) const noexcept {
+std::size_t EventCache::IdHash::operator()(const EventId& id) const noexcept {
   // An id is already a SHA-256: any 8 of its bytes are a good hash. Bytes 8-15, so the shard,
   // picked from byte 0, is not correlated with the bucket.
   std::size_t h;
@@ -24,7 +24,13 @@ std::size_t EventCache::Shard::IdHash::operator()(const EventId& id) const noexc
 
 EventCache::EventCache(std::size_t capacity)
     : shard_capacity_(std::max<std::size_t>(1, (capacity + kShards - 1) / kShards)),
-      shards_(std::make_unique<Shard[]>(kShards)) {}
+      shards_(std::make_unique<Shard[]>(kShards)) {
+  for (std::size_t i = 0; i < kShards; ++i) {
+    // Reserved whole, so the index never rehashes under a reader.
+    shards_[i].index.reserve(shard_capacity_);
+    shards_[i].clock.resize(shard_capacity_);
+  }
+}
 
 EventCache::Shard& EventCache::shard(const EventId& id) noexcept {
   return shards_[id[0] & (kShards - 1)];
@@ -35,26 +41,35 @@ std::optional<StoredEvent> EventCache::find(const EventId& id) {
   std::lock_guard lock(s.mu);
   auto it = s.index.find(id);
   if (it == s.index.end()) return std::nullopt;
-  s.lru.splice(s.lru.begin(), s.lru, it->second);
-  return *it->second;
+  it->second.used = true;
+  return it->second.stored;
+}
+
+void EventCache::remove_locked(Shard& s, std::unordered_map<EventId, Entry, IdHash>::iterator it) {
+  s.clock[it->second.slot].reset();
+  s.index.erase(it);
 }
 
 void EventCache::put_locked(Shard& s, const StoredEvent& stored) {
   const EventId& id = stored.event->id();
   if (auto it = s.index.find(id); it != s.index.end()) {
-    s.lru.splice(s.lru.begin(), s.lru, it->second);
+    it->second.used = true;
     return;
   }
-  if (s.index.size() >= shard_capacity_) {
-    // Reuse the evicted node rather than free one and allocate another.
-    auto last = std::prev(s.lru.end());
-    s.index.erase(last->event->id());
-    *last = stored;
-    s.lru.splice(s.lru.begin(), s.lru, last);
-  } else {
-    s.lru.push_front(stored);
+  // Advance to a free slot or an entry not used since the hand last passed, which goes. At most
+  // one turn: the hand clears every flag it passes.
+  while (s.clock[s.hand]) {
+    auto it = s.index.find(*s.clock[s.hand]);
+    if (!it->second.used) {
+      remove_locked(s, it);
+      break;
+    }
+    it->second.used = false;
+    s.hand = static_cast<std::uint32_t>((s.hand + 1) % s.clock.size());
   }
-  s.index.emplace(id, s.lru.begin());
+  s.clock[s.hand] = id;
+  s.index.emplace(id, Entry{stored, s.hand, false});
+  s.hand = static_cast<std::uint32_t>((s.hand + 1) % s.clock.size());
 }
 
 void EventCache::insert_read(const StoredEvent& stored, std::uint64_t generation) {
@@ -76,10 +91,7 @@ void EventCache::erase(std::span<const EventId> ids) {
   for (const EventId& id : ids) {
     Shard& s = shard(id);
     std::lock_guard lock(s.mu);
-    if (auto it = s.index.find(id); it != s.index.end()) {
-      s.lru.erase(it->second);
-      s.index.erase(it);
-    }
+    if (auto it = s.index.find(id); it != s.index.end()) remove_locked(s, it);
   }
 }
 
@@ -88,13 +100,10 @@ void EventCache::erase_expired(std::int64_t now) {
   for (std::size_t i = 0; i < kShards; ++i) {
     Shard& s = shards_[i];
     std::lock_guard lock(s.mu);
-    for (auto it = s.lru.begin(); it != s.lru.end();) {
-      if (is_expired(*it->event, now)) {
-        s.index.erase(it->event->id());
-        it = s.lru.erase(it);
-      } else {
-        ++it;
-      }
+    for (auto it = s.index.begin(); it != s.index.end();) {
+      auto next = std::next(it);
+      if (is_expired(*it->second.stored.event, now)) remove_locked(s, it);
+      it = next;
     }
   }
 }

@@ -3,8 +3,9 @@
 // reuses the cached event instead of parsing the stored JSON again, so a popular event is parsed
 // once and then shared (EventPtr) by every frame that carries it.
 //
-// The writer fills it with the events it stores; readers with the rows they read. Entries are
-// evicted least recently used first, per shard.
+// The writer fills it with the events it stores; readers with the rows they read. Each shard
+// evicts by CLOCK (second chance): a hit only sets a flag on the entry it found, so the hot path
+// touches no other entry, and the eviction hand spares entries hit since it last passed.
 //
 // Invalidation is exact. The writer removes the entry of every event a committed write removed
 // (replaced, deleted, purged, erased), after the commit. A reader's row comes from a snapshot
@@ -18,7 +19,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -40,7 +40,7 @@ class EventCache {
   EventCache(const EventCache&) = delete;
   EventCache& operator=(const EventCache&) = delete;
 
-  // The event stored under `id`, if cached; marks it recently used.
+  // The event stored under `id`, if cached; marks it used.
   std::optional<StoredEvent> find(const EventId& id);
 
   // Readers: record this before reading from SQLite, and pass it to insert_read().
@@ -61,19 +61,29 @@ class EventCache {
   std::size_t size();
 
  private:
+  struct Entry {
+    StoredEvent stored;
+    // The entry's place on the clock.
+    std::uint32_t slot = 0;
+    // Hit since the hand last passed.
+    bool used = false;
+  };
+  struct IdHash {
+    std::size_t operator()(const EventId& id) const noexcept;
+  };
   struct Shard {
     std::mutex mu;
-    // Most recently used first.
-    std::list<StoredEvent> lru;
-    struct IdHash {
-      std::size_t operator()(const EventId& id) const noexcept;
-    };
-    std::unordered_map<EventId, std::list<StoredEvent>::iterator, IdHash> index;
+    std::unordered_map<EventId, Entry, IdHash> index;
+    // The clock: the id in each slot, or nothing for a free slot.
+    std::vector<std::optional<EventId>> clock;
+    std::uint32_t hand = 0;
   };
 
   Shard& shard(const EventId& id) noexcept;
-  // Inserts or refreshes with the shard's lock held, evicting past the shard's capacity.
+  // Inserts or marks used with the shard's lock held, evicting when the shard is full.
   void put_locked(Shard& shard, const StoredEvent& stored);
+  // Removes an entry with the shard's lock held.
+  static void remove_locked(Shard& shard, std::unordered_map<EventId, Entry, IdHash>::iterator it);
   // Makes every reader that recorded an older generation skip its insert.
   void begin_removal() noexcept { generation_.fetch_add(1, std::memory_order_acq_rel); }
 
