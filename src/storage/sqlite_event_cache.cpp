@@ -14,62 +14,88 @@ constexpr std::size_t kShards = 16;
 
 }  // namespace
 
-std::size_t EventCache::IdHash::operator()(const EventId& id) const noexcept {
-  // An id is already a SHA-256: any 8 of its bytes are a good hash. Bytes 8-15, so the shard,
-  // picked from byte 0, is not correlated with the bucket.
-  std::size_t h;
-  std::memcpy(&h, id.data() + 8, sizeof(h));
-  return h;
+// A shard's table size: a power of two at least twice its capacity, so probe chains stay short.
+std::size_t table_size(std::size_t shard_capacity) {
+  std::size_t n = 2;
+  while (n < 2 * shard_capacity) n *= 2;
+  return n;
 }
 
 EventCache::EventCache(std::size_t capacity)
     : shard_capacity_(std::max<std::size_t>(1, (capacity + kShards - 1) / kShards)),
+      mask_(table_size(shard_capacity_) - 1),
       shards_(std::make_unique<Shard[]>(kShards)) {
-  for (std::size_t i = 0; i < kShards; ++i) {
-    // Reserved whole, so the index never rehashes under a reader.
-    shards_[i].index.reserve(shard_capacity_);
-    shards_[i].clock.resize(shard_capacity_);
-  }
+  for (std::size_t i = 0; i < kShards; ++i) shards_[i].table.resize(mask_ + 1);
 }
 
 EventCache::Shard& EventCache::shard(const EventId& id) noexcept {
   return shards_[id[0] & (kShards - 1)];
 }
 
+std::size_t EventCache::home(const EventId& id) const noexcept {
+  // An id is already a SHA-256: any 8 of its bytes are a good hash. Bytes 8-15, so the slot is
+  // not correlated with the shard, picked from byte 0.
+  std::size_t h;
+  std::memcpy(&h, id.data() + 8, sizeof(h));
+  return h & mask_;
+}
+
+std::size_t EventCache::slot_of(const Shard& s, const EventId& id) const noexcept {
+  for (std::size_t i = home(id);; i = (i + 1) & mask_) {
+    const Slot& slot = s.table[i];
+    if (!slot.occupied) return s.table.size();
+    if (slot.id == id) return i;
+  }
+}
+
 std::optional<StoredEvent> EventCache::find(const EventId& id) {
   Shard& s = shard(id);
   std::lock_guard lock(s.mu);
-  auto it = s.index.find(id);
-  if (it == s.index.end()) return std::nullopt;
-  it->second.used = true;
-  return it->second.stored;
+  const std::size_t i = slot_of(s, id);
+  if (i == s.table.size()) return std::nullopt;
+  s.table[i].used = true;
+  return s.table[i].stored;
 }
 
-void EventCache::remove_locked(Shard& s, std::unordered_map<EventId, Entry, IdHash>::iterator it) {
-  s.clock[it->second.slot].reset();
-  s.index.erase(it);
+void EventCache::remove_locked(Shard& s, std::size_t hole) {
+  s.table[hole] = Slot();
+  --s.size;
+  // Moves back each later entry of the probe chain whose home is not between the hole and it,
+  // so every entry stays reachable from its home without a gap.
+  for (std::size_t j = (hole + 1) & mask_; s.table[j].occupied; j = (j + 1) & mask_) {
+    const std::size_t k = home(s.table[j].id);
+    const bool stays = hole <= j ? (hole < k && k <= j) : (hole < k || k <= j);
+    if (stays) continue;
+    s.table[hole] = std::move(s.table[j]);
+    s.table[j] = Slot();
+    hole = j;
+  }
+}
+
+void EventCache::evict_locked(Shard& s) {
+  // Ends within one turn and a slot: the hand clears every flag it passes.
+  for (;; s.hand = (s.hand + 1) & mask_) {
+    Slot& slot = s.table[s.hand];
+    if (!slot.occupied) continue;
+    if (!slot.used) {
+      remove_locked(s, s.hand);
+      return;
+    }
+    slot.used = false;
+  }
 }
 
 void EventCache::put_locked(Shard& s, const StoredEvent& stored) {
   const EventId& id = stored.event->id();
-  if (auto it = s.index.find(id); it != s.index.end()) {
-    it->second.used = true;
+  if (const std::size_t i = slot_of(s, id); i != s.table.size()) {
+    s.table[i].used = true;
     return;
   }
-  // Advance to a free slot or an entry not used since the hand last passed, which goes. At most
-  // one turn: the hand clears every flag it passes.
-  while (s.clock[s.hand]) {
-    auto it = s.index.find(*s.clock[s.hand]);
-    if (!it->second.used) {
-      remove_locked(s, it);
-      break;
-    }
-    it->second.used = false;
-    s.hand = static_cast<std::uint32_t>((s.hand + 1) % s.clock.size());
-  }
-  s.clock[s.hand] = id;
-  s.index.emplace(id, Entry{stored, s.hand, false});
-  s.hand = static_cast<std::uint32_t>((s.hand + 1) % s.clock.size());
+  if (s.size >= shard_capacity_) evict_locked(s);
+  std::size_t i = home(id);
+  while (s.table[i].occupied) i = (i + 1) & mask_;
+  s.table[i] = Slot{id, stored, true, false};
+  ++s.size;
 }
 
 void EventCache::insert_read(const StoredEvent& stored, std::uint64_t generation) {
@@ -91,7 +117,7 @@ void EventCache::erase(std::span<const EventId> ids) {
   for (const EventId& id : ids) {
     Shard& s = shard(id);
     std::lock_guard lock(s.mu);
-    if (auto it = s.index.find(id); it != s.index.end()) remove_locked(s, it);
+    if (const std::size_t i = slot_of(s, id); i != s.table.size()) remove_locked(s, i);
   }
 }
 
@@ -100,11 +126,12 @@ void EventCache::erase_expired(std::int64_t now) {
   for (std::size_t i = 0; i < kShards; ++i) {
     Shard& s = shards_[i];
     std::lock_guard lock(s.mu);
-    for (auto it = s.index.begin(); it != s.index.end();) {
-      auto next = std::next(it);
-      if (is_expired(*it->second.stored.event, now)) remove_locked(s, it);
-      it = next;
+    // Collected first: a removal moves later entries back.
+    std::vector<EventId> expired;
+    for (const Slot& slot : s.table) {
+      if (slot.occupied && is_expired(*slot.stored.event, now)) expired.push_back(slot.id);
     }
+    for (const EventId& id : expired) remove_locked(s, slot_of(s, id));
   }
 }
 
@@ -112,7 +139,7 @@ std::size_t EventCache::size() {
   std::size_t n = 0;
   for (std::size_t i = 0; i < kShards; ++i) {
     std::lock_guard lock(shards_[i].mu);
-    n += shards_[i].index.size();
+    n += shards_[i].size;
   }
   return n;
 }

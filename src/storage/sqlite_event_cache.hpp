@@ -23,7 +23,6 @@
 #include <mutex>
 #include <optional>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 #include "relaycore/event.hpp"
@@ -61,33 +60,39 @@ class EventCache {
   std::size_t size();
 
  private:
-  struct Entry {
+  // One slot of a shard's open-addressed table: the id, the event and the CLOCK flag together,
+  // so a hit reads one cache line before the event itself.
+  struct Slot {
+    EventId id{};
     StoredEvent stored;
-    // The entry's place on the clock.
-    std::uint32_t slot = 0;
-    // Hit since the hand last passed.
+    bool occupied = false;
+    // Found since the eviction hand last passed.
     bool used = false;
   };
-  struct IdHash {
-    std::size_t operator()(const EventId& id) const noexcept;
-  };
+  // A table of at least twice the shard's capacity, probed linearly; removal shifts the probe
+  // chain back rather than leave tombstones. The CLOCK hand sweeps the table itself.
   struct Shard {
     std::mutex mu;
-    std::unordered_map<EventId, Entry, IdHash> index;
-    // The clock: the id in each slot, or nothing for a free slot.
-    std::vector<std::optional<EventId>> clock;
-    std::uint32_t hand = 0;
+    std::vector<Slot> table;
+    std::size_t size = 0;
+    std::size_t hand = 0;
   };
 
   Shard& shard(const EventId& id) noexcept;
+  std::size_t home(const EventId& id) const noexcept;
+  // The slot holding `id`, or the table's size when it is not there.
+  std::size_t slot_of(const Shard& shard, const EventId& id) const noexcept;
   // Inserts or marks used with the shard's lock held, evicting when the shard is full.
   void put_locked(Shard& shard, const StoredEvent& stored);
-  // Removes an entry with the shard's lock held.
-  static void remove_locked(Shard& shard, std::unordered_map<EventId, Entry, IdHash>::iterator it);
+  void remove_locked(Shard& shard, std::size_t slot);
+  // Removes the first entry the hand reaches that was not found since it last passed.
+  void evict_locked(Shard& shard);
   // Makes every reader that recorded an older generation skip its insert.
   void begin_removal() noexcept { generation_.fetch_add(1, std::memory_order_acq_rel); }
 
   const std::size_t shard_capacity_;
+  // The table size minus one (a power of two minus one).
+  const std::size_t mask_;
   std::atomic<std::uint64_t> generation_{0};
   std::unique_ptr<Shard[]> shards_;
 };
