@@ -33,6 +33,8 @@ constexpr const char* kUsage =
     "\n"
     "  --listen HOST:PORT   address to listen on (default 127.0.0.1:7777; port 0 picks one)\n"
     "  --db PATH            SQLite database (default ./relaycore.db)\n"
+    "  --event-cache N      events kept parsed in memory by id for reads (default 100000;\n"
+    "                       0 turns the cache off)\n"
     "  --audit PATH         keep a hash-chained audit log in this SQLite file\n"
     "  --threads N          WebSocket I/O threads (default 2); verification uses all cores\n"
     "                       but one\n"
@@ -88,6 +90,7 @@ struct Flags {
   std::string host = "127.0.0.1";
   std::uint16_t port = 7777;
   std::string db = "./relaycore.db";
+  std::uint32_t event_cache_entries = SqliteOptions().event_cache_entries;
   std::string audit;
   std::size_t threads = 2;
   bool auth = false;
@@ -189,6 +192,8 @@ Flags parse_flags(int argc, char** argv) {
       f.port = static_cast<std::uint16_t>(port);
     } else if (arg == "--db") {
       f.db = value();
+    } else if (arg == "--event-cache") {
+      f.event_cache_entries = static_cast<std::uint32_t>(number(0, 100000000));
     } else if (arg == "--audit") {
       f.audit = value();
     } else if (arg == "--threads") {
@@ -352,6 +357,7 @@ int main(int argc, char** argv) {
   options.logger = logger;
   options.log_level = flags.log_level;
   options.sqlite.path = flags.db;
+  options.sqlite.event_cache_entries = flags.event_cache_entries;
   options.auth_on_connect = flags.auth;
   options.dispatch = flags.dispatch;
   options.rate_limits = flags.rate_limits;
