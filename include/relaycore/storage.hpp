@@ -160,9 +160,10 @@ struct SqliteOptions {
   // measure the difference.
   // Default: true.
   bool buffer_wal_writes = true;
-  // Events kept parsed in memory, keyed by id, most recently stored or read first: a REQ for
-  // ids is answered from it without SQLite, and a row read that is cached is not parsed again.
-  // Each holds an event's fields and its JSON (about 2.5 times the JSON's size). 0 disables it.
+  // Events recently stored or read, kept parsed in memory by id: a REQ for ids is answered from
+  // it without SQLite, and a row read that is cached is not parsed again.
+  // Each holds an event's fields and its JSON: roughly twice the JSON plus a few hundred
+  // bytes. 0 disables it.
   // Default: 100000.
   std::uint32_t event_cache_entries = 100000;
 };
