@@ -160,6 +160,10 @@ std::vector<Setting> build_settings() {
       {{"limits", "max-queued-queries", ValueKind::kNumber, true, false},
        number<std::size_t>([](Config& c) -> std::size_t& { return c.options.max_queued_queries; },
                            1, 1u << 20)},
+      {{"limits", "event-cache", ValueKind::kNumber, true, false},
+       number<std::uint32_t>(
+           [](Config& c) -> std::uint32_t& { return c.options.sqlite.event_cache_entries; }, 0,
+           100000000)},
       // NIP-77 sync sessions (docs/sync.md).
       {{"limits", "neg-max-sessions", ValueKind::kNumber, true, false},
        number<std::size_t>(

@@ -42,6 +42,8 @@ constexpr const char* kUsage =
     "\n"
     "  --listen HOST:PORT   address to listen on (default 127.0.0.1:7777; port 0 picks one)\n"
     "  --db PATH            SQLite database (default ./relaycore.db)\n"
+    "  --event-cache N      events kept parsed in memory by id for reads (default 100000;\n"
+    "                       0 turns the cache off)\n"
     "  --audit PATH         keep a hash-chained audit log in this SQLite file\n"
     "  --threads N          WebSocket I/O threads (default 2); verification uses all cores\n"
     "                       but one\n"

@@ -38,6 +38,12 @@ struct SqliteOptions {
   // measure the difference.
   // Default: true.
   bool buffer_wal_writes = true;
+  // Events recently stored or read, kept parsed in memory by id: a REQ for ids is answered from
+  // it without SQLite, and a row read that is cached is not parsed again.
+  // Each holds an event's fields and its JSON: roughly twice the JSON plus a few hundred
+  // bytes. 0 disables it.
+  // Default: 100000.
+  std::uint32_t event_cache_entries = 100000;
   // Where opening reports a schema migration's progress (building an index over a large file
   // takes minutes), at kInfo. Relay::open passes the relay's logger when this is null.
   // Default: null, meaning silent.

@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "relaycore/hex.hpp"
 #include "storage/sqlite_filter_sql.hpp"
 #include "storage/storage_keys.hpp"
 #include "storage/storage_util.hpp"
@@ -21,24 +22,58 @@ constexpr std::string_view kExpired =
     "SELECT id FROM events WHERE expiration IS NOT NULL AND expiration <= ?1";
 constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq";
 
+// The prefix of canonical JSON before the id's hex.
+constexpr std::string_view kIdPrefix = "{\"id\":\"";
+
+// Where a read's rows are looked up and kept: the storage's event cache (none for reads that
+// should not fill it) and its generation recorded before the read's first statement.
+struct RowCache {
+  EventCache* cache = nullptr;
+  std::uint64_t generation = 0;
+
+  explicit RowCache(EventCache* c = nullptr) : cache(c), generation(c ? c->generation() : 0) {}
+};
+
+// The id at the head of a stored event's canonical JSON.
+std::optional<EventId> id_of_json(std::string_view json) {
+  EventId id;
+  if (!json.starts_with(kIdPrefix) || json.size() < kIdPrefix.size() + 64 ||
+      !from_hex(json.substr(kIdPrefix.size(), 64), id)) {
+    return std::nullopt;
+  }
+  return id;
+}
+
 // The next (seq, json) row of a statement as a stored event; nothing when the rows are done.
-Result<std::optional<StoredEvent>> next_row(sqlite3_stmt* stmt) {
+// A cached event is reused rather than parsed again; one parsed is offered to the cache.
+Result<std::optional<StoredEvent>> next_row(sqlite3_stmt* stmt, const RowCache& rows) {
   const int rc = sqlite3_step(stmt);
   if (rc == SQLITE_DONE) return std::optional<StoredEvent>();
   if (rc != SQLITE_ROW) return sqlite_error("read failed", rc);
   StoredEvent stored;
   stored.seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
+  const std::string_view json = column_text(stmt, 1);
+  if (rows.cache) {
+    if (std::optional<EventId> id = id_of_json(json)) {
+      if (std::optional<StoredEvent> hit = rows.cache->find(*id)) {
+        stored.event = std::move(hit->event);
+        return std::optional<StoredEvent>(std::move(stored));
+      }
+    }
+  }
   // The text is our own canonical JSON, so parsing it back gives the identical event.
-  auto event = parse_event(column_text(stmt, 1), trusted_limits());
+  auto event = parse_event(json, trusted_limits());
   if (!event) return Status::error("storage: a stored event is unreadable");
   stored.event = std::move(event).value();
+  if (rows.cache) rows.cache->insert_read(stored, rows.generation);
   return std::optional<StoredEvent>(std::move(stored));
 }
 
 // Steps a statement returning (seq, json) rows and hands each parsed event to `visit`.
-Status visit_rows(sqlite3_stmt* stmt, const std::function<bool(const StoredEvent&)>& visit) {
+Status visit_rows(sqlite3_stmt* stmt, const RowCache& rows,
+                  const std::function<bool(const StoredEvent&)>& visit) {
   while (true) {
-    auto row = next_row(stmt);
+    auto row = next_row(stmt, rows);
     if (!row) return std::move(row).error();
     if (!*row || !visit(**row)) return Status::ok();
   }
@@ -113,7 +148,7 @@ Status merge_sources(std::size_t sources, const NextRow& next, std::uint32_t lim
 // statement of its own (at most kMaxMergeScans). The scans are disjoint (one author or kind
 // each), so no event comes twice.
 Status merge_query(SqliteConnection& conn, const std::vector<Filter>& scans,
-                   const QueryRequest& request, std::uint32_t limit,
+                   const QueryRequest& request, std::uint32_t limit, const RowCache& rows,
                    const std::function<bool(const StoredEvent&)>& visit) {
   std::vector<SqlQuery> queries;
   queries.reserve(scans.size());
@@ -129,7 +164,7 @@ Status merge_query(SqliteConnection& conn, const std::vector<Filter>& scans,
     }
   }
   return merge_sources(
-      scans.size(), [&](std::size_t scan) { return next_row((*stmts)[scan]); }, limit, visit);
+      scans.size(), [&](std::size_t scan) { return next_row((*stmts)[scan], rows); }, limit, visit);
 }
 
 // One value's scan in a tag-list merge, read in batches that each resume after the row read
@@ -145,7 +180,8 @@ struct TagScan {
 
 // Reads a tag scan's next batch through the statement all scans share.
 Status read_batch(SqliteConnection& conn, const Filter& filter, const TagCondition& driver,
-                  const QueryRequest& request, std::uint32_t limit, TagScan& scan) {
+                  const QueryRequest& request, std::uint32_t limit, const RowCache& rows,
+                  TagScan& scan) {
   QueryRequest from = request;
   if (scan.last) from.after = scan.last;
   const SqlQuery q = build_tag_scan(filter, driver, scan.value, from, scan.batch);
@@ -154,7 +190,7 @@ Status read_batch(SqliteConnection& conn, const Filter& filter, const TagConditi
   StatementScope scope(*stmt);
   std::uint32_t read = 0;
   while (true) {
-    auto row = next_row(*stmt);
+    auto row = next_row(*stmt, rows);
     if (!row) return std::move(row).error();
     if (!*row) break;
     scan.last = event_key(*(*row)->event);
@@ -171,7 +207,7 @@ Status read_batch(SqliteConnection& conn, const Filter& filter, const TagConditi
 // reset, so a list of 1,000 values costs one prepared statement, about 1,000 index seeks and
 // the rows served, and the reader can stop between any two rows.
 Status tag_merge_query(SqliteConnection& conn, const Filter& filter, const TagCondition& driver,
-                       const QueryRequest& request, std::uint32_t limit,
+                       const QueryRequest& request, std::uint32_t limit, const RowCache& rows,
                        const std::function<bool(const StoredEvent&)>& visit) {
   const std::size_t n = driver.values.size();
   const auto first = static_cast<std::uint32_t>(std::min<std::size_t>(limit, limit / n + 1));
@@ -183,7 +219,7 @@ Status tag_merge_query(SqliteConnection& conn, const Filter& filter, const TagCo
   auto next = [&](std::size_t i) -> Result<std::optional<StoredEvent>> {
     TagScan& scan = scans[i];
     if (scan.rows.empty() && !scan.done) {
-      if (Status s = read_batch(conn, filter, driver, request, limit, scan); !s) return s;
+      if (Status s = read_batch(conn, filter, driver, request, limit, rows, scan); !s) return s;
     }
     if (scan.rows.empty()) return std::optional<StoredEvent>();
     std::optional<StoredEvent> row(std::move(scan.rows.front()));
@@ -213,20 +249,22 @@ Result<std::uint64_t> count_in_parts(SqliteConnection& conn, const std::vector<F
 }  // namespace
 
 Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
-                    const std::function<bool(const StoredEvent&)>& visit) {
+                    const std::function<bool(const StoredEvent&)>& visit, EventCache* cache) {
   const std::uint32_t limit = effective_limit(filter, request);
   if (limit == 0) return Status::ok();
+  // Recorded before any statement takes its snapshot.
+  const RowCache rows(cache);
   if (std::vector<Filter> scans = merge_scans(filter); !scans.empty()) {
-    return merge_query(conn, scans, request, limit, visit);
+    return merge_query(conn, scans, request, limit, rows, visit);
   }
   if (const TagCondition* driver = tag_merge_condition(filter)) {
-    return tag_merge_query(conn, filter, *driver, request, limit, visit);
+    return tag_merge_query(conn, filter, *driver, request, limit, rows, visit);
   }
   const SqlQuery q = build_select(filter, request, limit);  // the statement binds into it
   auto stmt = prepare_query(conn, q);
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);
-  return visit_rows(*stmt, visit);
+  return visit_rows(*stmt, rows, visit);
 }
 
 Status sqlite_scan_keys(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
@@ -315,7 +353,7 @@ Status sqlite_scan_since(SqliteConnection& conn, std::uint64_t after_seq,
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);
   bind_int(*stmt, 1, clamp_seq(after_seq));
-  return visit_rows(*stmt, visit);
+  return visit_rows(*stmt, RowCache(), visit);
 }
 
 }  // namespace relaycore::storage

@@ -11,11 +11,14 @@
 #include "relaycore/status.hpp"
 #include "relaycore/storage.hpp"
 #include "storage/sqlite_connection.hpp"
+#include "storage/sqlite_event_cache.hpp"
 
 namespace relaycore::storage {
 
+// With a cache, rows already cached are not parsed again and rows parsed are cached.
 Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
-                    const std::function<bool(const StoredEvent&)>& visit);
+                    const std::function<bool(const StoredEvent&)>& visit,
+                    EventCache* cache = nullptr);
 
 // Storage::scan_keys, from the history indexes without reading the events.
 Status sqlite_scan_keys(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,

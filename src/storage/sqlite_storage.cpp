@@ -4,6 +4,10 @@
 //
 // A visitor runs while its call holds a reader lease, so it must not call back into the same
 // storage (with every lease taken, it would wait for itself).
+//
+// An event cache (SqliteOptions::event_cache_entries) sits in front: the writer updates it after
+// each commit, and a filter listing ids takes SQLite's rows only for the ids it lacks.
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -12,9 +16,11 @@
 #include "relaycore/sqlite.hpp"
 #include "storage/connection_pool.hpp"
 #include "storage/sqlite_connection.hpp"
+#include "storage/sqlite_event_cache.hpp"
 #include "storage/sqlite_read.hpp"
 #include "storage/sqlite_schema.hpp"
 #include "storage/sqlite_write.hpp"
+#include "storage/storage_util.hpp"
 
 namespace relaycore {
 namespace {
@@ -26,19 +32,26 @@ using ReaderPool = storage::ConnectionPool<SqliteConnection>;
 
 class SqliteStorage final : public Storage {
  public:
-  explicit SqliteStorage(std::unique_ptr<SqliteConnection> writer) : writer_(std::move(writer)) {}
+  SqliteStorage(std::unique_ptr<SqliteConnection> writer, std::size_t cache_entries)
+      : writer_(std::move(writer)),
+        cache_(cache_entries == 0 ? nullptr
+                                  : std::make_unique<storage::EventCache>(cache_entries)) {}
 
   ReaderPool& readers() noexcept { return readers_; }
 
   Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override {
     std::lock_guard lock(writer_mutex_);
-    return storage::sqlite_write_batch(*writer_, events, results);
+    Status s = storage::sqlite_write_batch(*writer_, events, results);
+    if (s && cache_) update_cache(events, results);
+    return s;
   }
 
   Status query(const Filter& filter, const QueryRequest& request,
                const std::function<bool(const StoredEvent&)>& visit) override {
+    // Search is SQLite's to decide; the cache answers only what Filter::matches decides.
+    if (cache_ && filter.ids && !filter.search) return query_ids(filter, request, visit);
     auto lease = readers_.acquire();
-    return storage::sqlite_query(*lease, filter, request, visit);
+    return storage::sqlite_query(*lease, filter, request, visit, cache_.get());
   }
 
   Status scan_keys(const Filter& filter, const QueryRequest& request,
@@ -72,17 +85,81 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) override {
     std::lock_guard lock(writer_mutex_);
-    return storage::sqlite_purge_expired(*writer_, now);
+    auto purged = storage::sqlite_purge_expired(*writer_, now);
+    if (purged && *purged != 0 && cache_) cache_->erase_expired(now);
+    return purged;
   }
 
   Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) override {
     std::lock_guard lock(writer_mutex_);
-    return storage::sqlite_erase(*writer_, ids);
+    auto erased = storage::sqlite_erase(*writer_, ids);
+    if (erased && cache_) cache_->erase(ids);
+    return erased;
   }
 
  private:
+  // After a committed batch: forgets what it removed, then caches what it stored and kept (an
+  // event a later event of the same batch deleted was never visible).
+  void update_cache(std::span<const EventPtr> events, const std::vector<WriteResult>& results) {
+    std::vector<EventId> removed;
+    for (const WriteResult& r : results) {
+      for (const RemovedEvent& gone : r.removed) removed.push_back(gone.id);
+    }
+    cache_->erase(removed);
+    std::sort(removed.begin(), removed.end());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const WriteResult& r = results[i];
+      if (r.outcome != WriteOutcome::kStored && r.outcome != WriteOutcome::kReplaced) continue;
+      if (std::binary_search(removed.begin(), removed.end(), events[i]->id())) continue;
+      cache_->insert_stored(StoredEvent{events[i], r.seq});
+    }
+  }
+
+  // A filter listing ids: the cached ones from the cache, the others in one SQLite statement,
+  // merged into NIP-01 order and cut at the limit.
+  Status query_ids(const Filter& filter, const QueryRequest& request,
+                   const std::function<bool(const StoredEvent&)>& visit) {
+    const std::uint32_t limit = storage::effective_limit(filter, request);
+    if (limit == 0) return Status::ok();
+    storage::CachedLookup found = storage::lookup_ids(*cache_, filter, request);
+    std::vector<StoredEvent>& events = found.hits;
+    if (!found.misses.empty()) {
+      Filter rest = filter;
+      rest.ids = std::move(found.misses);
+      const std::size_t cached = events.size();
+      auto lease = readers_.acquire();
+      Status s = storage::sqlite_query(
+          *lease, rest, request,
+          [&](const StoredEvent& e) {
+            events.push_back(e);
+            return true;
+          },
+          cache_.get());
+      if (!s) return s;
+      auto by_key = [](const StoredEvent& a, const StoredEvent& b) {
+        return event_key(*a.event) < event_key(*b.event);
+      };
+      std::inplace_merge(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(cached),
+                         events.end(), by_key);
+    }
+    std::optional<EventKey> last;
+    std::uint32_t served = 0;
+    for (const StoredEvent& e : events) {
+      if (served == limit) break;
+      // A filter a host built may list an id twice.
+      const EventKey key = event_key(*e.event);
+      if (last && *last == key) continue;
+      last = key;
+      ++served;
+      if (!visit(e)) break;
+    }
+    return Status::ok();
+  }
+
   std::mutex writer_mutex_;
   std::unique_ptr<SqliteConnection> writer_;
+  // Null when disabled.
+  std::unique_ptr<storage::EventCache> cache_;
   // Declared after the writer, so the readers close first and the writer, closing last,
   // checkpoints the WAL back into the database file.
   ReaderPool readers_;
@@ -96,7 +173,8 @@ Result<std::shared_ptr<Storage>> new_sqlite_storage(const SqliteOptions& options
   if (Status s = storage::configure_connection(**writer, options, /*writer=*/true); !s) return s;
   if (Status s = storage::ensure_schema(**writer, options.logger.get()); !s) return s;
 
-  auto store = std::make_shared<SqliteStorage>(std::move(writer).value());
+  auto store =
+      std::make_shared<SqliteStorage>(std::move(writer).value(), options.event_cache_entries);
   const std::uint32_t readers = options.readers == 0 ? 1 : options.readers;
   for (std::uint32_t i = 0; i < readers; ++i) {
     auto reader = SqliteConnection::open(options.path, /*read_only=*/true);
