@@ -146,8 +146,8 @@ void prepare(const Flags& flags, const std::string& a_path, const std::string& b
   fs::copy_file(a_path, b_path);
   {
     auto b = open_store(b_path);
-    Result<std::uint64_t> n = b->erase(erased);
-    if (!n || *n != erased.size()) bench::die("erase failed");
+    auto gone = b->erase(erased);
+    if (!gone || gone->size() != erased.size()) bench::die("erase failed");
     write_all(*b, extra);
   }
   std::printf("built in %.1f s\n", bench::seconds_since(t));

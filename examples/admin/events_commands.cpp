@@ -108,6 +108,26 @@ int export_events(const Args& args) {
   return kExitOk;
 }
 
+// A relay on the database, writing to the audit log given with --audit: the writing commands
+// go through it, so what they store or remove passes the relay's rules and is audited.
+Result<std::unique_ptr<Relay>> open_relay(const Args& args) {
+  Options options;
+  options.sqlite.path = args.db;
+  options.log_level = LogLevel::kWarn;
+  if (args.has("--audit")) {
+    SqliteAuditOptions audit;
+    audit.path = args.get("--audit");
+    Result<std::shared_ptr<AuditSink>> sink = new_sqlite_audit_log(audit);
+    if (!sink) {
+      return Status::error("cannot open audit log " + audit.path + ": " + sink.error().message());
+    }
+    options.audit = std::move(sink).value();
+  }
+  Result<std::unique_ptr<Relay>> relay = Relay::open(std::move(options));
+  if (!relay) return Status::error("cannot open " + args.db + ": " + relay.error().message());
+  return relay;
+}
+
 int import_events(const Args& args) {
   const std::string& path = args.positional[0];
   std::ifstream file;
@@ -117,18 +137,8 @@ int import_events(const Args& args) {
   }
   std::istream& in = path == "-" ? std::cin : file;
 
-  Options options;
-  options.sqlite.path = args.db;
-  options.log_level = LogLevel::kWarn;
-  if (args.has("--audit")) {
-    SqliteAuditOptions audit;
-    audit.path = args.get("--audit");
-    Result<std::shared_ptr<AuditSink>> sink = new_sqlite_audit_log(audit);
-    if (!sink) return fail("cannot open audit log " + audit.path + ": " + sink.error().message());
-    options.audit = std::move(sink).value();
-  }
-  Result<std::unique_ptr<Relay>> relay = Relay::open(std::move(options));
-  if (!relay) return fail("cannot open " + args.db + ": " + relay.error().message());
+  Result<std::unique_ptr<Relay>> relay = open_relay(args);
+  if (!relay) return fail(relay.error().message());
 
   std::mutex mu;
   std::condition_variable cv;
@@ -216,20 +226,31 @@ int delete_events(const Args& args) {
     std::fprintf(stderr, "would delete %zu events (dry run: nothing removed)\n", ids.size());
     return kExitOk;
   }
+  *storage = nullptr;  // the relay opens the database itself
+  Result<std::unique_ptr<Relay>> relay = open_relay(args);
+  if (!relay) return fail(relay.error().message());
   std::uint64_t removed = 0;
   Progress progress("delete", "events", ids.size());
-  for (std::size_t i = 0; i < ids.size(); i += kEraseBatch) {
+  Status failed;
+  for (std::size_t i = 0; i < ids.size() && failed.is_ok(); i += kEraseBatch) {
     const std::size_t n = std::min(kEraseBatch, ids.size() - i);
-    Result<std::uint64_t> erased = (*storage)->erase(std::span<const EventId>(&ids[i], n));
+    // Through the relay: each removed event gets an audit record (event_erased).
+    Result<std::vector<RemovedEvent>> erased =
+        (*relay)->erase(std::span<const EventId>(&ids[i], n));
     if (!erased) {
-      progress.finish();
-      return fail("delete: " + erased.error().message() + " (after " + std::to_string(removed) +
-                  " removed)");
+      failed = erased.error();
+      break;
     }
-    removed += *erased;
+    removed += erased->size();
     progress.add(n);
   }
   progress.finish();
+  Status closed = (*relay)->shutdown();
+  if (!failed) {
+    return fail("delete: " + failed.message() + " (after " + std::to_string(removed) +
+                " removed)");
+  }
+  if (!closed) return fail("delete: " + closed.message());
   std::printf("deleted %llu events\n", static_cast<unsigned long long>(removed));
   return kExitOk;
 }

@@ -36,7 +36,9 @@ constexpr const char* kUsage =
     "                            store JSONL events with the relay's checks (id, signature,\n"
     "                            limits, replacement, NIP-09 deletions); reports what was\n"
     "                            stored, the duplicates, and each rejection with its reason\n"
-    "  delete --filter JSON      remove the matching events (an operator's delete)\n"
+    "  delete --filter JSON [--audit PATH]\n"
+    "                            remove the matching events (an operator's delete), each\n"
+    "                            with an audit record in the audit log\n"
     "  compact                   checkpoint the WAL and VACUUM; the size before and after\n"
     "\n"
     "Long commands show their progress on stderr. Exit status: 0 done, 1 failed (or events\n"
@@ -66,7 +68,7 @@ const std::vector<Command>& commands() {
       {"verify", verify, {"--audit"}, {}, 0, false, never},
       {"delete",
        delete_events,
-       {"--filter"},
+       {"--filter", "--audit"},
        {"--dry-run"},
        0,
        false,

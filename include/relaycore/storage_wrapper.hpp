@@ -35,6 +35,10 @@ class StorageWrapper : public Storage {
                const std::function<bool(const StoredEvent&)>& visit) override {
     return target_->query(filter, request, visit);
   }
+  Status scan_keys(const Filter& filter, const QueryRequest& request,
+                   const std::function<bool(const EventKey&)>& visit) override {
+    return target_->scan_keys(filter, request, visit);
+  }
   Result<std::uint64_t> count(const std::vector<Filter>& filters,
                               const QueryRequest& request) override {
     return target_->count(filters, request);

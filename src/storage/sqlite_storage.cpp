@@ -86,7 +86,12 @@ class SqliteStorage final : public Storage {
   Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) override {
     std::lock_guard lock(writer_mutex_);
     auto purged = storage::sqlite_purge_expired(*writer_, now);
-    if (purged && *purged != 0 && cache_) cache_->erase_expired(now);
+    if (purged && !purged->empty() && cache_) {
+      std::vector<EventId> ids;
+      ids.reserve(purged->size());
+      for (const RemovedEvent& gone : *purged) ids.push_back(gone.id);
+      cache_->erase(ids);
+    }
     return purged;
   }
 
