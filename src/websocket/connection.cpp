@@ -154,8 +154,16 @@ void WsConnection::handle_upgrade(const ParsedRequest& parsed) {
     reject_http(accept.error(), false);
     return;
   }
+  std::string extensions;
+  if (context_->options.permessage_deflate) {
+    deflate_ = negotiate_deflate(parsed.request);
+    if (deflate_) {
+      extensions = deflate_response(*deflate_);
+      reader_.accept_compressed(&context_->deflate);
+    }
+  }
   OutItem response;
-  response.payload = Frame(render_switching_protocols(*accept));
+  response.payload = Frame(render_switching_protocols(*accept, extensions));
   queue_.push_back(std::move(response));
   state_ = State::kOpen;
   websocket_ = true;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "relaycore/connection.hpp"
+#include "websocket/deflate.hpp"
 #include "websocket/frame_codec.hpp"
 #include "websocket/http.hpp"
 #include "websocket/server_context.hpp"
@@ -115,7 +116,8 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   bool readable_ = false;  // that wait completed: bytes are there to read
   FrameReader reader_;
   std::shared_ptr<Session> session_;
-  bool websocket_ = false;    // the handshake completed
+  bool websocket_ = false;                // the handshake completed
+  std::optional<DeflateParams> deflate_;  // permessage-deflate was agreed
   bool reader_sound_ = true;  // reader_ has not failed, so later bytes can still be parsed
   bool peer_closed_ = false;  // the peer's close frame has arrived
   bool in_flight_ = false;    // a batch of on_message() calls is running; reads are paused

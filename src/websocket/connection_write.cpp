@@ -9,6 +9,8 @@ namespace {
 
 // Frames per async_write; each takes up to four buffers, well under IOV_MAX.
 constexpr std::size_t kMaxBatch = 128;
+// Shorter messages (EOSE, most OKs) gain nothing from compression and go out as they are.
+constexpr std::size_t kMinCompressed = 64;
 
 }  // namespace
 
@@ -77,8 +79,13 @@ void WsConnection::enqueue_text(Frame frame, std::size_t counted) {
     return;
   }
   OutItem item;
-  item.header = encode_header(Opcode::kText, counted);
-  item.payload = std::move(frame);
+  if (deflate_ && counted >= kMinCompressed) {
+    item.payload = Frame(context_->deflate.compress_frame(frame, deflate_->server_window_bits));
+    item.header = encode_header(Opcode::kText, item.payload.size(), true);
+  } else {
+    item.header = encode_header(Opcode::kText, counted);
+    item.payload = std::move(frame);
+  }
   item.counted = counted;
   queue_.push_back(std::move(item));
   write_next();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "relaycore/websocket/server.hpp"
+#include "websocket/deflate.hpp"
 #include "websocket/message_pool.hpp"
 
 namespace relaycore::websocket::detail {
@@ -50,6 +51,7 @@ class ServerContext {
   ServerCounters counters;
   asio::io_context io;
   MessagePool messages;
+  Deflate deflate;
 
   // Registers a new connection; false once stop() has begun (the caller drops it).
   bool add(const std::shared_ptr<WsConnection>& connection) {

@@ -42,6 +42,11 @@ struct ServerOptions {
   std::uint32_t idle_timeout_seconds = 300;
   // Largest HTTP request head (request line and headers). Default: 8192.
   std::size_t max_http_header_bytes = 8192;
+  // Agree to permessage-deflate (RFC 7692) when a client offers it. The server always asks for
+  // no context takeover in both directions, so compression state is pooled per server rather
+  // than kept per connection, and an EVENT sent to many subscribers is compressed once.
+  // Default: true.
+  bool permessage_deflate = true;
 };
 
 // Exported because header() is defined in the library.
