@@ -45,6 +45,9 @@ constexpr const char* kUsage =
     "  --postgres CONNINFO  store events in PostgreSQL instead of --db (a libpq conninfo\n"
     "                       or postgresql:// URI); nodes sharing one database share storage\n"
     "  --redis URL          carry live events to other nodes over Redis (redis://HOST:PORT[/DB])\n"
+    "  --permessage-deflate on|off\n"
+    "                       agree to WebSocket compression (RFC 7692) when a client offers\n"
+    "                       it (default on)\n"
     "  --log-level LEVEL    debug, info (default), warn or error: the least severe lines\n"
     "                       written to stderr (startup at info, failures at warn and error)\n"
     "  --help               show this help\n"
@@ -94,6 +97,7 @@ struct Flags {
   std::string relay_url;
   DispatchMode dispatch = DispatchMode::kDeferred;
   std::size_t max_frame_bytes = websocket::ServerOptions().max_message_bytes;
+  bool permessage_deflate = websocket::ServerOptions().permessage_deflate;
   std::string postgres;
   std::string redis;
   RateLimits rate_limits;
@@ -224,6 +228,12 @@ Flags parse_flags(int argc, char** argv) {
                     " to " + std::to_string(1ul << 30) + ", got \"" + v + "\"");
       }
       f.max_frame_bytes = n;
+    } else if (arg == "--permessage-deflate") {
+      std::string v = value();
+      if (v != "on" && v != "off") {
+        usage_error("--permessage-deflate wants on or off, got \"" + v + "\"");
+      }
+      f.permessage_deflate = v == "on";
     } else if (arg == "--log-level") {
       std::string v = value();
       Result<LogLevel> level = parse_log_level(v);
@@ -405,6 +415,7 @@ int main(int argc, char** argv) {
   server_options.port = flags.port;
   server_options.threads = flags.threads;
   server_options.max_message_bytes = flags.max_frame_bytes;
+  server_options.permessage_deflate = flags.permessage_deflate;
 
   // The relay URL is known only once the port is bound (port 0), but Options are fixed at open:
   // use the requested one, which is right unless the port was 0 and --relay-url was not given.

@@ -37,7 +37,7 @@ WsConnection::WsConnection(std::shared_ptr<ServerContext> context, Socket socket
       close_timer_(strand_),
       reader_(context_->options.max_message_bytes) {}
 
-WsConnection::~WsConnection() = default;
+WsConnection::~WsConnection() { context_->deflate.release(std::move(held_deflater_)); }
 
 void WsConnection::start() {
   asio::post(strand_, [self = shared_from_this()] {

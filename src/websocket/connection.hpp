@@ -118,6 +118,9 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   std::shared_ptr<Session> session_;
   bool websocket_ = false;                // the handshake completed
   std::optional<DeflateParams> deflate_;  // permessage-deflate was agreed
+  // The compressor held while writes are backed up, so a burst's messages refer to each other;
+  // back to the pool once the queue is written (see deflate.hpp).
+  Deflate::Held held_deflater_;
   bool reader_sound_ = true;  // reader_ has not failed, so later bytes can still be parsed
   bool peer_closed_ = false;  // the peer's close frame has arrived
   bool in_flight_ = false;    // a batch of on_message() calls is running; reads are paused

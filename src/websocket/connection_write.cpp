@@ -80,8 +80,16 @@ void WsConnection::enqueue_text(Frame frame, std::size_t counted) {
   }
   OutItem item;
   if (deflate_ && counted >= kMinCompressed) {
-    item.payload = Frame(context_->deflate.compress_frame(frame, deflate_->server_window_bits));
-    item.header = encode_header(Opcode::kText, item.payload.size(), true);
+    Deflate& deflate = context_->deflate;
+    if (!held_deflater_ && deflate_->server_context_takeover &&
+        (write_in_progress_ || !queue_.empty())) {
+      held_deflater_ = deflate.hold(deflate_->server_window_bits);
+    }
+    std::string bytes = held_deflater_
+                            ? deflate.compress_frame(held_deflater_, frame)
+                            : deflate.compress_frame(frame, deflate_->server_window_bits);
+    item.header = encode_header(Opcode::kText, bytes.size(), true);
+    item.payload = Frame(std::move(bytes));
   } else {
     item.header = encode_header(Opcode::kText, counted);
     item.payload = std::move(frame);
@@ -106,7 +114,10 @@ void WsConnection::enqueue_control(Opcode opcode, std::string payload) {
 
 void WsConnection::write_next() {
   if (write_in_progress_ || state_ == State::kClosed) return;
-  if (queue_.empty() && !pong_) return;
+  if (queue_.empty() && !pong_) {
+    context_->deflate.release(std::move(held_deflater_));  // the burst is written
+    return;
+  }
   writing_.clear();
   if (pong_ && state_ == State::kOpen) {
     OutItem item;
@@ -219,6 +230,7 @@ void WsConnection::finish() {
   for (const OutItem& item : queue_) dropped += item.counted;
   queue_.clear();
   pong_.reset();
+  context_->deflate.release(std::move(held_deflater_));
   queued_.fetch_sub(dropped, std::memory_order_acq_rel);
   if (!in_flight_) hand_over_close();
 }

@@ -50,6 +50,7 @@ std::optional<DeflateParams> accept_offer(std::string_view params) {
     auto once = [](bool& seen) { return !std::exchange(seen, true); };
     if (iequals(name, "server_no_context_takeover")) {
       if (value || !once(seen_server_nct)) return std::nullopt;
+      out.server_context_takeover = false;
     } else if (iequals(name, "client_no_context_takeover")) {
       if (value || !once(seen_client_nct)) return std::nullopt;
     } else if (iequals(name, "server_max_window_bits")) {
@@ -65,6 +66,18 @@ std::optional<DeflateParams> accept_offer(std::string_view params) {
     }
   }
   return out;
+}
+
+// Appends `data` as stored (uncompressed) blocks: BFINAL 0, type 00 (at a byte boundary, so one
+// zero byte), then LEN and its complement, little-endian, then the bytes.
+void append_stored(std::string& out, std::string_view data) {
+  while (!data.empty()) {
+    const std::size_t n = std::min<std::size_t>(data.size(), 0xFFFF);
+    const char block[5] = {0, static_cast<char>(n & 0xFF), static_cast<char>(n >> 8),
+                           static_cast<char>(~n & 0xFF), static_cast<char>((~n >> 8) & 0xFF)};
+    out.append(block, sizeof block).append(data.substr(0, n));
+    data.remove_prefix(n);
+  }
 }
 
 }  // namespace
@@ -89,7 +102,8 @@ std::optional<DeflateParams> negotiate_deflate(const HttpRequest& request) {
 
 std::string deflate_response(const DeflateParams& params) {
   std::string out(kExtension);
-  out.append("; server_no_context_takeover; client_no_context_takeover");
+  if (!params.server_context_takeover) out.append("; server_no_context_takeover");
+  out.append("; client_no_context_takeover");
   if (params.server_window_bits < 15) {
     out.append("; server_max_window_bits=").append(std::to_string(params.server_window_bits));
   }
@@ -117,86 +131,115 @@ struct Deflate::Stream {
   }
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
+
+  // Appends the compressed `parts` to `out` as one message: a sync flush after the last part,
+  // whose final 00 00 ff ff is left off. The stream remembers the input for later messages.
+  void compress(std::initializer_list<std::string_view> parts, std::string& out) {
+    std::size_t total = 0;
+    for (std::string_view p : parts) total += p.size();
+    const std::size_t start = out.size();
+    // deflateBound plus room for the sync flush; one pass almost always suffices.
+    out.resize(start + (ok ? deflateBound(&z, static_cast<uLong>(total)) : total) + 16);
+    std::size_t used = start;
+    std::size_t left = parts.size();
+    for (std::string_view p : parts) {
+      if (!ok) break;
+      const int flush = --left == 0 ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+      z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(p.data()));
+      z.avail_in = static_cast<uInt>(p.size());
+      for (;;) {
+        if (out.size() - used < 64) out.resize(out.size() * 2 + 64);
+        z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+        z.avail_out = static_cast<uInt>(out.size() - used);
+        const std::size_t before = z.avail_out;
+        const int rc = deflate(&z, flush);
+        used += before - z.avail_out;
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+          ok = false;
+          break;
+        }
+        // This part is in once its input is used and, on the flush, output room was left.
+        if (z.avail_in == 0 && (flush == Z_NO_FLUSH || z.avail_out > 0)) break;
+      }
+    }
+    out.resize(used);
+    if (!ok) {
+      // zlib failed (out of memory): the message goes as stored blocks, which are valid
+      // deflate too. The stream stays failed, so it never refers to what it did not see.
+      out.resize(start);
+      for (std::string_view p : parts) append_stored(out, p);
+      return;
+    }
+    if (used - start >= kSyncTail.size() &&
+        std::equal(kSyncTail.begin(), kSyncTail.end(),
+                   reinterpret_cast<const unsigned char*>(out.data() + used - kSyncTail.size()))) {
+      out.resize(used - kSyncTail.size());
+    }
+  }
 };
+
+void Deflate::StreamDeleter::operator()(Stream* stream) const noexcept { delete stream; }
 
 Deflate::Deflate() = default;
 Deflate::~Deflate() = default;
 
-std::unique_ptr<Deflate::Stream> Deflate::take_deflater(int window_bits) {
+Deflate::Held Deflate::take_deflater(int window_bits) {
   {
     std::lock_guard lock(mu_);
     for (auto it = deflaters_.begin(); it != deflaters_.end(); ++it) {
       if ((*it)->window_bits != window_bits) continue;
-      std::unique_ptr<Stream> s = std::move(*it);
+      Held s = std::move(*it);
       deflaters_.erase(it);
       return s;
     }
   }
-  return std::make_unique<Stream>(window_bits);
+  return Held(new Stream(window_bits));
 }
 
-std::unique_ptr<Deflate::Stream> Deflate::take_inflater() {
+Deflate::Held Deflate::take_inflater() {
   {
     std::lock_guard lock(mu_);
     if (!inflaters_.empty()) {
-      std::unique_ptr<Stream> s = std::move(inflaters_.back());
+      Held s = std::move(inflaters_.back());
       inflaters_.pop_back();
       return s;
     }
   }
-  return std::make_unique<Stream>(0);
+  return Held(new Stream(0));
 }
 
-// A stream goes back reset, so the next message starts from nothing (no context takeover).
-void Deflate::give_back(std::unique_ptr<Stream> stream) {
-  if (!stream->ok) return;
+// A stream goes back reset, so the next message starts from nothing.
+void Deflate::give_back(Held stream) noexcept {
+  if (!stream || !stream->ok) return;
   const bool inflater = stream->window_bits == 0;
   if ((inflater ? inflateReset(&stream->z) : deflateReset(&stream->z)) != Z_OK) return;
   std::lock_guard lock(mu_);
-  std::vector<std::unique_ptr<Stream>>& pool = inflater ? inflaters_ : deflaters_;
-  if (pool.size() < kKeepIdle) pool.push_back(std::move(stream));
-}
-
-void Deflate::compress(std::initializer_list<std::string_view> parts, int window_bits,
-                       std::string& out) {
-  std::unique_ptr<Stream> s = take_deflater(window_bits);
-  std::size_t total = 0;
-  for (std::string_view p : parts) total += p.size();
-  const std::size_t start = out.size();
-  // deflateBound plus room for each part's sync flush; one pass almost always suffices.
-  std::size_t room = (s->ok ? deflateBound(&s->z, static_cast<uLong>(total)) : total) + 16;
-  out.resize(start + room);
-  std::size_t used = start;
-  std::size_t index = 0;
-  const std::size_t count = parts.size();
-  for (std::string_view p : parts) {
-    ++index;
-    if (!s->ok) break;
-    s->z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(p.data()));
-    s->z.avail_in = static_cast<uInt>(p.size());
-    const int flush = index == count ? Z_SYNC_FLUSH : Z_NO_FLUSH;
-    for (;;) {
-      if (out.size() - used < 64) out.resize(out.size() * 2 + 64);
-      s->z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
-      s->z.avail_out = static_cast<uInt>(out.size() - used);
-      const std::size_t before = s->z.avail_out;
-      const int rc = deflate(&s->z, flush);
-      used += before - s->z.avail_out;
-      if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        s->ok = false;
-        break;
-      }
-      // Done with this part once its input is in and, on the flush, the output had room left.
-      if (s->z.avail_in == 0 && (flush == Z_NO_FLUSH || s->z.avail_out > 0)) break;
+  std::vector<Held>& pool = inflater ? inflaters_ : deflaters_;
+  if (pool.size() < kKeepIdle) {
+    try {
+      pool.push_back(std::move(stream));
+    } catch (...) {
+      // Out of memory: the stream is freed instead of pooled.
     }
   }
-  out.resize(used);
-  if (s->ok && used - start >= kSyncTail.size() &&
-      std::equal(kSyncTail.begin(), kSyncTail.end(),
-                 reinterpret_cast<const unsigned char*>(out.data() + used - kSyncTail.size()))) {
-    out.resize(used - kSyncTail.size());
+}
+
+Deflate::Held Deflate::hold(int window_bits) {
+  {
+    std::lock_guard lock(mu_);
+    if (held_ >= kMaxHeld) return nullptr;
+    ++held_;
   }
-  give_back(std::move(s));
+  return take_deflater(window_bits);
+}
+
+void Deflate::release(Held held) noexcept {
+  if (!held) return;
+  {
+    std::lock_guard lock(mu_);
+    --held_;
+  }
+  give_back(std::move(held));
 }
 
 std::shared_ptr<const std::string> Deflate::compressed_event(const EventPtr& event,
@@ -207,7 +250,9 @@ std::shared_ptr<const std::string> Deflate::compressed_event(const EventPtr& eve
     if (slot.window_bits == window_bits && slot.event.lock() == event) return slot.bytes;
   }
   auto bytes = std::make_shared<std::string>();
-  compress({event->json(), "]"}, window_bits, *bytes);
+  Held s = take_deflater(window_bits);
+  s->compress({event->json(), "]"}, *bytes);
+  give_back(std::move(s));
   std::lock_guard lock(cache_mu_);
   slot.event = event;
   slot.window_bits = window_bits;
@@ -218,30 +263,31 @@ std::shared_ptr<const std::string> Deflate::compressed_event(const EventPtr& eve
 std::string Deflate::compress_frame(const Frame& frame, int window_bits) {
   std::string out;
   if (!frame.event()) {
-    const auto parts = frame.parts();
-    compress({parts[0]}, window_bits, out);
+    Held s = take_deflater(window_bits);
+    s->compress({frame.parts()[0]}, out);
+    give_back(std::move(s));
     return out;
   }
-  // The head as stored blocks (BFINAL 0, type 00, then LEN and its complement, little-endian):
-  // at a byte boundary, which the cached body then continues from.
-  std::string_view head = frame.parts()[0];
+  // The head as stored blocks, which leave a byte boundary for the cached body to continue from.
+  const std::string_view head = frame.parts()[0];
   const std::shared_ptr<const std::string> body = compressed_event(frame.event(), window_bits);
   out.reserve(head.size() + 5 + body->size());
-  while (!head.empty()) {
-    const std::size_t n = std::min<std::size_t>(head.size(), 0xFFFF);
-    const char block[5] = {0, static_cast<char>(n & 0xFF), static_cast<char>(n >> 8),
-                           static_cast<char>(~n & 0xFF), static_cast<char>((~n >> 8) & 0xFF)};
-    out.append(block, sizeof block).append(head.substr(0, n));
-    head.remove_prefix(n);
-  }
+  append_stored(out, head);
   out.append(*body);
+  return out;
+}
+
+std::string Deflate::compress_frame(Held& held, const Frame& frame) {
+  std::string out;
+  const auto parts = frame.parts();
+  held->compress({parts[0], parts[1], parts[2]}, out);
   return out;
 }
 
 InflateResult Deflate::inflate_message(std::string_view compressed, std::size_t limit,
                                        std::string& out) {
   out.clear();
-  std::unique_ptr<Stream> s = take_inflater();
+  Held s = take_inflater();
   if (!s->ok) return InflateResult::kBadData;
   InflateResult result = InflateResult::kOk;
   out.reserve(std::min(limit, compressed.size() * 4 + 64));

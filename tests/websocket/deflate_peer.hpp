@@ -51,4 +51,33 @@ inline bool peer_inflate(std::string_view payload, std::string& out) {
   return rc == Z_OK || rc == Z_STREAM_END || (rc == Z_BUF_ERROR && z.avail_in == 0);
 }
 
+// A client's inflater with context takeover: each message may refer to the ones before it.
+class PeerInflater {
+ public:
+  PeerInflater() { inflateInit2(&z_, -15); }
+  ~PeerInflater() { inflateEnd(&z_); }
+  PeerInflater(const PeerInflater&) = delete;
+  PeerInflater& operator=(const PeerInflater&) = delete;
+
+  bool inflate_message(std::string_view payload, std::string& out) {
+    std::string in(payload);
+    in.append("\0\0\xff\xff", 4);
+    z_.next_in = reinterpret_cast<Bytef*>(in.data());
+    z_.avail_in = static_cast<uInt>(in.size());
+    out.clear();
+    char buf[4096];
+    while (z_.avail_in > 0) {
+      z_.next_out = reinterpret_cast<Bytef*>(buf);
+      z_.avail_out = sizeof buf;
+      const int rc = inflate(&z_, Z_SYNC_FLUSH);
+      out.append(buf, sizeof buf - z_.avail_out);
+      if (rc != Z_OK) return false;
+    }
+    return true;
+  }
+
+ private:
+  z_stream z_{};
+};
+
 }  // namespace relaycore::websocket::test

@@ -26,6 +26,7 @@ std::string answer(std::initializer_list<std::string> values) {
   return params ? deflate_response(*params) : "declined";
 }
 
+constexpr std::string_view kPlain = "permessage-deflate; client_no_context_takeover";
 constexpr std::string_view kBoth =
     "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
 
@@ -41,21 +42,24 @@ EventPtr note(std::string content) {
 
 }  // namespace
 
-TEST_CASE("deflate: the offers browsers and ws send are accepted without context takeover") {
+TEST_CASE("deflate: offers are accepted, never with the client's context takeover") {
   // Chromium and the ws package.
-  CHECK(answer({"permessage-deflate; client_max_window_bits"}) == kBoth);
-  CHECK(answer({"permessage-deflate"}) == kBoth);
-  CHECK(answer({"Permessage-Deflate; Client_No_Context_Takeover"}) == kBoth);
+  CHECK(answer({"permessage-deflate; client_max_window_bits"}) == kPlain);
+  CHECK(answer({"permessage-deflate"}) == kPlain);
+  CHECK(offer({"permessage-deflate"})->server_context_takeover);
+  CHECK(answer({"Permessage-Deflate; Client_No_Context_Takeover"}) == kPlain);
+  // The server's own context takeover is dropped when the client asks.
   CHECK(answer({"permessage-deflate; server_no_context_takeover; client_max_window_bits=10"}) ==
         kBoth);
+  CHECK_FALSE(offer({"permessage-deflate; server_no_context_takeover"})->server_context_takeover);
 }
 
 TEST_CASE("deflate: the server window the client limits is echoed and used") {
   CHECK(answer({"permessage-deflate; server_max_window_bits=10"}) ==
-        std::string(kBoth) + "; server_max_window_bits=10");
+        std::string(kPlain) + "; server_max_window_bits=10");
   CHECK(offer({"permessage-deflate; server_max_window_bits=\"12\""})->server_window_bits == 12);
   CHECK(offer({"permessage-deflate; server_max_window_bits=15"})->server_window_bits == 15);
-  CHECK(answer({"permessage-deflate; server_max_window_bits=15"}) == kBoth);
+  CHECK(answer({"permessage-deflate; server_max_window_bits=15"}) == kPlain);
 }
 
 TEST_CASE("deflate: bad offers are declined, and the next acceptable one is taken") {
@@ -73,8 +77,8 @@ TEST_CASE("deflate: bad offers are declined, and the next acceptable one is take
   CHECK(answer({"permessage-deflate; server_max_window_bits=8"}) == "declined");
   // ...and a fallback offer, in the same header or another one, is taken instead.
   CHECK(answer({"permessage-deflate; server_max_window_bits=8, permessage-deflate; "
-                "server_max_window_bits=9"}) == std::string(kBoth) + "; server_max_window_bits=9");
-  CHECK(answer({"foo, permessage-deflate; bar", "permessage-deflate"}) == kBoth);
+                "server_max_window_bits=9"}) == std::string(kPlain) + "; server_max_window_bits=9");
+  CHECK(answer({"foo, permessage-deflate; bar", "permessage-deflate"}) == kPlain);
 }
 
 TEST_CASE("deflate: a compressed message round-trips through an independent zlib peer") {
@@ -115,6 +119,42 @@ TEST_CASE("deflate: an EVENT's body is compressed once and shared by every subsc
   // Another window size compresses the event anew, and the result still decodes.
   REQUIRE(peer_inflate(deflate.compress_frame(a, 9), back));
   CHECK(back == a.to_string());
+}
+
+TEST_CASE("deflate: a held compressor makes a burst's messages refer to each other") {
+  Deflate deflate;
+  const EventPtr a = note("first of a burst of notes with much in common, much in common");
+  const EventPtr b = note("second of a burst of notes with much in common, much in common");
+  Deflate::Held held = deflate.hold(15);
+  REQUIRE(held);
+  const Frame fa(R"(["EVENT","s",)", a), fb(R"(["EVENT","s",)", b);
+  const std::string wa = deflate.compress_frame(held, fa);
+  const std::string wb = deflate.compress_frame(held, fb);
+  CHECK(wb.size() < deflate.compress_frame(fb, 15).size() / 2);
+  PeerInflater peer;
+  std::string text;
+  REQUIRE(peer.inflate_message(wa, text));
+  CHECK(text == fa.to_string());
+  REQUIRE(peer.inflate_message(wb, text));
+  CHECK(text == fb.to_string());
+  // Once it is back, fresh messages follow on the same peer.
+  deflate.release(std::move(held));
+  REQUIRE(peer.inflate_message(deflate.compress_frame(fa, 15), text));
+  CHECK(text == fa.to_string());
+
+  // Held compressors are capped server-wide.
+  std::vector<Deflate::Held> all;
+  for (std::size_t i = 0; i < Deflate::kMaxHeld; ++i) {
+    all.push_back(deflate.hold(15));
+    REQUIRE(all.back());
+  }
+  CHECK_FALSE(deflate.hold(15));
+  deflate.release(std::move(all.back()));
+  all.pop_back();
+  Deflate::Held again = deflate.hold(15);
+  CHECK(again);
+  deflate.release(std::move(again));
+  for (Deflate::Held& h : all) deflate.release(std::move(h));
 }
 
 TEST_CASE("deflate: a bomb stops at the limit, and bad data is refused") {
