@@ -308,14 +308,18 @@ std::string new_client_key() {
   return base64(nonce.data(), nonce.size());
 }
 
-std::string render_upgrade_request(const WsUrl& url, std::string_view key) {
+std::string render_upgrade_request(const WsUrl& url, std::string_view key,
+                                   std::string_view extensions) {
   const bool v6 = url.host.find(':') != std::string::npos;
   std::string out = "GET " + url.path + " HTTP/1.1\r\nHost: ";
   out.append(v6 ? "[" + url.host + "]" : url.host).append(":").append(std::to_string(url.port));
   out.append(
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
       "Sec-WebSocket-Key: ");
-  out.append(key).append("\r\n\r\n");
+  out.append(key).append(kCrlf);
+  if (!extensions.empty())
+    out.append("Sec-WebSocket-Extensions: ").append(extensions).append(kCrlf);
+  out.append(kCrlf);
   return out;
 }
 

@@ -73,8 +73,10 @@ Result<WsUrl> parse_ws_url(std::string_view url);
 // A fresh Sec-WebSocket-Key: base64 of 16 random bytes.
 std::string new_client_key();
 
-// The client's upgrade request for `url` with `key`.
-std::string render_upgrade_request(const WsUrl& url, std::string_view key);
+// The client's upgrade request for `url` with `key`; `extensions`, when not empty, is offered
+// as the Sec-WebSocket-Extensions value.
+std::string render_upgrade_request(const WsUrl& url, std::string_view key,
+                                   std::string_view extensions = {});
 
 // Checks the server's response head (through "\r\n\r\n") to an upgrade sent with `key`: status
 // 101, "Upgrade: websocket", "Connection: upgrade" and the Sec-WebSocket-Accept for the key.
