@@ -115,7 +115,15 @@ void WsConnection::enqueue_control(Opcode opcode, std::string payload) {
 void WsConnection::write_next() {
   if (write_in_progress_ || state_ == State::kClosed) return;
   if (queue_.empty() && !pong_) {
-    context_->deflate.release(std::move(held_deflater_));  // the burst is written
+    // The burst is written. The compressor goes back only after frames already posted to the
+    // strand have been queued, so a burst with short gaps keeps referring back.
+    if (held_deflater_) {
+      asio::post(strand_, [self = shared_from_this()] {
+        if (!self->write_in_progress_ && self->queue_.empty()) {
+          self->context_->deflate.release(std::move(self->held_deflater_));
+        }
+      });
+    }
     return;
   }
   writing_.clear();
