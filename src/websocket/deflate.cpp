@@ -249,6 +249,7 @@ std::shared_ptr<const std::string> Deflate::compressed_event(const EventPtr& eve
     std::lock_guard lock(cache_mu_);
     if (slot.window_bits == window_bits && slot.event.lock() == event) return slot.bytes;
   }
+  events_compressed_.fetch_add(1, std::memory_order_relaxed);
   auto bytes = std::make_shared<std::string>();
   Held s = take_deflater(window_bits);
   s->compress({event->json(), "]"}, *bytes);

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -93,6 +94,11 @@ class Deflate {
   // `limit`, so a small bomb never inflates past the limit. kBadData for anything zlib refuses.
   InflateResult inflate_message(std::string_view compressed, std::size_t limit, std::string& out);
 
+  // EVENT bodies compressed so far (cache misses), which fan-out should keep at one per event.
+  std::uint64_t events_compressed() const noexcept {
+    return events_compressed_.load(std::memory_order_relaxed);
+  }
+
  private:
   struct Cached {
     std::weak_ptr<const Event> event;
@@ -115,6 +121,7 @@ class Deflate {
   std::size_t held_ = 0;
   std::mutex cache_mu_;
   std::array<Cached, kCacheSlots> cache_;
+  std::atomic<std::uint64_t> events_compressed_{0};
 };
 
 }  // namespace relaycore::websocket::detail

@@ -115,10 +115,12 @@ TEST_CASE("deflate: an EVENT's body is compressed once and shared by every subsc
   // Everything after the stored head is the same bytes: the event was compressed once.
   const std::size_t head_a = 5 + a.parts()[0].size(), head_b = 5 + b.parts()[0].size();
   CHECK(wa.substr(head_a) == wb.substr(head_b));
+  CHECK(deflate.events_compressed() == 1);
   CHECK(wa.size() < a.size());
   // Another window size compresses the event anew, and the result still decodes.
   REQUIRE(peer_inflate(deflate.compress_frame(a, 9), back));
   CHECK(back == a.to_string());
+  CHECK(deflate.events_compressed() == 2);
 }
 
 TEST_CASE("deflate: a held compressor makes a burst's messages refer to each other") {

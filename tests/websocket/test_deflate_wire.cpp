@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "deflate_peer.hpp"
+#include "relaycore/event.hpp"
 #include "test_server_util.hpp"
 
 namespace relaycore::websocket::test {
@@ -205,6 +206,49 @@ TEST_CASE("deflate wire: with server_no_context_takeover every message stands al
     REQUIRE(peer_inflate(f->payload, text));  // a fresh inflater for each
     CHECK(text == burst_message(i));
   }
+}
+
+TEST_CASE("deflate wire: an EVENT fanned out to idle subscribers is compressed once") {
+  ServerFixture fx;
+  const std::string json = R"({"id":")" + std::string(64, '1') + R"(","pubkey":")" +
+                           std::string(64, '2') + R"(","created_at":1700000000,"kind":1,)" +
+                           R"("tags":[],"content":"one note for every subscriber, compressed )" +
+                           R"(once and sent to all of them","sig":")" + std::string(128, '3') +
+                           R"("})";
+  Result<EventPtr> event = parse_event(json);
+  REQUIRE(event);
+  // "fanout" from any client sends the event to every connection, each with its own sub id.
+  fx.handler->on_text = [&](const std::shared_ptr<Connection>&, std::string_view text) {
+    if (text != "fanout") return;
+    std::vector<std::shared_ptr<Connection>> all;
+    {
+      std::lock_guard lock(fx.handler->mu);
+      for (const auto& weak : fx.handler->connections) {
+        if (auto c = weak.lock()) all.push_back(std::move(c));
+      }
+    }
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      all[i]->send(Frame(R"(["EVENT","sub)" + std::to_string(i) + R"(",)", *event));
+    }
+  };
+  std::vector<std::unique_ptr<WsClient>> clients;
+  for (int i = 0; i < 3; ++i) clients.push_back(open_deflate(fx));
+  REQUIRE(clients[0]->send_text("fanout"));
+  std::vector<std::string> bodies;
+  for (auto& c : clients) {
+    std::optional<ServerFrame> f = c->read_data_or_close();
+    REQUIRE(f);
+    REQUIRE(f->rsv == kRsv1);
+    std::string text;
+    REQUIRE(peer_inflate(f->payload, text));
+    const std::string head = text.substr(0, text.find(',', 9) + 1);
+    CHECK(text == head + json + "]");
+    // The head travels stored (5 bytes of block header); the rest is the shared body.
+    bodies.push_back(f->payload.substr(5 + head.size()));
+  }
+  CHECK(bodies[0] == bodies[1]);
+  CHECK(bodies[1] == bodies[2]);
+  CHECK(bodies[0].size() < json.size());
 }
 
 }  // namespace relaycore::websocket::test

@@ -42,9 +42,10 @@ struct ServerOptions {
   std::uint32_t idle_timeout_seconds = 300;
   // Largest HTTP request head (request line and headers). Default: 8192.
   std::size_t max_http_header_bytes = 8192;
-  // Agree to permessage-deflate (RFC 7692) when a client offers it. The server always asks for
-  // no context takeover in both directions, so compression state is pooled per server rather
-  // than kept per connection, and an EVENT sent to many subscribers is compressed once.
+  // Agree to permessage-deflate (RFC 7692) when a client offers it. Compression state is pooled
+  // per server, never kept by an idle connection: the server always asks the client for no
+  // context takeover, holds a compressor for a connection only while its writes are backed up
+  // (a REQ streaming history), and compresses an EVENT sent to many idle subscribers once.
   // Default: true.
   bool permessage_deflate = true;
 };
