@@ -2,17 +2,21 @@
 // embedded SQLite default. This is what a newcomer runs first.
 #include <signal.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "relaycore/hex.hpp"
+#include "../common/db_lock.hpp"
+#include "config.hpp"
 #include "relaycore/logger.hpp"
-#include "relaycore/rate_limit.hpp"
 #include "relaycore/relay.hpp"
 #include "relaycore/stats.hpp"
 #include "relaycore/websocket/server.hpp"
@@ -25,6 +29,11 @@
 #endif
 
 using namespace relaycore;
+using relaycore::relay_example::Config;
+using relaycore::relay_example::config_path_of;
+using relaycore::relay_example::load_config;
+using relaycore::relay_example::setting_infos;
+using relaycore::relay_example::SettingInfo;
 
 namespace {
 
@@ -45,11 +54,10 @@ constexpr const char* kUsage =
     "  --postgres CONNINFO  store events in PostgreSQL instead of --db (a libpq conninfo\n"
     "                       or postgresql:// URI); nodes sharing one database share storage\n"
     "  --redis URL          carry live events to other nodes over Redis (redis://HOST:PORT[/DB])\n"
-    "  --permessage-deflate on|off\n"
-    "                       agree to WebSocket compression (RFC 7692) when a client offers\n"
-    "                       it (default on)\n"
     "  --log-level LEVEL    debug, info (default), warn or error: the least severe lines\n"
     "                       written to stderr (startup at info, failures at warn and error)\n"
+    "  --config FILE        read settings from a TOML file (docs/operations.md); flags override\n"
+    "                       it, and SIGHUP reads it again\n"
     "  --help               show this help\n"
     "\n"
     "isolation between clients (see docs/limits.md):\n"
@@ -87,212 +95,29 @@ constexpr const char* kUsage =
     "IPv6 clients are counted by /64. Over a limit, an EVENT gets OK false, a REQ or COUNT\n"
     "CLOSED, and a connection a NOTICE before it is closed, each with \"rate-limited: ...\".\n";
 
-struct Flags {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 7777;
-  std::string db = "./relaycore.db";
-  std::string audit;
-  std::size_t threads = 2;
-  bool auth = false;
-  std::string relay_url;
-  DispatchMode dispatch = DispatchMode::kDeferred;
-  std::size_t max_frame_bytes = websocket::ServerOptions().max_message_bytes;
-  bool permessage_deflate = websocket::ServerOptions().permessage_deflate;
-  std::string postgres;
-  std::string redis;
-  RateLimits rate_limits;
-  // Isolation between clients: Options fields, defaults from Options.
-  std::size_t readers = Options().reader_threads;
-  std::uint32_t query_slice_micros = Options().query_slice_micros;
-  std::size_t max_outbound_bytes = Options().max_outbound_bytes;
-  std::uint32_t slow_reader_timeout_ms = Options().slow_reader_timeout_ms;
-  std::size_t max_queued_queries = Options().max_queued_queries;
-  LogLevel log_level = LogLevel::kInfo;
-};
-
-// A flag "--<name>-rate RATE" or "--<name>-burst N", and the bucket it sets.
-struct LimitFlag {
-  std::string_view name;
-  VerbLimits RateLimits::*scope;
-  RateLimit VerbLimits::*verb;
-};
-
-constexpr LimitFlag kLimitFlags[] = {
-    {"event", &RateLimits::per_ip, &VerbLimits::event},
-    {"req", &RateLimits::per_ip, &VerbLimits::req},
-    {"count", &RateLimits::per_ip, &VerbLimits::count},
-    {"pubkey-event", &RateLimits::per_pubkey, &VerbLimits::event},
-    {"pubkey-req", &RateLimits::per_pubkey, &VerbLimits::req},
-    {"pubkey-count", &RateLimits::per_pubkey, &VerbLimits::count},
-};
-
-// The bucket a rate or burst flag sets, or null for any other flag; `burst` says which.
-RateLimit* limit_flag(std::string_view arg, RateLimits& limits, bool& burst) {
-  for (const LimitFlag& f : kLimitFlags) {
-    for (std::string_view suffix : {std::string_view("-rate"), std::string_view("-burst")}) {
-      if (arg.size() == 2 + f.name.size() + suffix.size() && arg.substr(0, 2) == "--" &&
-          arg.substr(2, f.name.size()) == f.name && arg.substr(2 + f.name.size()) == suffix) {
-        burst = suffix == "-burst";
-        return &((limits.*(f.scope)).*(f.verb));
-      }
-    }
-  }
-  return nullptr;
-}
-
-[[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr, "relaycore-relay: %s\n\n%s", message.c_str(), kUsage);
+[[noreturn]] void exit_with_errors(const std::vector<std::string>& errors, bool usage) {
+  for (const std::string& e : errors) std::fprintf(stderr, "relaycore-relay: %s\n", e.c_str());
+  if (usage) std::fprintf(stderr, "\n%s", kUsage);
   std::exit(2);
 }
 
-bool parse_number(std::string_view s, unsigned long max, unsigned long& out) {
-  if (s.empty() || s.size() > 10) return false;
-  unsigned long v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<unsigned long>(c - '0');
+// The config file and flags, or exit 2 with every problem found.
+Config load_or_exit(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> errors;
+  const std::string path = config_path_of(args, errors);
+  bool help = false;
+  Config config = load_config(path, args, errors, help);
+  if (help) {
+    std::fputs(kUsage, stdout);
+    std::exit(0);
   }
-  if (v > max) return false;
-  out = v;
-  return true;
-}
-
-Flags parse_flags(int argc, char** argv) {
-  Flags f;
-  // The default exemptions (loopback) go back in at the end, unless --limit-loopback.
-  f.rate_limits.exempt_ips.clear();
-  bool limit_loopback = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(std::string(arg) + " needs a value");
-      return argv[++i];
-    };
-    // The flag's value as a whole number from `min` to `max`.
-    auto number = [&](unsigned long min, unsigned long max) -> unsigned long {
-      std::string v = value();
-      unsigned long n = 0;
-      if (!parse_number(v, max, n) || n < min) {
-        usage_error(std::string(arg) + " wants " + std::to_string(min) + " to " +
-                    std::to_string(max) + ", got \"" + v + "\"");
-      }
-      return n;
-    };
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (arg == "--listen") {
-      std::string v = value();
-      std::size_t colon = v.rfind(':');
-      unsigned long port = 0;
-      if (colon == std::string::npos || colon == 0 ||
-          !parse_number(std::string_view(v).substr(colon + 1), 65535, port)) {
-        usage_error("--listen wants HOST:PORT, got \"" + v + "\"");
-      }
-      f.host = v.substr(0, colon);
-      f.port = static_cast<std::uint16_t>(port);
-    } else if (arg == "--db") {
-      f.db = value();
-    } else if (arg == "--audit") {
-      f.audit = value();
-    } else if (arg == "--threads") {
-      f.threads = number(1, 256);
-    } else if (arg == "--readers") {
-      f.readers = number(1, 256);
-    } else if (arg == "--query-slice-ms") {
-      f.query_slice_micros = static_cast<std::uint32_t>(number(1, 60000) * 1000);
-    } else if (arg == "--max-outbound-bytes") {
-      f.max_outbound_bytes = number(64 * 1024, 1ul << 30);
-    } else if (arg == "--slow-reader-timeout-ms") {
-      f.slow_reader_timeout_ms = static_cast<std::uint32_t>(number(1, 3600000));
-    } else if (arg == "--max-queued-queries") {
-      f.max_queued_queries = number(1, 1u << 20);
-    } else if (arg == "--auth") {
-      f.auth = true;
-    } else if (arg == "--relay-url") {
-      f.relay_url = value();
-    } else if (arg == "--dispatch") {
-      std::string v = value();
-      if (v == "deferred") {
-        f.dispatch = DispatchMode::kDeferred;
-      } else if (v == "inline") {
-        f.dispatch = DispatchMode::kInline;
-      } else {
-        usage_error("--dispatch wants deferred or inline, got \"" + v + "\"");
-      }
-    } else if (arg == "--max-frame-bytes") {
-      std::string v = value();
-      unsigned long n = 0;
-      if (!parse_number(v, 1ul << 30, n) || n < Limits().max_message_bytes) {
-        usage_error("--max-frame-bytes wants " + std::to_string(Limits().max_message_bytes) +
-                    " to " + std::to_string(1ul << 30) + ", got \"" + v + "\"");
-      }
-      f.max_frame_bytes = n;
-    } else if (arg == "--permessage-deflate") {
-      std::string v = value();
-      if (v != "on" && v != "off") {
-        usage_error("--permessage-deflate wants on or off, got \"" + v + "\"");
-      }
-      f.permessage_deflate = v == "on";
-    } else if (arg == "--log-level") {
-      std::string v = value();
-      Result<LogLevel> level = parse_log_level(v);
-      if (!level) usage_error("--log-level wants debug, info, warn or error, got \"" + v + "\"");
-      f.log_level = *level;
-    } else if (arg == "--redis") {
-      f.redis = value();
-#ifndef RELAYCORE_WITH_REDIS
-      usage_error("--redis: this build has no Redis support (hiredis was not found)");
-#endif
-    } else if (arg == "--postgres") {
-      f.postgres = value();
-#ifndef RELAYCORE_WITH_POSTGRES
-      usage_error("--postgres: this build has no PostgreSQL support (libpq was not found)");
-#endif
-    } else if (bool burst = false; RateLimit* limit = limit_flag(arg, f.rate_limits, burst)) {
-      std::string v = value();
-      unsigned long n = 0;
-      if (burst) {
-        if (!parse_number(v, UINT32_MAX, n)) usage_error(std::string(arg) + " wants a count");
-        limit->burst = static_cast<std::uint32_t>(n);
-      } else {
-        Result<double> rate = parse_rate(v);
-        if (!rate) usage_error(std::string(arg) + ": " + rate.error().message());
-        limit->per_second = *rate;
-      }
-    } else if (arg == "--conns-per-ip") {
-      std::string v = value();
-      unsigned long n = 0;
-      if (!parse_number(v, UINT32_MAX, n)) usage_error("--conns-per-ip wants a count");
-      f.rate_limits.max_connections_per_ip = static_cast<std::uint32_t>(n);
-    } else if (arg == "--exempt-ip") {
-      f.rate_limits.exempt_ips.push_back(value());
-    } else if (arg == "--exempt-pubkey") {
-      std::string v = value();
-      Pubkey pk;
-      if (!from_hex(v, pk)) usage_error("--exempt-pubkey wants 64 lowercase hex characters");
-      f.rate_limits.exempt_pubkeys.push_back(pk);
-    } else if (arg == "--limit-loopback") {
-      limit_loopback = true;
-    } else if (arg == "--no-rate-limits") {
-      f.rate_limits.per_ip = VerbLimits();
-      f.rate_limits.per_pubkey = VerbLimits();
-      f.rate_limits.max_connections_per_ip = 0;
-    } else {
-      usage_error("unknown option \"" + std::string(arg) + "\"");
-    }
-  }
-  if (!limit_loopback) {
-    const std::vector<std::string> loopback = RateLimits().exempt_ips;
-    f.rate_limits.exempt_ips.insert(f.rate_limits.exempt_ips.end(), loopback.begin(),
-                                    loopback.end());
-  }
-  // Only an exempt address can be wrong by now. Relay::open would refuse it too, but as a
-  // failure to open the database.
-  if (Result<std::shared_ptr<RateLimiter>> limiter = new_rate_limiter(f.rate_limits); !limiter) {
-    usage_error("--exempt-ip: " + limiter.error().message());
-  }
-  return f;
+  // Mistakes on the command line come with the usage; those in the file do not.
+  const bool in_file = std::any_of(errors.begin(), errors.end(), [&](const std::string& e) {
+    return !path.empty() && e.rfind(path + ":", 0) == 0;
+  });
+  if (!errors.empty()) exit_with_errors(errors, !in_file);
+  return config;
 }
 
 // Serves WebSocket sessions from the relay, and on plain HTTP the NIP-11 document, metrics and
@@ -338,57 +163,115 @@ class RelayHandler final : public websocket::Handler {
   examples::StatusPage status_page_;
 };
 
+// SIGHUP: reads the config file and flags again and applies what a running relay can change;
+// the rest is logged as waiting for a restart. A file with errors changes nothing.
+void reload(Relay& relay, Config& current, int argc, char** argv,
+            const std::function<void(LogLevel, const std::string&)>& log) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> errors;
+  const std::string path = config_path_of(args, errors);
+  if (path.empty()) {
+    log(LogLevel::kWarn, "SIGHUP: no --config file to read again");
+    return;
+  }
+  bool help = false;
+  Config next = load_config(path, args, errors, help);
+  if (!errors.empty()) {
+    for (const std::string& e : errors) log(LogLevel::kError, "SIGHUP: " + e);
+    log(LogLevel::kError, "SIGHUP: " + path + " not applied");
+    return;
+  }
+  std::vector<std::string> applied;
+  for (const SettingInfo& s : setting_infos()) {
+    auto was = current.given.find(s.name);
+    auto now = next.given.find(s.name);
+    const bool had = was != current.given.end();
+    const bool has = now != next.given.end();
+    if (had == has && (!had || was->second == now->second)) continue;
+    if (s.live) {
+      applied.push_back(s.name);
+    } else {
+      log(LogLevel::kWarn,
+          "SIGHUP: " + s.name + " changed; it takes effect when the relay is restarted");
+    }
+  }
+  next.options.logger = current.options.logger;
+  if (Status st = relay.reconfigure(next.options); !st) {
+    log(LogLevel::kError, "SIGHUP: " + st.message() + "; " + path + " not applied");
+    return;
+  }
+  // What is not applied stays as the relay has it, so a later reload compares against that.
+  for (const SettingInfo& s : setting_infos()) {
+    if (s.live) continue;
+    if (auto it = current.given.find(s.name); it != current.given.end()) {
+      next.given[s.name] = it->second;
+    } else {
+      next.given.erase(s.name);
+    }
+  }
+  current.given = std::move(next.given);
+  log(LogLevel::kInfo,
+      "SIGHUP: reloaded " + path + "; changed: " +
+          (applied.empty() ? std::string("nothing") : fmt::format("{}", fmt::join(applied, ", "))));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  Flags flags = parse_flags(argc, argv);
+  Config config = load_or_exit(argc, argv);
+  const bool sqlite = config.postgres.empty();
+  const std::string db = config.options.sqlite.path;
 
   // Signals are taken by sigwait() below; every thread started after this inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   // One logger for the relay's lines and relaycore's own. stdout carries only the "listening"
   // line that scripts wait for.
-  std::shared_ptr<Logger> logger = new_stderr_logger(flags.log_level);
+  std::shared_ptr<Logger> logger = new_stderr_logger(config.options.log_level);
   auto log = [&logger](LogLevel level, const std::string& line) {
     logger->log(level, "relaycore-relay: " + line);
   };
 
-  Options options;
+  // Held until exit: relaycore-admin refuses to write to a database a relay is running on.
+  examples::DbLock db_lock;
+  if (sqlite) {
+    Result<examples::DbLock> lock = examples::DbLock::acquire(db);
+    if (!lock) {
+      log(LogLevel::kError, "cannot open " + db + ": " + std::string(lock.error().detail()));
+      return 1;
+    }
+    db_lock = std::move(lock).value();
+  }
+
+  Options options = config.options;
   options.logger = logger;
-  options.log_level = flags.log_level;
-  options.sqlite.path = flags.db;
-  options.auth_on_connect = flags.auth;
-  options.dispatch = flags.dispatch;
-  options.rate_limits = flags.rate_limits;
-  options.reader_threads = flags.readers;
-  options.query_slice_micros = flags.query_slice_micros;
-  options.max_outbound_bytes = flags.max_outbound_bytes;
-  options.slow_reader_timeout_ms = flags.slow_reader_timeout_ms;
-  options.max_queued_queries = flags.max_queued_queries;
-  if (!flags.audit.empty()) {
+  config.options.logger = logger;
+  if (!config.audit.empty()) {
     SqliteAuditOptions audit;
-    audit.path = flags.audit;
+    audit.path = config.audit;
     Result<std::shared_ptr<AuditSink>> sink = new_sqlite_audit_log(audit);
     if (!sink) {
-      log(LogLevel::kError, "cannot open audit log " + flags.audit + ": " + sink.error().message());
+      log(LogLevel::kError,
+          "cannot open audit log " + config.audit + ": " + sink.error().message());
       return 1;
     }
     options.audit = std::move(sink).value();
   }
 
 #ifdef RELAYCORE_WITH_REDIS
-  if (!flags.redis.empty()) {
+  if (!config.redis.empty()) {
     RedisOptions redis;
-    redis.url = flags.redis;
+    redis.url = config.redis;
     redis.limits = options.limits;
     Result<std::shared_ptr<PubSub>> pubsub = new_redis_pubsub(std::move(redis));
     if (!pubsub) {
-      log(LogLevel::kError, "--redis " + flags.redis + ": " + pubsub.error().message());
+      log(LogLevel::kError, "--redis " + config.redis + ": " + pubsub.error().message());
       return 1;
     }
     options.pubsub = std::move(pubsub).value();
@@ -396,9 +279,9 @@ int main(int argc, char** argv) {
 #endif
 
 #ifdef RELAYCORE_WITH_POSTGRES
-  if (!flags.postgres.empty()) {
+  if (!config.postgres.empty()) {
     PostgresOptions postgres;
-    postgres.conninfo = flags.postgres;
+    postgres.conninfo = config.postgres;
     Result<std::shared_ptr<Storage>> storage = new_postgres_storage(std::move(postgres));
     if (!storage) {
       // The conninfo may hold a password, so it is not printed.
@@ -408,19 +291,18 @@ int main(int argc, char** argv) {
     options.storage = std::move(storage).value();
   }
 #endif
-  const std::string storage_name = flags.postgres.empty() ? flags.db : "PostgreSQL";
+  const std::string storage_name = sqlite ? db : "PostgreSQL";
 
   websocket::ServerOptions server_options;
-  server_options.host = flags.host;
-  server_options.port = flags.port;
-  server_options.threads = flags.threads;
-  server_options.max_message_bytes = flags.max_frame_bytes;
-  server_options.permessage_deflate = flags.permessage_deflate;
+  server_options.host = config.host;
+  server_options.port = config.port;
+  server_options.threads = config.threads;
+  server_options.max_message_bytes = config.max_frame_bytes;
 
   // The relay URL is known only once the port is bound (port 0), but Options are fixed at open:
   // use the requested one, which is right unless the port was 0 and --relay-url was not given.
-  std::string url = "ws://" + flags.host + ":" + std::to_string(flags.port);
-  options.relay_url = flags.relay_url.empty() ? url : flags.relay_url;
+  std::string url = "ws://" + config.host + ":" + std::to_string(config.port);
+  if (options.relay_url.empty()) options.relay_url = url;
   const std::string relay_url = options.relay_url;
   const std::size_t readers = options.reader_threads;
 
@@ -433,27 +315,32 @@ int main(int argc, char** argv) {
   Result<std::unique_ptr<websocket::Server>> server =
       websocket::Server::start(server_options, handler);
   if (!server) {
-    log(LogLevel::kError, "cannot listen on " + flags.host + ":" + std::to_string(flags.port) +
+    log(LogLevel::kError, "cannot listen on " + config.host + ":" + std::to_string(config.port) +
                               ": " + server.error().message());
     return 1;
   }
-  const std::string listening = "ws://" + flags.host + ":" + std::to_string(server.value()->port());
+  const std::string listening =
+      "ws://" + config.host + ":" + std::to_string(server.value()->port());
   std::printf("relaycore-relay listening on %s (storage: %s%s%s)\n", listening.c_str(),
-              storage_name.c_str(), flags.audit.empty() ? "" : ", audit: ", flags.audit.c_str());
+              storage_name.c_str(), config.audit.empty() ? "" : ", audit: ", config.audit.c_str());
   std::fflush(stdout);
   log(LogLevel::kInfo, "listening on " + listening + "; relay URL " + relay_url +
-                           (flags.auth ? "; NIP-42 AUTH on connect" : ""));
+                           (config.options.auth_on_connect ? "; NIP-42 AUTH on connect" : ""));
   log(LogLevel::kInfo,
-      "storage: " + (flags.postgres.empty() ? "SQLite " + flags.db : storage_name) +
-          "; audit log: " + (flags.audit.empty() ? "none" : flags.audit) +
-          "; other nodes: " + (flags.redis.empty() ? "none" : "Redis " + flags.redis));
-  log(LogLevel::kInfo, "threads: " + std::to_string(flags.threads) + " WebSocket I/O, " +
-                           std::to_string(readers) +
-                           " query; verification on all cores but one; dispatch " +
-                           (flags.dispatch == DispatchMode::kInline ? "inline" : "deferred"));
+      "storage: " + (sqlite ? "SQLite " + db : storage_name) +
+          "; audit log: " + (config.audit.empty() ? "none" : config.audit) +
+          "; other nodes: " + (config.redis.empty() ? "none" : "Redis " + config.redis));
+  log(LogLevel::kInfo,
+      "threads: " + std::to_string(config.threads) + " WebSocket I/O, " + std::to_string(readers) +
+          " query; verification on all cores but one; dispatch " +
+          (config.options.dispatch == DispatchMode::kInline ? "inline" : "deferred"));
 
   int received = 0;
-  sigwait(&signals, &received);
+  for (;;) {
+    sigwait(&signals, &received);
+    if (received != SIGHUP) break;
+    reload(*relay.value(), config, argc, argv, log);
+  }
   log(LogLevel::kInfo, std::string(received == SIGINT ? "SIGINT" : "SIGTERM") + ", draining");
   // Drain first, so every pending EVENT gets its OK on a still-open connection; then close.
   Status drained = relay.value()->shutdown();

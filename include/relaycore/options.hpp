@@ -32,6 +32,11 @@ struct RelayInfo {
   std::string description = "A Nostr relay built on relaycore";
   std::string pubkey;   // operator's hex pubkey, optional
   std::string contact;  // optional
+  // URLs of an image for the relay, a wide banner image, and a page on what may be posted;
+  // optional.
+  std::string icon;
+  std::string banner;
+  std::string posting_policy;
   std::string software = "relaycore";
   std::string version = "0.1.0";
 };

@@ -142,6 +142,13 @@ class RELAYCORE_API RateLimiter {
 
   // Refusals since the limiter was made, and the keys it tracks now.
   virtual RateLimitStats stats() const = 0;
+
+  // Takes new rates, exemptions and connection cap while clients keep their buckets and open
+  // connections (a lower cap refuses new connections only). ipv6_prefix_bits and
+  // max_tracked_keys stay as they were made. "invalid: ..." and no change for a bad rate or
+  // exempt address. The built-in limiter keeps every configuration it was given until it is
+  // destroyed, so that allow() takes no shared lock.
+  virtual Status reconfigure(const RateLimits& limits) = 0;
 };
 
 // The built-in limiter. `clock` defaults to std::chrono::steady_clock::now; it is called from

@@ -14,6 +14,7 @@
 #include "pipeline/callback_executor.hpp"
 #include "pipeline/change_listeners.hpp"
 #include "pipeline/jobs.hpp"
+#include "pipeline/live_settings.hpp"
 #include "pipeline/query_scheduler.hpp"
 #include "pipeline/recent_ids.hpp"
 #include "pipeline/stats_recorder.hpp"
@@ -27,6 +28,7 @@ namespace relaycore::pipeline {
 struct Core {
   explicit Core(Options opts)
       : options(std::move(opts)),
+        live(options),
         log(options.logger, options.log_level),
         ingest(options.ingest_queue_capacity),
         writes(options.write_queue_capacity),
@@ -37,7 +39,10 @@ struct Core {
         callbacks(std::make_shared<CallbackExecutor>(log)),
         listeners(std::make_shared<ChangeListeners>(callbacks, options.max_queued_changes, log)) {}
 
+  // As opened. Its limits, policies, auth_on_connect, max_future_seconds and info may be
+  // stale: read those from `live`.
   const Options options;
+  LiveOptions live;
   // Options::logger behind the level filter and the repeat throttle.
   const Log log;
   std::shared_ptr<Storage> storage;

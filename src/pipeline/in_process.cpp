@@ -125,7 +125,7 @@ Status query_in_process(Core& core, const std::vector<Filter>& filters,
                         const std::function<bool(const EventPtr&)>& visit) {
   QueryRequest request;
   request.now = unix_now();
-  request.max_limit = core.options.limits.max_limit;
+  request.max_limit = core.live.get().limits.max_limit;
   HistoryReader reader(filters, request);
   for (;;) {
     Result<const StoredEvent*> next = reader.next(*core.storage);
@@ -140,7 +140,7 @@ Status query_in_process(Core& core, const std::vector<Filter>& filters,
 Result<std::uint64_t> count_in_process(Core& core, const std::vector<Filter>& filters) {
   QueryRequest request;
   request.now = unix_now();
-  request.max_limit = core.options.limits.max_limit;
+  request.max_limit = core.live.get().limits.max_limit;
   return core.storage->count(filters, request);
 }
 

@@ -1,10 +1,13 @@
 // NIP-11: the relay information document. supported_nips lists exactly what relaycore
-// implements, and the limitation block is read from the configured Limits. Built once, at open.
+// implements, and the limitation block is read from the configured Limits. Built at open and
+// again by Relay::reconfigure.
 #include <fmt/format.h>
 
 #include <array>
 #include <iterator>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "protocol/json_writer.hpp"
 #include "relaycore/options.hpp"
@@ -30,8 +33,15 @@ std::string build_info_document(const Options& options) {
   auto to = std::back_inserter(out);
   fmt::format_to(to, R"({{"name":{},"description":{},)", quoted(info.name),
                  quoted(info.description));
-  if (!info.pubkey.empty()) fmt::format_to(to, R"("pubkey":{},)", quoted(info.pubkey));
-  if (!info.contact.empty()) fmt::format_to(to, R"("contact":{},)", quoted(info.contact));
+  const std::pair<std::string_view, const std::string&> optional[] = {
+      {"pubkey", info.pubkey},
+      {"contact", info.contact},
+      {"icon", info.icon},
+      {"banner", info.banner},
+      {"posting_policy", info.posting_policy}};
+  for (const auto& [key, value] : optional) {
+    if (!value.empty()) fmt::format_to(to, R"("{}":{},)", key, quoted(value));
+  }
   fmt::format_to(to,
                  R"("supported_nips":[{}],"software":{},"version":{},"limitation":{{)"
                  R"("max_message_length":{},"max_subscriptions":{},"max_filters":{},)"

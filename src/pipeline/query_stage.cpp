@@ -52,7 +52,7 @@ SliceOutcome QueryStage::run(HistoryJob& job, Clock::time_point deadline) {
       if (stored && *stored > request.max_seq) request.max_seq = *stored;
     }
     request.now = unix_now();
-    request.max_limit = d.options.limits.max_limit;
+    request.max_limit = d.live.get().limits.max_limit;
     job.reader = std::make_shared<HistoryReader>(sub.filters, request);
   }
 
@@ -92,7 +92,7 @@ SliceOutcome QueryStage::run(CountJob& job, Clock::time_point /*deadline*/) {
   if (!outbox) return SliceOutcome::kDone;
   QueryRequest request;
   request.now = unix_now();
-  request.max_limit = d.options.limits.max_limit;
+  request.max_limit = d.live.get().limits.max_limit;
   Result<std::uint64_t> n = d.storage->count(job.filters, request);
   if (!n) {
     d.log.failure(LogLevel::kError, "query: counting failed", n.error().message());

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "pipeline/client_address.hpp"
+#include "pipeline/snapshot.hpp"
 #include "relaycore/rate_limit.hpp"
 
 namespace relaycore {
@@ -157,45 +158,85 @@ struct ConnectionTable {
   }
 };
 
+// What reconfigure() replaces: the rates, the exemptions and the connection cap. A request
+// reads one snapshot, so it never sees half of a change.
+struct LimiterConfig {
+  std::vector<IpPrefix> exempt_ips;
+  std::vector<Pubkey> exempt_pubkeys;  // sorted
+  std::function<bool(const ClientInfo&)> exempt;
+  std::uint32_t max_connections = 0;
+  BucketParams params[2][kVerbs];
+};
+
+Status check_rate(const RateLimit& limit, std::string_view what) {
+  if (std::isfinite(limit.per_second) && limit.per_second >= 0) return Status::ok();
+  return Status::invalid(std::string(what) + " rate must be a finite number of at least 0");
+}
+
+// The limiter's view of `limits`, or "invalid: ..." for a bad rate or exempt address.
+Result<std::unique_ptr<const LimiterConfig>> make_config(const RateLimits& limits) {
+  auto config = std::make_unique<LimiterConfig>();
+  const std::pair<const VerbLimits*, std::string_view> scopes[] = {
+      {&limits.per_ip, "per-address"}, {&limits.per_pubkey, "per-pubkey"}};
+  for (std::size_t s = 0; s < 2; ++s) {
+    const VerbLimits& verbs = *scopes[s].first;
+    const std::pair<const RateLimit*, std::string_view> rates[] = {
+        {&verbs.event, "EVENT"}, {&verbs.req, "REQ"}, {&verbs.count, "COUNT"}};
+    for (std::size_t v = 0; v < kVerbs; ++v) {
+      Status ok = check_rate(*rates[v].first,
+                             std::string(scopes[s].second) + " " + std::string(rates[v].second));
+      if (!ok) return ok;
+      config->params[s][v] = make_params(*rates[v].first);
+    }
+  }
+  for (const std::string& text : limits.exempt_ips) {
+    Result<IpPrefix> prefix = parse_ip_prefix(text);
+    if (!prefix) return prefix.error();
+    config->exempt_ips.push_back(*prefix);
+  }
+  config->exempt_pubkeys = limits.exempt_pubkeys;
+  std::sort(config->exempt_pubkeys.begin(), config->exempt_pubkeys.end());
+  config->exempt = limits.exempt;
+  config->max_connections = limits.max_connections_per_ip;
+  return std::unique_ptr<const LimiterConfig>(std::move(config));
+}
+
 class BuiltinRateLimiter final : public RateLimiter {
  public:
   BuiltinRateLimiter(const RateLimits& limits, RateLimitClock clock,
-                     std::vector<IpPrefix> exempt_ips)
+                     std::unique_ptr<const LimiterConfig> config)
       : clock_(std::move(clock)),
-        exempt_ips_(std::move(exempt_ips)),
-        exempt_pubkeys_(limits.exempt_pubkeys),
-        exempt_(limits.exempt),
-        max_connections_(limits.max_connections_per_ip),
         ipv6_prefix_bits_(limits.ipv6_prefix_bits),
-        shard_capacity_(std::max<std::size_t>(1, limits.max_tracked_keys / kShards)) {
-    std::sort(exempt_pubkeys_.begin(), exempt_pubkeys_.end());
-    const VerbLimits* scopes[2] = {&limits.per_ip, &limits.per_pubkey};
-    for (std::size_t s = 0; s < 2; ++s) {
-      params_[s][0] = make_params(scopes[s]->event);
-      params_[s][1] = make_params(scopes[s]->req);
-      params_[s][2] = make_params(scopes[s]->count);
-    }
+        shard_capacity_(std::max<std::size_t>(1, limits.max_tracked_keys / kShards)),
+        config_(std::move(config)) {}
+
+  Status reconfigure(const RateLimits& limits) override {
+    Result<std::unique_ptr<const LimiterConfig>> config = make_config(limits);
+    if (!config) return config.error();
+    config_.set(std::move(config).value());
+    return Status::ok();
   }
 
   Status allow(Verb verb, const ClientInfo& client) override {
     const int v = verb_index(verb);
     if (v < 0) return Status::ok();
-    const bool by_ip = params_[kIp][v].limited() && !client.remote_address.empty();
-    const bool by_pubkey = params_[kPubkey][v].limited() && !client.authenticated.empty();
+    const LimiterConfig& c = config_.get();
+    const bool by_ip = c.params[kIp][v].limited() && !client.remote_address.empty();
+    const bool by_pubkey = c.params[kPubkey][v].limited() && !client.authenticated.empty();
     if (!by_ip && !by_pubkey) return Status::ok();
     const std::optional<IpAddress> ip = parse_ip(client.remote_address);
-    if (exempt(client, ip)) return Status::ok();
+    if (exempt(c, client, ip)) return Status::ok();
 
     const std::int64_t now = now_ns();
     const Key ip_key = address_key(ip, client.remote_address);
-    if (by_ip && !take(ip_key, kIp, v, now)) return refuse(v, "from this address");
+    if (by_ip && !take(c, ip_key, kIp, v, now)) return refuse(v, "from this address");
     if (by_pubkey) {
       for (std::size_t i = 0; i < client.authenticated.size(); ++i) {
-        if (take(Key::pubkey(client.authenticated[i]), kPubkey, v, now)) continue;
+        if (take(c, Key::pubkey(client.authenticated[i]), kPubkey, v, now)) continue;
         // Refused: give back what this request took, so a refusal costs no tokens.
-        if (by_ip) give_back(ip_key, kIp, v);
+        if (by_ip) give_back(c, ip_key, kIp, v);
         for (std::size_t j = 0; j < i; ++j) {
-          give_back(Key::pubkey(client.authenticated[j]), kPubkey, v);
+          give_back(c, Key::pubkey(client.authenticated[j]), kPubkey, v);
         }
         return refuse(v, "for this pubkey");
       }
@@ -204,15 +245,16 @@ class BuiltinRateLimiter final : public RateLimiter {
   }
 
   Result<ConnectionSlot> open_connection(const ClientInfo& client) override {
-    if (max_connections_ == 0 || client.remote_address.empty()) return ConnectionSlot();
+    const LimiterConfig& config = config_.get();
+    if (config.max_connections == 0 || client.remote_address.empty()) return ConnectionSlot();
     const std::optional<IpAddress> ip = parse_ip(client.remote_address);
-    if (exempt(client, ip)) return ConnectionSlot();
+    if (exempt(config, client, ip)) return ConnectionSlot();
     const Key key = address_key(ip, client.remote_address);
     {
       std::lock_guard lock(connections_->mu);
       auto it = connections_->open.find(key);
       if (it == connections_->open.end()) it = connections_->open.emplace(key, 0).first;
-      if (it->second >= max_connections_) {
+      if (it->second >= config.max_connections) {
         refused_connections_.fetch_add(1, std::memory_order_relaxed);
         return Status::rate_limited("too many connections from this address");
       }
@@ -247,18 +289,19 @@ class BuiltinRateLimiter final : public RateLimiter {
     return Key::address(ip, address);
   }
 
-  bool exempt(const ClientInfo& client, const std::optional<IpAddress>& ip) const {
+  static bool exempt(const LimiterConfig& c, const ClientInfo& client,
+                     const std::optional<IpAddress>& ip) {
     for (const Pubkey& pk : client.authenticated) {
-      if (std::binary_search(exempt_pubkeys_.begin(), exempt_pubkeys_.end(), pk)) return true;
+      if (std::binary_search(c.exempt_pubkeys.begin(), c.exempt_pubkeys.end(), pk)) return true;
     }
     if (ip) {
-      for (const IpPrefix& prefix : exempt_ips_) {
+      for (const IpPrefix& prefix : c.exempt_ips) {
         if (prefix.contains(*ip)) return true;
       }
     }
-    if (!exempt_) return false;
+    if (!c.exempt) return false;
     try {
-      return exempt_(client);
+      return c.exempt(client);
     } catch (...) {
       return false;
     }
@@ -267,13 +310,13 @@ class BuiltinRateLimiter final : public RateLimiter {
   Shard& shard_for(const Key& key) const noexcept { return shards_[KeyHash()(key) % kShards]; }
 
   // Takes one token from the bucket, creating it full if the key is new.
-  bool take(const Key& key, Scope scope, int v, std::int64_t now) {
-    const BucketParams& p = params_[scope][v];
+  bool take(const LimiterConfig& c, const Key& key, Scope scope, int v, std::int64_t now) {
+    const BucketParams& p = c.params[scope][v];
     Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mu);
     auto it = shard.buckets.find(key);
     if (it == shard.buckets.end()) {
-      if (shard.buckets.size() >= shard_capacity_) make_room(shard, now);
+      if (shard.buckets.size() >= shard_capacity_) make_room(c, shard, now);
       Buckets fresh;
       fresh.tat.fill(now);
       fresh.scope = scope;
@@ -288,22 +331,22 @@ class BuiltinRateLimiter final : public RateLimiter {
     return true;
   }
 
-  void give_back(const Key& key, Scope scope, int v) {
+  void give_back(const LimiterConfig& c, const Key& key, Scope scope, int v) {
     Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mu);
     auto it = shard.buckets.find(key);
     if (it != shard.buckets.end()) {
-      it->second.tat[static_cast<std::size_t>(v)] -= params_[scope][v].interval_ns;
+      it->second.tat[static_cast<std::size_t>(v)] -= c.params[scope][v].interval_ns;
     }
   }
 
   // How full a key's buckets are, from 0 to 1: the mean over its limited verbs of the fraction
   // of the burst each holds.
-  double fullness(const Buckets& b, std::int64_t now) const noexcept {
+  static double fullness(const LimiterConfig& c, const Buckets& b, std::int64_t now) noexcept {
     double sum = 0;
     int verbs = 0;
     for (std::size_t v = 0; v < kVerbs; ++v) {
-      const BucketParams& p = params_[b.scope][v];
+      const BucketParams& p = c.params[b.scope][v];
       if (!p.limited()) continue;
       const double owed = static_cast<double>(std::max<std::int64_t>(0, b.tat[v] - now));
       sum += 1.0 - owed / static_cast<double>(p.capacity_ns());
@@ -312,23 +355,23 @@ class BuiltinRateLimiter final : public RateLimiter {
     return verbs > 0 ? sum / verbs : 1.0;
   }
 
-  bool full(const Buckets& b, std::int64_t now) const noexcept {
+  static bool full(const LimiterConfig& c, const Buckets& b, std::int64_t now) noexcept {
     for (std::size_t v = 0; v < kVerbs; ++v) {
-      if (params_[b.scope][v].limited() && b.tat[v] > now) return false;
+      if (c.params[b.scope][v].limited() && b.tat[v] > now) return false;
     }
     return true;
   }
 
   // Frees a quarter of a full shard, so that the sweep runs once per that many new keys: full
   // buckets first (nothing is lost), then the fullest (the least is lost).
-  void make_room(Shard& shard, std::int64_t now) {
-    std::erase_if(shard.buckets, [&](const auto& kv) { return full(kv.second, now); });
+  void make_room(const LimiterConfig& c, Shard& shard, std::int64_t now) {
+    std::erase_if(shard.buckets, [&](const auto& kv) { return full(c, kv.second, now); });
     const std::size_t target = shard_capacity_ - std::max<std::size_t>(1, shard_capacity_ / 4);
     if (shard.buckets.size() <= target) return;
     std::vector<std::pair<double, KeyMap<Buckets>::iterator>> ranked;
     ranked.reserve(shard.buckets.size());
     for (auto it = shard.buckets.begin(); it != shard.buckets.end(); ++it) {
-      ranked.emplace_back(fullness(it->second, now), it);
+      ranked.emplace_back(fullness(c, it->second, now), it);
     }
     const std::size_t evict = shard.buckets.size() - target;
     std::nth_element(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(evict),
@@ -344,13 +387,9 @@ class BuiltinRateLimiter final : public RateLimiter {
   }
 
   const RateLimitClock clock_;
-  const std::vector<IpPrefix> exempt_ips_;
-  std::vector<Pubkey> exempt_pubkeys_;  // sorted
-  const std::function<bool(const ClientInfo&)> exempt_;
-  const std::uint32_t max_connections_;
   const std::uint32_t ipv6_prefix_bits_;
   const std::size_t shard_capacity_;
-  BucketParams params_[2][kVerbs];
+  Snapshot<LimiterConfig> config_;
 
   mutable std::array<Shard, kShards> shards_;
   const std::shared_ptr<ConnectionTable> connections_ = std::make_shared<ConnectionTable>();
@@ -358,37 +397,18 @@ class BuiltinRateLimiter final : public RateLimiter {
   std::atomic<std::uint64_t> refused_connections_{0};
 };
 
-Status check_rate(const RateLimit& limit, std::string_view what) {
-  if (std::isfinite(limit.per_second) && limit.per_second >= 0) return Status::ok();
-  return Status::invalid(std::string(what) + " rate must be a finite number of at least 0");
-}
-
 }  // namespace
 }  // namespace pipeline
 
 Result<std::shared_ptr<RateLimiter>> new_rate_limiter(const RateLimits& limits,
                                                       RateLimitClock clock) {
-  const std::pair<const VerbLimits*, std::string_view> scopes[] = {
-      {&limits.per_ip, "per-address"}, {&limits.per_pubkey, "per-pubkey"}};
-  for (const auto& [verbs, scope] : scopes) {
-    const std::pair<const RateLimit*, std::string_view> rates[] = {
-        {&verbs->event, "EVENT"}, {&verbs->req, "REQ"}, {&verbs->count, "COUNT"}};
-    for (const auto& [rate, verb] : rates) {
-      Status s = pipeline::check_rate(*rate, std::string(scope) + " " + std::string(verb));
-      if (!s) return s;
-    }
-  }
   if (limits.ipv6_prefix_bits < 1 || limits.ipv6_prefix_bits > 128) {
     return Status::invalid("ipv6_prefix_bits must be 1 to 128");
   }
-  std::vector<pipeline::IpPrefix> exempt_ips;
-  for (const std::string& text : limits.exempt_ips) {
-    Result<pipeline::IpPrefix> prefix = pipeline::parse_ip_prefix(text);
-    if (!prefix) return prefix.error();
-    exempt_ips.push_back(*prefix);
-  }
+  Result<std::unique_ptr<const pipeline::LimiterConfig>> config = pipeline::make_config(limits);
+  if (!config) return config.error();
   return std::shared_ptr<RateLimiter>(std::make_shared<pipeline::BuiltinRateLimiter>(
-      limits, std::move(clock), std::move(exempt_ips)));
+      limits, std::move(clock), std::move(config).value()));
 }
 
 Result<double> parse_rate(std::string_view text) {

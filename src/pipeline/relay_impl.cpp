@@ -19,9 +19,6 @@
 
 namespace relaycore {
 
-// Defined in info_document.cpp.
-std::string build_info_document(const Options& options);
-
 namespace pipeline {
 
 std::int64_t unix_now() {
@@ -89,15 +86,15 @@ class RelayImpl final : public Relay {
  public:
   explicit RelayImpl(std::shared_ptr<Core> core)
       : core_(std::move(core)),
-        verify_({core_->options, core_->log, core_->stats, core_->recent_ids, core_->storage,
+        verify_({core_->live, core_->log, core_->stats, core_->recent_ids, core_->storage,
                  core_->ingest, core_->writes}),
         dispatch_({core_->log, core_->stats, core_->index, core_->pubsub, core_->node_id,
                    core_->listeners, core_->dispatch}),
         write_({core_->options, core_->log, core_->stats, core_->recent_ids, core_->index,
                 core_->storage, core_->audit, core_->writes, core_->dispatch},
                dispatch_),
-        query_({core_->options, core_->log, core_->index, core_->storage, core_->scheduler}),
-        info_(build_info_document(core_->options)) {}
+        query_({core_->options, core_->live, core_->log, core_->index, core_->storage,
+                core_->scheduler}) {}
 
   ~RelayImpl() override {
     bool drained_here = false;
@@ -196,7 +193,17 @@ class RelayImpl final : public Relay {
     return core_->listeners->add(std::move(listener));
   }
 
-  std::string info_document() const override { return info_; }
+  std::string info_document() const override { return core_->live.get().info_document; }
+
+  Status reconfigure(const Options& options) override {
+    if (core_->stopping.load()) return Status::error("relay is shutting down");
+    // One change at a time, so the limiter and the live settings come from the same options.
+    std::lock_guard lock(reconfigure_mu_);
+    if (Status s = core_->rate_limiter->reconfigure(options.rate_limits); !s) return s;
+    core_->live.set(options);
+    core_->log.write(LogLevel::kDebug, "relay: reconfigured");
+    return Status::ok();
+  }
 
   RelayStats stats() const override {
     RelayStats s;
@@ -267,7 +274,7 @@ class RelayImpl final : public Relay {
   DispatchStage dispatch_;
   WriteStage write_;
   QueryStage query_;
-  const std::string info_;
+  std::mutex reconfigure_mu_;
   std::mutex shutdown_mu_;  // serialises shutdown(); guards the two below
   bool shut_down_ = false;
   Status shutdown_status_;

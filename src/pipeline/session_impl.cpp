@@ -80,7 +80,7 @@ void SessionImpl::start(bool counted) {
     }
     slot_ = std::move(slot).value();
   }
-  if (core_->options.auth_on_connect) send_challenge();
+  if (core_->live.get().auth_on_connect) send_challenge();
 }
 
 std::shared_ptr<const ClientInfo> SessionImpl::client() const {
@@ -94,7 +94,8 @@ Status SessionImpl::allow(Verb verb, const ClientInfo& client) const {
 
 void SessionImpl::on_message(std::string_view frame) {
   if (outbox_->closed()) return;
-  Result<ClientMessage, MessageError> parsed = parse_client_message(frame, core_->options.limits);
+  Result<ClientMessage, MessageError> parsed =
+      parse_client_message(frame, core_->live.get().limits);
   if (!parsed) {
     bump(core_->stats.frames_invalid);
     core_->stats.note_refusal(parsed.error().status.message());
@@ -136,7 +137,7 @@ void SessionImpl::handle(EventMessage&& msg) {
 }
 
 bool SessionImpl::allow_filters(const std::string& sub_id, const std::vector<Filter>& filters) {
-  const auto& policy = core_->options.filter_policy;
+  const std::shared_ptr<FilterPolicy>& policy = core_->live.get().filter_policy;
   if (!policy) return true;
   std::shared_ptr<const ClientInfo> client = this->client();
   PolicyDecision d;
@@ -179,6 +180,7 @@ void SessionImpl::handle(ReqMessage&& msg) {
 void SessionImpl::subscribe(const std::string& sub_id, std::vector<Filter> filters) {
   std::shared_ptr<Subscription> replaced;
   std::shared_ptr<Subscription> sub;
+  const std::size_t max_subscriptions = core_->live.get().limits.max_subscriptions;
   {
     std::lock_guard lock(mu_);
     auto it = subs_.find(sub_id);
@@ -186,7 +188,7 @@ void SessionImpl::subscribe(const std::string& sub_id, std::vector<Filter> filte
       replaced = std::move(it->second);
       subs_.erase(it);
     }
-    if (replaced || subs_.size() < core_->options.limits.max_subscriptions) {
+    if (replaced || subs_.size() < max_subscriptions) {
       sub = std::make_shared<Subscription>(core_->next_sub_key.fetch_add(1), sub_id,
                                            std::move(filters), outbox_,
                                            core_->options.max_outbound_bytes);
@@ -199,7 +201,7 @@ void SessionImpl::subscribe(const std::string& sub_id, std::vector<Filter> filte
   }
   if (!sub) {
     refuse_sub(sub_id, "rate-limited: too many subscriptions (max " +
-                           std::to_string(core_->options.limits.max_subscriptions) + ")");
+                           std::to_string(max_subscriptions) + ")");
     return;
   }
   HistoryJob job;

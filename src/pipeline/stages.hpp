@@ -23,7 +23,7 @@ class VerifyStage {
  public:
   // What the stage uses, and nothing else of the Core.
   struct Deps {
-    const Options& options;
+    const LiveOptions& live;
     const Log& log;
     StatsRecorder& stats;
     RecentIds& recent_ids;
@@ -98,6 +98,7 @@ class QueryStage {
  public:
   struct Deps {
     const Options& options;
+    const LiveOptions& live;
     const Log& log;
     SubscriptionIndex& index;
     std::shared_ptr<Storage> storage;

@@ -60,10 +60,11 @@ void VerifyStage::process(IngestJob& job) {
     acknowledge(deps.stats, deps.log, job.ack, job.received, {false, s.message()});
   };
   const std::int64_t now = unix_now();
+  const LiveSettings& live = deps.live.get();
   if (ev.kind() == 22242) {
     return reject(Status::invalid("kind 22242 is for AUTH messages, not EVENT"));
   }
-  if (ev.created_at() > now + deps.options.max_future_seconds) {
+  if (ev.created_at() > now + live.max_future_seconds) {
     return reject(Status::invalid("created_at is too far in the future"));
   }
   if (ev.expiration() && *ev.expiration() <= now) {
@@ -85,13 +86,13 @@ void VerifyStage::process(IngestJob& job) {
     }
   }
   if (Status s = ev.verify(); !s) return reject(s);
-  if (embeds_protected_event(ev, deps.options.limits)) {
+  if (embeds_protected_event(ev, live.limits)) {
     return reject(Status::invalid("a repost must not embed a protected event"));
   }
   if (is_protected(ev) && !authenticated_as(job.client.get(), ev.pubkey())) {
     return reject(Status::auth_required("this event may only be published by its author"));
   }
-  if (const auto& policy = deps.options.event_policy) {
+  if (const auto& policy = live.event_policy) {
     PolicyDecision d;
     static const ClientInfo kNoClient;
     if (!call_host(deps.log, "verify: the event policy threw",

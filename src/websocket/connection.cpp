@@ -35,7 +35,9 @@ WsConnection::WsConnection(std::shared_ptr<ServerContext> context, Socket socket
       strand_(socket_.get_executor()),
       idle_timer_(strand_),
       close_timer_(strand_),
-      reader_(context_->options.max_message_bytes) {}
+      deflate_timer_(strand_),
+      reader_(context_->options.max_message_bytes),
+      fd_(socket_.native_handle()) {}
 
 WsConnection::~WsConnection() { context_->deflate.release(std::move(held_deflater_)); }
 
@@ -164,10 +166,10 @@ void WsConnection::handle_upgrade(const ParsedRequest& parsed) {
   }
   OutItem response;
   response.payload = Frame(render_switching_protocols(*accept, extensions));
-  queue_.push_back(std::move(response));
   state_ = State::kOpen;
   websocket_ = true;
-  write_next();
+  push(std::move(response));
+  if (state_ == State::kClosed) return;  // the peer is already gone
 
   ClientInfo client;
   client.remote_address = remote_;
@@ -275,7 +277,7 @@ void WsConnection::drain_closing() {
     }
     if (in.kind == Inbound::Kind::kClose || in.kind == Inbound::Kind::kFail) {
       peer_closed_ = true;
-      if (!write_in_progress_ && queue_.empty()) finish();  // else once our close is out
+      if (out_idle()) finish();  // else once our close is out
       return;
     }
   }
@@ -285,6 +287,8 @@ void WsConnection::drain_closing() {
 // sees its messages one at a time and a client that outruns back-pressure simply stops being read.
 void WsConnection::deliver(std::vector<std::string> batch) {
   in_flight_ = true;
+  // The answers to new messages are a new burst: they need not refer back to earlier replies.
+  if (held_deflater_used()) release_idle_deflater(true);
   context_->messages.post(
       [self = shared_from_this(), session = session_, batch = std::move(batch)] {
         for (const std::string& text : batch) {

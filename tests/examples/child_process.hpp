@@ -21,8 +21,10 @@ namespace relaycore::examples_test {
 class ChildProcess {
  public:
   // Starts argv[0] with the given arguments. With an empty `stdin_path` the test writes the
-  // child's stdin through write_line(); otherwise the child reads that file.
-  explicit ChildProcess(const std::vector<std::string>& argv, const std::string& stdin_path = "") {
+  // child's stdin through write_line(); otherwise the child reads that file. With
+  // `merge_stderr`, the child's stderr lines come through read_line() too.
+  explicit ChildProcess(const std::vector<std::string>& argv, const std::string& stdin_path = "",
+                        bool merge_stderr = false) {
     ::signal(SIGPIPE, SIG_IGN);  // a child that exits early must not kill the test
     int in[2] = {-1, -1};
     int out[2] = {-1, -1};
@@ -38,6 +40,7 @@ class ChildProcess {
     if (pid_ == 0) {
       ::dup2(in[0], STDIN_FILENO);
       ::dup2(out[1], STDOUT_FILENO);
+      if (merge_stderr) ::dup2(out[1], STDERR_FILENO);
       ::execv(args[0], args.data());
       ::_exit(127);
     }

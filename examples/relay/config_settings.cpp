@@ -1,0 +1,271 @@
+#include "config_settings.hpp"
+
+#include <cstdint>
+#include <iterator>
+#include <memory>
+
+#include "relaycore/hex.hpp"
+#include "relaycore/logger.hpp"
+#include "relaycore/rate_limit.hpp"
+
+namespace relaycore::relay_example {
+namespace {
+
+bool parse_number(std::string_view s, unsigned long max, unsigned long& out) {
+  if (s.empty() || s.size() > 10) return false;
+  unsigned long v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (v > max) return false;
+  out = v;
+  return true;
+}
+
+// A whole number from `min` to `max`, stored times `scale` in the field `field` returns.
+template <typename T>
+Apply number(T& (*field)(Config&), unsigned long min, unsigned long max, unsigned long scale = 1) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    unsigned long n = 0;
+    if (!parse_number(v, max, n) || n < min) {
+      return "wants " + std::to_string(min) + " to " + std::to_string(max) + ", got \"" +
+             std::string(v) + "\"";
+    }
+    field(c) = static_cast<T>(n * scale);
+    return "";
+  };
+}
+
+Apply text(std::string& (*field)(Config&)) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    field(c) = std::string(v);
+    return "";
+  };
+}
+
+Apply boolean(bool& (*field)(Config&)) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    field(c) = v == "true";
+    return "";
+  };
+}
+
+// A "--<name>-rate RATE" and "--<name>-burst N" pair, and the bucket it sets.
+struct LimitName {
+  std::string_view name;
+  VerbLimits RateLimits::*scope;
+  RateLimit VerbLimits::*verb;
+};
+
+constexpr LimitName kLimitNames[] = {
+    {"event", &RateLimits::per_ip, &VerbLimits::event},
+    {"req", &RateLimits::per_ip, &VerbLimits::req},
+    {"count", &RateLimits::per_ip, &VerbLimits::count},
+    {"pubkey-event", &RateLimits::per_pubkey, &VerbLimits::event},
+    {"pubkey-req", &RateLimits::per_pubkey, &VerbLimits::req},
+    {"pubkey-count", &RateLimits::per_pubkey, &VerbLimits::count},
+};
+
+// A Limits field in [limits]: a whole number up to 2^30, or up to UINT32_MAX for max-limit.
+#define RELAY_LIMIT(key, member, min)                                                            \
+  Setting {                                                                                      \
+    {"limits", key, ValueKind::kNumber, false, true},                                            \
+        number<decltype(Limits::member)>(                                                        \
+            [](Config& c) -> decltype(Limits::member)& { return c.options.limits.member; }, min, \
+            1ul << 30)                                                                           \
+  }
+
+std::vector<Setting> build_settings() {
+  std::vector<Setting> s = {
+      {{"", "listen", ValueKind::kText, true, false},
+       [](Config& c, std::string_view v) -> std::string {
+         const std::size_t colon = v.rfind(':');
+         unsigned long port = 0;
+         if (colon == std::string_view::npos || colon == 0 ||
+             !parse_number(v.substr(colon + 1), 65535, port)) {
+           return "wants HOST:PORT, got \"" + std::string(v) + "\"";
+         }
+         c.host = std::string(v.substr(0, colon));
+         c.port = static_cast<std::uint16_t>(port);
+         return "";
+       }},
+      {{"", "db", ValueKind::kText, true, false},
+       text([](Config& c) -> std::string& { return c.options.sqlite.path; })},
+      {{"", "audit", ValueKind::kText, true, false},
+       text([](Config& c) -> std::string& { return c.audit; })},
+      {{"", "threads", ValueKind::kNumber, true, false},
+       number<std::size_t>([](Config& c) -> std::size_t& { return c.threads; }, 1, 256)},
+      {{"", "readers", ValueKind::kNumber, true, false},
+       number<std::size_t>([](Config& c) -> std::size_t& { return c.options.reader_threads; }, 1,
+                           256)},
+      {{"", "auth", ValueKind::kBool, true, true},
+       boolean([](Config& c) -> bool& { return c.options.auth_on_connect; })},
+      {{"", "relay-url", ValueKind::kText, true, false},
+       text([](Config& c) -> std::string& { return c.options.relay_url; })},
+      {{"", "dispatch", ValueKind::kText, true, false},
+       [](Config& c, std::string_view v) -> std::string {
+         if (v == "deferred") {
+           c.options.dispatch = DispatchMode::kDeferred;
+         } else if (v == "inline") {
+           c.options.dispatch = DispatchMode::kInline;
+         } else {
+           return "wants deferred or inline, got \"" + std::string(v) + "\"";
+         }
+         return "";
+       }},
+      {{"", "postgres", ValueKind::kText, true, false},
+       [](Config& c, std::string_view v) -> std::string {
+         c.postgres = std::string(v);
+         if (v.empty()) return "";
+#ifndef RELAYCORE_WITH_POSTGRES
+         return "this build has no PostgreSQL support (libpq was not found)";
+#else
+         return "";
+#endif
+       }},
+      {{"", "redis", ValueKind::kText, true, false},
+       [](Config& c, std::string_view v) -> std::string {
+         c.redis = std::string(v);
+         if (v.empty()) return "";
+#ifndef RELAYCORE_WITH_REDIS
+         return "this build has no Redis support (hiredis was not found)";
+#else
+         return "";
+#endif
+       }},
+      {{"", "log-level", ValueKind::kText, true, false},
+       [](Config& c, std::string_view v) -> std::string {
+         Result<LogLevel> level = parse_log_level(v);
+         if (!level) return "wants debug, info, warn or error, got \"" + std::string(v) + "\"";
+         c.options.log_level = *level;
+         return "";
+       }},
+
+      // Sizes and isolation between clients (docs/limits.md).
+      {{"limits", "max-frame-bytes", ValueKind::kNumber, true, false},
+       number<std::size_t>([](Config& c) -> std::size_t& { return c.max_frame_bytes; }, 1024,
+                           1ul << 30)},
+      {{"limits", "query-slice-ms", ValueKind::kNumber, true, false},
+       number<std::uint32_t>(
+           [](Config& c) -> std::uint32_t& { return c.options.query_slice_micros; }, 1, 60000,
+           1000)},
+      {{"limits", "max-outbound-bytes", ValueKind::kNumber, true, false},
+       number<std::size_t>([](Config& c) -> std::size_t& { return c.options.max_outbound_bytes; },
+                           64 * 1024, 1ul << 30)},
+      {{"limits", "slow-reader-timeout-ms", ValueKind::kNumber, true, false},
+       number<std::uint32_t>(
+           [](Config& c) -> std::uint32_t& { return c.options.slow_reader_timeout_ms; }, 1,
+           3600000)},
+      {{"limits", "max-queued-queries", ValueKind::kNumber, true, false},
+       number<std::size_t>([](Config& c) -> std::size_t& { return c.options.max_queued_queries; },
+                           1, 1u << 20)},
+      RELAY_LIMIT("max-message-bytes", max_message_bytes, 1024),
+      RELAY_LIMIT("max-event-bytes", max_event_bytes, 256),
+      RELAY_LIMIT("max-event-tags", max_event_tags, 0),
+      RELAY_LIMIT("max-tag-strings", max_tag_strings, 1),
+      RELAY_LIMIT("max-tag-value-bytes", max_tag_value_bytes, 1),
+      RELAY_LIMIT("max-content-bytes", max_content_bytes, 0),
+      RELAY_LIMIT("max-json-depth", max_json_depth, 4),
+      RELAY_LIMIT("max-subid-length", max_subid_length, 1),
+      RELAY_LIMIT("max-filters", max_filters, 1),
+      RELAY_LIMIT("max-filter-values", max_filter_values, 1),
+      RELAY_LIMIT("max-filter-tags", max_filter_tags, 0),
+      RELAY_LIMIT("max-search-bytes", max_search_bytes, 0),
+      RELAY_LIMIT("max-limit", max_limit, 1),
+      RELAY_LIMIT("max-subscriptions", max_subscriptions, 1),
+      {{"limits", "max-future-seconds", ValueKind::kNumber, false, true},
+       number<std::int64_t>([](Config& c) -> std::int64_t& { return c.options.max_future_seconds; },
+                            0, 10ul * 365 * 86400)},
+
+      // Rate limits (docs/limits.md). no-rate-limits comes first, so that in the file the
+      // other keys of the section turn single limits back on, as flags after it do.
+      {{"rate-limits", "no-rate-limits", ValueKind::kBool, true, true},
+       [](Config& c, std::string_view v) -> std::string {
+         if (v != "true") return "";
+         c.options.rate_limits.per_ip = VerbLimits();
+         c.options.rate_limits.per_pubkey = VerbLimits();
+         c.options.rate_limits.max_connections_per_ip = 0;
+         return "";
+       }},
+  };
+  for (const LimitName& l : kLimitNames) {
+    s.push_back({{"rate-limits", std::string(l.name) + "-rate", ValueKind::kRate, true, true},
+                 [l](Config& c, std::string_view v) -> std::string {
+                   Result<double> rate = parse_rate(v);
+                   if (!rate) return std::string(rate.error().detail());
+                   ((c.options.rate_limits.*(l.scope)).*(l.verb)).per_second = *rate;
+                   return "";
+                 }});
+    s.push_back({{"rate-limits", std::string(l.name) + "-burst", ValueKind::kNumber, true, true},
+                 [l](Config& c, std::string_view v) -> std::string {
+                   unsigned long n = 0;
+                   if (!parse_number(v, UINT32_MAX, n)) {
+                     return "wants a count, got \"" + std::string(v) + "\"";
+                   }
+                   ((c.options.rate_limits.*(l.scope)).*(l.verb)).burst =
+                       static_cast<std::uint32_t>(n);
+                   return "";
+                 }});
+  }
+  std::vector<Setting> rest = {
+      {{"rate-limits", "conns-per-ip", ValueKind::kNumber, true, true},
+       number<std::uint32_t>(
+           [](Config& c) -> std::uint32_t& { return c.options.rate_limits.max_connections_per_ip; },
+           0, UINT32_MAX)},
+      {{"rate-limits", "exempt-ip", ValueKind::kList, true, true},
+       [](Config& c, std::string_view v) -> std::string {
+         // The limiter is the one that knows an address prefix when it sees one.
+         RateLimits probe;
+         probe.exempt_ips = {std::string(v)};
+         if (Result<std::shared_ptr<RateLimiter>> r = new_rate_limiter(probe); !r) {
+           return std::string(r.error().detail());
+         }
+         c.options.rate_limits.exempt_ips.push_back(std::string(v));
+         return "";
+       }},
+      {{"rate-limits", "exempt-pubkey", ValueKind::kList, true, true},
+       [](Config& c, std::string_view v) -> std::string {
+         Pubkey pk;
+         if (!from_hex(v, pk)) return "wants 64 lowercase hex characters";
+         c.options.rate_limits.exempt_pubkeys.push_back(pk);
+         return "";
+       }},
+      {{"rate-limits", "limit-loopback", ValueKind::kBool, true, true},
+       boolean([](Config& c) -> bool& { return c.limit_loopback; })},
+
+      // The NIP-11 document.
+      {{"info", "name", ValueKind::kText, false, true},
+       text([](Config& c) -> std::string& { return c.options.info.name; })},
+      {{"info", "description", ValueKind::kText, false, true},
+       text([](Config& c) -> std::string& { return c.options.info.description; })},
+      {{"info", "pubkey", ValueKind::kText, false, true},
+       [](Config& c, std::string_view v) -> std::string {
+         Pubkey pk;
+         if (!v.empty() && !from_hex(v, pk)) return "wants 64 lowercase hex characters or \"\"";
+         c.options.info.pubkey = std::string(v);
+         return "";
+       }},
+      {{"info", "contact", ValueKind::kText, false, true},
+       text([](Config& c) -> std::string& { return c.options.info.contact; })},
+      {{"info", "icon", ValueKind::kText, false, true},
+       text([](Config& c) -> std::string& { return c.options.info.icon; })},
+      {{"info", "banner", ValueKind::kText, false, true},
+       text([](Config& c) -> std::string& { return c.options.info.banner; })},
+      {{"info", "posting-policy", ValueKind::kText, false, true},
+       text([](Config& c) -> std::string& { return c.options.info.posting_policy; })},
+  };
+  s.insert(s.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+  return s;
+}
+
+#undef RELAY_LIMIT
+
+}  // namespace
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> table = build_settings();
+  return table;
+}
+
+}  // namespace relaycore::relay_example

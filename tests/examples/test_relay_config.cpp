@@ -1,0 +1,288 @@
+// relaycore-relay --config: a TOML file sets what the flags set and more, flags override it,
+// mistakes stop the relay with exit code 2 naming the key and the line, and SIGHUP applies a
+// changed file to a running relay without dropping its connections.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../conformance/temp_dir.hpp"
+#include "child_process.hpp"
+#include "config.hpp"
+#include "relaycore/websocket/client.hpp"
+
+using relaycore::examples_test::ChildProcess;
+using namespace std::chrono_literals;
+
+namespace {
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+}
+
+// Reads the child's lines until one contains `needle`; every line read goes into `seen`.
+bool wait_for_line(ChildProcess& child, const std::string& needle, std::string& seen) {
+  while (std::optional<std::string> line = child.read_line()) {
+    seen += *line + "\n";
+    if (line->find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The port from "relaycore-relay listening on ws://127.0.0.1:PORT ...", or 0.
+std::uint16_t wait_listening(ChildProcess& relay) {
+  std::string seen;
+  if (!wait_for_line(relay, "relaycore-relay listening on ws://127.0.0.1:", seen)) return 0;
+  const std::size_t at = seen.rfind("ws://127.0.0.1:") + 15;
+  return static_cast<std::uint16_t>(std::stoi(seen.substr(at)));
+}
+
+// The NIP-11 document, over a plain HTTP GET; "" when the request failed.
+std::string nip11(std::uint16_t port) {
+  const std::string request =
+      "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/nostr+json\r\n\r\n";
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+    char chunk[4096];
+    // The server closes after the response.
+    for (ssize_t n; (n = ::read(fd, chunk, sizeof chunk)) > 0;) {
+      response.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  const std::size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// Runs the relay to its exit with stderr joined to stdout; the exit code and every line.
+int run_relay(const std::vector<std::string>& args, std::string& output) {
+  std::vector<std::string> argv = {RELAYCORE_RELAY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildProcess relay(argv, "", /*merge_stderr=*/true);
+  REQUIRE(relay.started());
+  for (const std::string& line : relay.read_all()) output += line + "\n";
+  return relay.wait();
+}
+
+// Sends REQ `sub` and waits for its EOSE on the same connection.
+bool req_eose(relaycore::websocket::Client& client, const std::string& sub) {
+  if (!client.send_text(R"(["REQ",")" + sub + R"(",{"kinds":[1]}])")) return false;
+  for (int i = 0; i < 10; ++i) {
+    relaycore::Result<std::string> text = client.receive_text(5000ms);
+    if (!text) return false;
+    if (*text == R"(["EOSE",")" + sub + R"("])") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("relaycore-relay: a config file sets the relay up", "[examples]") {
+  relaycore::conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  const std::string config = dir.file("relay.toml");
+  write_file(config,
+             "listen = \"127.0.0.1:0\"\n"
+             "db = \"" +
+                 dir.file("file.db") +
+                 "\"\n"
+                 "threads = 1\n"
+                 "[limits]\n"
+                 "max-subscriptions = 7\n"
+                 "[rate-limits]\n"
+                 "event-rate = \"5/m\"\n"
+                 "exempt-ip = [\"10.0.0.0/8\"]\n"
+                 "[info]\n"
+                 "name = \"configured relay\"\n"
+                 "posting-policy = \"https://relay.example.com/policy\"\n"
+                 "[retention]\n");
+
+  SECTION("from the file alone") {
+    ChildProcess relay({RELAYCORE_RELAY, "--config", config});
+    REQUIRE(relay.started());
+    const std::uint16_t port = wait_listening(relay);
+    REQUIRE(port != 0);
+    const std::string info = nip11(port);
+    CHECK(info.find(R"("name":"configured relay")") != std::string::npos);
+    CHECK(info.find(R"("posting_policy":"https://relay.example.com/policy")") != std::string::npos);
+    CHECK(info.find(R"("max_subscriptions":7)") != std::string::npos);
+    CHECK(std::filesystem::exists(dir.file("file.db")));
+    ::kill(relay.pid(), SIGTERM);
+    CHECK(relay.wait() == 0);
+  }
+
+  SECTION("flags override the file") {
+    ChildProcess relay({RELAYCORE_RELAY, "--db", dir.file("flag.db"), "--config", config});
+    REQUIRE(relay.started());
+    const std::uint16_t port = wait_listening(relay);
+    REQUIRE(port != 0);
+    CHECK(std::filesystem::exists(dir.file("flag.db")));
+    CHECK_FALSE(std::filesystem::exists(dir.file("file.db")));
+    // What the flags leave alone still comes from the file.
+    CHECK(nip11(port).find(R"("max_subscriptions":7)") != std::string::npos);
+    ::kill(relay.pid(), SIGTERM);
+    CHECK(relay.wait() == 0);
+  }
+}
+
+TEST_CASE("relaycore-relay: config mistakes exit 2 naming the key and the line", "[examples]") {
+  relaycore::conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  const std::string config = dir.file("relay.toml");
+  const std::string db_line = "db = \"" + dir.file("relay.db") + "\"\n";
+  struct Case {
+    std::string text;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {db_line + "[limits]\nmax-subscriptions = 4\nbogus = 1\n",
+       "relay.toml:4: unknown key \"limits.bogus\""},
+      {db_line + "[limits]\nevent-rate = \"1/s\"\n",
+       "relay.toml:3: unknown key \"limits.event-rate\" (it belongs in [rate-limits])"},
+      {db_line + "[retention]\nmax-age = 5\n", "relay.toml:3: unknown key \"retention.max-age\""},
+      {db_line + "[nonsense]\n", "relay.toml:2: unknown section [nonsense]"},
+      {db_line + "threads = 0\n", "relay.toml:2: threads: wants 1 to 256, got \"0\""},
+      {db_line + "\n[rate-limits]\nreq-rate = \"9/d\"\n",
+       "relay.toml:4: rate-limits.req-rate: \"9/d\" is not a rate"},
+      {db_line + "[info]\nname = 5\n", "relay.toml:3: info.name: wants a string"},
+      {db_line + "[rate-limits]\nexempt-ip = [\"relay.local\"]\n",
+       "relay.toml:3: rate-limits.exempt-ip:"},
+      {db_line + "listen = [\n", "relay.toml:2:"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.text);
+    write_file(config, c.text);
+    std::string output;
+    CHECK(run_relay({"--config", config, "--listen", "127.0.0.1:0"}, output) == 2);
+    CHECK(output.find(c.error) != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir.file("relay.db")));
+  }
+}
+
+TEST_CASE("relaycore-relay: SIGHUP applies a changed config and keeps connections open",
+          "[examples]") {
+  relaycore::conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  const std::string config = dir.file("relay.toml");
+  const std::string head = "listen = \"127.0.0.1:0\"\ndb = \"" + dir.file("relay.db") + "\"\n";
+  write_file(config, head + "threads = 1\n[info]\nname = \"before\"\n");
+  ChildProcess relay({RELAYCORE_RELAY, "--config", config}, "", /*merge_stderr=*/true);
+  REQUIRE(relay.started());
+  const std::uint16_t port = wait_listening(relay);
+  REQUIRE(port != 0);
+  CHECK(nip11(port).find(R"("name":"before")") != std::string::npos);
+
+  auto client = relaycore::websocket::Client::connect("ws://127.0.0.1:" + std::to_string(port));
+  REQUIRE(client.is_ok());
+  REQUIRE(req_eose(**client, "a"));
+
+  // A live change (the name, a limit) and one that needs a restart (threads).
+  write_file(config, head +
+                         "threads = 2\n[limits]\nmax-subscriptions = 9\n"
+                         "[info]\nname = \"after\"\ncontact = \"ops@example.com\"\n");
+  ::kill(relay.pid(), SIGHUP);
+  std::string log;
+  REQUIRE(wait_for_line(relay, "SIGHUP: reloaded", log));
+  CHECK(log.find("threads changed; it takes effect when the relay is restarted") !=
+        std::string::npos);
+  CHECK(log.find("changed: max-subscriptions, name, contact") != std::string::npos);
+  const std::string info = nip11(port);
+  CHECK(info.find(R"("name":"after")") != std::string::npos);
+  CHECK(info.find(R"("contact":"ops@example.com")") != std::string::npos);
+  CHECK(info.find(R"("max_subscriptions":9)") != std::string::npos);
+  // The connection opened before the reload is still served.
+  CHECK(req_eose(**client, "b"));
+
+  // A broken file changes nothing, and the relay keeps running.
+  write_file(config, head + "[info]\nname = 12\n");
+  ::kill(relay.pid(), SIGHUP);
+  REQUIRE(wait_for_line(relay, "not applied", log));
+  CHECK(log.find("relay.toml:4: info.name: wants a string") != std::string::npos);
+  CHECK(nip11(port).find(R"("name":"after")") != std::string::npos);
+  CHECK(req_eose(**client, "c"));
+
+  (*client)->close();
+  ::kill(relay.pid(), SIGTERM);
+  CHECK(relay.wait() == 0);
+}
+
+// The first ```toml block of docs/operations.md.
+std::string sample_config() {
+  std::ifstream doc(RELAYCORE_DOCS_DIR "/operations.md");
+  std::string sample;
+  bool inside = false;
+  for (std::string line; std::getline(doc, line);) {
+    if (!inside && line == "```toml") {
+      inside = true;
+    } else if (inside && line == "```") {
+      break;
+    } else if (inside) {
+      sample += line + "\n";
+    }
+  }
+  return sample;
+}
+
+TEST_CASE("relaycore-relay: the sample config in docs/operations.md has every key", "[examples]") {
+  const std::string sample = sample_config();
+  REQUIRE_FALSE(sample.empty());
+  std::string section;
+  std::vector<std::string> keys;  // "section.name" as the sample lists them
+  std::istringstream lines(sample);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '[') {
+      section = line.substr(1, line.find(']') - 1);
+    } else {
+      keys.push_back(section + "." + line.substr(0, line.find(' ')));
+    }
+  }
+  for (const std::string& s : relaycore::relay_example::config_sections()) {
+    INFO(s);
+    CHECK(sample.find("\n[" + s + "]\n") != std::string::npos);
+  }
+  std::vector<std::string> expected;
+  for (const relaycore::relay_example::SettingInfo& s : relaycore::relay_example::setting_infos()) {
+    expected.push_back(s.section + "." + s.name);
+  }
+  std::sort(keys.begin(), keys.end());
+  std::sort(expected.begin(), expected.end());
+  CHECK(keys == expected);
+}
+
+TEST_CASE("relaycore-relay: the sample config in docs/operations.md is accepted", "[examples]") {
+  relaycore::conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  const std::string sample = sample_config();
+  REQUIRE(sample.find("[retention]") != std::string::npos);
+  write_file(dir.file("sample.toml"), sample);
+  // Flags override the file's listen and db.
+  ChildProcess relay({RELAYCORE_RELAY, "--config", dir.file("sample.toml"), "--listen",
+                      "127.0.0.1:0", "--db", dir.file("relay.db")});
+  REQUIRE(relay.started());
+  const std::uint16_t port = wait_listening(relay);
+  REQUIRE(port != 0);
+  CHECK(nip11(port).find(R"("name":"relaycore")") != std::string::npos);
+  ::kill(relay.pid(), SIGTERM);
+  CHECK(relay.wait() == 0);
+}
