@@ -10,10 +10,11 @@
 // Outgoing, a message may always be compressed from a fresh state: the client's window holding
 // earlier messages does not oblige us to refer to them. A connection compresses so while it is
 // idle, and such a payload does not depend on the connection, so an EVENT fanned out to many
-// subscribers is compressed once (Deflate::compress_frame). Only while a connection's writes are
-// backed up (a REQ streaming history) does it hold a compressor of its own, so consecutive
-// messages refer to each other (context takeover, unless the client asked for
-// server_no_context_takeover); it goes back to the pool when the backlog is written. An idle
+// subscribers is compressed once (Deflate::compress_frame). Only in a burst (frames queued ahead,
+// as when a REQ streams history, or replies one after another) does it hold a compressor of its
+// own, so consecutive messages refer to each other (context takeover, unless the client asked
+// for server_no_context_takeover); it goes back to the pool once the queue is written and a
+// short quiet spell passed, or when the client's next message begins a new burst. An idle
 // connection therefore holds no zlib state at all.
 #pragma once
 
