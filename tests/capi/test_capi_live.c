@@ -217,10 +217,11 @@ void test_close_from_callbacks(void) {
   const int64_t t = now_seconds();
   char* first = signed_event(kAliceSecret, 1, t, "first");
   char* second = signed_event(kAliceSecret, 1, t, "second");
+  char* trigger = signed_event(kAliceSecret, 2, t, "trigger");
   relaycore_subscription* closer_sub = NULL;
   Closer self, closer, visitor;
   const size_t two = 2;
-  REQUIRE(relay != NULL && first != NULL && second != NULL);
+  REQUIRE(relay != NULL && first != NULL && second != NULL && trigger != NULL);
   memset(&self, 0, sizeof self);
   memset(&closer, 0, sizeof closer);
   memset(&visitor, 0, sizeof visitor);
@@ -233,11 +234,14 @@ void test_close_from_callbacks(void) {
   CHECK_STATUS(relaycore_subscribe(relay, "{\"kinds\":[1]}", free_self_on_event, NULL, NULL, &self,
                                    &self.sub),
                RELAYCORE_OK);
-  CHECK_STATUS(relaycore_subscribe(relay, "{\"kinds\":[1]}", close_relay_on_event, NULL, NULL,
+  /* The closer waits for an event of its own, sent once the self-freeing callback has run: a
+     relay closed first would drop that callback's delivery. */
+  CHECK_STATUS(relaycore_subscribe(relay, "{\"kinds\":[2]}", close_relay_on_event, NULL, NULL,
                                    &closer, &closer_sub),
                RELAYCORE_OK);
   CHECK_STATUS(relaycore_submit(relay, first, NULL, NULL), RELAYCORE_OK);
   CHECK(collector_wait(&self.done, has_item, "freed"));
+  CHECK_STATUS(relaycore_submit(relay, trigger, NULL, NULL), RELAYCORE_OK);
   CHECK(collector_wait(&closer.done, has_count, &two));
   CHECK(collector_has(&closer.done, "close RELAYCORE_OK"));
   CHECK(collector_has(&closer.done, "submit RELAYCORE_CLOSED"));
@@ -259,6 +263,7 @@ void test_close_from_callbacks(void) {
   collector_destroy(&visitor.done);
   relaycore_free(first);
   relaycore_free(second);
+  relaycore_free(trigger);
 }
 
 /* A host connection: frames go to a Collector, as a socket's write queue would. */
