@@ -35,8 +35,7 @@ WsConnection::WsConnection(std::shared_ptr<ServerContext> context, Socket socket
       strand_(socket_.get_executor()),
       idle_timer_(strand_),
       close_timer_(strand_),
-      reader_(context_->options.max_message_bytes),
-      fd_(socket_.native_handle()) {}
+      reader_(context_->options.max_message_bytes) {}
 
 WsConnection::~WsConnection() = default;
 
@@ -157,10 +156,10 @@ void WsConnection::handle_upgrade(const ParsedRequest& parsed) {
   }
   OutItem response;
   response.payload = Frame(render_switching_protocols(*accept));
+  queue_.push_back(std::move(response));
   state_ = State::kOpen;
   websocket_ = true;
-  push(std::move(response));
-  if (state_ == State::kClosed) return;  // the peer is already gone
+  write_next();
 
   ClientInfo client;
   client.remote_address = remote_;
@@ -268,7 +267,7 @@ void WsConnection::drain_closing() {
     }
     if (in.kind == Inbound::Kind::kClose || in.kind == Inbound::Kind::kFail) {
       peer_closed_ = true;
-      if (out_idle()) finish();  // else once our close is out
+      if (!write_in_progress_ && queue_.empty()) finish();  // else once our close is out
       return;
     }
   }

@@ -109,7 +109,6 @@ class ServerImpl final : public Server {
     }
     threads_.clear();
     context_->messages.join();
-    context_->writers.join();
   }
 
  private:
