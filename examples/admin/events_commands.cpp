@@ -247,8 +247,7 @@ int delete_events(const Args& args) {
   progress.finish();
   Status closed = (*relay)->shutdown();
   if (!failed) {
-    return fail("delete: " + failed.message() + " (after " + std::to_string(removed) +
-                " removed)");
+    return fail("delete: " + failed.message() + " (after " + std::to_string(removed) + " removed)");
   }
   if (!closed) return fail("delete: " + closed.message());
   std::printf("deleted %llu events\n", static_cast<unsigned long long>(removed));
