@@ -10,11 +10,13 @@
 #include <string>
 #include <thread>
 
+#include "../common/progress.hpp"
 #include "admin.hpp"
-#include "progress.hpp"
 #include "relaycore/audit.hpp"
 
 namespace relaycore::admin {
+
+using examples::Progress;
 namespace {
 
 // Pages copied per backup step, between progress updates.

@@ -11,13 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "../common/progress.hpp"
 #include "admin.hpp"
-#include "progress.hpp"
 #include "relaycore/filter.hpp"
 #include "relaycore/relay.hpp"
 #include "relaycore/storage.hpp"
 
 namespace relaycore::admin {
+
+using examples::Progress;
 namespace {
 
 // Events read per storage query: memory stays at one page whatever the store holds.

@@ -1,12 +1,13 @@
-// Progress of a long admin command on stderr: on a terminal, a bar redrawn in place with the
-// count, the rate and the time left; otherwise (a log, a pipe) a plain line every few seconds.
+// Progress of a long command (relaycore-admin, relaycore-sync) on stderr: on a terminal, a bar
+// redrawn in place with the count, the rate and the time left; otherwise (a log, a pipe) a plain
+// line every few seconds.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 
-namespace relaycore::admin {
+namespace relaycore::examples {
 
 class Progress {
  public:
@@ -38,4 +39,4 @@ class Progress {
   bool finished_ = false;
 };
 
-}  // namespace relaycore::admin
+}  // namespace relaycore::examples

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
-namespace relaycore::admin {
+namespace relaycore::examples {
 namespace {
 
 constexpr auto kTtyEvery = std::chrono::milliseconds(100);
@@ -82,4 +82,4 @@ void Progress::draw(bool last) {
   drawn_ = true;
 }
 
-}  // namespace relaycore::admin
+}  // namespace relaycore::examples
