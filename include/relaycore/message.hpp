@@ -106,6 +106,64 @@ RELAYCORE_API std::string neg_msg_message(std::string_view sub_id, std::string_v
 // ["NEG-ERR", <sub id>, <reason>]; the reason starts with a NIP-01 prefix.
 RELAYCORE_API std::string neg_err_message(std::string_view sub_id, std::string_view reason);
 
+// Client-to-relay builders, for hosts and tools that talk to a relay as a client. NEG-MSG is
+// the same frame both ways: neg_msg_message() above.
+// ["EVENT", <event>]
+RELAYCORE_API std::string client_event_message(const Event& event);
+// ["REQ", <sub id>, <filter>, ...]
+RELAYCORE_API std::string req_message(std::string_view sub_id, const std::vector<Filter>& filters);
+// ["CLOSE", <sub id>]
+RELAYCORE_API std::string close_message(std::string_view sub_id);
+// ["NEG-OPEN", <sub id>, <filter>, <message, hex>]: `message` is the binary negentropy message.
+RELAYCORE_API std::string neg_open_message(std::string_view sub_id, const Filter& filter,
+                                           std::string_view message);
+// ["NEG-CLOSE", <sub id>]
+RELAYCORE_API std::string neg_close_message(std::string_view sub_id);
+
+// Relay-to-client messages, as a client reads them.
+// ["EVENT", <sub id>, <event>]: the event is parsed, not verified.
+struct SubEventMessage {
+  std::string sub_id;
+  EventPtr event;
+};
+// ["OK", <event id, hex>, <accepted>, <message>]
+struct OkMessage {
+  std::string event_id;
+  bool accepted = false;
+  std::string message;
+};
+// ["EOSE", <sub id>]
+struct EoseMessage {
+  std::string sub_id;
+};
+// ["CLOSED", <sub id>, <message>]
+struct ClosedMessage {
+  std::string sub_id;
+  std::string message;
+};
+// ["NOTICE", <message>]
+struct NoticeMessage {
+  std::string message;
+};
+// ["NEG-ERR", <sub id>, <reason>] (NIP-77). NEG-MSG is read into NegMsgMessage.
+struct NegErrMessage {
+  std::string sub_id;
+  std::string reason;
+};
+// ["AUTH", <challenge>] (NIP-42)
+struct AuthChallengeMessage {
+  std::string challenge;
+};
+
+using RelayMessage =
+    std::variant<SubEventMessage, OkMessage, EoseMessage, ClosedMessage, NoticeMessage,
+                 NegMsgMessage, NegErrMessage, AuthChallengeMessage>;
+
+// Parses one relay frame. Events are parsed but not verified: a client checks them with
+// Event::verify() before it trusts them. Unknown verbs and bad shapes are "invalid: ...".
+RELAYCORE_API Result<RelayMessage> parse_relay_message(std::string_view frame,
+                                                       const Limits& limits = Limits());
+
 // Appends `s` as a JSON string with the NIP-01 escapes (quotes included).
 RELAYCORE_API void append_json_string(std::string& out, std::string_view s);
 

@@ -285,12 +285,10 @@ std::string auth_challenge_message(std::string_view challenge) {
 std::string neg_msg_message(std::string_view sub_id, std::string_view message) {
   std::string out = "[\"NEG-MSG\",";
   json::append_string(out, sub_id);
-  out.append(",\"");
-  const std::size_t at = out.size();
-  out.resize(at + 2 * message.size());
-  hex_encode(reinterpret_cast<const std::uint8_t*>(message.data()), message.size(),
-             out.data() + at);
-  out.append("\"]");
+  out.push_back(',');
+  json::append_hex_string(out, reinterpret_cast<const std::uint8_t*>(message.data()),
+                          message.size());
+  out.push_back(']');
   return out;
 }
 

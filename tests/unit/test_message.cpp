@@ -82,3 +82,70 @@ TEST_CASE("Rejected frames are answered the NIP-01 way", "[message]") {
   REQUIRE_FALSE(n.is_ok());
   CHECK(error_reply(n.error()) == R"(["NOTICE","invalid: unknown message type \"HELLO\""])");
 }
+
+TEST_CASE("Client builders give frames the relay's parser reads back", "[message]") {
+  EventPtr ev = test::signed_event(test::alice(), 1, 1700000000, "hi \"there\"");
+  auto event = parse_client_message(client_event_message(*ev));
+  REQUIRE(event.is_ok());
+  CHECK(std::get<EventMessage>(*event).event->json() == ev->json());
+
+  Filter f = parse_filter(R"({"kinds":[1,7],"since":10,"until":20,"limit":3})").value();
+  auto req = parse_client_message(req_message("s\"1", {f, Filter()}));
+  REQUIRE(req.is_ok());
+  const ReqMessage& r = std::get<ReqMessage>(*req);
+  CHECK(r.sub_id == "s\"1");
+  REQUIRE(r.filters.size() == 2);
+  CHECK(r.filters[0].to_json() == f.to_json());
+
+  auto close = parse_client_message(close_message("s1"));
+  REQUIRE(close.is_ok());
+  CHECK(std::get<CloseMessage>(*close).sub_id == "s1");
+
+  const std::string binary("\x61\x00\xff", 3);
+  auto open = parse_client_message(neg_open_message("n1", f, binary));
+  REQUIRE(open.is_ok());
+  CHECK(std::get<NegOpenMessage>(*open).message == binary);
+  CHECK(std::get<NegOpenMessage>(*open).filter.to_json() == f.to_json());
+  auto neg_close = parse_client_message(neg_close_message("n1"));
+  REQUIRE(neg_close.is_ok());
+  CHECK(std::get<NegCloseMessage>(*neg_close).sub_id == "n1");
+}
+
+TEST_CASE("Relay frames parse into typed structs", "[message]") {
+  EventPtr ev = test::signed_event(test::alice(), 1, 1700000000, "hi");
+  auto event = parse_relay_message(event_message("sub", *ev));
+  REQUIRE(event.is_ok());
+  CHECK(std::get<SubEventMessage>(*event).sub_id == "sub");
+  CHECK(std::get<SubEventMessage>(*event).event->json() == ev->json());
+
+  auto ok = parse_relay_message(ok_message(ev->id_hex(), false, "blocked: no"));
+  REQUIRE(ok.is_ok());
+  CHECK(std::get<OkMessage>(*ok).event_id == ev->id_hex());
+  CHECK_FALSE(std::get<OkMessage>(*ok).accepted);
+  CHECK(std::get<OkMessage>(*ok).message == "blocked: no");
+
+  CHECK(std::get<EoseMessage>(*parse_relay_message(eose_message("s"))).sub_id == "s");
+  auto closed = parse_relay_message(closed_message("s", "error: x"));
+  REQUIRE(closed.is_ok());
+  CHECK(std::get<ClosedMessage>(*closed).message == "error: x");
+  CHECK(std::get<NoticeMessage>(*parse_relay_message(notice_message("n"))).message == "n");
+  CHECK(
+      std::get<AuthChallengeMessage>(*parse_relay_message(auth_challenge_message("c"))).challenge ==
+      "c");
+  const std::string binary("\x61\x10", 2);
+  auto neg = parse_relay_message(neg_msg_message("n", binary));
+  REQUIRE(neg.is_ok());
+  CHECK(std::get<NegMsgMessage>(*neg).message == binary);
+  auto neg_err = parse_relay_message(neg_err_message("n", "blocked: too many"));
+  REQUIRE(neg_err.is_ok());
+  CHECK(std::get<NegErrMessage>(*neg_err).reason == "blocked: too many");
+
+  for (const char* bad : {"{}", "[]", "[1]", R"(["EVENT","s"])", R"(["EVENT","s",{"id":1}])",
+                          R"(["OK","x","yes","m"])", R"(["NEG-MSG","n","6"])",
+                          R"(["NEG-MSG","n","zz"])", R"(["WHAT"])", "[\"EOSE\""}) {
+    INFO(bad);
+    auto parsed = parse_relay_message(bad);
+    REQUIRE_FALSE(parsed.is_ok());
+    CHECK(parsed.error().message().rfind("invalid:", 0) == 0);
+  }
+}
