@@ -4,6 +4,8 @@
 #include "relaycore/websocket/client.hpp"
 
 #include <array>
+#include <cctype>
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
@@ -30,18 +32,7 @@ class ClientImpl final : public Client {
   ~ClientImpl() override { shutdown(); }
 
   Status open(const detail::WsUrl& url, Clock::time_point deadline) {
-    asio::error_code ec;
-    asio::ip::tcp::resolver resolver(io_);
-    const auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
-    if (ec) return Status::error("resolve " + url.host + ": " + ec.message());
-    ec = asio::error::timed_out;
-    asio::async_connect(socket_, endpoints,
-                        [&](const asio::error_code& e, const asio::ip::tcp::endpoint&) { ec = e; });
-    if (!run_until(deadline) || ec) {
-      shutdown();
-      return Status::error("connect " + url.host + ": " + ec.message());
-    }
-    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (Status s = connect_socket(url, deadline); !s) return s;
     const std::string key = detail::new_client_key();
     if (Status s = write(detail::render_upgrade_request(url, key)); !s) return s;
     std::size_t end = std::string_view::npos;
@@ -53,6 +44,51 @@ class ClientImpl final : public Client {
     if (!checked) return fail(checked.message());
     rx_.erase(rx_.begin(), rx_.begin() + static_cast<std::ptrdiff_t>(end));
     return Status::ok();
+  }
+
+  // A plain HTTP GET of the URL's path: the body of a 200 answer, read up to Content-Length or
+  // to the end of the stream, at most `max_bytes`.
+  Result<std::string> get(const detail::WsUrl& url, std::string_view accept, std::size_t max_bytes,
+                          Clock::time_point deadline) {
+    if (Status s = connect_socket(url, deadline); !s) return s;
+    const bool v6 = url.host.find(':') != std::string::npos;
+    std::string request = "GET " + url.path + " HTTP/1.1\r\nHost: ";
+    request.append(v6 ? "[" + url.host + "]" : url.host).append(":");
+    request.append(std::to_string(url.port)).append("\r\nAccept: ").append(accept);
+    request.append("\r\nConnection: close\r\n\r\n");
+    if (Status s = write(request); !s) return s;
+    std::size_t end = std::string_view::npos;
+    std::size_t length = std::string_view::npos;
+    for (;;) {
+      if (end == std::string_view::npos &&
+          (end = detail::find_head_end(view())) != std::string_view::npos) {
+        const std::string_view head = view().substr(0, end);
+        if (head.substr(0, 9) != "HTTP/1.1 " && head.substr(0, 9) != "HTTP/1.0 ") {
+          return fail("not an HTTP response");
+        }
+        if (head.substr(9, 3) != "200") {
+          return fail("HTTP " + std::string(head.substr(9, head.find('\r') - 9)));
+        }
+        std::string lower(head);
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (const std::size_t at = lower.find("\r\ncontent-length:"); at != std::string::npos) {
+          length = std::strtoull(lower.c_str() + at + 17, nullptr, 10);
+        }
+      }
+      if (end != std::string_view::npos && length != std::string_view::npos &&
+          rx_.size() - end >= length) {
+        break;
+      }
+      if (rx_.size() > max_bytes + kMaxResponseHead) return fail("HTTP response too large");
+      if (Status s = read_more(deadline); !s) {
+        // Without a Content-Length the body ends with the stream.
+        if (broken_ && end != std::string_view::npos && length == std::string_view::npos) break;
+        return s;
+      }
+    }
+    std::string body(view().substr(end, length));
+    shutdown();
+    return body;
   }
 
   Status send_text(std::string_view text) override { return send(Opcode::kText, text); }
@@ -113,6 +149,23 @@ class ClientImpl final : public Client {
   }
 
  private:
+  // Resolves and connects the TCP socket before `deadline`.
+  Status connect_socket(const detail::WsUrl& url, Clock::time_point deadline) {
+    asio::error_code ec;
+    asio::ip::tcp::resolver resolver(io_);
+    const auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
+    if (ec) return Status::error("resolve " + url.host + ": " + ec.message());
+    ec = asio::error::timed_out;
+    asio::async_connect(socket_, endpoints,
+                        [&](const asio::error_code& e, const asio::ip::tcp::endpoint&) { ec = e; });
+    if (!run_until(deadline) || ec) {
+      shutdown();
+      return Status::error("connect " + url.host + ": " + ec.message());
+    }
+    socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    return Status::ok();
+  }
+
   std::string_view view() const { return {reinterpret_cast<const char*>(rx_.data()), rx_.size()}; }
 
   // Runs io_ until the pending operation completes (true) or `deadline` passes (false; the
@@ -197,6 +250,18 @@ Result<std::unique_ptr<Client>> Client::connect(std::string_view url,
     return std::unique_ptr<Client>(std::move(client));
   } catch (const std::exception& e) {
     return Status::error(std::string("connect: ") + e.what());
+  }
+}
+
+Result<std::string> fetch_relay_information(std::string_view url, const ClientOptions& options) {
+  Result<detail::WsUrl> parsed = detail::parse_ws_url(url);
+  if (!parsed) return parsed.error();
+  try {
+    ClientImpl client(options);
+    return client.get(parsed.value(), "application/nostr+json", options.max_message_bytes,
+                      Clock::now() + options.connect_timeout);
+  } catch (const std::exception& e) {
+    return Status::error(std::string("fetch: ") + e.what());
   }
 }
 

@@ -26,23 +26,30 @@ class FakeServer {
       asio::ip::tcp::socket socket(io_);
       acceptor_.accept(socket, ec);
       if (ec) return;
-      std::string head;
       std::array<char, 1024> chunk{};
-      while (head.find("\r\n\r\n") == std::string::npos) {
+      while (head_.find("\r\n\r\n") == std::string::npos) {
         const std::size_t n = socket.read_some(asio::buffer(chunk), ec);
         if (ec) return;
-        head.append(chunk.data(), n);
+        head_.append(chunk.data(), n);
       }
       asio::write(socket, asio::buffer(response), ec);
       socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     });
   }
-  ~FakeServer() { thread_.join(); }
+  ~FakeServer() {
+    if (thread_.joinable()) thread_.join();
+  }
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  // The request head it read, once it has answered.
+  const std::string& request_head() {
+    if (thread_.joinable()) thread_.join();
+    return head_;
+  }
 
  private:
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
+  std::string head_;
   std::thread thread_;
 };
 
@@ -152,6 +159,35 @@ TEST_CASE("client: URLs other than ws://host[:port][/path] are refused") {
     Result<std::unique_ptr<Client>> c = Client::connect(url);
     REQUIRE_FALSE(c);
     CHECK(c.error().message().rfind("invalid:", 0) == 0);
+  }
+}
+
+TEST_CASE("client: fetch_relay_information GETs the NIP-11 document") {
+  SECTION("a 200 answer with Content-Length, from the library's server") {
+    ServerFixture fx;
+    Result<std::string> body =
+        fetch_relay_information("ws://127.0.0.1:" + std::to_string(fx.port()) + "/hello");
+    REQUIRE(body);
+    CHECK(*body == "hello, \n");
+  }
+  SECTION("the request asks for application/nostr+json; a body without length ends at EOF") {
+    FakeServer fake(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/nostr+json\r\n\r\n"
+        "{\"supported_nips\":[1,77]}");
+    Result<std::string> body =
+        fetch_relay_information("ws://127.0.0.1:" + std::to_string(fake.port()) + "/r");
+    REQUIRE(body);
+    CHECK(*body == "{\"supported_nips\":[1,77]}");
+    const std::string& head = fake.request_head();
+    CHECK(head.rfind("GET /r HTTP/1.1\r\n", 0) == 0);
+    CHECK(head.find("\r\nAccept: application/nostr+json\r\n") != std::string::npos);
+  }
+  SECTION("another status fails with it") {
+    FakeServer fake("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    Result<std::string> body =
+        fetch_relay_information("ws://127.0.0.1:" + std::to_string(fake.port()));
+    REQUIRE_FALSE(body);
+    CHECK(body.error().message().find("404 Not Found") != std::string::npos);
   }
 }
 

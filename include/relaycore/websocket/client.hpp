@@ -54,4 +54,10 @@ class RELAYCORE_API Client {
                      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000)) = 0;
 };
 
+// The relay's NIP-11 document: an HTTP GET of the URL's host and path ("ws://" read as
+// "http://") with "Accept: application/nostr+json", within `options.connect_timeout` and at most
+// `options.max_message_bytes`. The body of a 200 answer; "error: ..." otherwise.
+RELAYCORE_API Result<std::string> fetch_relay_information(
+    std::string_view url, const ClientOptions& options = ClientOptions());
+
 }  // namespace relaycore::websocket
