@@ -1,0 +1,40 @@
+// The stop flag, --verbose, and how an answer to an EVENT is counted.
+#include <atomic>
+#include <cstdio>
+
+#include "sync.hpp"
+
+namespace relaycore::sync {
+namespace {
+
+std::atomic<bool> g_stop{false};
+bool g_verbose = false;
+
+// Rejections printed one by one; past that only their counts by reason, in the summary.
+constexpr std::uint64_t kRejectionsShown = 20;
+
+}  // namespace
+
+bool stop_requested() { return g_stop.load(std::memory_order_relaxed); }
+void request_stop() { g_stop.store(true, std::memory_order_relaxed); }
+Status interrupted() { return Status::error("interrupted"); }
+
+void set_verbose(bool on) { g_verbose = on; }
+bool verbose() { return g_verbose; }
+
+void Tally::count_answer(std::string_view id_hex, bool accepted, const std::string& message) {
+  // An older version of a replaceable event than the one stored is refused as a duplicate.
+  if (message.rfind("duplicate:", 0) == 0) {
+    ++duplicates;
+  } else if (accepted) {
+    ++stored;
+  } else {
+    if (++rejected <= kRejectionsShown) {
+      std::fprintf(stderr, "rejected %.*s: %s\n", static_cast<int>(id_hex.size()), id_hex.data(),
+                   message.c_str());
+    }
+    ++reasons[message];
+  }
+}
+
+}  // namespace relaycore::sync
