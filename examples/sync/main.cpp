@@ -116,6 +116,11 @@ int parse_args(int argc, char** argv, Args& args) {
   args.local = positional[1];
   args.remote = positional[2];
   if (!is_url(args.remote)) return usage("REMOTE must be a ws:// URL: " + args.remote);
+  for (const std::string& side : {args.local, args.remote}) {
+    if (side.rfind("wss://", 0) == 0) {
+      return usage("wss:// needs TLS, which relaycore's WebSocket client does not have: " + side);
+    }
+  }
   if (!filter_json.empty()) {
     Limits limits;
     limits.max_filter_values = 1u << 24;

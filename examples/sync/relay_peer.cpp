@@ -4,7 +4,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <map>
+#include <set>
+#include <thread>
 
 #include "relaycore/message.hpp"
 #include "relaycore/websocket/client.hpp"
@@ -25,6 +26,10 @@ constexpr std::uint32_t kDefaultMaxLimit = 500;
 // Bad events printed one by one; the rest are only counted.
 constexpr std::uint64_t kBadShown = 20;
 constexpr std::size_t kMaxMessageBytes = 16u << 20;
+// A query closed as rate-limited is asked again this many times in all, after pauses that
+// start here and double.
+constexpr int kTries = 6;
+constexpr std::chrono::milliseconds kFirstPause{500};
 
 // Events are read under the largest limits a relay could reasonably hold: the tool checks ids
 // and signatures, and the receiving side applies its own size limits.
@@ -63,24 +68,23 @@ class RelayPeerImpl final : public RelayPeer {
   bool supports_negentropy() const override { return negentropy_; }
 
   Status query(const Filter& filter, std::vector<EventPtr>& out, std::uint64_t& bad) override {
-    const std::string sub = "q" + std::to_string(++subs_);
-    if (Status s = client_->send_text(req_message(sub, {filter})); !s) return failed(s);
-    for (;;) {
-      Result<RelayMessage> m = next(&bad);
-      if (!m) return m.error();
-      if (auto* e = std::get_if<SubEventMessage>(&*m); e && e->sub_id == sub) {
-        if (Status v = e->event->verify(); !v) {
-          report_bad(url_, e->event->id_hex(), bad, v.message());
-        } else if (!filter.matches(*e->event)) {
-          report_bad(url_, e->event->id_hex(), bad, "does not match the query's filter");
-        } else {
-          out.push_back(std::move(e->event));
-        }
-      } else if (auto* eose = std::get_if<EoseMessage>(&*m); eose && eose->sub_id == sub) {
-        return failed(client_->send_text(close_message(sub)));
-      } else if (auto* c = std::get_if<ClosedMessage>(&*m); c && c->sub_id == sub) {
-        return Status::error(url_ + " closed a query: " + c->message);
+    // A relay that limits REQs closes the excess with "rate-limited:"; it is asked again later.
+    auto pause = kFirstPause;
+    for (int tries = 1;; ++tries) {
+      const std::size_t kept = out.size();
+      Status s = query_once(filter, out, bad);
+      if (s.code() != StatusCode::kRateLimited || tries == kTries) return s;
+      out.resize(kept);
+      if (verbose()) {
+        std::fprintf(stderr, "%s: %s; asking again in %lld ms\n", url_.c_str(), s.message().c_str(),
+                     static_cast<long long>(pause.count()));
       }
+      for (auto end = std::chrono::steady_clock::now() + pause;
+           std::chrono::steady_clock::now() < end;) {
+        if (stop_requested()) return interrupted();
+        std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(pause, kPoll));
+      }
+      pause *= 2;
     }
   }
 
@@ -98,14 +102,14 @@ class RelayPeerImpl final : public RelayPeer {
   }
 
   Status store(const std::vector<EventPtr>& events, Tally& tally) override {
-    std::map<std::string, bool, std::less<>> pending;  // ids sent, waiting for their OK
+    std::set<std::string, std::less<>> pending;  // ids sent, waiting for their OK
     std::size_t next_event = 0;
     while (next_event < events.size() || !pending.empty()) {
       while (pending.size() < batch_ && next_event < events.size()) {
         if (stop_requested()) return interrupted();
         const Event& e = *events[next_event++];
         if (Status s = client_->send_text(client_event_message(e)); !s) return failed(s);
-        pending.emplace(e.id_hex(), true);
+        pending.emplace(e.id_hex());
       }
       Result<RelayMessage> m = next(nullptr);
       if (!m) return m.error();
@@ -148,6 +152,30 @@ class RelayPeerImpl final : public RelayPeer {
   }
 
  private:
+  // One REQ, read to its EOSE.
+  Status query_once(const Filter& filter, std::vector<EventPtr>& out, std::uint64_t& bad) {
+    const std::string sub = "q" + std::to_string(++subs_);
+    if (Status s = client_->send_text(req_message(sub, {filter})); !s) return failed(s);
+    for (;;) {
+      Result<RelayMessage> m = next(&bad);
+      if (!m) return m.error();
+      if (auto* e = std::get_if<SubEventMessage>(&*m); e && e->sub_id == sub) {
+        if (Status v = e->event->verify(); !v) {
+          report_bad(url_, e->event->id_hex(), bad, v.message());
+        } else if (!filter.matches(*e->event)) {
+          report_bad(url_, e->event->id_hex(), bad, "does not match the query's filter");
+        } else {
+          out.push_back(std::move(e->event));
+        }
+      } else if (auto* eose = std::get_if<EoseMessage>(&*m); eose && eose->sub_id == sub) {
+        return failed(client_->send_text(close_message(sub)));
+      } else if (auto* c = std::get_if<ClosedMessage>(&*m); c && c->sub_id == sub) {
+        if (c->message.rfind("rate-limited:", 0) == 0) return Status::rate_limited(c->message);
+        return Status::error(url_ + " closed a query: " + c->message);
+      }
+    }
+  }
+
   Status failed(const Status& s) const {
     if (s) return s;
     return Status::error(url_ + ": " + std::string(s.detail()));

@@ -15,6 +15,8 @@ namespace {
 
 // Events dated this far ahead of the clock are still synced.
 constexpr std::int64_t kFutureSeconds = 366 * 24 * 3600;
+// The first window: a day, widened while windows come back sparse and halved while full.
+constexpr std::int64_t kFirstWidth = 24 * 3600;
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -109,7 +111,7 @@ Status walk_windows(std::span<Peer* const> peers, const Filter& filter, std::uin
     return peers[i]->query(f, got[i], bad[i]);
   };
   std::int64_t until = hi;
-  std::int64_t width = hi - lo + 1;
+  std::int64_t width = std::min(kFirstWidth, hi - lo + 1);
   while (until >= lo) {
     if (stop_requested()) return interrupted();
     const std::int64_t since = until - lo + 1 <= width ? lo : until - width + 1;
@@ -141,9 +143,10 @@ Status walk_windows(std::span<Peer* const> peers, const Filter& filter, std::uin
     }
     if (Status s = visit(since, until, got); !s) return s;
     until = since - 1;
+    // Sparse windows widen, so long quiet spans take few queries.
     std::size_t most = 0;
     for (const auto& g : got) most = std::max(most, g.size());
-    if (most < page / 4) width = std::min(width * 2, hi - lo + 1);
+    if (most < page / 4) width = std::min(width * (most == 0 ? 4 : 2), hi - lo + 1);
   }
   return Status::ok();
 }

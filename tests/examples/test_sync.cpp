@@ -87,6 +87,22 @@ TEST_CASE("relaycore-sync: a tie group larger than a page is read whole", "[exam
   CHECK(ids_in(dir.file("local.db")) == ids_of(events));
 }
 
+TEST_CASE("relaycore-sync: REQs closed as rate-limited are asked again", "[examples][sync]") {
+  conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  const std::vector<EventPtr> events = notes(0, 100);
+  seed(dir.file("remote.db"), events);
+  RunningRelay remote(dir.file("remote.db"), {"--neg-max-sessions", "0", "--limit-loopback",
+                                              "--req-rate", "20/s", "--req-burst", "10"});
+  std::vector<std::string> out;
+  REQUIRE(run_sync({"down", dir.file("local.db"), remote.url, "--page", "20", "--verbose"}, out) ==
+          0);
+  CHECK(has_line(out, ": rate-limited: "));
+  CHECK(has_line(out, "down: 100 missing, 100 received, 100 stored"));
+  remote.stop();
+  CHECK(ids_in(dir.file("local.db")) == ids_of(events));
+}
+
 TEST_CASE("relaycore-sync: down into a database file, refused while a relay holds it",
           "[examples][sync]") {
   conformance::TempDir dir;
@@ -119,6 +135,8 @@ TEST_CASE("relaycore-sync: usage errors exit 2", "[examples][sync]") {
   CHECK(run_sync({}, out) == 2);
   CHECK(run_sync({"sideways", "a.db", "ws://127.0.0.1:1"}, out) == 2);
   CHECK(run_sync({"down", "a.db", "http://127.0.0.1:1"}, out) == 2);
+  CHECK(run_sync({"down", "a.db", "wss://relay.example"}, out) == 2);
+  CHECK(has_line(out, "wss:// needs TLS"));
   CHECK(run_sync({"down", "a.db", "ws://127.0.0.1:1", "--filter", "{\"limit\":5}"}, out) == 2);
   CHECK(run_sync({"down", "a.db", "ws://127.0.0.1:1", "--page", "0"}, out) == 2);
   CHECK(run_sync({"--help"}, out) == 0);
