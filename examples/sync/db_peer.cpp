@@ -1,7 +1,6 @@
 // The local side as a relaycore SQLite database. Reads go to the storage; writes go through an
 // embedded Relay on the same storage, so they pass the relay's verification and write rules as a
 // client's EVENT would.
-#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -12,12 +11,6 @@
 
 namespace relaycore::sync {
 namespace {
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class DbPeer final : public Peer {
  public:

@@ -29,6 +29,9 @@ void request_stop();
 // The Status a step returns when it stopped for a signal.
 Status interrupted();
 
+// The clock, in NIP-01 seconds.
+std::int64_t unix_now();
+
 // Lines of detail (one per batch or window) on stderr, with --verbose.
 void set_verbose(bool on);
 bool verbose();

@@ -1,5 +1,6 @@
-// The stop flag, --verbose, and how an answer to an EVENT is counted.
+// The stop flag, the clock, --verbose, and how an answer to an EVENT is counted.
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 
 #include "sync.hpp"
@@ -18,6 +19,12 @@ constexpr std::uint64_t kRejectionsShown = 20;
 bool stop_requested() { return g_stop.load(std::memory_order_relaxed); }
 void request_stop() { g_stop.store(true, std::memory_order_relaxed); }
 Status interrupted() { return Status::error("interrupted"); }
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 void set_verbose(bool on) { g_verbose = on; }
 bool verbose() { return g_verbose; }

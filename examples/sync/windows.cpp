@@ -1,7 +1,6 @@
 // The paged REQ fallback, for relays without NIP-77: time windows read from both sides and
 // compared, with a checkpoint of the oldest window done so that a rerun resumes below it.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -17,12 +16,6 @@ namespace {
 constexpr std::int64_t kFutureSeconds = 366 * 24 * 3600;
 // The first window: a day, widened while windows come back sparse and halved while full.
 constexpr std::int64_t kFirstWidth = 24 * 3600;
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The state file: one line per sync that stopped before its end, "<oldest done>\t<key>", where
 // the key names the directions, the remote and the filter. Written whole and renamed into place,
@@ -78,14 +71,19 @@ std::set<EventId> ids_of(const std::vector<EventPtr>& events) {
   return ids;
 }
 
-// The events of `from` whose ids `other` lacks.
-std::vector<EventPtr> missing_from(const std::vector<EventPtr>& from,
-                                   const std::set<EventId>& other) {
-  std::vector<EventPtr> out;
+// Stores in `to` the events of one window that `from` has and `other` lacks; `moved` is their
+// number.
+Status move(const std::vector<EventPtr>& from, const std::vector<EventPtr>& other, Peer& to,
+            Tally& tally, std::size_t& moved) {
+  const std::set<EventId> present = ids_of(other);
+  std::vector<EventPtr> moving;
   for (const EventPtr& e : from) {
-    if (!other.count(e->id())) out.push_back(e);
+    if (!present.count(e->id())) moving.push_back(e);
   }
-  return out;
+  moved = moving.size();
+  tally.wanted += moved;
+  tally.received += moved;
+  return to.store(moving, tally);
 }
 
 }  // namespace
@@ -178,18 +176,10 @@ Status windowed_sync(Peer& local, Peer& remote, const Filter& filter, Directions
         const std::vector<EventPtr>& ours = got[1];
         std::size_t down = 0, up = 0;
         if (directions.down) {
-          std::vector<EventPtr> moving = missing_from(theirs, ids_of(ours));
-          down = moving.size();
-          report.down.wanted += down;
-          report.down.received += down;
-          if (Status s = local.store(moving, report.down); !s) return s;
+          if (Status s = move(theirs, ours, local, report.down, down); !s) return s;
         }
         if (directions.up) {
-          std::vector<EventPtr> moving = missing_from(ours, ids_of(theirs));
-          up = moving.size();
-          report.up.wanted += up;
-          report.up.received += up;
-          if (Status s = remote.store(moving, report.up); !s) return s;
+          if (Status s = move(ours, theirs, remote, report.up, up); !s) return s;
         }
         progress.add(theirs.size() + ours.size());
         if (verbose()) {
