@@ -64,6 +64,22 @@ TEST_CASE("relaycore-sync: two relays end up with the same set (paged REQ, NIP-7
   sync_two_relays({"--neg-max-sessions", "0"}, {"--page", "40"}, "does not list NIP-77: paged REQ");
 }
 
+TEST_CASE("relaycore-sync: a NEG-OPEN refused as too large falls back to paged REQ",
+          "[examples][sync]") {
+  conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  const std::vector<EventPtr> events = notes(0, 300);
+  seed(dir.file("remote.db"), events);
+  RunningRelay remote(dir.file("remote.db"), {"--neg-max-records", "100"});
+  std::vector<std::string> out;
+  REQUIRE(run_sync({"down", dir.file("local.db"), remote.url}, out) == 0);
+  CHECK(has_line(out, "lists NIP-77: negentropy"));
+  CHECK(has_line(out, "negentropy refused (blocked: "));
+  CHECK(has_line(out, "down: 300 missing, 300 received, 300 stored"));
+  remote.stop();
+  CHECK(ids_in(dir.file("local.db")) == ids_of(events));
+}
+
 TEST_CASE("relaycore-sync: a tie group larger than a page is read whole", "[examples][sync]") {
   conformance::TempDir dir;
   REQUIRE_FALSE(dir.path().empty());
