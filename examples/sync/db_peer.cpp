@@ -47,6 +47,12 @@ class DbPeer final : public Peer {
     });
   }
 
+  Result<std::uint64_t> count(const Filter& filter) override {
+    QueryRequest request;
+    request.now = unix_now();
+    return storage_->count({filter}, request);
+  }
+
   Status store(const std::vector<EventPtr>& events, Tally& tally) override {
     std::mutex mu;
     std::condition_variable cv;

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "../common/progress.hpp"
 #include "relaycore/message.hpp"
 #include "relaycore/websocket/client.hpp"
 #include "sync.hpp"
@@ -56,10 +57,11 @@ void report_bad(const std::string& peer, std::string_view id, std::uint64_t& bad
 class RelayPeerImpl final : public RelayPeer {
  public:
   RelayPeerImpl(std::string url, std::unique_ptr<websocket::Client> client, bool negentropy,
-                std::uint32_t max_limit, std::size_t batch)
+                bool counts, std::uint32_t max_limit, std::size_t batch)
       : url_(std::move(url)),
         client_(std::move(client)),
         negentropy_(negentropy),
+        counts_(counts),
         max_limit_(max_limit),
         batch_(batch) {}
 
@@ -90,15 +92,32 @@ class RelayPeerImpl final : public RelayPeer {
 
   Status scan_keys(const Filter& filter, std::vector<NegentropyItem>& out) override {
     Peer* self = this;
+    const std::span<Peer* const> peers(&self, 1);
     std::uint64_t bad = 0, overflows = 0;
-    return walk_windows(std::span<Peer* const>(&self, 1), filter, max_limit_, walk_low(filter),
-                        walk_high(filter), std::span<std::uint64_t>(&bad, 1), overflows,
+    examples::Progress progress("scan " + url_, "events", total_of(peers, filter));
+    return walk_windows(peers, filter, max_limit_, walk_low(filter), walk_high(filter),
+                        std::span<std::uint64_t>(&bad, 1), overflows,
                         [&](std::int64_t, std::int64_t, std::vector<std::vector<EventPtr>>& got) {
                           for (const EventPtr& e : got[0]) {
                             out.push_back({static_cast<std::uint64_t>(e->created_at()), e->id()});
                           }
+                          progress.add(got[0].size());
                           return Status::ok();
                         });
+  }
+
+  Result<std::uint64_t> count(const Filter& filter) override {
+    if (!counts_) return Status::error(url_ + " does not list NIP-45");
+    const std::string sub = "c" + std::to_string(++subs_);
+    if (Status s = client_->send_text(count_request_message(sub, {filter})); !s) return failed(s);
+    for (;;) {
+      Result<RelayMessage> m = next(nullptr);
+      if (!m) return m.error();
+      if (auto* c = std::get_if<CountResultMessage>(&*m); c && c->sub_id == sub) return c->count;
+      if (auto* c = std::get_if<ClosedMessage>(&*m); c && c->sub_id == sub) {
+        return Status::error(url_ + " closed a COUNT: " + c->message);
+      }
+    }
   }
 
   Status store(const std::vector<EventPtr>& events, Tally& tally) override {
@@ -215,14 +234,16 @@ class RelayPeerImpl final : public RelayPeer {
   const std::string url_;
   std::unique_ptr<websocket::Client> client_;
   const bool negentropy_;
+  const bool counts_;  // lists NIP-45
   const std::uint32_t max_limit_;
   const std::size_t batch_;
   const Limits limits_ = reading_limits();
   std::uint64_t subs_ = 0;
 };
 
-// Reads supported_nips and limitation.max_limit from a NIP-11 document.
-void read_information(const std::string& json, bool& negentropy, std::uint32_t& max_limit) {
+// Reads supported_nips (77 and 45) and limitation.max_limit from a NIP-11 document.
+void read_information(const std::string& json, bool& negentropy, bool& counts,
+                      std::uint32_t& max_limit) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(json).get(doc) != simdjson::SUCCESS) return;
@@ -230,7 +251,9 @@ void read_information(const std::string& json, bool& negentropy, std::uint32_t& 
   if (doc["supported_nips"].get_array().get(nips) == simdjson::SUCCESS) {
     for (simdjson::dom::element nip : nips) {
       std::int64_t n = 0;
-      if (nip.get_int64().get(n) == simdjson::SUCCESS && n == 77) negentropy = true;
+      if (nip.get_int64().get(n) != simdjson::SUCCESS) continue;
+      negentropy = negentropy || n == 77;
+      counts = counts || n == 45;
     }
   }
   std::uint64_t limit = 0;
@@ -245,10 +268,11 @@ Result<std::unique_ptr<RelayPeer>> RelayPeer::open(const std::string& url, std::
   websocket::ClientOptions options;
   options.max_message_bytes = kMaxMessageBytes;
   bool negentropy = false;
+  bool counts = false;
   std::uint32_t max_limit = kDefaultMaxLimit;
   Result<std::string> info = websocket::fetch_relay_information(url, options);
   if (info) {
-    read_information(*info, negentropy, max_limit);
+    read_information(*info, negentropy, counts, max_limit);
   } else {
     std::fprintf(stderr, "%s: no NIP-11 document (%s); taking it as a NIP-01 relay\n", url.c_str(),
                  std::string(info.error().detail()).c_str());
@@ -257,8 +281,8 @@ Result<std::unique_ptr<RelayPeer>> RelayPeer::open(const std::string& url, std::
   if (!client) {
     return Status::error("cannot connect to " + url + ": " + std::string(client.error().detail()));
   }
-  return std::unique_ptr<RelayPeer>(std::make_unique<RelayPeerImpl>(url, std::move(client).value(),
-                                                                    negentropy, max_limit, batch));
+  return std::unique_ptr<RelayPeer>(std::make_unique<RelayPeerImpl>(
+      url, std::move(client).value(), negentropy, counts, max_limit, batch));
 }
 
 }  // namespace relaycore::sync

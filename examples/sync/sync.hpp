@@ -64,6 +64,9 @@ class Peer {
   virtual Status query(const Filter& filter, std::vector<EventPtr>& out, std::uint64_t& bad) = 0;
   // The (created_at, id) of every event matching `filter`.
   virtual Status scan_keys(const Filter& filter, std::vector<NegentropyItem>& out) = 0;
+  // How many events match `filter` (NIP-45 for a relay), for a progress total; fails when the
+  // peer cannot say.
+  virtual Result<std::uint64_t> count(const Filter& filter) = 0;
   // Stores verified events and counts each answer in `tally`.
   virtual Status store(const std::vector<EventPtr>& events, Tally& tally) = 0;
   // Ends cleanly: the embedded relay drains, a connection is closed with a handshake.
@@ -111,6 +114,9 @@ using WindowVisit = std::function<Status(std::int64_t since, std::int64_t until,
 Status walk_windows(std::span<Peer* const> peers, const Filter& filter, std::uint32_t page,
                     std::int64_t lo, std::int64_t hi, std::span<std::uint64_t> bad,
                     std::uint64_t& overflows, const WindowVisit& visit);
+
+// The events of `filter` on all `peers`, for a progress total; 0 when one cannot say.
+std::uint64_t total_of(std::span<Peer* const> peers, const Filter& filter);
 
 // The bounds of a walk over `filter`: its since and until, or all of time up to a year ahead.
 std::int64_t walk_low(const Filter& filter);

@@ -88,6 +88,16 @@ Status move(const std::vector<EventPtr>& from, const std::vector<EventPtr>& othe
 
 }  // namespace
 
+std::uint64_t total_of(std::span<Peer* const> peers, const Filter& filter) {
+  std::uint64_t total = 0;
+  for (Peer* p : peers) {
+    Result<std::uint64_t> n = p->count(filter);
+    if (!n) return 0;
+    total += *n;
+  }
+  return total;
+}
+
 std::int64_t walk_low(const Filter& filter) {
   return std::max<std::int64_t>(0, filter.since.value_or(0));
 }
@@ -168,7 +178,10 @@ Status windowed_sync(Peer& local, Peer& remote, const Filter& filter, Directions
   }
   Peer* peers[2] = {&remote, &local};
   std::uint64_t bad[2] = {0, 0};
-  examples::Progress progress("sync", "events", 0);
+  Filter range = filter;
+  range.since = lo;
+  range.until = hi;
+  examples::Progress progress("sync", "events", total_of(peers, range));
   Status walked = walk_windows(
       peers, filter, page, lo, hi, bad, report.overflows,
       [&](std::int64_t since, std::int64_t until, std::vector<std::vector<EventPtr>>& got) {

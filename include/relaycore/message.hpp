@@ -112,6 +112,9 @@ RELAYCORE_API std::string neg_err_message(std::string_view sub_id, std::string_v
 RELAYCORE_API std::string client_event_message(const Event& event);
 // ["REQ", <sub id>, <filter>, ...]
 RELAYCORE_API std::string req_message(std::string_view sub_id, const std::vector<Filter>& filters);
+// ["COUNT", <sub id>, <filter>, ...] (NIP-45)
+RELAYCORE_API std::string count_request_message(std::string_view sub_id,
+                                                const std::vector<Filter>& filters);
 // ["CLOSE", <sub id>]
 RELAYCORE_API std::string close_message(std::string_view sub_id);
 // ["NEG-OPEN", <sub id>, <filter>, <message, hex>]: `message` is the binary negentropy message.
@@ -145,6 +148,11 @@ struct ClosedMessage {
 struct NoticeMessage {
   std::string message;
 };
+// ["COUNT", <sub id>, {"count": <n>, ...}] (NIP-45)
+struct CountResultMessage {
+  std::string sub_id;
+  std::uint64_t count = 0;
+};
 // ["NEG-ERR", <sub id>, <reason>] (NIP-77). NEG-MSG is read into NegMsgMessage.
 struct NegErrMessage {
   std::string sub_id;
@@ -157,7 +165,7 @@ struct AuthChallengeMessage {
 
 using RelayMessage =
     std::variant<SubEventMessage, OkMessage, EoseMessage, ClosedMessage, NoticeMessage,
-                 NegMsgMessage, NegErrMessage, AuthChallengeMessage>;
+                 CountResultMessage, NegMsgMessage, NegErrMessage, AuthChallengeMessage>;
 
 // Parses one relay frame. Events are parsed but not verified: a client checks them with
 // Event::verify() before it trusts them. Unknown verbs and bad shapes are "invalid: ...".

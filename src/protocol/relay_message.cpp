@@ -19,6 +19,18 @@ std::string open_frame(std::string_view verb, std::string_view sub_id) {
   return out;
 }
 
+// `["<verb>","<sub id>",<filter>,...]`
+std::string filters_frame(std::string_view verb, std::string_view sub_id,
+                          const std::vector<Filter>& filters) {
+  std::string out = open_frame(verb, sub_id);
+  for (const Filter& f : filters) {
+    out.push_back(',');
+    out.append(f.to_json());
+  }
+  out.push_back(']');
+  return out;
+}
+
 // The string at `index` of `msg`, named `what` in the error.
 Status read_string(const json::array& msg, std::size_t index, std::string_view what,
                    std::string& out) {
@@ -48,13 +60,11 @@ std::string client_event_message(const Event& event) {
 }
 
 std::string req_message(std::string_view sub_id, const std::vector<Filter>& filters) {
-  std::string out = open_frame("REQ", sub_id);
-  for (const Filter& f : filters) {
-    out.push_back(',');
-    out.append(f.to_json());
-  }
-  out.push_back(']');
-  return out;
+  return filters_frame("REQ", sub_id, filters);
+}
+
+std::string count_request_message(std::string_view sub_id, const std::vector<Filter>& filters) {
+  return filters_frame("COUNT", sub_id, filters);
 }
 
 std::string close_message(std::string_view sub_id) { return open_frame("CLOSE", sub_id) + "]"; }
@@ -119,6 +129,15 @@ Result<RelayMessage> parse_relay_message(std::string_view frame, const Limits& l
     if (Status s = read_string(msg, 2, verb + " message", text); !s) return s;
     if (verb == "CLOSED") return RelayMessage(ClosedMessage{std::move(sub_id), std::move(text)});
     return RelayMessage(NegErrMessage{std::move(sub_id), std::move(text)});
+  }
+  if (verb == "COUNT") {
+    if (Status s = want_size(msg, verb, 3); !s) return s;
+    CountResultMessage m;
+    if (Status s = read_string(msg, 1, "subscription id", m.sub_id); !s) return s;
+    if (msg.at(2)["count"].get_uint64().get(m.count) != simdjson::SUCCESS) {
+      return Status::invalid("COUNT's result must be an object with a non-negative \"count\"");
+    }
+    return RelayMessage(std::move(m));
   }
   if (verb == "NEG-MSG") {
     if (Status s = want_size(msg, verb, 3); !s) return s;

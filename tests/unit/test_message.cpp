@@ -101,6 +101,12 @@ TEST_CASE("Client builders give frames the relay's parser reads back", "[message
   REQUIRE(close.is_ok());
   CHECK(std::get<CloseMessage>(*close).sub_id == "s1");
 
+  auto count = parse_client_message(count_request_message("c1", {f}));
+  REQUIRE(count.is_ok());
+  CHECK(std::get<CountMessage>(*count).sub_id == "c1");
+  REQUIRE(std::get<CountMessage>(*count).filters.size() == 1);
+  CHECK(std::get<CountMessage>(*count).filters[0].to_json() == f.to_json());
+
   const std::string binary("\x61\x00\xff", 3);
   auto open = parse_client_message(neg_open_message("n1", f, binary));
   REQUIRE(open.is_ok());
@@ -129,6 +135,10 @@ TEST_CASE("Relay frames parse into typed structs", "[message]") {
   REQUIRE(closed.is_ok());
   CHECK(std::get<ClosedMessage>(*closed).message == "error: x");
   CHECK(std::get<NoticeMessage>(*parse_relay_message(notice_message("n"))).message == "n");
+  auto count = parse_relay_message(count_message("c", 12345678901ull));
+  REQUIRE(count.is_ok());
+  CHECK(std::get<CountResultMessage>(*count).sub_id == "c");
+  CHECK(std::get<CountResultMessage>(*count).count == 12345678901ull);
   CHECK(
       std::get<AuthChallengeMessage>(*parse_relay_message(auth_challenge_message("c"))).challenge ==
       "c");
@@ -140,9 +150,10 @@ TEST_CASE("Relay frames parse into typed structs", "[message]") {
   REQUIRE(neg_err.is_ok());
   CHECK(std::get<NegErrMessage>(*neg_err).reason == "blocked: too many");
 
-  for (const char* bad : {"{}", "[]", "[1]", R"(["EVENT","s"])", R"(["EVENT","s",{"id":1}])",
-                          R"(["OK","x","yes","m"])", R"(["NEG-MSG","n","6"])",
-                          R"(["NEG-MSG","n","zz"])", R"(["WHAT"])", "[\"EOSE\""}) {
+  for (const char* bad :
+       {"{}", "[]", "[1]", R"(["EVENT","s"])", R"(["EVENT","s",{"id":1}])",
+        R"(["OK","x","yes","m"])", R"(["NEG-MSG","n","6"])", R"(["NEG-MSG","n","zz"])",
+        R"(["WHAT"])", R"(["COUNT","c",{"n":1}])", "[\"EOSE\""}) {
     INFO(bad);
     auto parsed = parse_relay_message(bad);
     REQUIRE_FALSE(parsed.is_ok());
