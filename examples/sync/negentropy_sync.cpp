@@ -25,6 +25,7 @@ Status transfer(const char* what, Peer& from, Peer& to, std::vector<EventId> ids
     f.limit = static_cast<std::uint32_t>(n);
     std::vector<EventPtr> events;
     if (Status s = from.query(f, events, tally.bad); !s) return s;
+    events = verified(from, std::move(events), tally.bad);
     tally.received += events.size();
     if (Status s = to.store(events, tally); !s) return s;
     progress.add(n);

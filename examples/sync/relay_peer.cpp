@@ -24,8 +24,6 @@ constexpr auto kSilence = 60s;
 // The relay's max_limit when its NIP-11 document does not give one (NIP-01 relays commonly
 // serve 500).
 constexpr std::uint32_t kDefaultMaxLimit = 500;
-// Bad events printed one by one; the rest are only counted.
-constexpr std::uint64_t kBadShown = 20;
 constexpr std::size_t kMaxMessageBytes = 16u << 20;
 // A query closed as rate-limited is asked again this many times in all, after pauses that
 // start here and double.
@@ -46,14 +44,6 @@ Limits reading_limits() {
   return limits;
 }
 
-void report_bad(const std::string& peer, std::string_view id, std::uint64_t& bad,
-                const std::string& why) {
-  if (++bad <= kBadShown) {
-    std::fprintf(stderr, "bad event from %s%s%.*s: %s (not stored)\n", peer.c_str(),
-                 id.empty() ? "" : " ", static_cast<int>(id.size()), id.data(), why.c_str());
-  }
-}
-
 class RelayPeerImpl final : public RelayPeer {
  public:
   RelayPeerImpl(std::string url, std::unique_ptr<websocket::Client> client, bool negentropy,
@@ -67,6 +57,7 @@ class RelayPeerImpl final : public RelayPeer {
 
   const std::string& name() const override { return url_; }
   std::uint32_t max_limit() const override { return max_limit_; }
+  bool trusted() const override { return false; }
   bool supports_negentropy() const override { return negentropy_; }
 
   Status query(const Filter& filter, std::vector<EventPtr>& out, std::uint64_t& bad) override {
@@ -179,9 +170,7 @@ class RelayPeerImpl final : public RelayPeer {
       Result<RelayMessage> m = next(&bad);
       if (!m) return m.error();
       if (auto* e = std::get_if<SubEventMessage>(&*m); e && e->sub_id == sub) {
-        if (Status v = e->event->verify(); !v) {
-          report_bad(url_, e->event->id_hex(), bad, v.message());
-        } else if (!filter.matches(*e->event)) {
+        if (!filter.matches(*e->event)) {
           report_bad(url_, e->event->id_hex(), bad, "does not match the query's filter");
         } else {
           out.push_back(std::move(e->event));

@@ -39,7 +39,7 @@ bool verbose();
 // What happened to the events moved one way (down: remote to local; up: local to remote).
 struct Tally {
   std::uint64_t wanted = 0;      // the receiving side lacked them
-  std::uint64_t received = 0;    // read from the sending side, verified
+  std::uint64_t received = 0;    // read from the sending side and verified
   std::uint64_t bad = 0;         // failed verification: reported, never stored
   std::uint64_t stored = 0;      // accepted by the receiving side
   std::uint64_t duplicates = 0;  // it had them (or a newer version) after all
@@ -58,9 +58,12 @@ class Peer {
   virtual const std::string& name() const = 0;
   // The most events one query returns (a relay's NIP-11 max_limit).
   virtual std::uint32_t max_limit() const = 0;
-  // Appends the events matching `filter` (which carries a limit) to `out`. Events that come from
-  // another process are verified first (id, signature, and that they match the filter); a bad
-  // one is reported on stderr and counted in `bad`, never returned.
+  // Whether its events were verified already (a relaycore database), or must be checked with
+  // verified() before they are stored or sent on.
+  virtual bool trusted() const = 0;
+  // Appends the events matching `filter` (which carries a limit) to `out`. One that cannot be
+  // read, or does not match the filter, is reported on stderr and counted in `bad`, never
+  // returned.
   virtual Status query(const Filter& filter, std::vector<EventPtr>& out, std::uint64_t& bad) = 0;
   // The (created_at, id) of every event matching `filter`.
   virtual Status scan_keys(const Filter& filter, std::vector<NegentropyItem>& out) = 0;
@@ -72,6 +75,15 @@ class Peer {
   // Ends cleanly: the embedded relay drains, a connection is closed with a handshake.
   virtual Status close() = 0;
 };
+
+// Prints "bad event from <peer> <id>: <why> (not stored)" for the first few, and counts it.
+void report_bad(const std::string& peer, std::string_view id, std::uint64_t& bad,
+                const std::string& why);
+
+// `events` from `from` without those that fail Event::verify() (id and signature), which are
+// reported and counted in `bad`. Checked only when they are about to be stored or sent on, so
+// a sync that moves nothing verifies nothing.
+std::vector<EventPtr> verified(const Peer& from, std::vector<EventPtr> events, std::uint64_t& bad);
 
 // A relay over WebSocket (relay_peer.cpp).
 class RelayPeer : public Peer {

@@ -71,18 +71,20 @@ std::set<EventId> ids_of(const std::vector<EventPtr>& events) {
   return ids;
 }
 
-// Stores in `to` the events of one window that `from` has and `other` lacks; `moved` is their
-// number.
-Status move(const std::vector<EventPtr>& from, const std::vector<EventPtr>& other, Peer& to,
-            Tally& tally, std::size_t& moved) {
+// Stores in `to` the events of one window that `from` has and `other` lacks, once verified;
+// `moved` is their number.
+Status move_missing(const Peer& from, const std::vector<EventPtr>& theirs,
+                    const std::vector<EventPtr>& other, Peer& to, Tally& tally,
+                    std::size_t& moved) {
   const std::set<EventId> present = ids_of(other);
   std::vector<EventPtr> moving;
-  for (const EventPtr& e : from) {
+  for (const EventPtr& e : theirs) {
     if (!present.count(e->id())) moving.push_back(e);
   }
   moved = moving.size();
   tally.wanted += moved;
-  tally.received += moved;
+  moving = verified(from, std::move(moving), tally.bad);
+  tally.received += moving.size();
   return to.store(moving, tally);
 }
 
@@ -189,10 +191,10 @@ Status windowed_sync(Peer& local, Peer& remote, const Filter& filter, Directions
         const std::vector<EventPtr>& ours = got[1];
         std::size_t down = 0, up = 0;
         if (directions.down) {
-          if (Status s = move(theirs, ours, local, report.down, down); !s) return s;
+          if (Status s = move_missing(remote, theirs, ours, local, report.down, down); !s) return s;
         }
         if (directions.up) {
-          if (Status s = move(ours, theirs, remote, report.up, up); !s) return s;
+          if (Status s = move_missing(local, ours, theirs, remote, report.up, up); !s) return s;
         }
         progress.add(theirs.size() + ours.size());
         if (verbose()) {

@@ -22,11 +22,12 @@ using namespace relaycore::sync_test;
 
 namespace {
 
-// The number after `key` in the first line holding `prefix`; -1 when there is none.
-long long number_after(const std::vector<std::string>& lines, const std::string& prefix,
-                       const std::string& key) {
+// The number before `key` in the summary line of `direction` ("down: N missing, ..."), not
+// in the --verbose lines; -1 when there is none.
+long long summary_number(const std::vector<std::string>& lines, const std::string& direction,
+                         const std::string& key) {
   for (const std::string& l : lines) {
-    if (l.rfind(prefix, 0) != 0) continue;
+    if (l.rfind(direction, 0) != 0 || l.find(" missing, ") == std::string::npos) continue;
     const std::size_t at = l.find(key);
     if (at == std::string::npos) continue;
     std::size_t start = l.rfind(", ", at);
@@ -76,7 +77,7 @@ void interrupt_and_resume(const std::vector<std::string>& relay_flags,
   std::vector<std::string> out;
   REQUIRE(interrupt_sync(args, sentinel, out) == 130);
   CHECK(has_line(out, "interrupted; what was stored stays"));
-  const long long stored = number_after(out, "down: ", " stored");
+  const long long stored = summary_number(out, "down: ", " stored");
   CHECK(stored > 0);
   CHECK(stored < 6000);
   const std::set<std::string> kept = ids_in(local);
@@ -87,7 +88,7 @@ void interrupt_and_resume(const std::vector<std::string>& relay_flags,
   std::vector<std::string> rerun = args;
   REQUIRE(run_sync(rerun, out) == 0);
   if (!resumed_line.empty()) CHECK(has_line(out, resumed_line));
-  CHECK(number_after(out, "down: ", " stored") == 6000 - stored);
+  CHECK(summary_number(out, "down: ", " stored") == 6000 - stored);
   CHECK_FALSE(std::filesystem::exists(local + ".sync-state"));
   remote.stop();
   CHECK(ids_in(local) == expected);
@@ -196,7 +197,7 @@ TEST_CASE("relaycore-sync: events with a bad id or signature are reported and ne
                           ": invalid: bad signature"));
   CHECK(has_line(
       out, "bad event from " + url + " " + std::string(bad_id->id_hex()) + ": invalid: event id"));
-  CHECK(has_line(out, "down: 1 missing, 1 received, 1 stored, 0 duplicates, 0 rejected, 2 bad"));
+  CHECK(has_line(out, "down: 3 missing, 1 received, 1 stored, 0 duplicates, 0 rejected, 2 bad"));
   CHECK(has_line(out, "2 events failed verification, none stored"));
   server->stop();
   CHECK(ids_in(local) == std::set<std::string>{std::string(good[0]->id_hex())});
