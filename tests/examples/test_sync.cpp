@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -144,6 +145,43 @@ TEST_CASE("relaycore-sync: down into a database file, refused while a relay hold
   CHECK(ids_in(dir.file("local.db")) == ids_of(all));
   // down leaves the remote as it was.
   CHECK(ids_in(dir.file("remote.db")) == ids_of(theirs));
+}
+
+TEST_CASE("relaycore-sync: up from a database counts what the relay stored and rejected",
+          "[examples][sync]") {
+  conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  // The remote takes content of at most 100 bytes and serves 50 events per query.
+  {
+    std::ofstream config(dir.file("relay.toml"));
+    config << "[limits]\nmax-content-bytes = 100\nmax-limit = 50\n";
+  }
+  std::vector<EventPtr> ours = notes(0, 200);
+  const std::vector<EventPtr> theirs(ours.begin(), ours.begin() + 50);
+  const Keypair keys = Keypair::generate();
+  for (int i = 0; i < 5; ++i) {
+    EventDraft d;
+    d.kind = 1;
+    d.created_at = kBase + i;
+    d.content = std::string(200, 'x') + std::to_string(i);
+    ours.push_back(sign_event(keys, std::move(d)).value());
+  }
+  seed(dir.file("local.db"), ours);
+  seed(dir.file("remote.db"), theirs);
+  RunningRelay remote(dir.file("remote.db"), {"--config", dir.file("relay.toml")});
+
+  std::vector<std::string> out;
+  CHECK(run_sync({"up", dir.file("local.db"), remote.url}, out) == 1);
+  CHECK(has_line(out, "up: 155 missing, 155 received, 150 stored, 0 duplicates, 5 rejected"));
+  CHECK(has_line(out, "  up rejected: 5  invalid: "));
+  CHECK(has_line(out, "5 events were rejected"));
+  CHECK_FALSE(has_line(out, "down:"));
+  // A second run finds only the five the relay will not take.
+  CHECK(run_sync({"up", dir.file("local.db"), remote.url, "--no-negentropy"}, out) == 1);
+  CHECK(has_line(out, "up: 5 missing, 5 received, 0 stored, 0 duplicates, 5 rejected"));
+  remote.stop();
+  CHECK(ids_in(dir.file("remote.db")) ==
+        ids_of(std::vector<EventPtr>(ours.begin(), ours.begin() + 200)));
 }
 
 TEST_CASE("relaycore-sync: usage errors exit 2", "[examples][sync]") {
