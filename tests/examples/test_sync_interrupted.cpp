@@ -67,7 +67,7 @@ void interrupt_and_resume(const std::vector<std::string>& relay_flags,
                           const std::string& resumed_line) {
   conformance::TempDir dir;
   REQUIRE_FALSE(dir.path().empty());
-  const std::vector<EventPtr> all = notes(0, 6000);
+  const std::vector<EventPtr> all = notes(0, 3000);
   seed(dir.file("remote.db"), all);
   RunningRelay remote(dir.file("remote.db"), relay_flags);
   const std::string local = dir.file("local.db");
@@ -79,7 +79,7 @@ void interrupt_and_resume(const std::vector<std::string>& relay_flags,
   CHECK(has_line(out, "interrupted; what was stored stays"));
   const long long stored = summary_number(out, "down: ", " stored");
   CHECK(stored > 0);
-  CHECK(stored < 6000);
+  CHECK(stored < 3000);
   const std::set<std::string> kept = ids_in(local);
   CHECK(static_cast<long long>(kept.size()) == stored);
   const std::set<std::string> expected = ids_of(all);
@@ -88,7 +88,7 @@ void interrupt_and_resume(const std::vector<std::string>& relay_flags,
   std::vector<std::string> rerun = args;
   REQUIRE(run_sync(rerun, out) == 0);
   if (!resumed_line.empty()) CHECK(has_line(out, resumed_line));
-  CHECK(summary_number(out, "down: ", " stored") == 6000 - stored);
+  CHECK(summary_number(out, "down: ", " stored") == 3000 - stored);
   CHECK_FALSE(std::filesystem::exists(local + ".sync-state"));
   remote.stop();
   CHECK(ids_in(local) == expected);
@@ -156,7 +156,7 @@ TEST_CASE(
     "[examples][sync]") {
   interrupt_and_resume(
       {}, {"--batch", "50"},
-      [](const std::string& line) { return line.rfind("down: 50 of 6000 done", 0) == 0; }, "");
+      [](const std::string& line) { return line.rfind("down: 50 of 3000 done", 0) == 0; }, "");
 }
 
 TEST_CASE(
