@@ -140,6 +140,12 @@ int fail(const std::string& message) {
   return kExitFailed;
 }
 
+// A failure's message without its "error: " prefix; other prefixes stay, they say more.
+int fail(const Status& status) {
+  return fail(status.code() == StatusCode::kError ? std::string(status.detail())
+                                                  : status.message());
+}
+
 void on_signal(int) {
   // A second signal does not wait for the clean stop.
   if (stop_requested()) ::_exit(kExitInterrupted);
@@ -183,15 +189,9 @@ int run(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   Result<std::unique_ptr<RelayPeer>> remote = RelayPeer::open(args.remote, args.batch);
-  if (!remote) {
-    std::fprintf(stderr, "relaycore-sync: %s\n", std::string(remote.error().detail()).c_str());
-    return kExitFailed;
-  }
+  if (!remote) return fail(remote.error());
   Result<std::unique_ptr<Peer>> local = open_local(args);
-  if (!local) {
-    std::fprintf(stderr, "relaycore-sync: %s\n", std::string(local.error().detail()).c_str());
-    return kExitFailed;
-  }
+  if (!local) return fail(local.error());
 
   Report report;
   Status s;
@@ -228,8 +228,8 @@ int run(int argc, char** argv) {
                  "finish\n");
     return kExitInterrupted;
   }
-  if (!s) return fail(s.message());
-  if (!closed) return fail(closed.message());
+  if (!s) return fail(s);
+  if (!closed) return fail(closed);
   const std::uint64_t bad = report.down.bad + report.up.bad;
   const std::uint64_t rejected = report.down.rejected + report.up.rejected;
   if (bad > 0) return fail(std::to_string(bad) + " events failed verification, none stored");
