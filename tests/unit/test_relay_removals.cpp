@@ -401,10 +401,14 @@ TEST_CASE("retention runs while the relay is idle, a bounded batch at a time",
   }
   CHECK(aged_out == notes.size());
 
-  // Bad rules change nothing.
+  // Bad rules change nothing, and a relay is not opened with them.
   Options bad = rules;
   bad.retention.max_age = {{{9, 1}, 10}};
   Status refused = relay->reconfigure(bad);
   CHECK(refused.message().starts_with("invalid: "));
   REQUIRE(relay->shutdown().is_ok());
+  bad.storage = new_memory_storage();
+  Result<std::unique_ptr<Relay>> not_opened = Relay::open(std::move(bad));
+  REQUIRE_FALSE(not_opened.is_ok());
+  CHECK(not_opened.error().message() == "invalid: retention: max-age kinds 9-1 run backwards");
 }
