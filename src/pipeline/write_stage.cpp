@@ -140,7 +140,8 @@ Status WriteStage::finish_removals(std::vector<RemovedEvent> removed) {
   std::vector<AuditRecord> records;
   records.reserve(removed.size());
   for (const RemovedEvent& gone : removed) {
-    // The expired event's author set its expiration; an erase has no author behind it.
+    // The expired event's author set its expiration; an erase or a retention removal has no
+    // author behind it: the operator caused it.
     const Pubkey actor = gone.reason == RemovalReason::kExpired ? gone.pubkey : Pubkey{};
     records.push_back(audit_record(removal_action(gone), now, gone.seq, gone.id, gone.kind, actor));
   }
