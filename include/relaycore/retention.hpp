@@ -50,9 +50,9 @@ struct RetentionRules {
   // events are never removed for size: they hold an author's current state (a profile, a
   // follow list), one version per slot. 0: no limit.
   std::uint64_t max_bytes = 0;
-  // Most events one batch removes; the writer takes new events again between batches.
-  // At least 1. Default: 256.
-  std::uint32_t batch_size = 256;
+  // Most events one batch removes; the writer takes new events again between batches. A batch
+  // of 128 takes the SQLite writer a few milliseconds. At least 1. Default: 128.
+  std::uint32_t batch_size = 128;
   // How often the rules are checked, in seconds, when the last check left nothing to remove.
   // At least 1. Default: 60.
   std::uint32_t interval_seconds = 60;

@@ -46,7 +46,7 @@ constexpr std::uint32_t kKindsPerQuery = kMaxPerAuthorKinds;
 
 // How many events a step reads through, in commit order, per event it may remove: the author
 // and size phases skip events no rule applies to, and this bounds the skipping too.
-constexpr std::size_t kScanPerRemoval = 8;
+constexpr std::size_t kScanPerRemoval = 4;
 
 // The kinds of `ranges`, each once, ascending.
 std::vector<std::uint16_t> kinds_of(const std::vector<KindRange>& ranges) {
@@ -206,7 +206,8 @@ Status Retention::authors_step(std::vector<RemovedEvent>& out) {
     if (seen < scan && authors_.empty()) next_phase();
     return Status::ok();
   }
-  // Each author's events of a rule's kinds, newest first; those past the newest max_events go.
+  // Each author's newest max_events + room keys of a rule's kinds, read from an index without
+  // the events; those before the newest max_events go.
   std::vector<EventId> ids;
   std::size_t queries = 0;
   while (!authors_.empty() && queries < batch && ids.size() < batch) {
@@ -218,23 +219,21 @@ Status Retention::authors_step(std::vector<RemovedEvent>& out) {
         more = true;
         break;
       }
-      std::uint64_t kept = 0;
-      std::size_t taken = 0;
-      Status s = storage_.query(author_filter(rule, author),
-                                retention_request(std::uint64_t{rule.max_events} + room),
-                                [&](const StoredEvent& e) {
-                                  if (kept < rule.max_events) {
-                                    ++kept;
-                                  } else {
-                                    ids.push_back(e.event->id());
-                                    ++taken;
-                                  }
-                                  return true;
-                                });
+      const std::uint64_t wanted = std::uint64_t{rule.max_events} + room;
+      std::vector<EventId> oldest_first;
+      Status s = storage_.scan_keys(author_filter(rule, author), retention_request(wanted),
+                                    [&](const EventKey& key) {
+                                      oldest_first.push_back(key.id);
+                                      return true;
+                                    });
       if (!s) return s;
       ++queries;
+      if (oldest_first.size() > rule.max_events) {
+        ids.insert(ids.end(), oldest_first.begin(),
+                   oldest_first.end() - static_cast<std::ptrdiff_t>(rule.max_events));
+      }
       // A full read may have left older events behind: the author is checked again.
-      if (taken == room) more = true;
+      if (oldest_first.size() == wanted) more = true;
     }
     if (!more) authors_.erase(authors_.begin());
   }
