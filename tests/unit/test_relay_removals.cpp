@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -411,4 +412,76 @@ TEST_CASE("retention runs while the relay is idle, a bounded batch at a time",
   Result<std::unique_ptr<Relay>> not_opened = Relay::open(std::move(bad));
   REQUIRE_FALSE(not_opened.is_ok());
   CHECK(not_opened.error().message() == "invalid: retention: max-age kinds 9-1 run backwards");
+}
+
+TEST_CASE("new events are committed between retention batches", "[relay][removals][retention]") {
+  // Memory storage whose erase() waits for the test's leave, one call per leave, and says when
+  // it is waiting: the writer is then inside a retention batch.
+  class GatedErase final : public StorageWrapper {
+   public:
+    GatedErase() : StorageWrapper(new_memory_storage()) {}
+    Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) override {
+      {
+        std::unique_lock lock(mu);
+        ++waiting;
+        cv.notify_all();
+        cv.wait(lock, [&] { return leaves > 0; });
+        --leaves;
+        --waiting;
+      }
+      return StorageWrapper::erase(ids);
+    }
+    void allow(int n) {
+      std::lock_guard lock(mu);
+      leaves += n;
+      cv.notify_all();
+    }
+    bool wait_until_waiting() {
+      std::unique_lock lock(mu);
+      return cv.wait_for(lock, 10s, [&] { return waiting > 0; });
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    int waiting = 0;
+    int leaves = 0;
+  };
+  auto storage = std::make_shared<GatedErase>();
+  Options o;
+  o.storage = storage;
+  o.verify_threads = 1;
+  auto relay = Relay::open(std::move(o)).value();
+  const std::int64_t old = test::now() - 40 * 86400;
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(
+        relay->submit(test::signed_event(test::alice(), 1, old + i, std::to_string(i))).accepted);
+  }
+  Options rules;
+  rules.retention.max_age = {{{1, 1}, 30 * 86400}};
+  rules.retention.batch_size = 1;
+  REQUIRE(relay->reconfigure(rules).is_ok());
+  REQUIRE(storage->wait_until_waiting());
+
+  // An event arrives while a batch is under way; the batch ends, and the event is committed
+  // and answered before the next batch, which waits at the gate meanwhile.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<OkResult> answer;
+  EventPtr fresh = test::signed_event(test::bob(), 1, test::now(), "fresh");
+  relay->submit_async(fresh, [&](const OkResult& ok) {
+    std::lock_guard lock(mu);
+    answer = ok;
+    cv.notify_all();
+  });
+  // Verified and queued for the writer, which is still in the batch.
+  REQUIRE(test::poll_until([&] { return relay->stats().write_queue == 1; }, 10s));
+  storage->allow(1);
+  {
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, 10s, [&] { return answer.has_value(); }));
+    CHECK(answer->accepted);
+  }
+  REQUIRE(storage->wait_until_waiting());
+  storage->allow(1000);
+  REQUIRE(test::poll_until([&] { return relay->count({Filter()}).value() == 1; }, 10s));
+  REQUIRE(relay->shutdown().is_ok());
 }
