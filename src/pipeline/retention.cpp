@@ -52,8 +52,9 @@ constexpr std::size_t kScanPerRemoval = 4;
 std::vector<std::uint16_t> kinds_of(const std::vector<KindRange>& ranges) {
   std::vector<std::uint16_t> kinds;
   for (const KindRange& r : ranges) {
-    for (std::uint32_t k = r.first; k <= r.last; ++k)
+    for (std::uint32_t k = r.first; k <= r.last; ++k) {
       kinds.push_back(static_cast<std::uint16_t>(k));
+    }
   }
   std::sort(kinds.begin(), kinds.end());
   kinds.erase(std::unique(kinds.begin(), kinds.end()), kinds.end());
