@@ -68,6 +68,8 @@ void apply_values(Config& c, const Setting& s, const std::vector<std::string>& v
   if (s.info.kind == ValueKind::kList) {
     if (s.info.name == "exempt-ip") c.options.rate_limits.exempt_ips.clear();
     if (s.info.name == "exempt-pubkey") c.options.rate_limits.exempt_pubkeys.clear();
+    if (s.info.name == "max-age") c.options.retention.max_age.clear();
+    if (s.info.name == "max-per-author") c.options.retention.max_per_author.clear();
   }
   for (const std::string& v : values) {
     if (std::string e = s.apply(c, v); !e.empty()) {
@@ -203,7 +205,7 @@ std::vector<SettingInfo> setting_infos() {
 }
 
 const std::vector<std::string>& config_sections() {
-  // retention and compression are reserved: their keys come with the features.
+  // compression is reserved: its keys come with the feature.
   static const std::vector<std::string> sections = {"limits", "rate-limits", "info", "retention",
                                                     "compression"};
   return sections;

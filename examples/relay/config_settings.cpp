@@ -3,24 +3,93 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "relaycore/hex.hpp"
 #include "relaycore/logger.hpp"
 #include "relaycore/rate_limit.hpp"
+#include "relaycore/retention.hpp"
 
 namespace relaycore::relay_example {
 namespace {
 
 bool parse_number(std::string_view s, unsigned long max, unsigned long& out) {
-  if (s.empty() || s.size() > 10) return false;
+  if (s.empty()) return false;
   unsigned long v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<unsigned long>(c - '0');
+    const auto digit = static_cast<unsigned long>(c - '0');
+    if (v > (max - digit) / 10) return false;  // v * 10 + digit > max, without overflow
+    v = v * 10 + digit;
   }
-  if (v > max) return false;
   out = v;
   return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// "1", "30000-39999" or a comma-separated list of them; "" when it is one, else what is wrong.
+std::string parse_kinds(std::string_view s, std::vector<KindRange>& out) {
+  while (!s.empty()) {
+    const std::size_t comma = s.find(',');
+    const std::string_view item = trim(s.substr(0, comma));
+    s = comma == std::string_view::npos ? std::string_view() : s.substr(comma + 1);
+    const std::size_t dash = item.find('-');
+    unsigned long first = 0;
+    unsigned long last = 0;
+    if (!parse_number(trim(item.substr(0, dash)), 65535, first) ||
+        !parse_number(dash == std::string_view::npos ? trim(item) : trim(item.substr(dash + 1)),
+                      65535, last)) {
+      return "\"" + std::string(item) + "\" is not a kind (0 to 65535) or a range of them";
+    }
+    if (first > last) return "kinds " + std::string(item) + " run backwards";
+    out.push_back({static_cast<std::uint16_t>(first), static_cast<std::uint16_t>(last)});
+  }
+  if (out.empty()) return "names no kinds";
+  return "";
+}
+
+// "30d", "12h", "90m" or "3600s", in seconds; false when it is none of those.
+bool parse_duration(std::string_view s, std::int64_t& seconds) {
+  if (s.empty()) return false;
+  unsigned long unit = 0;
+  switch (s.back()) {
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    default:
+      return false;
+  }
+  unsigned long n = 0;
+  if (!parse_number(trim(s.substr(0, s.size() - 1)), 100ul * 365 * 86400 / unit, n)) return false;
+  seconds = static_cast<std::int64_t>(n * unit);
+  return true;
+}
+
+// A retention rule written "KINDS: VALUE": its kinds, and the text after the colon; "" when it
+// has that shape, else what is wrong.
+std::string parse_rule(std::string_view v, std::string_view example, std::vector<KindRange>& kinds,
+                       std::string_view& value) {
+  const std::size_t colon = v.find(':');
+  if (colon == std::string_view::npos) {
+    return "wants \"KINDS: " + std::string(example) + "\", got \"" + std::string(v) + "\"";
+  }
+  value = trim(v.substr(colon + 1));
+  return parse_kinds(v.substr(0, colon), kinds);
 }
 
 // A whole number from `min` to `max`, stored times `scale` in the field `field` returns.
@@ -274,6 +343,48 @@ std::vector<Setting> build_settings() {
        text([](Config& c) -> std::string& { return c.options.info.banner; })},
       {{"info", "posting-policy", ValueKind::kText, false, true},
        text([](Config& c) -> std::string& { return c.options.info.posting_policy; })},
+
+      // Retention rules (docs/operations.md), all applied on SIGHUP.
+      {{"retention", "max-age", ValueKind::kList, false, true},
+       [](Config& c, std::string_view v) -> std::string {
+         std::vector<KindRange> kinds;
+         std::string_view age;
+         if (std::string e = parse_rule(v, "AGE", kinds, age); !e.empty()) return e;
+         std::int64_t seconds = 0;
+         if (!parse_duration(age, seconds)) {
+           return "wants an age such as 30d, 12h, 90m or 3600s, got \"" + std::string(age) + "\"";
+         }
+         for (const KindRange& k : kinds) c.options.retention.max_age.push_back({k, seconds});
+         return "";
+       }},
+      {{"retention", "max-per-author", ValueKind::kList, false, true},
+       [](Config& c, std::string_view v) -> std::string {
+         MaxPerAuthorRule rule;
+         std::string_view count;
+         if (std::string e = parse_rule(v, "COUNT", rule.kinds, count); !e.empty()) return e;
+         unsigned long n = 0;
+         if (!parse_number(count, UINT32_MAX, n)) {
+           return "wants a count of events, got \"" + std::string(count) + "\"";
+         }
+         rule.max_events = static_cast<std::uint32_t>(n);
+         RetentionRules alone;
+         alone.max_per_author = {rule};
+         if (Status bad = validate_retention(alone); !bad) return std::string(bad.detail());
+         c.options.retention.max_per_author.push_back(std::move(rule));
+         return "";
+       }},
+      {{"retention", "max-bytes", ValueKind::kNumber, false, true},
+       number<std::uint64_t>(
+           [](Config& c) -> std::uint64_t& { return c.options.retention.max_bytes; }, 0,
+           1ul << 60)},
+      {{"retention", "batch-size", ValueKind::kNumber, false, true},
+       number<std::uint32_t>(
+           [](Config& c) -> std::uint32_t& { return c.options.retention.batch_size; }, 1,
+           1u << 20)},
+      {{"retention", "interval-seconds", ValueKind::kNumber, false, true},
+       number<std::uint32_t>(
+           [](Config& c) -> std::uint32_t& { return c.options.retention.interval_seconds; }, 1,
+           86400)},
   };
   s.insert(s.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
   return s;

@@ -20,10 +20,14 @@ enum class AuditAction : std::uint8_t {
   kRecovered = 4,      // committed before a crash whose audit record was lost; appended on open
   kEventExpired = 5,   // removed by a purge of NIP-40 expired events
   kEventErased = 6,    // removed outright by the operator (Relay::erase)
+  // Removed by a retention rule (relaycore/retention.hpp), one action per rule.
+  kRetentionMaxAge = 7,        // MaxAgeRule: older than its kind may be
+  kRetentionMaxPerAuthor = 8,  // MaxPerAuthorRule: beyond its author's newest events
+  kRetentionMaxBytes = 9,      // RetentionRules::max_bytes: the storage was over its size
 };
 
 // "event_created", "event_deleted", "event_replaced", "recovered", "event_expired",
-// "event_erased".
+// "event_erased", "retention_max_age", "retention_max_per_author", "retention_max_bytes".
 RELAYCORE_API const char* audit_action_name(AuditAction action) noexcept;
 
 struct AuditRecord {
@@ -35,8 +39,8 @@ struct AuditRecord {
   EventId event_id{};
   std::uint16_t kind = 0;
   // The pubkey that caused the change: the author of the stored, replacing or deleting event;
-  // for an expiry the expired event's author, who set its expiration; all zero for an erase,
-  // which the operator caused.
+  // for an expiry the expired event's author, who set its expiration; all zero for an erase
+  // or a retention removal, which the operator caused.
   Pubkey actor{};
 };
 

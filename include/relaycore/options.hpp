@@ -14,6 +14,7 @@
 #include "relaycore/policy.hpp"
 #include "relaycore/pubsub.hpp"
 #include "relaycore/rate_limit.hpp"
+#include "relaycore/retention.hpp"
 #include "relaycore/sqlite.hpp"
 #include "relaycore/storage.hpp"
 #include "relaycore/version.hpp"
@@ -140,6 +141,10 @@ struct Options {
 
   // How often expired events are purged, in seconds; 0 disables. Default: 60.
   std::uint32_t purge_interval_seconds = 60;
+
+  // How long, how many and how much the relay keeps; applied by the writer in its idle time.
+  // Default: no rules, everything is kept.
+  RetentionRules retention;
 
   RelayInfo info;
 

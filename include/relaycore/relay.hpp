@@ -87,10 +87,11 @@ class RELAYCORE_API Relay {
   virtual std::string info_document() const = 0;
 
   // Applies new limits, rate_limits, event_policy, filter_policy, auth_on_connect,
-  // max_future_seconds and info from `options` while connections stay open; each takes effect
-  // from the next message, event or query. Rate-limit buckets and connection counts carry over.
-  // The other fields (storage, threads, queues, ...) are fixed at open and ignored here.
-  // "invalid: ..." and no change when the rate limits are bad. Each call's settings (policies
+  // max_future_seconds, info and retention from `options` while connections stay open; each
+  // takes effect from the next message, event or query (new retention rules from the writer's
+  // next idle moment). Rate-limit buckets and connection counts carry over. The other fields
+  // (storage, threads, queues, ...) are fixed at open and ignored here. "invalid: ..." and no
+  // change when the rate limits or the retention rules are bad. Each call's settings (policies
   // included) are kept until the relay is destroyed, so that readers never wait on a lock:
   // this is for an operator's reloads, not for every request.
   virtual Status reconfigure(const Options& options) = 0;

@@ -78,6 +78,8 @@ struct RelayStats {
   std::uint64_t events_delivered = 0, pubsub_published = 0, pubsub_publish_failed = 0,
                 pubsub_received = 0;
   std::uint64_t expired_purged = 0;
+  // Events the retention rules removed (relaycore/retention.hpp).
+  std::uint64_t retention_removed = 0;
   // The relay's rate limiter keeps these itself; Relay::stats() copies them in.
   RateLimitStats rate_limits;
   RefusalStats refusals;

@@ -30,10 +30,19 @@ enum class WriteOutcome : std::uint8_t {
 
 // Why an event left the store.
 enum class RemovalReason : std::uint8_t {
-  kReplaced = 1,  // a newer version of its replaceable or addressable slot was stored
-  kDeleted = 2,   // its author's NIP-09 deletion (kind 5) named it
-  kExpired = 3,   // its NIP-40 expiration passed and purge_expired() removed it
-  kErased = 4,    // erase() removed it: an operator's delete
+  kReplaced = 1,   // a newer version of its replaceable or addressable slot was stored
+  kDeleted = 2,    // its author's NIP-09 deletion (kind 5) named it
+  kExpired = 3,    // its NIP-40 expiration passed and purge_expired() removed it
+  kErased = 4,     // erase() removed it: an operator's delete
+  kRetention = 5,  // a retention rule removed it (RemovedEvent::rule says which)
+};
+
+// The retention rule (relaycore/retention.hpp) that removed an event.
+enum class RetentionRule : std::uint8_t {
+  kNone = 0,          // not removed by retention
+  kMaxAge = 1,        // MaxAgeRule: older than its kind may be
+  kMaxPerAuthor = 2,  // MaxPerAuthorRule: beyond its author's newest events of those kinds
+  kMaxBytes = 3,      // RetentionRules::max_bytes: the storage was over its size
 };
 
 // An event a storage removed, with what the audit log and change listeners need to know of it.
@@ -44,6 +53,8 @@ struct RemovedEvent {
   RemovalReason reason = RemovalReason::kReplaced;
   // The removed event's author.
   Pubkey pubkey{};
+  // For kRetention, the rule that removed it.
+  RetentionRule rule = RetentionRule::kNone;
 };
 
 struct WriteResult {
@@ -98,9 +109,9 @@ struct QueryRequest {
 RELAYCORE_API bool supersedes(std::int64_t a_created, const EventId& a_id, std::int64_t b_created,
                               const EventId& b_id) noexcept;
 
-// [Threading] write_batch(), purge_expired() and erase() are called by one writer thread at a
-//   time. query(), scan_keys(), count(), contains() and max_seq() are called from several
-//   reader threads at once, concurrently with writes.
+// [Threading] write_batch(), purge_expired(), erase() and size_bytes() are called by one writer
+//   thread at a time. query(), scan_keys(), count(), contains() and max_seq() are called from
+//   several reader threads at once, concurrently with writes.
 // [Blocking] Every method may block on I/O; relaycore calls them only from its own pool
 //   threads, never from a host thread.
 // [Ownership] Events are shared, immutable EventPtr; a storage may keep the pointers.
@@ -156,6 +167,11 @@ class RELAYCORE_API Storage {
   // in one transaction, and returns those that were stored (reason kErased) in the order given.
   // erase_events() in relaycore/storage_rules.hpp implements it over the write primitives.
   virtual Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) = 0;
+
+  // How many bytes the store holds, for RetentionRules::max_bytes: for SQLite the database's
+  // pages in use, for PostgreSQL its tables with their indexes, for memory an estimate. The
+  // default says "error: ..." (the storage does not know), and a size limit is then not applied.
+  virtual Result<std::uint64_t> size_bytes();
 };
 
 // In-memory storage: fast and forgetful; for tests, ephemeral relays and benchmarks.

@@ -54,8 +54,9 @@ struct ChangeBatch {
   // The events the commit stored, in commit order, with their sequences.
   std::vector<StoredEvent> stored;
   // The events it removed, each with its reason: older versions replaced, events a NIP-09
-  // deletion named, NIP-40 expirations purged (kExpired) and operator erases (kErased, see
-  // Relay::erase). A purge or an erase is a commit of its own, with nothing stored.
+  // deletion named, NIP-40 expirations purged (kExpired), operator erases (kErased, see
+  // Relay::erase) and retention removals (kRetention, see relaycore/retention.hpp). A purge, an
+  // erase or a retention batch is a commit of its own, with nothing stored.
   std::vector<RemovedEvent> removed;
   // True when the listener fell so far behind that batches were dropped before this one: a
   // cache built from the batches must be rebuilt from a query.

@@ -18,6 +18,12 @@ const char* audit_action_name(AuditAction action) noexcept {
       return "event_expired";
     case AuditAction::kEventErased:
       return "event_erased";
+    case AuditAction::kRetentionMaxAge:
+      return "retention_max_age";
+    case AuditAction::kRetentionMaxPerAuthor:
+      return "retention_max_per_author";
+    case AuditAction::kRetentionMaxBytes:
+      return "retention_max_bytes";
   }
   return "unknown";
 }
@@ -59,6 +65,9 @@ std::optional<AuditAction> action_from_code(std::int64_t code) noexcept {
     case static_cast<std::int64_t>(AuditAction::kRecovered):
     case static_cast<std::int64_t>(AuditAction::kEventExpired):
     case static_cast<std::int64_t>(AuditAction::kEventErased):
+    case static_cast<std::int64_t>(AuditAction::kRetentionMaxAge):
+    case static_cast<std::int64_t>(AuditAction::kRetentionMaxPerAuthor):
+    case static_cast<std::int64_t>(AuditAction::kRetentionMaxBytes):
       return static_cast<AuditAction>(code);
     default:
       return std::nullopt;

@@ -14,6 +14,7 @@ std::unique_ptr<const LiveSettings> LiveOptions::make(const Options& options) {
   s->filter_policy = options.filter_policy;
   s->auth_on_connect = options.auth_on_connect;
   s->max_future_seconds = options.max_future_seconds;
+  s->retention = options.retention;
   s->info_document = build_info_document(options);
   return s;
 }

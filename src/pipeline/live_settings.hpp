@@ -20,6 +20,8 @@ struct LiveSettings {
   std::shared_ptr<FilterPolicy> filter_policy;
   bool auth_on_connect = false;
   std::int64_t max_future_seconds = 0;
+  // Read by the writer before each retention step.
+  RetentionRules retention;
   // The NIP-11 document, built from the fields above and Options::info.
   std::string info_document;
 };

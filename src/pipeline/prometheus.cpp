@@ -95,6 +95,8 @@ std::string prometheus_text(const RelayStats& s) {
          s.pubsub_received);
   metric(out, "expired_purged_total", "counter", "Expired events purged (NIP-40).",
          s.expired_purged);
+  metric(out, "retention_removed_total", "counter", "Events the retention rules removed.",
+         s.retention_removed);
   out.append("# HELP relaycore_rate_limited_total Requests refused by the rate limits, by verb.\n");
   out.append("# TYPE relaycore_rate_limited_total counter\n");
   labelled(out, "rate_limited_total", "verb", "EVENT", s.rate_limits.refused_event);

@@ -90,8 +90,8 @@ class RelayImpl final : public Relay {
                  core_->ingest, core_->writes}),
         dispatch_({core_->log, core_->stats, core_->index, core_->pubsub, core_->node_id,
                    core_->listeners, core_->dispatch}),
-        write_({core_->options, core_->log, core_->stats, core_->recent_ids, core_->index,
-                core_->storage, core_->audit, core_->writes, core_->dispatch},
+        write_({core_->options, core_->live, core_->log, core_->stats, core_->recent_ids,
+                core_->index, core_->storage, core_->audit, core_->writes, core_->dispatch},
                dispatch_),
         query_({core_->options, core_->live, core_->log, core_->index, core_->storage,
                 core_->scheduler}) {}
@@ -214,6 +214,7 @@ class RelayImpl final : public Relay {
     if (core_->stopping.load()) return Status::error("relay is shutting down");
     // One change at a time, so the limiter and the live settings come from the same options.
     std::lock_guard lock(reconfigure_mu_);
+    if (Status s = validate_retention(options.retention); !s) return s;
     if (Status s = core_->rate_limiter->reconfigure(options.rate_limits); !s) return s;
     core_->live.set(options);
     core_->log.write(LogLevel::kDebug, "relay: reconfigured");
@@ -312,6 +313,7 @@ Result<std::unique_ptr<Relay>> Relay::open(Options options) {
   core->node_id = opts.node_id.empty() ? random_node_id() : opts.node_id;
 
   // Before storage, so a bad setting fails without touching the database.
+  if (Status s = validate_retention(opts.retention); !s) return s;
   Result<std::shared_ptr<RateLimiter>> limiter = new_rate_limiter(opts.rate_limits);
   if (!limiter) return limiter.error();
   core->rate_limiter = std::move(limiter).value();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "pipeline/core.hpp"
+#include "pipeline/retention.hpp"
 #include "pipeline/thread_group.hpp"
 
 namespace relaycore::pipeline {
@@ -72,6 +73,7 @@ class WriteStage {
  public:
   struct Deps {
     const Options& options;
+    const LiveOptions& live;
     const Log& log;
     StatsRecorder& stats;
     RecentIds& recent_ids;
@@ -82,7 +84,7 @@ class WriteStage {
     BoundedQueue<DispatchJob>& out;
   };
   WriteStage(Deps deps, DispatchStage& dispatcher)
-      : deps_(std::move(deps)), dispatcher_(dispatcher) {}
+      : deps_(std::move(deps)), dispatcher_(dispatcher), retention_(*deps_.storage, deps_.log) {}
   void start();
   void join();
 
@@ -93,13 +95,16 @@ class WriteStage {
   void process(std::span<WriteJob> jobs);
   void purge_expired();
   void erase(EraseJob& job);
-  // Audits removals no stored event caused (expiry, erase) and hands them to the change
+  // One retention step (see Retention), audited and reported like a purge.
+  void retain();
+  // Audits removals no stored event caused (expiry, erase, retention) and hands them to the change
   // listeners; the audit sink's status.
   Status finish_removals(std::vector<RemovedEvent> removed);
   // Hands a batch's records to the audit sink, timing any wait for room.
   Status audit(std::vector<AuditRecord> records);
   Deps deps_;
   DispatchStage& dispatcher_;
+  Retention retention_;
   std::thread thread_;
 };
 

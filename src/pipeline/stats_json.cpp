@@ -126,6 +126,7 @@ std::string stats_json(const RelayStats& s) {
   m.add("pubsub_publish_failed", s.pubsub_publish_failed);
   m.add("pubsub_received", s.pubsub_received);
   m.add("expired_purged", s.expired_purged);
+  m.add("retention_removed", s.retention_removed);
   m.add("rate_limits", s.rate_limits);
   m.add("refusals", s.refusals);
   out.push_back('}');

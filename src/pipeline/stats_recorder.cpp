@@ -87,6 +87,7 @@ void StatsRecorder::fill(RelayStats& out) const noexcept {
   out.pubsub_publish_failed = get(pubsub_publish_failed);
   out.pubsub_received = get(pubsub_received);
   out.expired_purged = get(expired_purged);
+  out.retention_removed = get(retention_removed);
   out.ack_latency = ack_latency.snapshot();
   out.dispatch_latency = dispatch_latency.snapshot();
   for (std::size_t i = 0; i < refusals.size(); ++i) out.refusals.counts[i] = get(refusals[i]);

@@ -34,7 +34,7 @@ struct StatsRecorder {
   Counter slow_consumer_disconnects{0};
   Counter audit_waits{0}, audit_wait_us{0};
   Counter events_delivered{0}, pubsub_published{0}, pubsub_publish_failed{0}, pubsub_received{0};
-  Counter expired_purged{0};
+  Counter expired_purged{0}, retention_removed{0};
   AtomicHistogram ack_latency, dispatch_latency;
   std::array<Counter, RefusalStats::kPrefixes.size() + 1> refusals{};
 

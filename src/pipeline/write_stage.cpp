@@ -1,8 +1,8 @@
 // Write stage: the single writer. It takes whatever is queued (up to max_write_batch) and
 // commits it as one transaction (group commit), hands the batch's audit records to the bounded
 // audit sink (waiting if it is full), and only then acks. Dispatch follows the acks (deferred)
-// or precedes them (inline). Between batches it purges expired events and runs erases, which
-// are audited and reported to change listeners as well.
+// or precedes them (inline). Between batches it purges expired events, runs erases and, when
+// idle, retention steps, which are audited and reported to change listeners as well.
 #include <algorithm>
 
 #include "pipeline/stages.hpp"
@@ -24,15 +24,19 @@ AuditRecord audit_record(AuditAction action, std::int64_t now, std::uint64_t seq
   return r;
 }
 
-// The audit action that records a removal for this reason.
-AuditAction removal_action(RemovalReason reason) {
-  switch (reason) {
+// The audit action that records this removal.
+AuditAction removal_action(const RemovedEvent& gone) {
+  switch (gone.reason) {
     case RemovalReason::kReplaced:
       return AuditAction::kEventReplaced;
     case RemovalReason::kDeleted:
       return AuditAction::kEventDeleted;
     case RemovalReason::kExpired:
       return AuditAction::kEventExpired;
+    case RemovalReason::kRetention:
+      if (gone.rule == RetentionRule::kMaxAge) return AuditAction::kRetentionMaxAge;
+      if (gone.rule == RetentionRule::kMaxPerAuthor) return AuditAction::kRetentionMaxPerAuthor;
+      return AuditAction::kRetentionMaxBytes;
     case RemovalReason::kErased:
       break;
   }
@@ -53,13 +57,21 @@ void WriteStage::run() {
   name_this_thread("rc-write");
   std::vector<WriteJob> jobs;
   auto next_purge = Clock::now();
+  auto next_retention = Clock::now();
   const auto purge_every = std::chrono::seconds(deps_.options.purge_interval_seconds);
   for (;;) {
-    if (!deps_.in.pop_batch_for(jobs, deps_.options.max_write_batch, kIdleWake)) break;
+    // While retention has steps to take, nothing queued means idle at once.
+    const auto wait = retention_.pending() ? Clock::duration::zero() : Clock::duration(kIdleWake);
+    if (!deps_.in.pop_batch_for(jobs, deps_.options.max_write_batch, wait)) break;
     if (!jobs.empty()) run_jobs(jobs);
     if (purge_every.count() > 0 && Clock::now() >= next_purge) {
       purge_expired();
       next_purge = Clock::now() + purge_every;
+    }
+    // In idle time; under steady load, a step a second, so that retention still moves.
+    if (jobs.empty() || Clock::now() >= next_retention) {
+      retain();
+      next_retention = Clock::now() + kIdleWake;
     }
   }
 }
@@ -91,6 +103,20 @@ void WriteStage::purge_expired() {
   (void)finish_removals(std::move(purged).value());
 }
 
+void WriteStage::retain() {
+  Result<std::vector<RemovedEvent>> removed =
+      retention_.step(deps_.live.get().retention, unix_now(), Clock::now());
+  if (!removed) {
+    deps_.log.failure(LogLevel::kError, "write: retention failed", removed.error().message());
+    return;
+  }
+  if (removed->empty()) return;
+  bump(deps_.stats.retention_removed, removed->size());
+  deps_.log.write(LogLevel::kDebug, "write: retention removed {} events", removed->size());
+  // A failure is logged by audit(); the removals stand.
+  (void)finish_removals(std::move(removed).value());
+}
+
 void WriteStage::erase(EraseJob& job) {
   Result<std::vector<RemovedEvent>> erased = deps_.storage->erase(job.ids);
   if (!erased) {
@@ -114,10 +140,10 @@ Status WriteStage::finish_removals(std::vector<RemovedEvent> removed) {
   std::vector<AuditRecord> records;
   records.reserve(removed.size());
   for (const RemovedEvent& gone : removed) {
-    // The expired event's author set its expiration; an erase has no author behind it.
+    // The expired event's author set its expiration; an erase or a retention removal has no
+    // author behind it: the operator caused it.
     const Pubkey actor = gone.reason == RemovalReason::kExpired ? gone.pubkey : Pubkey{};
-    records.push_back(
-        audit_record(removal_action(gone.reason), now, gone.seq, gone.id, gone.kind, actor));
+    records.push_back(audit_record(removal_action(gone), now, gone.seq, gone.id, gone.kind, actor));
   }
   Status audited = audit(std::move(records));
   DispatchJob job;
@@ -213,8 +239,8 @@ void WriteStage::process(std::span<WriteJob> jobs) {
         records.push_back(audit_record(AuditAction::kEventCreated, now, r.seq, ev->id(), ev->kind(),
                                        ev->pubkey()));
         for (const RemovedEvent& gone : r.removed) {
-          records.push_back(audit_record(removal_action(gone.reason), now, gone.seq, gone.id,
-                                         gone.kind, ev->pubkey()));
+          records.push_back(
+              audit_record(removal_action(gone), now, gone.seq, gone.id, gone.kind, ev->pubkey()));
           dispatch.removed.push_back(gone);
         }
         dispatch.events.push_back(ev);

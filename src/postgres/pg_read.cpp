@@ -18,6 +18,10 @@ using storage::SqlQuery;
 constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = $1";
 constexpr std::string_view kMaxSeq =
     "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM relaycore_event_seq";
+// Every table of the schema with its indexes and TOAST data.
+constexpr std::string_view kSizeBytes =
+    "SELECT pg_total_relation_size('events') + pg_total_relation_size('tags') + "
+    "pg_total_relation_size('deleted_ids') + pg_total_relation_size('deleted_addresses')";
 constexpr std::string_view kExpired =
     "SELECT id FROM events WHERE expiration IS NOT NULL AND expiration <= $1";
 constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq > $1 ORDER BY seq";
@@ -163,6 +167,13 @@ Result<std::uint64_t> pg_max_seq(PgConnection& conn) {
   auto res = conn.exec(kMaxSeq);
   if (!res) return std::move(res).error();
   if (PQntuples(res->get()) != 1) return Status::error("storage: PostgreSQL max_seq failed");
+  return static_cast<std::uint64_t>(get_int(res->get(), 0, 0));
+}
+
+Result<std::uint64_t> pg_size_bytes(PgConnection& conn) {
+  auto res = conn.exec(kSizeBytes);
+  if (!res) return std::move(res).error();
+  if (PQntuples(res->get()) != 1) return Status::error("storage: PostgreSQL size_bytes failed");
   return static_cast<std::uint64_t>(get_int(res->get(), 0, 0));
 }
 

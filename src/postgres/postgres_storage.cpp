@@ -89,6 +89,11 @@ class PostgresStorage final : public Storage {
     return postgres::pg_erase(*writer_, ids);
   }
 
+  Result<std::uint64_t> size_bytes() override {
+    auto lease = readers_.acquire();
+    return postgres::pg_size_bytes(*lease);
+  }
+
  private:
   // The connections keep a reference to the options, so they are declared first.
   const PostgresOptions options_;

@@ -27,6 +27,16 @@ using TimeKey = EventKey;
 // How many events a scan collects under the lock before handing them to the visitor.
 constexpr std::size_t kScanChunk = 1024;
 
+// What the indexes spend on one event: a node in each of the three maps keyed by it, with the
+// allocator's headers.
+constexpr std::uint64_t kIndexBytesPerEvent = 256;
+
+// The bytes one stored event holds, for size_bytes(): the object, its JSON, and its decoded
+// fields (about as large again as the JSON they were read from), plus its index entries.
+std::uint64_t bytes_held(const Event& e) {
+  return sizeof(Event) + 2 * e.json().size() + kIndexBytesPerEvent;
+}
+
 class MemoryStorage final : public Storage, private WriteTarget {
  public:
   Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override;
@@ -42,6 +52,7 @@ class MemoryStorage final : public Storage, private WriteTarget {
                     const std::function<bool(const StoredEvent&)>& visit) override;
   Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) override;
   Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) override;
+  Result<std::uint64_t> size_bytes() override;
 
  private:
   // WriteTarget, called with mutex_ held exclusively.
@@ -94,6 +105,8 @@ class MemoryStorage final : public Storage, private WriteTarget {
   std::map<Address, std::int64_t> deleted_addresses_;
   // The last sequence handed out; never reused, even when its event is removed.
   std::uint64_t last_seq_ = 0;
+  // The sum of bytes_held() over the stored events.
+  std::uint64_t bytes_ = 0;
 };
 
 bool MemoryStorage::visible(const StoredEvent& stored, const Filter& filter,
@@ -249,6 +262,11 @@ Result<std::vector<RemovedEvent>> MemoryStorage::erase(std::span<const EventId> 
   return erased;
 }
 
+Result<std::uint64_t> MemoryStorage::size_bytes() {
+  auto lock = read_lock();
+  return bytes_;
+}
+
 Result<std::optional<StoredRef>> MemoryStorage::find(const EventId& id) {
   auto it = created_by_id_.find(id);
   if (it == created_by_id_.end()) return std::optional<StoredRef>();
@@ -289,6 +307,7 @@ Status MemoryStorage::remove(const EventId& id) {
   by_seq_.erase(stored.seq);
   by_time_.erase(node);
   created_by_id_.erase(it);
+  bytes_ -= bytes_held(*stored.event);
   return Status::ok();
 }
 
@@ -298,6 +317,7 @@ Result<std::uint64_t> MemoryStorage::insert(const EventPtr& event) {
   created_by_id_.emplace(event->id(), event->created_at());
   by_seq_.emplace(seq, event);
   if (auto address = address_of(*event)) addresses_[*address] = event->id();
+  bytes_ += bytes_held(*event);
   return seq;
 }
 

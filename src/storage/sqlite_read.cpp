@@ -20,7 +20,6 @@ constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = ?1";
 constexpr std::string_view kMaxSeq = "SELECT seq FROM sqlite_sequence WHERE name = 'events'";
 constexpr std::string_view kExpired =
     "SELECT id FROM events WHERE expiration IS NOT NULL AND expiration <= ?1";
-constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq";
 
 // The prefix of canonical JSON before the id's hex.
 constexpr std::string_view kIdPrefix = "{\"id\":\"";

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string_view>
 #include <vector>
 
 #include "relaycore/event.hpp"
@@ -14,6 +15,11 @@
 #include "storage/sqlite_event_cache.hpp"
 
 namespace relaycore::storage {
+
+// Storage::scan_since's statement: a range of the primary key, so reading on from a position
+// (as retention does, a batch at a time) costs what it reads.
+inline constexpr std::string_view kScanSince =
+    "SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq";
 
 // With a cache, rows already cached are not parsed again and rows parsed are cached.
 Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,

@@ -102,6 +102,11 @@ class SqliteStorage final : public Storage {
     return erased;
   }
 
+  Result<std::uint64_t> size_bytes() override {
+    std::lock_guard lock(writer_mutex_);
+    return storage::sqlite_size_bytes(*writer_);
+  }
+
  private:
   // After a committed batch: forgets what it removed, then caches what it stored and kept (an
   // event a later event of the same batch deleted was never visible).

@@ -269,4 +269,20 @@ Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn,
   return erased;
 }
 
+Result<std::uint64_t> sqlite_size_bytes(SqliteConnection& conn) {
+  std::int64_t values[3] = {0, 0, 0};
+  constexpr std::string_view kPragmas[3] = {"PRAGMA page_count", "PRAGMA freelist_count",
+                                            "PRAGMA page_size"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto stmt = conn.prepare(kPragmas[i]);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    const int rc = sqlite3_step(*stmt);
+    if (rc != SQLITE_ROW) return sqlite_error("reading the database size failed", rc);
+    values[i] = sqlite3_column_int64(*stmt, 0);
+  }
+  const std::int64_t pages = std::max<std::int64_t>(0, values[0] - values[1]);
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(values[2]);
+}
+
 }  // namespace relaycore::storage

@@ -22,6 +22,10 @@ Status Storage::scan_keys(const Filter& filter, const QueryRequest& request,
   return Status::ok();
 }
 
+Result<std::uint64_t> Storage::size_bytes() {
+  return Status::error("this storage does not report its size");
+}
+
 }  // namespace relaycore
 
 namespace relaycore::storage {

@@ -133,6 +133,25 @@ inline void erase_removes_outright(const Factory& make) {
   CHECK(write_one(*s, a).outcome == WriteOutcome::kStored);
 }
 
+// size_bytes, which retention's size limit reads: a storage that reports it counts what it
+// stores. One that does not says "error: ..." and the limit is not applied.
+inline void size_bytes_counts_what_is_stored(const Factory& make) {
+  auto s = fresh(make);
+  Result<std::uint64_t> empty = s->size_bytes();
+  if (!empty) {
+    CHECK(empty.error().message().starts_with("error: "));
+    return;
+  }
+  std::vector<EventPtr> events;
+  const std::string body(2000, 'x');
+  for (int i = 0; i < 100; ++i) events.push_back(event(test::alice(), 100 + i, body));
+  write(*s, events);
+  Result<std::uint64_t> full = s->size_bytes();
+  REQUIRE(full.is_ok());
+  // At least the JSON stored, give or take a tenth for how a store packs it.
+  CHECK(*full >= *empty + 100 * 2000 * 9 / 10);
+}
+
 // Reads from several threads while one thread writes: every call succeeds, every result is in
 // order, and what a reader sees only grows. Catch2 is not thread-safe, so threads only count.
 inline void concurrent_reads_during_writes(const Factory& make) {

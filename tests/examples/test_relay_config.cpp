@@ -16,11 +16,13 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../conformance/temp_dir.hpp"
 #include "child_process.hpp"
 #include "config.hpp"
+#include "relaycore/keys.hpp"
 #include "relaycore/websocket/client.hpp"
 
 using relaycore::examples_test::ChildProcess;
@@ -95,7 +97,110 @@ bool req_eose(relaycore::websocket::Client& client, const std::string& sub) {
   return false;
 }
 
+// The ids of the kind 1 events a REQ returns before its EOSE; nullopt when the REQ failed.
+std::optional<std::vector<std::string>> kind1_ids(relaycore::websocket::Client& client,
+                                                  const std::string& sub) {
+  if (!client.send_text(R"(["REQ",")" + sub + R"(",{"kinds":[1]}])")) return std::nullopt;
+  std::vector<std::string> ids;
+  for (;;) {
+    relaycore::Result<std::string> text = client.receive_text(5000ms);
+    if (!text) return std::nullopt;
+    if (*text == R"(["EOSE",")" + sub + R"("])") break;
+    const std::size_t at = text->find(R"("id":")");
+    if (at != std::string::npos) ids.push_back(text->substr(at + 6, 64));
+  }
+  if (!client.send_text(R"(["CLOSE",")" + sub + R"("])")) return std::nullopt;
+  return ids;
+}
+
+relaycore::EventPtr kind1(const relaycore::Keypair& keys, std::int64_t created_at) {
+  relaycore::EventDraft d;
+  d.kind = 1;
+  d.created_at = created_at;
+  d.content = "note from " + std::to_string(created_at);
+  return relaycore::sign_event(keys, std::move(d)).value();
+}
+
 }  // namespace
+
+TEST_CASE("relaycore-relay: the [retention] keys become the relay's rules", "[examples]") {
+  relaycore::conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  const std::string config = dir.file("relay.toml");
+  write_file(config,
+             "[retention]\n"
+             "max-age = [\"1: 30d\", \"7,9-10: 12h\", \"30000-39999: 90d\"]\n"
+             "max-per-author = [\"1,6-7: 500\"]\n"
+             "max-bytes = 53687091200\n"
+             "batch-size = 64\n"
+             "interval-seconds = 5\n");
+  std::vector<std::string> errors;
+  bool help = false;
+  relaycore::relay_example::Config c =
+      relaycore::relay_example::load_config(config, {}, errors, help);
+  REQUIRE(errors.empty());
+  using relaycore::KindRange;
+  using relaycore::MaxAgeRule;
+  const relaycore::RetentionRules& r = c.options.retention;
+  CHECK(r.max_age == std::vector<MaxAgeRule>{{{1, 1}, 30 * 86400},
+                                             {{7, 7}, 12 * 3600},
+                                             {{9, 10}, 12 * 3600},
+                                             {{30000, 39999}, 90 * 86400}});
+  REQUIRE(r.max_per_author.size() == 1);
+  CHECK(r.max_per_author[0].kinds == std::vector<KindRange>{{1, 1}, {6, 7}});
+  CHECK(r.max_per_author[0].max_events == 500);
+  CHECK(r.max_bytes == 53687091200ull);
+  CHECK(r.batch_size == 64);
+  CHECK(r.interval_seconds == 5);
+  CHECK(relaycore::validate_retention(r).is_ok());
+}
+
+TEST_CASE("relaycore-relay: SIGHUP applies new retention rules to a running relay", "[examples]") {
+  relaycore::conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  const std::string config = dir.file("relay.toml");
+  const std::string head = "listen = \"127.0.0.1:0\"\ndb = \"" + dir.file("relay.db") + "\"\n";
+  write_file(config, head + "[retention]\n");
+  ChildProcess relay({RELAYCORE_RELAY, "--config", config}, "", /*merge_stderr=*/true);
+  REQUIRE(relay.started());
+  const std::uint16_t port = wait_listening(relay);
+  REQUIRE(port != 0);
+  auto client = relaycore::websocket::Client::connect("ws://127.0.0.1:" + std::to_string(port));
+  REQUIRE(client.is_ok());
+
+  const relaycore::Keypair keys = relaycore::Keypair::generate();
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  relaycore::EventPtr old = kind1(keys, now - 40 * 86400);
+  relaycore::EventPtr fresh = kind1(keys, now);
+  for (const relaycore::EventPtr& e : {old, fresh}) {
+    REQUIRE((*client)->send_text("[\"EVENT\"," + std::string(e->json()) + "]"));
+    relaycore::Result<std::string> ok = (*client)->receive_text(5000ms);
+    REQUIRE(ok.is_ok());
+    CHECK(ok->find("true") != std::string::npos);
+  }
+  CHECK(kind1_ids(**client, "before").value().size() == 2);
+
+  write_file(config, head + "[retention]\nmax-age = [\"1: 30d\"]\n");
+  ::kill(relay.pid(), SIGHUP);
+  std::string log;
+  REQUIRE(wait_for_line(relay, "SIGHUP: reloaded", log));
+  CHECK(log.find("changed: max-age") != std::string::npos);
+  // The writer removes the old note at its next idle moment; the fresh one stays.
+  std::vector<std::string> left;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
+    left = kind1_ids(**client, "after" + std::to_string(i)).value();
+    if (left.size() < 2) break;
+    std::this_thread::sleep_for(20ms);  // between polls
+  }
+  CHECK(left == std::vector<std::string>{std::string(fresh->id_hex())});
+
+  (*client)->close();
+  ::kill(relay.pid(), SIGTERM);
+  CHECK(relay.wait() == 0);
+}
 
 TEST_CASE("relaycore-relay: a config file sets the relay up", "[examples]") {
   relaycore::conformance::TempDir dir;
@@ -159,7 +264,22 @@ TEST_CASE("relaycore-relay: config mistakes exit 2 naming the key and the line",
        "relay.toml:4: unknown key \"limits.bogus\""},
       {db_line + "[limits]\nevent-rate = \"1/s\"\n",
        "relay.toml:3: unknown key \"limits.event-rate\" (it belongs in [rate-limits])"},
-      {db_line + "[retention]\nmax-age = 5\n", "relay.toml:3: unknown key \"retention.max-age\""},
+      {db_line + "[compression]\nlevel = 5\n", "relay.toml:3: unknown key \"compression.level\""},
+      {db_line + "[retention]\nmax-age = 5\n",
+       "relay.toml:3: retention.max-age: wants an array of strings"},
+      {db_line + "[retention]\nmax-age = [\"1: 30\"]\n",
+       "relay.toml:3: retention.max-age: wants an age such as 30d, 12h, 90m or 3600s, got \"30\""},
+      {db_line + "[retention]\n\nmax-age = [\"5-1: 1d\"]\n",
+       "relay.toml:4: retention.max-age: kinds 5-1 run backwards"},
+      {db_line + "[retention]\nmax-age = [\"1 30d\"]\n",
+       "relay.toml:3: retention.max-age: wants \"KINDS: AGE\", got \"1 30d\""},
+      {db_line + "[retention]\nmax-per-author = [\"1000-1999: 5\"]\n",
+       "relay.toml:3: retention.max-per-author: retention: a max-per-author rule names more "
+       "than 256 kinds"},
+      {db_line + "[retention]\nmax-per-author = [\"x: 5\"]\n",
+       "relay.toml:3: retention.max-per-author: \"x\" is not a kind"},
+      {db_line + "[retention]\nbatch-size = 0\n",
+       "relay.toml:3: retention.batch-size: wants 1 to 1048576, got \"0\""},
       {db_line + "[nonsense]\n", "relay.toml:2: unknown section [nonsense]"},
       {db_line + "threads = 0\n", "relay.toml:2: threads: wants 1 to 256, got \"0\""},
       {db_line + "\n[rate-limits]\nreq-rate = \"9/d\"\n",

@@ -35,6 +35,10 @@ TEST_CASE("audit action names", "[audit]") {
   CHECK(std::string(audit_action_name(AuditAction::kRecovered)) == "recovered");
   CHECK(std::string(audit_action_name(AuditAction::kEventExpired)) == "event_expired");
   CHECK(std::string(audit_action_name(AuditAction::kEventErased)) == "event_erased");
+  CHECK(std::string(audit_action_name(AuditAction::kRetentionMaxAge)) == "retention_max_age");
+  CHECK(std::string(audit_action_name(AuditAction::kRetentionMaxPerAuthor)) ==
+        "retention_max_per_author");
+  CHECK(std::string(audit_action_name(AuditAction::kRetentionMaxBytes)) == "retention_max_bytes");
   CHECK(std::string(audit_action_name(static_cast<AuditAction>(99))) == "unknown");
 }
 

@@ -43,8 +43,11 @@ class TempDir {
 // Record i of a test chain: every field differs from record to record, and every action occurs.
 inline AuditRecord audit_record(std::uint64_t i) {
   static constexpr AuditAction kActions[] = {
-      AuditAction::kEventCreated, AuditAction::kEventDeleted, AuditAction::kEventReplaced,
-      AuditAction::kRecovered,    AuditAction::kEventExpired, AuditAction::kEventErased};
+      AuditAction::kEventCreated,     AuditAction::kEventDeleted,
+      AuditAction::kEventReplaced,    AuditAction::kRecovered,
+      AuditAction::kEventExpired,     AuditAction::kEventErased,
+      AuditAction::kRetentionMaxAge,  AuditAction::kRetentionMaxPerAuthor,
+      AuditAction::kRetentionMaxBytes};
   AuditRecord r;
   r.event_seq = i;
   r.timestamp = 1700000000 + static_cast<std::int64_t>(i);
