@@ -15,7 +15,7 @@
 namespace relaycore::storage {
 
 // A search ranks at most this many matches, the most recently stored (SqlDialect::max_ranked):
-// bm25 scoring costs a few microseconds per match, and a common word matches most of a store.
+// ranking reads each match's content, and a common word matches most of a store.
 inline constexpr std::uint32_t kMaxRankedMatches = 2000;
 
 // "?" placeholders, "+seq"/"+expiration" to keep the planner on the filter's indexes, and the
@@ -23,7 +23,9 @@ inline constexpr std::uint32_t kMaxRankedMatches = 2000;
 const SqlDialect& sqlite_dialect() noexcept;
 
 // SELECT seq, json for one filter, in NIP-01 order, limited. Driven by the tags index
-// (build_tag_select) when a tag condition has one value and there are no ids or authors.
+// (build_tag_select) when a tag condition has one value and there are no ids or authors. For a
+// search, the newest kMaxRankedMatches matches instead (seq, created_at, id, content), for
+// rank_search (sqlite_search.hpp).
 SqlQuery build_select(const Filter& filter, const QueryRequest& request, std::uint32_t limit);
 
 // At most this many scans serve one filter by merging; each is a statement of its own.
