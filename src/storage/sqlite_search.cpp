@@ -36,8 +36,9 @@ Result<std::vector<double>> word_weights(SqliteConnection& conn,
     StatementScope scope(*stmt);
     bind_text(*stmt, 1, expression);
     bind_int(*stmt, 2, kWordCountSample);
-    if (const int rc = sqlite3_step(*stmt); rc != SQLITE_ROW)
+    if (const int rc = sqlite3_step(*stmt); rc != SQLITE_ROW) {
       return sqlite_error("read failed", rc);
+    }
     double matching = static_cast<double>(sqlite3_column_int64(*stmt, 0));
     if (matching >= static_cast<double>(kWordCountSample)) {
       const double span = documents - static_cast<double>(sqlite3_column_int64(*stmt, 1)) + 1;

@@ -47,16 +47,18 @@ constexpr std::string_view kSearchRemove =
 constexpr std::string_view kFindContent =
     "SELECT seq, json_extract(json, '$.content') FROM events WHERE id = ?1";
 
-// Removes an event's words from the search index; `content` is the stored JSON's content, as
-// json_extract reads it (the migration indexes that too).
+// Removes an event's words from the search index. `content` is the stored JSON's content as
+// json_extract reads it, the text the writer indexed (Event::content()) decoded again from
+// canonical JSON; the migration indexes json_extract's reading too.
 Status unindex(SqliteConnection& conn, std::int64_t seq, std::string_view content) {
   auto stmt = conn.prepare(kSearchRemove);
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);
   bind_int(*stmt, 1, seq);
   bind_text(*stmt, 2, content);
-  if (const int rc = sqlite3_step(*stmt); rc != SQLITE_DONE)
+  if (const int rc = sqlite3_step(*stmt); rc != SQLITE_DONE) {
     return sqlite_error("write failed", rc);
+  }
   return Status::ok();
 }
 
@@ -284,8 +286,8 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
   std::vector<RemovedEvent> purged;
   Status status = in_transaction(conn, [&] {
     purged.clear();
-    // The purged events' content, to remove their words once the DELETE is done.
-    std::vector<std::pair<std::int64_t, std::string>> words;
+    // The purged events' seq and content, to remove their words once the DELETE is done.
+    std::vector<std::pair<std::int64_t, std::string>> contents;
     for (std::string_view sql : {kPurgeTags, kPurgeEvents}) {
       auto stmt = conn.prepare(sql);
       if (!stmt) return std::move(stmt).error();
@@ -301,12 +303,12 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
         column_bytes(*stmt, 3, gone.pubkey);
         purged.push_back(gone);
         if (search_index) {
-          words.emplace_back(sqlite3_column_int64(*stmt, 2), std::string(column_text(*stmt, 4)));
+          contents.emplace_back(sqlite3_column_int64(*stmt, 2), column_text(*stmt, 4));
         }
       }
       if (rc != SQLITE_DONE) return sqlite_error("purge failed", rc);
     }
-    for (const auto& [seq, content] : words) {
+    for (const auto& [seq, content] : contents) {
       if (Status s = unindex(conn, seq, content); !s) return s;
     }
     return Status::ok();
