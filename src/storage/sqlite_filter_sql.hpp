@@ -15,8 +15,9 @@
 namespace relaycore::storage {
 
 // A search ranks at most this many matches, the most recently stored (SqlDialect::max_ranked):
-// ranking reads each match's content, and a common word matches most of a store.
-inline constexpr std::uint32_t kMaxRankedMatches = 2000;
+// ranking reads each match's row and content (about 5 us each, most of a search's time), and a
+// common word matches most of a store.
+inline constexpr std::uint32_t kMaxRankedMatches = 1000;
 
 // "?" placeholders, "+seq"/"+expiration" to keep the planner on the filter's indexes, and the
 // FTS5 table events_search for NIP-50, ranking at most kMaxRankedMatches.
