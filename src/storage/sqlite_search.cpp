@@ -53,6 +53,7 @@ Result<std::vector<double>> word_weights(SqliteConnection& conn,
 
 Status rank_search(SqliteConnection& conn, const std::vector<std::string>& words,
                    std::vector<SearchCandidate>& candidates) {
+  if (candidates.empty()) return Status::ok();
   auto weights = word_weights(conn, words);
   if (!weights) return std::move(weights).error();
   std::vector<search::WordCounts> counts;
