@@ -8,8 +8,9 @@
 //     Storage::query, the words drawn with the same Zipf frequencies (so common words are
 //     searched most, as people do), and separately words by frequency band;
 //   - ingest: --ingest events written in batches of 256 (a group commit's size) into a new
-//     store with the index and one without (its triggers dropped), synchronous=FULL as a relay
-//     runs, alternated in rounds so load on the machine hits both alike;
+//     store with the index and one without (SqliteOptions::search_index = false: the same
+//     schema and code, the index left alone), synchronous=FULL as a relay runs, alternated in
+//     rounds so load on the machine hits both alike;
 //   - the index's size, from dbstat, against the rest of the file.
 //
 //   relaycore-bench-search [--events N] [--db FILE] [--queries Q] [--ingest M] [--reload]
@@ -104,10 +105,12 @@ std::vector<EventPtr> make_events(std::size_t begin, std::size_t end, std::uint6
   return out;
 }
 
-std::shared_ptr<relaycore::Storage> open(const std::string& path, relaycore::SqliteSync sync) {
+std::shared_ptr<relaycore::Storage> open(const std::string& path, relaycore::SqliteSync sync,
+                                         bool search_index = true) {
   relaycore::SqliteOptions o;
   o.path = path;
   o.synchronous = sync;
+  o.search_index = search_index;
   auto store = relaycore::new_sqlite_storage(o);
   if (!store) bench::die("open " + path + ": " + store.error().message());
   return std::move(store).value();
@@ -193,17 +196,7 @@ void report(const std::string& name, const std::string& key, const Latency& l) {
 // Events per second written in batches of 256 into `path`, with or without the index.
 double ingest_rate(const std::string& path, bool index, const std::vector<EventPtr>& events) {
   remove_db(path);
-  { auto store = open(path, relaycore::SqliteSync::kFull); }
-  if (!index) {
-    sqlite3* db = nullptr;
-    if (sqlite3_open(path.c_str(), &db) != SQLITE_OK ||
-        sqlite3_exec(db, "DROP TRIGGER events_search_insert; DROP TRIGGER events_search_delete",
-                     nullptr, nullptr, nullptr) != SQLITE_OK) {
-      bench::die("cannot drop the search triggers of " + path);
-    }
-    sqlite3_close(db);
-  }
-  auto store = open(path, relaycore::SqliteSync::kFull);
+  auto store = open(path, relaycore::SqliteSync::kFull, index);
   const auto start = bench::Clock::now();
   for (std::size_t b = 0; b < events.size(); b += 256) {
     std::vector<EventPtr> batch(

@@ -38,6 +38,11 @@ struct SqliteOptions {
   // measure the difference.
   // Default: true.
   bool buffer_wal_writes = true;
+  // Keep the NIP-50 search index up to date as events are stored and removed. false is there
+  // only to measure what the index costs the writer: searches then miss every event stored
+  // while it was false.
+  // Default: true.
+  bool search_index = true;
   // Events recently stored or read, kept parsed in memory by id: a REQ for ids is answered from
   // it without SQLite, and a row read that is cached is not parsed again.
   // Each holds an event's fields and its JSON: roughly twice the JSON plus a few hundred

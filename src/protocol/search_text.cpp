@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <memory>
 
@@ -120,18 +121,49 @@ std::vector<std::string> query_words(std::string_view query) {
 
 std::size_t term_frequency(const std::vector<std::string>& query, std::string_view content) {
   if (query.empty()) return 0;
-  std::vector<std::size_t> hits(query.size(), 0);
-  for_each_word(content, [&](std::string_view w) {
-    for (std::size_t q = 0; q < query.size(); ++q) {
-      if (query[q] == w) ++hits[q];
-    }
-  });
   std::size_t total = 0;
-  for (std::size_t h : hits) {
+  for (std::uint32_t h : count_words(query, content).hits) {
     if (h == 0) return 0;
     total += h;
   }
   return total;
+}
+
+WordCounts count_words(const std::vector<std::string>& query, std::string_view content) {
+  WordCounts counts;
+  counts.hits.assign(query.size(), 0);
+  for_each_word(content, [&](std::string_view w) {
+    ++counts.length;
+    for (std::size_t q = 0; q < query.size(); ++q) {
+      if (query[q] == w) ++counts.hits[q];
+    }
+  });
+  return counts;
+}
+
+double word_weight(double documents, double matching) noexcept {
+  return std::log(1.0 + (documents - matching + 0.5) / (matching + 0.5));
+}
+
+std::vector<double> bm25(const std::vector<WordCounts>& docs, const std::vector<double>& weights) {
+  constexpr double kK1 = 1.2;
+  constexpr double kB = 0.75;
+  double total_length = 0;
+  for (const WordCounts& d : docs) total_length += d.length;
+  const double average =
+      docs.empty() ? 1.0 : std::max(1.0, total_length / static_cast<double>(docs.size()));
+  std::vector<double> scores;
+  scores.reserve(docs.size());
+  for (const WordCounts& d : docs) {
+    const double norm = kK1 * (1.0 - kB + kB * static_cast<double>(d.length) / average);
+    double score = 0;
+    for (std::size_t q = 0; q < d.hits.size() && q < weights.size(); ++q) {
+      const double tf = static_cast<double>(d.hits[q]);
+      score += weights[q] * tf * (kK1 + 1.0) / (tf + norm);
+    }
+    scores.push_back(score);
+  }
+  return scores;
 }
 
 bool contains_all(const std::vector<std::string>& query,

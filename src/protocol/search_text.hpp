@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,25 @@ std::vector<std::string> query_words(std::string_view query);
 // How often each query word occurs in `content`, summed: the score the memory storage ranks by.
 // 0 unless every query word occurs (and for an empty query).
 std::size_t term_frequency(const std::vector<std::string>& query, std::string_view content);
+
+// One content's words as a ranking needs them: how often each query word occurs (in query
+// order) and how many words there are in all.
+struct WordCounts {
+  std::vector<std::uint32_t> hits;
+  std::uint32_t length = 0;
+};
+
+WordCounts count_words(const std::vector<std::string>& query, std::string_view content);
+
+// The weight of a word found in `matching` of `documents` events: rarer words weigh more
+// (BM25's inverse document frequency, always above 0).
+double word_weight(double documents, double matching) noexcept;
+
+// Each document's BM25 score for a query whose words weigh `weights` (word_weight, one per
+// query word, in query order): per word, its weight times its count in the document, saturated
+// (k1 = 1.2) and scaled down for documents longer than the average of `docs` (b = 0.75); summed
+// over the words. Higher is better.
+std::vector<double> bm25(const std::vector<WordCounts>& docs, const std::vector<double>& weights);
 
 // True when every query word occurs among `content_words` (sorted), and the query is not empty.
 bool contains_all(const std::vector<std::string>& query,

@@ -243,11 +243,11 @@ SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
     b.text("SELECT seq, json FROM events WHERE FALSE");
     return q;
   }
-  if (dialect.search == SqlSearch::kFts5 && dialect.max_ranked != 0) {
-    // The newest matches, scored, from FTS5's doclists read backwards; then the best of them
-    // with their JSON. Only the limit's rows read their JSON.
-    b.text("SELECT seq, json FROM (SELECT events.seq AS m_seq, bm25(events_search) AS m_score, ");
-    b.text("created_at AS m_created, id AS m_id FROM events_search CROSS JOIN events ON ");
+  if (dialect.search == SqlSearch::kFts5) {
+    // The newest matches, from FTS5's doclists read backwards, with what ranking them needs;
+    // the caller ranks them and reads the JSON of the best.
+    b.text("SELECT events.seq, created_at, id, json_extract(json, '$.content') FROM ");
+    b.text("events_search CROSS JOIN events ON ");
     b.text("events.seq = events_search.rowid WHERE events_search MATCH ");
     b.search_param(words);
     b.text(" AND ");
@@ -255,31 +255,17 @@ SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
     b.text(" AND ");
     b.conditions(filter, nullptr, /*with_search=*/false);
     b.text(" ORDER BY events_search.rowid DESC LIMIT ").param(std::int64_t{dialect.max_ranked});
-    b.text(") CROSS JOIN events ON events.seq = m_seq ORDER BY m_score, m_created DESC, m_id");
-    if (limit) b.text(" LIMIT ").param(std::int64_t{*limit});
     return q;
   }
-  if (dialect.search == SqlSearch::kFts5) {
-    // The FTS5 table drives the join: its matches are what is ranked.
-    b.text("SELECT seq, json FROM events_search CROSS JOIN events ON events.seq = ");
-    b.text("events_search.rowid WHERE events_search MATCH ");
-    b.search_param(words);
-  } else {
-    b.text("SELECT seq, json FROM events WHERE search @@ ");
-    b.search_param(words);
-  }
+  b.text("SELECT seq, json FROM events WHERE search @@ ");
+  b.search_param(words);
   b.text(" AND ");
   b.visible(request);
   b.text(" AND ");
   b.conditions(filter, nullptr, /*with_search=*/false);
-  if (dialect.search == SqlSearch::kFts5) {
-    b.text(" ORDER BY bm25(events_search)");
-  } else {
-    b.text(" ORDER BY ts_rank(search, ");
-    b.search_param(words);
-    b.text(") DESC");
-  }
-  b.text(", created_at DESC, id ASC");
+  b.text(" ORDER BY ts_rank(search, ");
+  b.search_param(words);
+  b.text(") DESC, created_at DESC, id ASC");
   if (limit) b.text(" LIMIT ").param(std::int64_t{*limit});
   return q;
 }

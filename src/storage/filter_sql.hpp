@@ -41,7 +41,8 @@ struct SqlQuery {
 enum class SqlSearch : std::uint8_t {
   // The storage tests search itself on the rows it reads; the condition is left out.
   kNone,
-  // SQLite: the FTS5 table events_search, keyed by seq; ranked by bm25().
+  // SQLite: the FTS5 table events_search, keyed by seq. The query returns the newest
+  // max_ranked matches, newest first, for the caller to rank (sqlite_search.hpp).
   kFts5,
   // PostgreSQL: the tsvector column events.search; ranked by ts_rank().
   kTsvector,
@@ -56,7 +57,7 @@ struct SqlDialect {
   std::string_view seq_column = "seq";
   std::string_view expiration_column = "expiration";
   SqlSearch search = SqlSearch::kNone;
-  // When non-zero, a search ranks only the most recently stored this many matches (after the
+  // With kFts5: a search ranks only the most recently stored this many matches (after the
   // filter's other conditions), so that a word found in most events costs a bounded amount of
   // scoring instead of scoring them all.
   std::uint32_t max_ranked = 0;
@@ -86,9 +87,10 @@ SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
 // exactly one value, when the filter has no ids or authors; nullptr otherwise.
 const TagCondition* tag_driver(const Filter& filter) noexcept;
 
-// SELECT seq, json for a filter with a search, in rank order: best match first, then NIP-01
-// order among equal scores, with the limit applied after ranking. A search with no words
-// selects nothing.
+// SELECT seq, json for a filter with a search. kTsvector: in rank order, best match first, then
+// NIP-01 order among equal scores, with the limit applied after ranking. kFts5: seq,
+// created_at, id and content of the newest max_ranked matches, newest first, without the limit,
+// for the caller to rank and limit. A search with no words matches nothing.
 SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
                              const QueryRequest& request, std::optional<std::uint32_t> limit);
 

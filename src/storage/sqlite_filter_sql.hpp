@@ -15,15 +15,18 @@
 namespace relaycore::storage {
 
 // A search ranks at most this many matches, the most recently stored (SqlDialect::max_ranked):
-// bm25 scoring costs a few microseconds per match, and a common word matches most of a store.
-inline constexpr std::uint32_t kMaxRankedMatches = 2000;
+// ranking reads each match's row and content (about 5 us each, most of a search's time), and a
+// common word matches most of a store.
+inline constexpr std::uint32_t kMaxRankedMatches = 1000;
 
 // "?" placeholders, "+seq"/"+expiration" to keep the planner on the filter's indexes, and the
 // FTS5 table events_search for NIP-50, ranking at most kMaxRankedMatches.
 const SqlDialect& sqlite_dialect() noexcept;
 
 // SELECT seq, json for one filter, in NIP-01 order, limited. Driven by the tags index
-// (build_tag_select) when a tag condition has one value and there are no ids or authors.
+// (build_tag_select) when a tag condition has one value and there are no ids or authors. For a
+// search, the newest kMaxRankedMatches matches instead (seq, created_at, id, content), for
+// rank_search (sqlite_search.hpp).
 SqlQuery build_select(const Filter& filter, const QueryRequest& request, std::uint32_t limit);
 
 // At most this many scans serve one filter by merging; each is a statement of its own.

@@ -8,8 +8,10 @@
 #include <unordered_set>
 #include <utility>
 
+#include "protocol/search_text.hpp"
 #include "relaycore/hex.hpp"
 #include "storage/sqlite_filter_sql.hpp"
+#include "storage/sqlite_search.hpp"
 #include "storage/storage_keys.hpp"
 #include "storage/storage_util.hpp"
 
@@ -20,6 +22,7 @@ constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = ?1";
 constexpr std::string_view kMaxSeq = "SELECT seq FROM sqlite_sequence WHERE name = 'events'";
 constexpr std::string_view kExpired =
     "SELECT id FROM events WHERE expiration IS NOT NULL AND expiration <= ?1";
+constexpr std::string_view kEventAt = "SELECT seq, json FROM events WHERE seq = ?1";
 
 // The prefix of canonical JSON before the id's hex.
 constexpr std::string_view kIdPrefix = "{\"id\":\"";
@@ -245,6 +248,42 @@ Result<std::uint64_t> count_in_parts(SqliteConnection& conn, const std::vector<F
   return static_cast<std::uint64_t>(seqs.size());
 }
 
+// Serves a search: its newest matches (build_select), ranked (rank_search), then the JSON of
+// the first `limit`. A match removed since it was ranked is left out.
+Status search_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
+                    std::uint32_t limit, const RowCache& rows,
+                    const std::function<bool(const StoredEvent&)>& visit) {
+  const std::vector<std::string> words = search::query_words(*filter.search);
+  if (words.empty()) return Status::ok();
+  std::vector<SearchCandidate> candidates;
+  {
+    const SqlQuery q = build_select(filter, request, limit);  // the statement binds into it
+    auto stmt = prepare_query(conn, q);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    int rc;
+    while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+      SearchCandidate& c = candidates.emplace_back();
+      c.seq = sqlite3_column_int64(*stmt, 0);
+      c.created_at = sqlite3_column_int64(*stmt, 1);
+      column_bytes(*stmt, 2, c.id);
+      c.counts = search::count_words(words, column_text(*stmt, 3));
+    }
+    if (rc != SQLITE_DONE) return sqlite_error("read failed", rc);
+  }
+  if (Status s = rank_search(conn, words, candidates); !s) return s;
+  auto stmt = conn.prepare(kEventAt);
+  if (!stmt) return std::move(stmt).error();
+  for (std::size_t i = 0; i < candidates.size() && i < limit; ++i) {
+    StatementScope scope(*stmt);
+    bind_int(*stmt, 1, candidates[i].seq);
+    auto row = next_row(*stmt, rows);
+    if (!row) return std::move(row).error();
+    if (*row && !visit(**row)) break;
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
@@ -253,6 +292,7 @@ Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryReq
   if (limit == 0) return Status::ok();
   // Recorded before any statement takes its snapshot.
   const RowCache rows(cache);
+  if (filter.search) return search_query(conn, filter, request, limit, rows, visit);
   if (std::vector<Filter> scans = merge_scans(filter); !scans.empty()) {
     return merge_query(conn, scans, request, limit, rows, visit);
   }

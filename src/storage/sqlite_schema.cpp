@@ -16,9 +16,10 @@
 namespace relaycore::storage {
 namespace {
 
-// Version 4, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
+// Version 5, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
 // Version 1 kept tag values as text; it was never deployed, so it is refused rather than
-// migrated. Versions 2 and 3 are migrated (kMigrateFrom2, then migrate_from_3).
+// migrated. Versions 2, 3 and 4 are migrated (kMigrateFrom2, then kDropSearchFrom4 for 4, then
+// build_search_index).
 //
 // events.seq is the commit sequence: AUTOINCREMENT keeps it monotonic and never reuses a value,
 // even after the newest rows are deleted (sqlite_sequence remembers the high-water mark).
@@ -95,23 +96,20 @@ CREATE TABLE deleted_addresses (
 )sql";
 
 // events_search is the NIP-50 index: FTS5 over each event's content, tokenized as
-// protocol/search_text.hpp describes, keyed by the event's seq. It is contentless (content='')
-// so the text is not stored a second time; FTS5 keeps only the index and the word counts bm25
-// needs. Triggers keep it in step with events, in the same transaction, whatever removes an
-// event (replacement, NIP-09, expiration, erase, or a tool working on the file): a contentless
-// table is told which words to remove, and json_extract gives the same content at delete as at
-// insert.
+// protocol/search_text.hpp describes, keyed by the event's seq. It holds only which events
+// contain each word: contentless (content='', the text is not stored a second time), without
+// positions (detail=none: searches never ask for phrases or nearness) and without per-event
+// word counts (columnsize=0); the ranking reads the candidates' content instead
+// (sqlite_search.cpp). The writer adds and removes an event's words in the transaction that
+// stores or removes the event (sqlite_write.cpp). Not triggers: a statement that fires a trigger
+// runs in a statement transaction, FTS5 writes out its pending words at every such savepoint,
+// and so a trigger made every stored event a one-event segment to merge, through a statement
+// journal on disk (4 times fewer events per second).
 constexpr const char* kCreateSearch = R"sql(
 CREATE VIRTUAL TABLE events_search USING fts5(
-  content, content = '', tokenize = 'unicode61 remove_diacritics 2'
+  content, content = '', detail = none, columnsize = 0,
+  tokenize = 'unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER events_search_insert AFTER INSERT ON events BEGIN
-  INSERT INTO events_search (rowid, content) VALUES (new.seq, json_extract(new.json, '$.content'));
-END;
-CREATE TRIGGER events_search_delete AFTER DELETE ON events BEGIN
-  INSERT INTO events_search (events_search, rowid, content)
-    VALUES ('delete', old.seq, json_extract(old.json, '$.content'));
-END;
 )sql";
 
 constexpr const char* kCreateSchema[] = {kCreateEvents, kCreateHistoryIndexes, kCreateTags,
@@ -163,7 +161,15 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
   ('tags', 'tags_seq', '5000000 5');
 )sql";
 
-static_assert(kSchemaVersion == 4, "update kCreateSchema and add a migration");
+// Version 4 to 5: version 4's search index kept word positions and counts and was written by
+// triggers; both go, and the index is built again in the version 5 form.
+constexpr const char* kDropSearchFrom4 = R"sql(
+DROP TRIGGER IF EXISTS events_search_insert;
+DROP TRIGGER IF EXISTS events_search_delete;
+DROP TABLE events_search;
+)sql";
+
+static_assert(kSchemaVersion == 5, "update kCreateSchema and add a migration");
 
 Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -178,14 +184,14 @@ Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
   return value;
 }
 
-// Version 3 to 4: the search index over the events already stored, built in batches of this
-// many seqs with a log line after each, since a large file takes minutes.
+// Versions 3 and 4 to 5: the search index over the events already stored, built in batches of
+// this many seqs with a log line after each, since a large file takes minutes.
 constexpr std::int64_t kIndexBatch = 100000;
 constexpr std::string_view kIndexRange =
     "INSERT INTO events_search (rowid, content) SELECT seq, json_extract(json, '$.content') "
     "FROM events WHERE seq > ?1 AND seq <= ?2";
 
-Status migrate_from_3(SqliteConnection& conn, Logger* log) {
+Status build_search_index(SqliteConnection& conn, Logger* log) {
   if (Status s = conn.exec(kCreateSearch, "cannot create the search index"); !s) return s;
   auto high = pragma_text(conn, "SELECT coalesce(max(seq), 0) FROM events");
   if (!high) return std::move(high).error();
@@ -270,9 +276,10 @@ Status ensure_schema(SqliteConnection& conn, Logger* log) {
   } else if (*version == "0") {
     status = run_steps(conn, kCreateSchema, "cannot create the schema");
     if (status) status = finish_schema(conn, "cannot create the schema");
-  } else if (*version == "2" || *version == "3") {
+  } else if (*version == "2" || *version == "3" || *version == "4") {
     if (*version == "2") status = run_steps(conn, kMigrateFrom2, "cannot migrate the schema");
-    if (status) status = migrate_from_3(conn, log);
+    if (*version == "4") status = conn.exec(kDropSearchFrom4, "cannot migrate the schema");
+    if (status) status = build_search_index(conn, log);
     if (status) status = finish_schema(conn, "cannot migrate the schema");
   } else if (*version == "1") {
     // Never deployed (see kCreateSchema), so there is no migration to run.

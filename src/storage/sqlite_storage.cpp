@@ -32,8 +32,10 @@ using ReaderPool = storage::ConnectionPool<SqliteConnection>;
 
 class SqliteStorage final : public Storage {
  public:
-  SqliteStorage(std::unique_ptr<SqliteConnection> writer, std::size_t cache_entries)
-      : writer_(std::move(writer)),
+  SqliteStorage(std::unique_ptr<SqliteConnection> writer, std::size_t cache_entries,
+                bool search_index)
+      : search_index_(search_index),
+        writer_(std::move(writer)),
         cache_(cache_entries == 0 ? nullptr
                                   : std::make_unique<storage::EventCache>(cache_entries)) {}
 
@@ -41,7 +43,7 @@ class SqliteStorage final : public Storage {
 
   Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override {
     std::lock_guard lock(writer_mutex_);
-    Status s = storage::sqlite_write_batch(*writer_, events, results);
+    Status s = storage::sqlite_write_batch(*writer_, events, results, search_index_);
     if (s && cache_) update_cache(events, results);
     return s;
   }
@@ -85,7 +87,7 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) override {
     std::lock_guard lock(writer_mutex_);
-    auto purged = storage::sqlite_purge_expired(*writer_, now);
+    auto purged = storage::sqlite_purge_expired(*writer_, now, search_index_);
     if (purged && !purged->empty() && cache_) {
       std::vector<EventId> ids;
       ids.reserve(purged->size());
@@ -97,7 +99,7 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) override {
     std::lock_guard lock(writer_mutex_);
-    auto erased = storage::sqlite_erase(*writer_, ids);
+    auto erased = storage::sqlite_erase(*writer_, ids, search_index_);
     if (erased && cache_) cache_->erase(ids);
     return erased;
   }
@@ -166,6 +168,7 @@ class SqliteStorage final : public Storage {
     return Status::ok();
   }
 
+  const bool search_index_;
   std::mutex writer_mutex_;
   std::unique_ptr<SqliteConnection> writer_;
   // Null when disabled.
@@ -183,8 +186,8 @@ Result<std::shared_ptr<Storage>> new_sqlite_storage(const SqliteOptions& options
   if (Status s = storage::configure_connection(**writer, options, /*writer=*/true); !s) return s;
   if (Status s = storage::ensure_schema(**writer, options.logger.get()); !s) return s;
 
-  auto store =
-      std::make_shared<SqliteStorage>(std::move(writer).value(), options.event_cache_entries);
+  auto store = std::make_shared<SqliteStorage>(std::move(writer).value(),
+                                               options.event_cache_entries, options.search_index);
   const std::uint32_t readers = options.readers == 0 ? 1 : options.readers;
   for (std::uint32_t i = 0; i < readers; ++i) {
     auto reader = SqliteConnection::open(options.path, /*read_only=*/true);

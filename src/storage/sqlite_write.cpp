@@ -35,12 +35,39 @@ constexpr std::string_view kAddAddressTombstone =
 constexpr std::string_view kPurgeTags =
     "DELETE FROM tags WHERE seq IN (SELECT seq FROM events WHERE expiration <= ?1)";
 constexpr std::string_view kPurgeEvents =
-    "DELETE FROM events WHERE expiration <= ?1 RETURNING id, kind, seq, pubkey";
+    "DELETE FROM events WHERE expiration <= ?1 "
+    "RETURNING id, kind, seq, pubkey, json_extract(json, '$.content')";
+// The search index (sqlite_schema.cpp, events_search) is told an event's words to add and, being
+// contentless, the same words again to remove. Single-row VALUES statements: an INSERT ... SELECT
+// into it would run in a statement transaction and make FTS5 write out its pending words.
+constexpr std::string_view kSearchAdd =
+    "INSERT INTO events_search (rowid, content) VALUES (?1, ?2)";
+constexpr std::string_view kSearchRemove =
+    "INSERT INTO events_search (events_search, rowid, content) VALUES ('delete', ?1, ?2)";
+constexpr std::string_view kFindContent =
+    "SELECT seq, json_extract(json, '$.content') FROM events WHERE id = ?1";
+
+// Removes an event's words from the search index. `content` is the stored JSON's content as
+// json_extract reads it, the text the writer indexed (Event::content()) decoded again from
+// canonical JSON; the migration indexes json_extract's reading too.
+Status unindex(SqliteConnection& conn, std::int64_t seq, std::string_view content) {
+  auto stmt = conn.prepare(kSearchRemove);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  bind_int(*stmt, 1, seq);
+  bind_text(*stmt, 2, content);
+  if (const int rc = sqlite3_step(*stmt); rc != SQLITE_DONE) {
+    return sqlite_error("write failed", rc);
+  }
+  return Status::ok();
+}
 
 // The WriteTarget primitives as SQL on the writer connection, inside its transaction.
+// `search_index` false leaves the search index alone (SqliteOptions::search_index).
 class SqliteWriteTarget final : public WriteTarget {
  public:
-  explicit SqliteWriteTarget(SqliteConnection& conn) : conn_(conn) {}
+  SqliteWriteTarget(SqliteConnection& conn, bool search_index)
+      : conn_(conn), search_index_(search_index) {}
 
   Result<std::optional<StoredRef>> find(const EventId& id) override {
     auto stmt = conn_.prepare(kFind);
@@ -106,6 +133,9 @@ class SqliteWriteTarget final : public WriteTarget {
   }
 
   Status remove(const EventId& id) override {
+    if (search_index_) {
+      if (Status s = unindex_event(id); !s) return s;
+    }
     for (std::string_view sql : {kRemoveTags, kRemoveEvent}) {
       if (Status s = step_with_id(sql, id); !s) return s;
     }
@@ -131,6 +161,9 @@ class SqliteWriteTarget final : public WriteTarget {
       seq = sqlite3_last_insert_rowid(conn_.handle());
     }
     if (Status s = insert_tags(*event, seq); !s) return s;
+    if (search_index_) {
+      if (Status s = index_event(*event, seq); !s) return s;
+    }
     return static_cast<std::uint64_t>(seq);
   }
 
@@ -155,6 +188,26 @@ class SqliteWriteTarget final : public WriteTarget {
   }
 
  private:
+  Status index_event(const Event& event, std::int64_t seq) {
+    auto stmt = conn_.prepare(kSearchAdd);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_int(*stmt, 1, seq);
+    bind_text(*stmt, 2, event.content());
+    return step_done(*stmt);
+  }
+
+  Status unindex_event(const EventId& id) {
+    auto stmt = conn_.prepare(kFindContent);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_bytes(*stmt, 1, id);
+    const int rc = sqlite3_step(*stmt);
+    if (rc == SQLITE_DONE) return Status::ok();
+    if (rc != SQLITE_ROW) return sqlite_error("write failed", rc);
+    return unindex(conn_, sqlite3_column_int64(*stmt, 0), column_text(*stmt, 1));
+  }
+
   Status step_with_id(std::string_view sql, const EventId& id) {
     auto stmt = conn_.prepare(sql);
     if (!stmt) return std::move(stmt).error();
@@ -191,6 +244,7 @@ class SqliteWriteTarget final : public WriteTarget {
   }
 
   SqliteConnection& conn_;
+  bool search_index_;
 };
 
 // Runs `body` between BEGIN IMMEDIATE and COMMIT, rolling back when either fails, so the
@@ -210,11 +264,11 @@ Status in_transaction(SqliteConnection& conn, Body&& body) {
 }  // namespace
 
 Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> events,
-                          std::vector<WriteResult>& results) {
+                          std::vector<WriteResult>& results, bool search_index) {
   results.clear();
   results.resize(events.size());
   if (events.empty()) return Status::ok();
-  SqliteWriteTarget target(conn);
+  SqliteWriteTarget target(conn, search_index);
   Status status = in_transaction(conn, [&] {
     for (std::size_t i = 0; i < events.size(); ++i) {
       if (Status s = apply_event(target, events[i], results[i]); !s) return s;
@@ -227,10 +281,13 @@ Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> even
   return status;
 }
 
-Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now) {
+Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now,
+                                                       bool search_index) {
   std::vector<RemovedEvent> purged;
   Status status = in_transaction(conn, [&] {
     purged.clear();
+    // The purged events' seq and content, to remove their words once the DELETE is done.
+    std::vector<std::pair<std::int64_t, std::string>> contents;
     for (std::string_view sql : {kPurgeTags, kPurgeEvents}) {
       auto stmt = conn.prepare(sql);
       if (!stmt) return std::move(stmt).error();
@@ -245,8 +302,14 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
         gone.reason = RemovalReason::kExpired;
         column_bytes(*stmt, 3, gone.pubkey);
         purged.push_back(gone);
+        if (search_index) {
+          contents.emplace_back(sqlite3_column_int64(*stmt, 2), column_text(*stmt, 4));
+        }
       }
       if (rc != SQLITE_DONE) return sqlite_error("purge failed", rc);
+    }
+    for (const auto& [seq, content] : contents) {
+      if (Status s = unindex(conn, seq, content); !s) return s;
     }
     return Status::ok();
   });
@@ -257,9 +320,9 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
   return purged;
 }
 
-Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn,
-                                               std::span<const EventId> ids) {
-  SqliteWriteTarget target(conn);
+Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn, std::span<const EventId> ids,
+                                               bool search_index) {
+  SqliteWriteTarget target(conn, search_index);
   std::vector<RemovedEvent> erased;
   Status status = in_transaction(conn, [&] {
     erased.clear();

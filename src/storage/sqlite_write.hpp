@@ -13,16 +13,20 @@
 
 namespace relaycore::storage {
 
+// Each keeps the search index in step with the events it stores and removes, in its
+// transaction, unless `search_index` is false (SqliteOptions::search_index).
+
 // Storage::write_batch: the whole batch in one transaction, events applied in order.
 Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> events,
-                          std::vector<WriteResult>& results);
+                          std::vector<WriteResult>& results, bool search_index);
 
 // Storage::purge_expired.
-Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now);
+Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now,
+                                                       bool search_index);
 
 // Storage::erase.
-Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn,
-                                               std::span<const EventId> ids);
+Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn, std::span<const EventId> ids,
+                                               bool search_index);
 
 // Storage::size_bytes: the database's pages in use (page_count less freelist_count) times the
 // page size, so that what a removal frees counts at once, before any VACUUM.

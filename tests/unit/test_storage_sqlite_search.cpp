@@ -1,5 +1,6 @@
 // The SQLite search index as a file holds it: built for the events of an older file when it is
-// opened, kept by the writer's transaction, and consistent by FTS5's own integrity check.
+// opened, kept by the writer's transaction, consistent by FTS5's own integrity check, and empty
+// again once every event is gone; and the SQLite ranking's use of how rare each word is.
 #include <catch2/catch.hpp>
 #include <memory>
 #include <mutex>
@@ -33,11 +34,35 @@ class LinesLogger final : public Logger {
   std::vector<std::string> lines_;
 };
 
-// FTS5's check of its index against itself; a contentless table's index holds exactly what the
-// triggers inserted and deleted, so a wrong delete shows here.
+// FTS5's check of its index against itself.
 void check_index(test::RawDb& db) {
   db.exec("INSERT INTO events_search (events_search) VALUES ('integrity-check')");
 }
+
+// The words the index holds for at least one event. A contentless index removes exactly the
+// words it is told to, so words left here after their events are gone were removed wrongly.
+std::vector<std::string> indexed_words(test::RawDb& db) {
+  db.exec(
+      "CREATE VIRTUAL TABLE IF NOT EXISTS temp.words USING fts5vocab(main, events_search, row)");
+  return db.column("SELECT term FROM temp.words WHERE doc > 0");
+}
+
+// Version 4's search index: word positions and counts, written by triggers.
+constexpr const char* kSearchV4 = R"sql(
+DROP TABLE events_search;
+CREATE VIRTUAL TABLE events_search USING fts5(
+  content, content = '', tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO events_search (rowid, content) SELECT seq, json_extract(json, '$.content') FROM events;
+CREATE TRIGGER events_search_insert AFTER INSERT ON events BEGIN
+  INSERT INTO events_search (rowid, content) VALUES (new.seq, json_extract(new.json, '$.content'));
+END;
+CREATE TRIGGER events_search_delete AFTER DELETE ON events BEGIN
+  INSERT INTO events_search (events_search, rowid, content)
+    VALUES ('delete', old.seq, json_extract(old.json, '$.content'));
+END;
+PRAGMA user_version = 4;
+)sql";
 
 }  // namespace
 
@@ -57,11 +82,9 @@ TEST_CASE("sqlite: a version 3 file gets the search index on open, with progress
     conformance::write(*s, events);
   }
   {
-    // Version 3 is version 4 without the search table and its triggers.
+    // Version 3 is version 5 without the search table.
     test::RawDb db(path);
-    db.exec(
-        "DROP TRIGGER events_search_insert; DROP TRIGGER events_search_delete; "
-        "DROP TABLE events_search; PRAGMA user_version = 3");
+    db.exec("DROP TABLE events_search; PRAGMA user_version = 3");
   }
   auto logger = std::make_shared<LinesLogger>();
   SqliteOptions options;
@@ -93,6 +116,150 @@ TEST_CASE("sqlite: a version 3 file gets the search index on open, with progress
   s.reset();
   test::open_at(path, again);
   CHECK(quiet->lines().empty());
+}
+
+// Broken by a migration that keeps version 4's index or its triggers (whose statement
+// transactions made every stored event a segment of its own), or loses events on the way.
+TEST_CASE("sqlite: a version 4 file gets the new search index on open, without triggers",
+          "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 30; ++i) {
+    events.push_back(event(test::alice(), 1000 + i, i % 3 == 0 ? "lightning wallet" : "wallet"));
+  }
+  {
+    auto s = test::open_at(path);
+    conformance::write(*s, events);
+  }
+  test::RawDb(path).exec(kSearchV4);
+  auto logger = std::make_shared<LinesLogger>();
+  SqliteOptions options;
+  options.logger = logger;
+  auto s = test::open_at(path, options);
+  test::RawDb db(path);
+  CHECK(db.text("PRAGMA user_version") == std::to_string(storage::kSchemaVersion));
+  CHECK(db.column("SELECT name FROM sqlite_master WHERE type = 'trigger'").empty());
+  CHECK_THAT(db.text("SELECT sql FROM sqlite_master WHERE name = 'events_search'"),
+             Catch::Contains("detail = none"));
+  check_index(db);
+  const std::vector<std::string> lines = logger->lines();
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == "storage: building the search index over 30 events");
+  CHECK(lines[2] == "storage: search index built");
+  CHECK(conformance::count(*s, {with_search("wallet")}) == 30);
+  CHECK(conformance::count(*s, {with_search("lightning")}) == 10);
+  REQUIRE(s->erase(std::vector<EventId>{events[0]->id()}).is_ok());
+  CHECK(conformance::count(*s, {with_search("lightning")}) == 9);
+}
+
+// Broken when the words removed with an event differ from those added with it (the writer
+// indexes the parsed content and removes the stored JSON's content), or when some way of
+// removing an event leaves its words behind.
+TEST_CASE("sqlite: every way of removing events takes all their words out of the index",
+          "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  auto s = test::open_at(path);
+  // Content that JSON escapes, folds or decomposes.
+  const std::string odd = "Caf\u00e9 \"quoted\"\nline\ttab back\\slash \x01 ctl Ünïcödé 漢字 🎉 x";
+  EventPtr replaced = event(test::bob(), 100, "profile " + odd, {}, 0);
+  EventPtr deleted = event(test::alice(), 101, "deleted " + odd);
+  EventPtr expiring = event(test::alice(), 102, "expiring " + odd, {{"expiration", "1000"}});
+  EventPtr erased = event(test::alice(), 103, "erased " + odd);
+  conformance::write(*s, {replaced, deleted, expiring, erased});
+  test::RawDb db(path);
+  CHECK(indexed_words(db).size() > 10);
+
+  conformance::write(*s, {event(test::bob(), 200, "", {}, 0)});  // replaces the profile
+  conformance::write(*s, {event(test::alice(), 201, "", {{"e", conformance::hex_id(deleted)}}, 5)});
+  REQUIRE(s->purge_expired(1000).is_ok());
+  REQUIRE(s->erase(std::vector<EventId>{erased->id()}).is_ok());
+  CHECK(indexed_words(db).empty());
+  check_index(db);
+}
+
+// How many times FTS5 has written pending words out to the index: the write counter of its
+// structure record (a 4-byte cookie, then varints: levels, segments, write counter).
+std::uint64_t index_writes(test::RawDb& db) {
+  const std::string hex = db.text("SELECT hex(block) FROM events_search_data WHERE id = 10");
+  std::vector<std::uint8_t> bytes;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    bytes.push_back(static_cast<std::uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
+  }
+  std::size_t at = 4;
+  auto varint = [&] {
+    std::uint64_t v = 0;
+    while (at < bytes.size()) {
+      const std::uint8_t b = bytes[at++];
+      v = (v << 7) | (b & 0x7f);
+      if ((b & 0x80) == 0) break;
+    }
+    return v;
+  };
+  varint();  // levels
+  varint();  // segments
+  return varint();
+}
+
+// Broken by a writer that makes FTS5 write its pending words out per event (a trigger, or an
+// INSERT ... SELECT into the index, runs in a statement transaction, and FTS5 writes out at each
+// one): a batch then costs a segment, and merges, per event instead of one segment.
+TEST_CASE("sqlite: a batch's words reach the index in one write", "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  auto s = test::open_at(path);
+  std::vector<EventPtr> batch;
+  for (int i = 0; i < 64; ++i) {
+    batch.push_back(event(test::alice(), 1000 + i, "note number " + std::to_string(i)));
+  }
+  conformance::write(*s, batch);
+  test::RawDb db(path);
+  CHECK(index_writes(db) == 1);
+  conformance::write(*s, batch);  // all duplicates: nothing to index
+  conformance::write(*s, {event(test::bob(), 2000, "a"), event(test::bob(), 2001, "b")});
+  CHECK(index_writes(db) == 2);
+}
+
+// Broken by ranking that ignores how rare each word is (plain occurrence counts, or bm25 with
+// equal weights), which would put the newer `common_twice` first.
+TEST_CASE("sqlite: a rarer word weighs more in the ranking", "[storage][sqlite]") {
+  conformance::TempDir dir;
+  auto s = test::open_at(dir.file("events.db"));
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 40; ++i) {
+    events.push_back(event(test::alice(), 100 + i, "common filler words " + std::to_string(i)));
+  }
+  EventPtr rare_twice = event(test::bob(), 200, "rare rare common filler words");
+  EventPtr common_twice = event(test::bob(), 201, "rare common common filler words");
+  events.push_back(rare_twice);
+  events.push_back(common_twice);
+  conformance::write(*s, events);
+  CHECK(conformance::query_ids(*s, with_search("common rare")) ==
+        conformance::ids_of({rare_twice, common_twice}));
+  CHECK(conformance::query_ids(*s, with_search("rare common")) ==
+        conformance::ids_of({rare_twice, common_twice}));
+  // One word: more occurrences rank first, whatever the word's rarity.
+  CHECK(conformance::query_ids(*s, with_search("common")).front() == common_twice->id());
+}
+
+// Broken if search_index = false still writes the index (the benchmark's baseline would then
+// include it), or if true does not.
+TEST_CASE("sqlite: search_index = false stores events without indexing their words",
+          "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  SqliteOptions off;
+  off.search_index = false;
+  {
+    auto s = test::open_at(path, off);
+    conformance::write(*s, {event(test::alice(), 100, "unindexed words")});
+    CHECK(conformance::count(*s, {Filter{}}) == 1);
+    CHECK(conformance::count(*s, {with_search("unindexed")}) == 0);
+  }
+  auto s = test::open_at(path);
+  conformance::write(*s, {event(test::alice(), 101, "indexed words")});
+  CHECK(conformance::count(*s, {with_search("words")}) == 1);
 }
 
 }  // namespace relaycore
