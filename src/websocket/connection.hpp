@@ -168,6 +168,10 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   bool out_scheduled_ = false;     // the connection is on the writer threads' list
   bool out_last_ = false;          // the last item is queued: nothing more is taken
   bool out_open_ = true;           // false once the socket is closed
+  // Bytes of out_ counted in the writer threads' backlog: fan-out queued while the socket had
+  // room, not yet written. Zero after every write attempt (all written, or the socket is full
+  // and the rest is the reader's).
+  std::size_t pooled_ = 0;
   static constexpr std::size_t kNoPong = static_cast<std::size_t>(-1);
 
   // Any-thread state.

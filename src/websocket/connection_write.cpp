@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "websocket/connection.hpp"
 
@@ -94,10 +95,13 @@ void WsConnection::push_text(std::span<Frame> frames, std::size_t counted) {
   if (out_waiting_) return;  // the strand writes it once the socket has room
   if (!reply) {
     // Fan-out: one flush per connection, however many frames join it before it runs.
-    if (out_scheduled_) return;
+    pooled_ += counted;
+    context_->writers.add_backlog(counted);
+    const bool schedule = !out_scheduled_;
     out_scheduled_ = true;
     lock.unlock();
-    context_->writers.push(weak_from_this());
+    if (schedule) context_->writers.push(weak_from_this());
+    context_->writers.pace();
     return;
   }
   const WriteOutcome outcome = write_out_locked();
@@ -206,6 +210,8 @@ WsConnection::WriteOutcome WsConnection::write_out_locked() {
     out_head_ = 0;
   }
   out_waiting_ = outcome.blocked || outcome.failed;
+  // Written, or left to a full socket: either way no longer the writers' backlog.
+  context_->writers.release_backlog(std::exchange(pooled_, 0));
   return outcome;
 }
 
@@ -318,6 +324,7 @@ void WsConnection::finish() {
   {
     std::lock_guard lock(out_mu_);
     out_open_ = false;
+    context_->writers.release_backlog(std::exchange(pooled_, 0));
     for (std::size_t i = out_head_; i < out_.size(); ++i) dropped += out_[i].counted;
     std::vector<OutItem>().swap(out_);
     out_head_ = out_offset_ = 0;
