@@ -29,38 +29,15 @@ COUNT=${COUNT:-1}
 TCK=$(getconf CLK_TCK)
 
 WORK=$(mktemp -d /tmp/relaycore-run-socket.XXXXXX)
-RELAY_PID=
-stop_relay() {
-  if [[ -n $RELAY_PID ]]; then
-    kill "$RELAY_PID" 2>/dev/null || true
-    wait "$RELAY_PID" 2>/dev/null || true
-    RELAY_PID=
-  fi
-}
+source benchmarks/lib/relay.sh
 trap 'stop_relay; rm -rf "$WORK"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
-start_relay() {
-  "$RELAY" --listen 127.0.0.1:0 --db "$WORK/relay-$RANDOM.db" "$@" >"$WORK/relay.out" 2>&1 &
-  RELAY_PID=$!
-  for _ in $(seq 100); do
-    URL=$(grep -o -m1 'ws://[0-9.:]*' "$WORK/relay.out" 2>/dev/null | head -n1 || true)
-    [[ -n $URL ]] && return 0
-    sleep 0.1
-  done
-  echo "relay did not start" >&2
-  exit 1
-}
 ticks() { awk '{print $14 + $15}' "/proc/$RELAY_PID/stat"; }
-field() {  # field JSON KEY [SUBKEY]
-  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); v=d[sys.argv[2]]
-v=v[sys.argv[3]] if len(sys.argv)>3 else v
-print(v)' "$@"
-}
 us_per() { python3 -c "import sys; n=float(sys.argv[2]); print(f'{1e6*float(sys.argv[1])/$TCK/n:.1f}' if n else 'n/a')" "$@"; }
 probe() { "$LOADGEN" --url "$URL" --connections 1 --window 1 --subscribers 0 --events "$PROBE_EVENTS" --threads 1 --json 2>/dev/null; }
 
-echo "machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/Model name: *//'), $(date -u '+%F %H:%M') UTC, load $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 echo "relay: $RELAY"
 
 # 1. The 1x1 probe with no other load, then with S subscribers at FAN_RATE events/s.
