@@ -50,14 +50,7 @@ ATTACK_SECONDS=$((PROBE_SECONDS + 2))
 HOLD_SECONDS=$((PROBE_SECONDS > 10 ? PROBE_SECONDS + 4 : 14))
 
 WORK=$(mktemp -d /tmp/relaycore-run-isolation.XXXXXX)
-RELAY_TIMEOUT_PID=
-stop_relay() {
-  if [[ -n $RELAY_TIMEOUT_PID ]]; then
-    kill "$RELAY_TIMEOUT_PID" 2>/dev/null || true
-    wait "$RELAY_TIMEOUT_PID" 2>/dev/null || true
-    RELAY_TIMEOUT_PID=
-  fi
-}
+source benchmarks/lib/relay.sh
 trap 'stop_relay; rm -rf "$WORK"' EXIT
 
 # Waits until FILE has a line WORD, while PID lives (at most 60 s).
@@ -71,20 +64,6 @@ wait_line() {
   echo "no \"$word\" from $file:" >&2
   cat "$file" >&2
   exit 1
-}
-
-# Starts the relay on DB; sets URL, PORT and RELAY_PID (the relay itself, under `timeout`).
-start_relay() {
-  timeout 900 "$RELAY" --listen 127.0.0.1:0 --db "$1" >"$WORK/relay.out" 2>&1 &
-  RELAY_TIMEOUT_PID=$!
-  for _ in $(seq 100); do
-    URL=$(grep -o -m1 'ws://[0-9.:]*' "$WORK/relay.out" 2>/dev/null | head -n1 || true)
-    [[ -n $URL ]] && break
-    sleep 0.1
-  done
-  [[ -n $URL ]] || { echo "relay did not start" >&2; cat "$WORK/relay.out" >&2; exit 1; }
-  PORT=${URL##*:}
-  RELAY_PID=$(pgrep -P "$RELAY_TIMEOUT_PID")
 }
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$RELAY_PID/status"; }
@@ -165,8 +144,7 @@ print(json.dumps({"rss_before_kib": int(before), "rss_after_kib": int(after),
 PY
 }
 
-echo "machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/Model name: *//'), $(date -u '+%F %H:%M UTC')"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 # The disk's sync latency where the databases live: with the default SqliteSync::kFull every
 # group commit waits for one, so it bounds EVENT->OK from below.
 python3 - "$WORK" >"$WORK/fsync.json" <<'PY'
@@ -190,7 +168,7 @@ for scenario in "${SCENARIOS[@]}"; do
     a)
       echo "(a) seeding $A_EVENTS events of ~$A_CONTENT B: $("$BENCH" seed --db "$WORK/a.db" \
         --events "$A_EVENTS" --content-size "$A_CONTENT" --topics 1)"
-      start_relay "$WORK/a.db"
+      start_relay --db "$WORK/a.db"
       rss_kib >"$WORK/a.rss_start"
       # A client that reads fetches the same history first, so the SQLite page cache and the
       # allocator are warm and the growth under attack is what the slow reader holds.
@@ -202,7 +180,7 @@ for scenario in "${SCENARIOS[@]}"; do
       ;;
     b)
       echo "(b) seeding $B_EVENTS events: $("$BENCH" seed --db "$WORK/b.db" --events "$B_EVENTS")"
-      start_relay "$WORK/b.db"
+      start_relay --db "$WORK/b.db"
       for ids in $B_SUB_IDS; do
         attack "b$ids" flood --reqs "$B_REQS" --sub-ids "$ids" --limit "$B_LIMIT" \
           --seconds "$ATTACK_SECONDS"
@@ -212,7 +190,7 @@ for scenario in "${SCENARIOS[@]}"; do
     c)
       echo "(c) seeding $C_EVENTS events: $("$BENCH" seed --db "$WORK/c.db" --events "$C_EVENTS" \
         --topics 2000)"
-      start_relay "$WORK/c.db"
+      start_relay --db "$WORK/c.db"
       attack c heavy --connections "$C_CLIENTS" --seconds "$ATTACK_SECONDS" \
         --tag-values "$C_TAG_VALUES" --search "$C_SEARCH"
       stop_relay

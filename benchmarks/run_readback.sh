@@ -22,26 +22,15 @@ EVENTS=${EVENTS:-100000}
 CONNECTIONS=${CONNECTIONS:-8}
 BATCH=${BATCH:-250}
 SECONDS_MEASURED=${SECONDS:-10}
-WORK=$(mktemp -d)
-RELAY_TIMEOUT_PID=
-trap '[[ -n $RELAY_TIMEOUT_PID ]] && kill "$RELAY_TIMEOUT_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+WORK=$(mktemp -d /tmp/relaycore-run-readback.XXXXXX)
+source benchmarks/lib/relay.sh
+trap 'stop_relay; rm -rf "$WORK"' EXIT
 
-echo "machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/Model name: *//'), $(date -u '+%F %H:%M UTC')"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line
 "$BENCH" seed --db "$WORK/relay.db" --events "$EVENTS" --ids-out "$WORK/ids"
 
 # shellcheck disable=SC2086
-timeout 900 "$RELAY" --listen 127.0.0.1:0 --db "$WORK/relay.db" ${RELAY_FLAGS:-} \
-  >"$WORK/relay.out" 2>&1 &
-RELAY_TIMEOUT_PID=$!
-URL=
-for _ in $(seq 100); do
-  URL=$(grep -o -m1 'ws://[0-9.:]*' "$WORK/relay.out" 2>/dev/null | head -n1 || true)
-  [[ -n $URL ]] && break
-  sleep 0.1
-done
-[[ -n $URL ]] || { echo "relay did not start" >&2; cat "$WORK/relay.out" >&2; exit 1; }
-RELAY_PID=$(pgrep -P "$RELAY_TIMEOUT_PID")
+start_relay --db "$WORK/relay.db" ${RELAY_FLAGS:-}
 
 timeout $((SECONDS_MEASURED + 120)) "$BENCH" readback --url "$URL" --ids "$WORK/ids" \
   --connections "$CONNECTIONS" --batch "$BATCH" --seconds "$SECONDS_MEASURED" \

@@ -33,39 +33,11 @@ IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 B_FRACTION=${B_FRACTION:-0.5}
 
 WORK=$(mktemp -d /tmp/relaycore-run-ws.XXXXXX)
-RELAY_PID=
-stop_relay() {
-  if [[ -n $RELAY_PID ]]; then
-    kill "$RELAY_PID" 2>/dev/null || true
-    wait "$RELAY_PID" 2>/dev/null || true
-    RELAY_PID=
-  fi
-}
+source benchmarks/lib/relay.sh
 trap 'stop_relay; rm -rf "$WORK"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
-# Starts the relay on a fresh database with the given flags; sets URL.
-start_relay() {
-  local db=$WORK/relay-$RANDOM.db
-  "$RELAY" --listen 127.0.0.1:0 --db "$db" "$@" >"$WORK/relay.out" 2>&1 &
-  RELAY_PID=$!
-  for _ in $(seq 100); do
-    URL=$(grep -o -m1 'ws://[0-9.:]*' "$WORK/relay.out" 2>/dev/null | head -n1 || true)
-    [[ -n $URL ]] && return 0
-    sleep 0.1
-  done
-  echo "relay did not start" >&2
-  cat "$WORK/relay.out" >&2
-  exit 1
-}
-
-field() {  # field JSON KEY [SUBKEY]: a number from the loadgen's one-line JSON
-  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); v=d[sys.argv[2]]
-v=v[sys.argv[3]] if len(sys.argv)>3 else v
-print(v)' "$@"
-}
-
-echo "machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/Model name: *//'), $(date -u +%F)"
+machine_line
 
 # (a) closed loop, default (deferred) dispatch, one matching subscriber.
 start_relay

@@ -28,7 +28,8 @@ constexpr const char* kUsage =
     "  --threads T           I/O threads (default 2)\n"
     "  --timeout-ms MS       an EVENT without OK this long after the last send times out\n"
     "                        (default 10000)\n"
-    "  --json                one JSON object instead of the human-readable report\n";
+    "  --json                one JSON object instead of the human-readable report\n"
+    "  --role subscribers    (internal) be the subscriber process of a run on --tag\n";
 
 [[noreturn]] void usage(const std::string& error) {
   if (!error.empty()) std::fprintf(stderr, "relaycore-loadgen: %s\n", error.c_str());
@@ -42,16 +43,6 @@ std::size_t to_count(const std::string& flag, const std::string& v, std::size_t 
   if (v.empty() || *end != '\0' || n < min)
     usage(flag + " wants a number >= " + std::to_string(min));
   return static_cast<std::size_t>(n);
-}
-
-std::uint64_t hex_prefix(std::string_view hex) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 16 && i < hex.size(); ++i) {
-    const char c = hex[i];
-    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 0;
-    v = (v << 4) | static_cast<std::uint64_t>(d);
-  }
-  return v;
 }
 
 double at(const std::vector<double>& sorted, double q) {
@@ -95,6 +86,11 @@ Config parse_config(int argc, char** argv) {
       c.threads = to_count(arg, value(), 1);
     } else if (arg == "--timeout-ms") {
       c.timeout_ms = static_cast<std::uint32_t>(to_count(arg, value(), 1));
+    } else if (arg == "--role") {
+      c.role = value();
+      if (c.role != "subscribers") usage("--role wants subscribers");
+    } else if (arg == "--tag") {
+      c.tag = value();
     } else if (arg == "--json") {
       c.json = true;
     } else {
@@ -105,11 +101,20 @@ Config parse_config(int argc, char** argv) {
   return c;
 }
 
+std::uint64_t id_prefix(std::string_view hex) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 16 && i < hex.size(); ++i) {
+    const char c = hex[i];
+    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 0;
+    v = (v << 4) | static_cast<std::uint64_t>(d);
+  }
+  return v;
+}
+
 EventTable::EventTable(const Config& config, const std::string& run_tag)
     : frames_(config.events),
       sent_(new std::atomic<std::int64_t>[config.events]),
-      acked_(new std::atomic<std::int64_t>[config.events]),
-      delivered_(new std::atomic<std::int64_t>[config.events]) {
+      acked_(new std::atomic<std::int64_t>[config.events]) {
   std::vector<Keypair> keys;
   for (std::size_t k = 0; k < config.keys; ++k) keys.push_back(Keypair::generate());
   const auto created_at = static_cast<std::int64_t>(std::time(nullptr));
@@ -135,23 +140,21 @@ EventTable::EventTable(const Config& config, const std::string& run_tag)
   for (std::size_t w = 0; w < workers; ++w) threads.emplace_back(sign_range, w, workers);
   for (std::thread& t : threads) t.join();
   for (std::size_t i = 0; i < config.events; ++i) {
-    index_.emplace(hex_prefix(ids[i]), i);
+    index_.emplace(id_prefix(ids[i]), i);
     sent_[i] = 0;
     acked_[i] = 0;
-    delivered_[i] = 0;
   }
 }
 
 std::optional<std::size_t> EventTable::find(std::string_view hex) const {
   if (hex.size() < 64) return std::nullopt;
-  const auto it = index_.find(hex_prefix(hex));
-  if (it == index_.end()) return std::nullopt;
-  return it->second;
+  return find_prefix(id_prefix(hex));
 }
 
-void EventTable::delivered(std::size_t i, std::int64_t when) {
-  std::int64_t expected = 0;
-  delivered_[i].compare_exchange_strong(expected, when);
+std::optional<std::size_t> EventTable::find_prefix(std::uint64_t prefix) const {
+  const auto it = index_.find(prefix);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
 }
 
 Percentiles percentiles(std::vector<double>& samples_ms) {
@@ -181,14 +184,16 @@ void print_report(const Config& config, const Report& r) {
     std::printf(
         "{\"mode\":\"%s\",\"events\":%zu,\"publishers\":%zu,\"window\":%zu,\"subscribers\":%zu,"
         "\"idle_subscribers\":%zu,\"offered_rate\":%.0f,\"seconds\":%.3f,\"events_per_s\":%.0f,"
-        "\"ack_ms\":%s,\"first_delivery_ms\":%s,\"ok\":%zu,\"rejected\":%zu,\"timeouts\":%zu,"
+        "\"ack_ms\":%s,\"first_delivery_ms\":%s,\"all_delivered_ms\":%s,\"ok\":%zu,\"rejected\":%"
+        "zu,\"timeouts\":%zu,"
         "\"connection_errors\":%zu,\"deliveries\":%zu,\"undelivered\":%zu,"
-        "\"delivered_events_per_s\":%.0f,\"first_error\":\"%s\"}"
+        "\"delivered_events_per_s\":%.0f,\"delivered_frames_per_s\":%.0f,\"first_error\":\"%s\"}"
         "\n",
         config.rate > 0 ? "open" : "closed", r.events, config.publishers, config.window,
         config.subscribers, config.idle_subscribers, r.offered_rate, r.seconds, r.events_per_s,
-        pct(r.ack).c_str(), pct(r.first_delivery).c_str(), r.ok, r.rejected, r.timeouts,
-        r.connection_errors, r.deliveries, r.undelivered, r.delivered_events_per_s, error.c_str());
+        pct(r.ack).c_str(), pct(r.first_delivery).c_str(), pct(r.all_delivered).c_str(), r.ok,
+        r.rejected, r.timeouts, r.connection_errors, r.deliveries, r.undelivered,
+        r.delivered_events_per_s, r.delivered_frames_per_s, error.c_str());
     return;
   }
   if (config.rate > 0) {
@@ -207,8 +212,12 @@ void print_report(const Config& config, const Report& r) {
   std::printf("first delivery: p50 %.3f ms  p99 %.3f ms  p999 %.3f ms  (%zu delivered, %zu not)\n",
               r.first_delivery.p50, r.first_delivery.p99, r.first_delivery.p999,
               r.first_delivery.count, r.undelivered);
-  std::printf("deliveries:     %zu EVENT frames at subscribers (%.0f events/s per subscriber)\n",
-              r.deliveries, r.delivered_events_per_s);
+  std::printf("all delivered:  p50 %.3f ms  p99 %.3f ms  p999 %.3f ms\n", r.all_delivered.p50,
+              r.all_delivered.p99, r.all_delivered.p999);
+  std::printf(
+      "deliveries:     %zu EVENT frames at subscribers (%.0f frames/s, %.0f events/s per "
+      "subscriber)\n",
+      r.deliveries, r.delivered_frames_per_s, r.delivered_events_per_s);
   std::printf("errors:         %zu connection errors%s%s\n", r.connection_errors,
               r.first_error.empty() ? "" : "; first: ", r.first_error.c_str());
 }

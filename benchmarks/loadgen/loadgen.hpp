@@ -29,10 +29,22 @@ struct Config {
   std::size_t threads = 2;
   std::uint32_t timeout_ms = 10000;  // an EVENT without OK this long after the last send
   bool json = false;
+  std::string role;  // "subscribers": the subscriber process a run starts for itself
+  std::string tag;   // the run's tag, for the subscriber process
 };
 
 // Parses argv; prints usage and exits on --help or a bad flag.
 Config parse_config(int argc, char** argv);
+
+// The first 16 hex digits of an event id as a number: the key events are found by.
+std::uint64_t id_prefix(std::string_view hex);
+
+// The 64 hex digits after `marker` in a frame (`["OK","` or `{"id":"`), or empty.
+inline std::string_view id_after(std::string_view text, std::string_view marker) {
+  const std::size_t at = text.find(marker);
+  if (at == std::string_view::npos || text.size() < at + marker.size() + 64) return {};
+  return text.substr(at + marker.size(), 64);
+}
 
 using Clock = std::chrono::steady_clock;
 inline std::int64_t now_ns() {
@@ -51,25 +63,23 @@ class EventTable {
   const std::string& frame(std::size_t i) const { return frames_[i]; }
   // The event whose 64-hex id starts at `hex`, or nullopt.
   std::optional<std::size_t> find(std::string_view hex) const;
+  // The event whose id starts with these 16 hex digits (see id_prefix), or nullopt.
+  std::optional<std::size_t> find_prefix(std::uint64_t prefix) const;
 
   std::atomic<std::int64_t>& sent(std::size_t i) { return sent_[i]; }
   std::atomic<std::int64_t>& acked(std::size_t i) { return acked_[i]; }
-  // Sets the first-delivery time of event i unless it is set already.
-  void delivered(std::size_t i, std::int64_t at);
-  std::int64_t delivered_at(std::size_t i) const { return delivered_[i].load(); }
 
  private:
   std::vector<std::string> frames_;  // ["EVENT",<json>]
   std::unordered_map<std::uint64_t, std::size_t> index_;
-  std::unique_ptr<std::atomic<std::int64_t>[]> sent_, acked_, delivered_;
+  std::unique_ptr<std::atomic<std::int64_t>[]> sent_, acked_;
 };
 
 // Counters shared by every connection.
 struct Counters {
   std::atomic<std::size_t> next_event{0};
-  std::atomic<std::size_t> ok{0}, rejected{0}, deliveries{0}, subscribers_ready{0};
+  std::atomic<std::size_t> ok{0}, rejected{0};
   std::atomic<std::size_t> connection_errors{0}, unknown_frames{0};
-  std::atomic<std::int64_t> last_delivery_ns{0};
   std::mutex mu;
   std::string first_error;  // the first rejection or connection error, for the report
   void note_error(const std::string& what) {
@@ -92,7 +102,10 @@ struct Report {
   // Deliveries per subscriber per second, from the start to the last EVENT frame any subscriber
   // got: the rate at which fan-out kept up, which can be far below events_per_s (acks).
   double delivered_events_per_s = 0;
-  Percentiles ack, first_delivery;
+  // Send to first and to last delivery of an event (the last only when every subscriber got it).
+  Percentiles ack, first_delivery, all_delivered;
+  // EVENT frames delivered per second over all subscribers.
+  double delivered_frames_per_s = 0;
   std::string first_error;
 };
 void print_report(const Config& config, const Report& report);

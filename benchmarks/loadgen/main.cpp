@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "loadgen.hpp"
+#include "subscriber_process.hpp"
 #include "ws_peer.hpp"
 
 namespace relaycore::loadgen {
@@ -24,13 +25,6 @@ struct Run {
   EventTable* table = nullptr;
   Counters counters;
 };
-
-// The id inside `["OK","<id>",...` or `["EVENT","<sub>",{"id":"<id>",...`.
-std::string_view id_after(std::string_view text, std::string_view marker) {
-  const std::size_t at = text.find(marker);
-  if (at == std::string_view::npos || text.size() < at + marker.size() + 64) return {};
-  return text.substr(at + marker.size(), 64);
-}
 
 // A publishing connection: sends EVENTs, times their OKs.
 class Publisher : public std::enable_shared_from_this<Publisher> {
@@ -112,48 +106,6 @@ class Publisher : public std::enable_shared_from_this<Publisher> {
   std::size_t sent_ = 0;
 };
 
-// A subscribing connection: one REQ; counts EOSE and records each event's first delivery.
-class Subscriber {
- public:
-  Subscriber(asio::io_context& io, Run& run, const websocket::detail::WsUrl& url, std::string req)
-      : run_(run), req_(std::move(req)) {
-    peer_ = std::make_shared<WsPeer>(
-        io, url,
-        WsPeer::Callbacks{[this](const Status& s) { on_open(s); },
-                          [this](std::string_view text) { on_text(text); },
-                          [this](const std::string& why) { on_error(why); }});
-  }
-  void connect() { peer_->start(); }
-
- private:
-  void on_open(const Status& s) {
-    if (!s) return on_error(s.message());
-    peer_->send_text(req_);
-  }
-  void on_error(const std::string& why) {
-    run_.counters.connection_errors.fetch_add(1);
-    run_.counters.note_error("subscriber: " + why);
-  }
-  void on_text(std::string_view text) {
-    if (text.starts_with("[\"EVENT\"")) {
-      const std::int64_t now = now_ns();
-      run_.counters.deliveries.fetch_add(1);
-      run_.counters.last_delivery_ns.store(now, std::memory_order_relaxed);
-      if (std::optional<std::size_t> i = run_.table->find(id_after(text, "{\"id\":\""))) {
-        run_.table->delivered(*i, now);
-      }
-    } else if (text.starts_with("[\"EOSE\"")) {
-      run_.counters.subscribers_ready.fetch_add(1);
-    } else if (text.starts_with("[\"CLOSED\"") || text.starts_with("[\"NOTICE\"")) {
-      on_error(std::string(text.substr(0, 200)));
-    }
-  }
-
-  Run& run_;
-  std::string req_;
-  std::shared_ptr<WsPeer> peer_;
-};
-
 websocket::detail::WsUrl url_or_exit(const std::string& url) {
   Result<websocket::detail::WsUrl> parsed = websocket::detail::parse_ws_url(url);
   if (!parsed) {
@@ -174,10 +126,15 @@ bool wait_for(Pred done, std::chrono::milliseconds limit) {
   return true;
 }
 
-Report collect(Run& run, std::int64_t start_ns) {
+Report collect(Run& run, std::int64_t start_ns, const std::vector<Arrival>& arrivals,
+               std::size_t deliveries, std::int64_t last_delivery_ns) {
   Report r;
   EventTable& t = *run.table;
-  std::vector<double> ack, delivery;
+  std::vector<double> ack, delivery, all;
+  std::vector<const Arrival*> arrival_of(t.size(), nullptr);
+  for (const Arrival& a : arrivals) {
+    if (std::optional<std::size_t> i = t.find_prefix(a.id_prefix)) arrival_of[*i] = &a;
+  }
   std::int64_t last_ack = start_ns;
   for (std::size_t i = 0; i < t.size(); ++i) {
     const std::int64_t sent = t.sent(i).load();
@@ -190,13 +147,16 @@ Report collect(Run& run, std::int64_t start_ns) {
     }
     last_ack = std::max(last_ack, acked);
     ack.push_back(static_cast<double>(acked - sent) / 1e6);
-    if (const std::int64_t d = t.delivered_at(i); d != 0) {
-      delivery.push_back(static_cast<double>(d - sent) / 1e6);
+    if (const Arrival* a = arrival_of[i]) {
+      delivery.push_back(static_cast<double>(a->first_ns - sent) / 1e6);
+      if (a->count >= run.config.subscribers) {
+        all.push_back(static_cast<double>(a->last_ns - sent) / 1e6);
+      }
     }
   }
   r.ok = run.counters.ok.load();
   r.rejected = run.counters.rejected.load();
-  r.deliveries = run.counters.deliveries.load();
+  r.deliveries = deliveries;
   r.connection_errors = run.counters.connection_errors.load();
   r.seconds = static_cast<double>(last_ack - start_ns) / 1e9;
   r.events_per_s = r.seconds > 0 ? static_cast<double>(r.ok) / r.seconds : 0;
@@ -204,11 +164,14 @@ Report collect(Run& run, std::int64_t start_ns) {
   r.ack = percentiles(ack);
   r.first_delivery = percentiles(delivery);
   if (run.config.subscribers > 0) {
-    r.undelivered = r.ok - std::min(r.ok, delivery.size());
-    const double span = static_cast<double>(run.counters.last_delivery_ns.load() - start_ns) / 1e9;
+    // An event counts as delivered only when every matching subscriber got it.
+    r.undelivered = r.ok - std::min(r.ok, all.size());
+    r.all_delivered = percentiles(all);
+    const double span = static_cast<double>(last_delivery_ns - start_ns) / 1e9;
     if (span > 0) {
+      r.delivered_frames_per_s = static_cast<double>(r.deliveries) / span;
       r.delivered_events_per_s =
-          static_cast<double>(r.deliveries) / static_cast<double>(run.config.subscribers) / span;
+          r.delivered_frames_per_s / static_cast<double>(run.config.subscribers);
     }
   }
   std::lock_guard lock(run.counters.mu);
@@ -221,6 +184,7 @@ int run_main(int argc, char** argv) {
   Run run;
   run.config = parse_config(argc, argv);
   const Config& c = run.config;
+  if (c.role == "subscribers") return run_subscriber_role(c);
   const websocket::detail::WsUrl pub_url = url_or_exit(c.url);
   const websocket::detail::WsUrl sub_url = url_or_exit(c.sub_url);
 
@@ -241,19 +205,11 @@ int run_main(int argc, char** argv) {
   std::size_t next_io = 0;
   auto io = [&]() -> asio::io_context& { return *ios[next_io++ % ios.size()]; };
 
-  // Subscribers first: every REQ must have its EOSE before the first EVENT goes out.
-  std::vector<std::unique_ptr<Subscriber>> subscribers;
-  for (std::size_t i = 0; i < c.subscribers + c.idle_subscribers; ++i) {
-    const std::string match = i < c.subscribers ? tag : tag + "-idle-" + std::to_string(i);
-    subscribers.push_back(std::make_unique<Subscriber>(
-        io(), run, sub_url, "[\"REQ\",\"lg\",{\"#t\":[\"" + match + "\"]}]"));
-    asio::post(io(), [s = subscribers.back().get()] { s->connect(); });
-  }
-  const std::size_t want_subs = subscribers.size();
-  if (!wait_for([&] { return run.counters.subscribers_ready.load() >= want_subs; }, 60s)) {
-    std::fprintf(stderr, "relaycore-loadgen: only %zu of %zu subscriptions got EOSE\n",
-                 run.counters.subscribers_ready.load(), want_subs);
-  }
+  // Subscribers first, in their own process: every REQ must have its EOSE before the first
+  // EVENT goes out.
+  SubscriberProcess subscribers;
+  const bool subscribing = c.subscribers + c.idle_subscribers > 0;
+  if (subscribing && !subscribers.start(argv[0], c, tag)) return 1;
   std::vector<std::shared_ptr<Publisher>> publishers;
   for (std::size_t i = 0; i < c.publishers; ++i) {
     asio::io_context& ctx = io();
@@ -268,6 +224,9 @@ int run_main(int argc, char** argv) {
       },
       30s);
 
+  // A sentinel for scripts that start another load once this one is under way.
+  std::fputs("publishing\n", stderr);
+  std::fflush(stderr);
   const std::int64_t start = now_ns();
   for (const auto& p : publishers) asio::post(p->executor(), [p] { p->go(); });
   // Done when every event has its OK, or `timeout_ms` after the last send.
@@ -283,19 +242,20 @@ int run_main(int argc, char** argv) {
     }
     if (now_ns() - last_progress > static_cast<std::int64_t>(c.timeout_ms) * 1000000) break;
   }
-  // Let deliveries that trail their OK (deferred dispatch) arrive.
-  if (c.subscribers > 0) {
-    wait_for(
-        [&] { return run.counters.deliveries.load() >= c.subscribers * run.counters.ok.load(); },
-        2s);
+  // Deliveries trail their OK (deferred dispatch): the subscriber process waits for them.
+  std::size_t deliveries = 0;
+  std::int64_t last_delivery_ns = 0;
+  std::vector<Arrival> arrivals;
+  if (subscribing) {
+    arrivals =
+        subscribers.finish(c.subscribers * run.counters.ok.load(), deliveries, last_delivery_ns);
   }
   // Stop the io threads before reading the tables; connections are dropped without a close
   // handshake (their pending handlers go with the io_contexts).
   for (auto& ctx : ios) ctx->stop();
   for (std::thread& t : threads) t.join();
-  print_report(c, collect(run, start));
+  print_report(c, collect(run, start, arrivals, deliveries, last_delivery_ns));
   publishers.clear();
-  subscribers.clear();
   return 0;
 }
 

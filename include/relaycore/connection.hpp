@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -54,17 +55,22 @@ struct ClientInfo {
 };
 
 // Implemented by the host, one per client connection.
-// [Threading] send() and close() are called from relaycore threads, never concurrently with
-//   each other for the same connection, and frames arrive in the order the session produced
-//   them. queued_bytes() may be called from any thread at any time.
-// [Blocking] send() must not block: queue the frame and return. close() must not block either.
-// [Ownership] The frame is the connection's after send().
-// [Errors] A connection that has failed drops frames silently; relaycore learns of the end
+// [Threading] send(), send_batch() and close() are called from relaycore threads, never
+//   concurrently with each other for the same connection, and frames arrive in the order the
+//   session produced them. queued_bytes() may be called from any thread at any time.
+// [Blocking] send() must not block: queue the frame (or write it without waiting) and return.
+// close() must not block either. [Ownership] The frame is the connection's after send(). [Errors] A
+// connection that has failed drops frames silently; relaycore learns of the end
 //   through Session::on_close().
 class RELAYCORE_API Connection {
  public:
   virtual ~Connection() = default;
   virtual void send(Frame frame) = 0;
+  // Sends `frames` in order, exactly as send() on each would; a transport may write them out
+  // together (one system call for the lot). The frames are the connection's afterwards.
+  virtual void send_batch(std::span<Frame> frames) {
+    for (Frame& frame : frames) send(std::move(frame));
+  }
   // Closes the connection; `reason` is for logs and close frames.
   virtual void close(std::string_view reason) = 0;
   // Bytes handed to send() that the peer has not yet taken.

@@ -2,6 +2,8 @@
 // that a subscription's live events arrive in the order they were committed.
 #include "pipeline/stages.hpp"
 
+#include "pipeline/outbox.hpp"
+
 namespace relaycore::pipeline {
 
 void DispatchStage::start() {
@@ -23,6 +25,8 @@ void DispatchStage::run() {
 
 void DispatchStage::process(DispatchJob& job) {
   const Deps& d = deps_;
+  // Each connection gets the batch's frames for it in one flush.
+  FlushScope scope;
   std::vector<std::shared_ptr<Subscription>> subs;
   for (std::size_t i = 0; i < job.events.size(); ++i) {
     const EventPtr& ev = job.events[i];

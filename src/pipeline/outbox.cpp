@@ -1,11 +1,23 @@
 #include "pipeline/outbox.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include "pipeline/call_host.hpp"
 
 namespace relaycore::pipeline {
 namespace {
 
 constexpr std::string_view kSlowReason = "slow consumer: outbound queue over its cap";
+
+// This thread's FlushScope state: how deep the scopes are nested and the outboxes noted. The
+// vector keeps its capacity from one scope to the next.
+struct Deferred {
+  int depth = 0;
+  std::vector<std::shared_ptr<Outbox>> outboxes;
+  std::vector<std::shared_ptr<Outbox>> flushing;
+};
+thread_local Deferred t_deferred;
 
 }  // namespace
 
@@ -19,24 +31,54 @@ void Outbox::enqueue(Frame frame) {
   out_.push_back(std::move(frame));
 }
 
+FlushScope::FlushScope() { ++t_deferred.depth; }
+
+FlushScope::~FlushScope() {
+  Deferred& d = t_deferred;
+  if (--d.depth > 0) return;
+  d.flushing.swap(d.outboxes);
+  // One flush per outbox, however many frames were queued on it.
+  std::sort(d.flushing.begin(), d.flushing.end());
+  d.flushing.erase(std::unique(d.flushing.begin(), d.flushing.end()), d.flushing.end());
+  for (const std::shared_ptr<Outbox>& outbox : d.flushing) outbox->flush_now();
+  d.flushing.clear();
+}
+
 void Outbox::flush() {
+  if (t_deferred.depth > 0) {
+    try {
+      t_deferred.outboxes.push_back(shared_from_this());
+      return;
+    } catch (...) {
+      // Not owned by a shared_ptr, or out of memory: flush now instead.
+    }
+  }
+  flush_now();
+}
+
+void Outbox::flush_now() {
   std::unique_lock lock(mu_);
   if (flushing_ || !connection_) return;
   flushing_ = true;
   std::shared_ptr<Connection> conn = connection_;
   bool slow = false;
   while (!out_.empty() && !closed() && !slow) {
-    std::deque<Frame> batch;
-    batch.swap(out_);
+    sending_.swap(out_);
     out_bytes_ = 0;
     lock.unlock();
-    for (Frame& f : batch) {
-      if (conn->queued_bytes() + f.size() > hard_cap_) {
+    // The frames that fit under the hard cap go out together; the first that does not marks
+    // the reader as slow.
+    std::size_t queued = conn->queued_bytes();
+    std::size_t fit = 0;
+    for (; fit < sending_.size(); ++fit) {
+      queued += sending_[fit].size();
+      if (queued > hard_cap_) {
         slow = true;
         break;
       }
-      conn->send(std::move(f));
     }
+    if (fit > 0) conn->send_batch(std::span<Frame>(sending_.data(), fit));
+    sending_.clear();
     lock.lock();
   }
   flushing_ = false;
@@ -87,7 +129,7 @@ std::shared_ptr<Connection> Outbox::take_for_close_locked() {
 bool Outbox::close_slow_consumer() { return close_with(std::string(kSlowReason), true); }
 
 bool Outbox::close(std::string_view reason) {
-  flush();
+  flush_now();  // the frames before the close go out first, even within a FlushScope
   return close_with(std::string(reason), false);
 }
 

@@ -10,18 +10,18 @@
 
 #include <atomic>
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "relaycore/connection.hpp"
 #include "util/log.hpp"
 
 namespace relaycore::pipeline {
 
-class Outbox {
+class Outbox : public std::enable_shared_from_this<Outbox> {
  public:
   // `log` hears of a Connection::close() that threw.
   Outbox(std::shared_ptr<Connection> connection, std::size_t hard_cap, Log log);
@@ -36,8 +36,9 @@ class Outbox {
 
   // Queues a frame without touching the connection; safe under the caller's locks.
   void enqueue(Frame frame);
-  // Writes queued frames to the connection unless another thread already is. Call with no
-  // relaycore lock held: it calls into the host.
+  // Writes queued frames to the connection, all that are queued in one send_batch(), unless
+  // another thread already is. Within a FlushScope it only notes the outbox for the scope's
+  // end. Call with no relaycore lock held: it calls into the host.
   void flush();
   // enqueue() then flush().
   void send(Frame frame);
@@ -65,6 +66,8 @@ class Outbox {
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
  private:
+  friend class FlushScope;
+  void flush_now();
   std::size_t queued_bytes_locked() const;
   // Takes the connection for a pending close; called with mu_ held.
   std::shared_ptr<Connection> take_for_close_locked();
@@ -76,12 +79,27 @@ class Outbox {
 
   mutable std::mutex mu_;  // guards everything below but closed_
   std::shared_ptr<Connection> connection_;
-  std::deque<Frame> out_;
+  std::vector<Frame> out_;
+  // The frames a flush is handing to the connection, swapped with out_ so that both keep their
+  // capacity; touched only by the flushing thread.
+  std::vector<Frame> sending_;
   std::size_t out_bytes_ = 0;
   bool flushing_ = false;
   bool close_pending_ = false;
   std::string close_reason_;
   std::atomic<bool> closed_{false};
+};
+
+// While one lives on a thread, Outbox::flush() there only notes its outbox, and the outermost
+// scope flushes each noted outbox once as it ends. A stage that sends many frames at once (the
+// OKs of a commit, the fan-out of a dispatch batch) so hands each connection all of its frames
+// together, which a transport writes with one system call. Create with no relaycore lock held.
+class FlushScope {
+ public:
+  FlushScope();
+  ~FlushScope();
+  FlushScope(const FlushScope&) = delete;
+  FlushScope& operator=(const FlushScope&) = delete;
 };
 
 }  // namespace relaycore::pipeline

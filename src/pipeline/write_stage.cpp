@@ -7,6 +7,8 @@
 
 #include "pipeline/stages.hpp"
 
+#include "pipeline/outbox.hpp"
+
 namespace relaycore::pipeline {
 namespace {
 
@@ -275,8 +277,12 @@ void WriteStage::process(std::span<WriteJob> jobs) {
   const bool inline_dispatch = d.options.dispatch == DispatchMode::kInline;
   const bool work = !dispatch.events.empty() || !dispatch.removed.empty();
   if (inline_dispatch && work) dispatcher_.process(dispatch);
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    acknowledge(d.stats, d.log, jobs[i].ack, jobs[i].received, std::move(oks[i]));
+  {
+    // A connection with several events in this commit gets their OKs in one write.
+    FlushScope scope;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      acknowledge(d.stats, d.log, jobs[i].ack, jobs[i].received, std::move(oks[i]));
+    }
   }
   if (!inline_dispatch && work) d.out.push(dispatch);
 }

@@ -10,6 +10,17 @@
 namespace relaycore {
 namespace {
 
+// A message of the shape [VERB, sub_id, text]; `head` is `["VERB",`.
+std::string verb_sub_text_message(std::string_view head, std::string_view sub_id,
+                                  std::string_view text) {
+  std::string out(head);
+  json::append_string(out, sub_id);
+  out.push_back(',');
+  json::append_string(out, text);
+  out.push_back(']');
+  return out;
+}
+
 using Error = MessageError;
 
 Error fail(Verb verb, Status status) {
@@ -251,12 +262,7 @@ std::string eose_message(std::string_view sub_id) {
 }
 
 std::string closed_message(std::string_view sub_id, std::string_view message) {
-  std::string out = "[\"CLOSED\",";
-  json::append_string(out, sub_id);
-  out.push_back(',');
-  json::append_string(out, message);
-  out.push_back(']');
-  return out;
+  return verb_sub_text_message("[\"CLOSED\",", sub_id, message);
 }
 
 std::string notice_message(std::string_view message) {
@@ -293,12 +299,7 @@ std::string neg_msg_message(std::string_view sub_id, std::string_view message) {
 }
 
 std::string neg_err_message(std::string_view sub_id, std::string_view reason) {
-  std::string out = "[\"NEG-ERR\",";
-  json::append_string(out, sub_id);
-  out.push_back(',');
-  json::append_string(out, reason);
-  out.push_back(']');
-  return out;
+  return verb_sub_text_message("[\"NEG-ERR\",", sub_id, reason);
 }
 
 }  // namespace relaycore

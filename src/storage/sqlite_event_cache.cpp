@@ -121,20 +121,6 @@ void EventCache::erase(std::span<const EventId> ids) {
   }
 }
 
-void EventCache::erase_expired(std::int64_t now) {
-  begin_removal();
-  for (std::size_t i = 0; i < kShards; ++i) {
-    Shard& s = shards_[i];
-    std::lock_guard lock(s.mu);
-    // Collected first: a removal moves later entries back.
-    std::vector<EventId> expired;
-    for (const Slot& slot : s.table) {
-      if (slot.occupied && is_expired(*slot.stored.event, now)) expired.push_back(slot.id);
-    }
-    for (const EventId& id : expired) remove_locked(s, slot_of(s, id));
-  }
-}
-
 std::size_t EventCache::size() {
   std::size_t n = 0;
   for (std::size_t i = 0; i < kShards; ++i) {

@@ -52,9 +52,6 @@ class EventCache {
   void insert_stored(const StoredEvent& stored);
   // Writer, after a commit: forgets events that commit removed.
   void erase(std::span<const EventId> ids);
-  // Writer, after a purge committed: forgets every event expired at `now`, the events the
-  // purge removed.
-  void erase_expired(std::int64_t now);
 
   // The number of events held; for tests.
   std::size_t size();

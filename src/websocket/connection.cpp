@@ -35,7 +35,8 @@ WsConnection::WsConnection(std::shared_ptr<ServerContext> context, Socket socket
       strand_(socket_.get_executor()),
       idle_timer_(strand_),
       close_timer_(strand_),
-      reader_(context_->options.max_message_bytes) {}
+      reader_(context_->options.max_message_bytes),
+      fd_(socket_.native_handle()) {}
 
 WsConnection::~WsConnection() = default;
 
@@ -156,10 +157,10 @@ void WsConnection::handle_upgrade(const ParsedRequest& parsed) {
   }
   OutItem response;
   response.payload = Frame(render_switching_protocols(*accept));
-  queue_.push_back(std::move(response));
   state_ = State::kOpen;
   websocket_ = true;
-  write_next();
+  push(std::move(response));
+  if (state_ == State::kClosed) return;  // the peer is already gone
 
   ClientInfo client;
   client.remote_address = remote_;
@@ -267,7 +268,7 @@ void WsConnection::drain_closing() {
     }
     if (in.kind == Inbound::Kind::kClose || in.kind == Inbound::Kind::kFail) {
       peer_closed_ = true;
-      if (!write_in_progress_ && queue_.empty()) finish();  // else once our close is out
+      if (out_idle()) finish();  // else once our close is out
       return;
     }
   }

@@ -1,6 +1,11 @@
 // One accepted TCP connection: the HTTP request head, then (after an upgrade) WebSocket frames
-// in both directions. Everything that touches the socket runs on the connection's strand;
-// send() and close() may be called from any thread and post onto it.
+// in both directions. Reading, timers and closing run on the connection's strand. Writing does
+// not: a reply (any frame without an event: OK, EOSE, CLOSED, NOTICE...) is written at once by
+// the thread that sends it, with one non-blocking gather write of everything queued, so it
+// never waits behind other connections' fan-out. EVENT frames are queued and one flush per
+// connection is handed to the server's writer threads, which gather all that has queued by
+// then into one write. Only a connection whose socket is full hands its queue to the strand,
+// which writes the rest when the socket becomes writable.
 #pragma once
 
 #include "websocket/asio_include.hpp"
@@ -9,9 +14,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +55,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
 
   // Connection, for the session: any thread, never blocks.
   void send(Frame frame) override;
+  void send_batch(std::span<Frame> frames) override;
   void close(std::string_view reason) override;
   std::size_t queued_bytes() const override;
 
@@ -64,12 +71,20 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
     kClosed,   // socket closed
   };
 
-  // One write: a frame header (empty for raw HTTP bytes) and the payload in Frame's parts.
+  // One queued write: a frame header (empty for raw HTTP bytes) and the payload in Frame's parts.
   struct OutItem {
     FrameHeader header;
     Frame payload;
     std::size_t counted = 0;  // bytes of this item in queued_
     bool last = false;        // a close frame or HTTP response: shut down after it
+  };
+
+  // What one write_out_locked() did, acted on once out_mu_ is released.
+  struct WriteOutcome {
+    std::size_t bytes = 0;  // counted bytes of the items written out
+    bool last = false;      // the last item went out
+    bool blocked = false;   // the socket is full: wait for it to become writable
+    bool failed = false;    // the socket failed: close the connection
   };
 
   // Reading (connection.cpp).
@@ -87,10 +102,26 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   void on_idle_timer(const asio::error_code& ec);
 
   // Writing and closing (connection_write.cpp).
-  void enqueue_text(Frame frame, std::size_t counted);
+  // Queues `frames` (`counted` bytes, already in queued_) as text frames and writes them now
+  // unless the socket is full; any thread.
+  void push_text(std::span<Frame> frames, std::size_t counted);
+  // Queues one item and writes it now unless the socket is full; strand only. A `pong` still
+  // queued is replaced by the next one.
+  void push(OutItem item, bool pong = false);
   void enqueue_control(Opcode opcode, std::string payload);
-  void write_next();
-  void on_written(const asio::error_code& ec);
+  // The one place frames reach the socket: a gather write of everything queued, as far as the
+  // socket takes it. Called with out_mu_ held and no write pending.
+  WriteOutcome write_out_locked();
+  // Acts on a write's outcome with out_mu_ released; `on_strand` when called from the strand.
+  void after_write(const WriteOutcome& outcome, bool on_strand);
+  // Writes what has queued, on a writer thread.
+  friend class WriterPool;
+  void flush_queued();
+  void wait_writable();
+  void on_writable(const asio::error_code& ec);
+  void after_last();
+  // True when nothing is queued or waiting to be written.
+  bool out_idle();
   // Queues `last_item` (a close frame or an HTTP response) as the final write; once it is out
   // the connection half-closes and drains (see on_written), all within kCloseTimeout.
   void begin_closing(OutItem last_item);
@@ -124,11 +155,24 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   bool close_handed_ = false;  // on_close() has been scheduled
   std::chrono::steady_clock::time_point last_rx_;
   bool ping_sent_ = false;
-  std::deque<OutItem> queue_;
-  std::optional<std::string> pong_;  // only the latest unanswered ping gets a pong
-  std::vector<OutItem> writing_;
-  std::vector<asio::const_buffer> buffers_;
-  bool write_in_progress_ = false;
+
+  // The outbound queue, shared by every thread that sends. The socket is written only under
+  // out_mu_, so writes never interleave and the descriptor is never closed under a writer.
+  std::mutex out_mu_;
+  const int fd_;
+  std::vector<OutItem> out_;  // out_[out_head_..] wait to be written, in order
+  std::size_t out_head_ = 0;
+  std::size_t out_offset_ = 0;     // bytes of out_[out_head_] already written
+  std::size_t pong_at_ = kNoPong;  // index in out_ of a pong not yet started
+  bool out_waiting_ = false;       // the strand waits for the socket to become writable
+  bool out_scheduled_ = false;     // the connection is on the writer threads' list
+  bool out_last_ = false;          // the last item is queued: nothing more is taken
+  bool out_open_ = true;           // false once the socket is closed
+  // Bytes of out_ counted in the writer threads' backlog: fan-out queued while the socket had
+  // room, not yet written. Zero after every write attempt (all written, or the socket is full
+  // and the rest is the reader's).
+  std::size_t pooled_ = 0;
+  static constexpr std::size_t kNoPong = static_cast<std::size_t>(-1);
 
   // Any-thread state.
   std::atomic<std::size_t> queued_{0};

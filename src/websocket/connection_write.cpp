@@ -1,20 +1,28 @@
-// The write side of a connection: the outbound queue (scatter/gather, in order), the byte
-// accounting behind queued_bytes(), the close handshake, and the end of the connection.
+// The write side of a connection: the outbound queue and the one gather write that empties it,
+// the byte accounting behind queued_bytes(), the close handshake, and the end of the connection.
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <utility>
 
 #include "websocket/connection.hpp"
 
 namespace relaycore::websocket::detail {
 namespace {
 
-// Frames per async_write; each takes up to four buffers, well under IOV_MAX.
-constexpr std::size_t kMaxBatch = 128;
+// Buffers per sendmsg(); each item takes up to four. Linux takes up to 1024 (IOV_MAX).
+constexpr std::size_t kMaxIov = 256;
 
 }  // namespace
 
-void WsConnection::send(Frame frame) {
-  if (!accepting_.load(std::memory_order_acquire)) return;
-  const std::size_t n = frame.size();
+void WsConnection::send(Frame frame) { send_batch(std::span<Frame>(&frame, 1)); }
+
+void WsConnection::send_batch(std::span<Frame> frames) {
+  if (frames.empty() || !accepting_.load(std::memory_order_acquire)) return;
+  std::size_t n = 0;
+  for (const Frame& frame : frames) n += frame.size();
   const std::size_t total = queued_.fetch_add(n, std::memory_order_acq_rel) + n;
   if (total > context_->options.max_outbound_bytes) {
     queued_.fetch_sub(n, std::memory_order_acq_rel);
@@ -24,20 +32,18 @@ void WsConnection::send(Frame frame) {
     }
     return;
   }
-  // A weak reference: a frame posted after the I/O threads are gone must not keep the
-  // connection (and through it the io_context holding the frame) alive in a cycle.
   try {
-    asio::post(strand_, [weak = weak_from_this(), frame = std::move(frame), n]() mutable {
-      if (std::shared_ptr<WsConnection> self = weak.lock()) {
-        self->enqueue_text(std::move(frame), n);
-      }
-    });
+    push_text(frames, n);
   } catch (...) {
-    queued_.fetch_sub(n, std::memory_order_acq_rel);  // out of memory: the frame is dropped
+    // Out of memory while queueing: the connection can no longer keep its order, so it ends.
+    abort();
   }
 }
 
 void WsConnection::close(std::string_view reason) {
+  // Frames sent after close() are dropped even before the strand queues the close frame, since
+  // send() writes without going through the strand.
+  accepting_.store(false, std::memory_order_release);
   try {
     asio::post(strand_, [weak = weak_from_this(), reason = std::string(reason)] {
       std::shared_ptr<WsConnection> self = weak.lock();
@@ -71,98 +77,208 @@ void WsConnection::abort() {
   }
 }
 
-void WsConnection::enqueue_text(Frame frame, std::size_t counted) {
-  if (state_ != State::kOpen) {
+void WsConnection::push_text(std::span<Frame> frames, std::size_t counted) {
+  std::unique_lock lock(out_mu_);
+  if (!out_open_ || out_last_) {
+    lock.unlock();
     queued_.fetch_sub(counted, std::memory_order_acq_rel);  // dropped: closing or closed
     return;
   }
-  OutItem item;
-  item.header = encode_header(Opcode::kText, counted);
-  item.payload = std::move(frame);
-  item.counted = counted;
-  queue_.push_back(std::move(item));
-  write_next();
+  bool reply = false;
+  for (Frame& frame : frames) {
+    reply = reply || !frame.event();
+    OutItem& item = out_.emplace_back();
+    item.counted = frame.size();
+    item.header = encode_header(Opcode::kText, item.counted);
+    item.payload = std::move(frame);
+  }
+  if (out_waiting_) return;  // the strand writes it once the socket has room
+  if (!reply) {
+    // Fan-out: one flush per connection, however many frames join it before it runs.
+    pooled_ += counted;
+    context_->writers.add_backlog(counted);
+    const bool schedule = !out_scheduled_;
+    out_scheduled_ = true;
+    lock.unlock();
+    if (schedule) context_->writers.push(weak_from_this());
+    context_->writers.pace();
+    return;
+  }
+  const WriteOutcome outcome = write_out_locked();
+  lock.unlock();
+  after_write(outcome, false);
+}
+
+void WsConnection::flush_queued() {
+  WriteOutcome outcome;
+  {
+    std::lock_guard lock(out_mu_);
+    out_scheduled_ = false;
+    if (!out_open_ || out_waiting_) return;
+    outcome = write_out_locked();
+  }
+  after_write(outcome, false);
+}
+
+void WsConnection::push(OutItem item, bool pong) {
+  std::unique_lock lock(out_mu_);
+  if (!out_open_ || out_last_) return;
+  if (pong && pong_at_ != kNoPong) {
+    out_[pong_at_] = std::move(item);  // only the latest unanswered ping gets a pong
+    return;
+  }
+  out_last_ = item.last;
+  out_.push_back(std::move(item));
+  WriteOutcome outcome;
+  if (!out_waiting_) outcome = write_out_locked();
+  // Still queued and not begun (the socket is full): a later pong may replace it.
+  if (pong && out_waiting_ && (out_.size() - 1 > out_head_ || out_offset_ == 0)) {
+    pong_at_ = out_.size() - 1;
+  }
+  lock.unlock();
+  after_write(outcome, true);
 }
 
 void WsConnection::enqueue_control(Opcode opcode, std::string payload) {
   if (state_ != State::kOpen) return;
-  if (opcode == Opcode::kPong) {
-    pong_ = std::move(payload);  // replaces a pong not yet written (RFC 6455 5.5.3)
-  } else {
-    OutItem item;
-    item.header = encode_header(opcode, payload.size());
-    item.payload = Frame(std::move(payload));
-    queue_.push_back(std::move(item));
-  }
-  write_next();
+  OutItem item;
+  item.header = encode_header(opcode, payload.size());
+  item.payload = Frame(std::move(payload));
+  push(std::move(item), opcode == Opcode::kPong);
 }
 
-void WsConnection::write_next() {
-  if (write_in_progress_ || state_ == State::kClosed) return;
-  if (queue_.empty() && !pong_) return;
-  writing_.clear();
-  if (pong_ && state_ == State::kOpen) {
-    OutItem item;
-    item.header = encode_header(Opcode::kPong, pong_->size());
-    item.payload = Frame(std::move(*pong_));
-    writing_.push_back(std::move(item));
+WsConnection::WriteOutcome WsConnection::write_out_locked() {
+  WriteOutcome outcome;
+  while (out_head_ < out_.size()) {
+    std::array<iovec, kMaxIov> iov;
+    std::size_t n = 0;
+    std::size_t skip = out_offset_;
+    for (std::size_t i = out_head_; i < out_.size() && n + 4 <= kMaxIov; ++i) {
+      const OutItem& item = out_[i];
+      auto add = [&](const void* data, std::size_t size) {
+        if (skip >= size) {
+          skip -= size;
+          return;
+        }
+        iov[n].iov_base = const_cast<char*>(static_cast<const char*>(data) + skip);
+        iov[n].iov_len = size - skip;
+        skip = 0;
+        ++n;
+      };
+      add(item.header.bytes.data(), item.header.size);
+      for (std::string_view part : item.payload.parts()) add(part.data(), part.size());
+      if (item.last) break;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = n;
+    const ssize_t w = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        outcome.blocked = true;
+      } else {
+        outcome.failed = true;
+      }
+      break;
+    }
+    // Drop what went out; the item cut short stays at the front with its offset.
+    auto left = static_cast<std::size_t>(w);
+    while (out_head_ < out_.size()) {
+      OutItem& item = out_[out_head_];
+      const std::size_t size = item.header.size + item.payload.size();
+      if (out_offset_ + left < size) {
+        out_offset_ += left;
+        break;
+      }
+      left -= size - out_offset_;
+      out_offset_ = 0;
+      outcome.bytes += item.counted;
+      outcome.last = outcome.last || item.last;
+      item = OutItem();  // releases the event now, not when the slot is reused
+      if (pong_at_ == out_head_) pong_at_ = kNoPong;
+      ++out_head_;
+    }
+    if (out_offset_ > 0 && pong_at_ == out_head_) pong_at_ = kNoPong;  // started: keep it
   }
-  pong_.reset();
-  while (!queue_.empty() && writing_.size() < kMaxBatch) {
-    const bool last = queue_.front().last;
-    writing_.push_back(std::move(queue_.front()));
-    queue_.pop_front();
-    if (last) break;
+  if (out_head_ == out_.size()) {
+    out_.clear();  // keeps the capacity: steady traffic allocates nothing here
+    out_head_ = 0;
+  } else if (out_head_ > 64 && out_head_ * 2 > out_.size()) {
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+    if (pong_at_ != kNoPong) pong_at_ -= out_head_;
+    out_head_ = 0;
   }
-  if (writing_.empty()) return;
-  // Build the buffers only now: a Frame's short head lives inside the Frame (small-string
-  // storage), so the items must be where they stay until the write completes.
-  buffers_.clear();
-  for (const OutItem& item : writing_) {
-    if (item.header.size > 0) buffers_.emplace_back(item.header.bytes.data(), item.header.size);
-    for (std::string_view part : item.payload.parts()) {
-      if (!part.empty()) buffers_.emplace_back(part.data(), part.size());
+  out_waiting_ = outcome.blocked || outcome.failed;
+  // Written, or left to a full socket: either way no longer the writers' backlog.
+  context_->writers.release_backlog(std::exchange(pooled_, 0));
+  return outcome;
+}
+
+void WsConnection::after_write(const WriteOutcome& outcome, bool on_strand) {
+  if (outcome.bytes > 0) queued_.fetch_sub(outcome.bytes, std::memory_order_acq_rel);
+  if (outcome.failed) {
+    if (on_strand) {
+      finish();
+    } else {
+      abort();
+    }
+    return;
+  }
+  if (outcome.last || outcome.blocked) {
+    auto next = [self = shared_from_this(), outcome] {
+      if (outcome.last) self->after_last();
+      if (outcome.blocked) self->wait_writable();
+    };
+    if (on_strand) {
+      next();
+    } else {
+      asio::post(strand_, std::move(next));
     }
   }
-  write_in_progress_ = true;
-  asio::async_write(socket_, buffers_,
-                    [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
-                      self->on_written(ec);
-                    });
 }
 
-void WsConnection::on_written(const asio::error_code& ec) {
-  write_in_progress_ = false;
-  std::size_t written = 0;
-  bool last = false;
-  for (const OutItem& item : writing_) {
-    written += item.counted;
-    last = last || item.last;
-  }
-  writing_.clear();
-  buffers_.clear();
-  queued_.fetch_sub(written, std::memory_order_acq_rel);
+void WsConnection::wait_writable() {
+  if (state_ == State::kClosed) return;
+  socket_.async_wait(
+      asio::socket_base::wait_write,
+      [self = shared_from_this()](const asio::error_code& ec) { self->on_writable(ec); });
+}
+
+void WsConnection::on_writable(const asio::error_code& ec) {
   if (state_ == State::kClosed) return;
   if (ec) {
     finish();
     return;
   }
-  // A query parked on this full connection resumes now that there is room.
-  if (written > 0 && session_) session_->on_drain();
-  if (last) {
-    // Our last bytes are out. If the peer's close has already come, the handshake is complete
-    // and we close at once. Otherwise half-close and read until the peer answers or hangs up,
-    // so the kernel does not reset the connection over unread input and lose what we sent.
-    asio::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-    if (peer_closed_) {
-      finish();
-    } else {
-      read_more();
-    }
-    return;
+  WriteOutcome outcome;
+  {
+    std::lock_guard lock(out_mu_);
+    out_waiting_ = false;
+    outcome = write_out_locked();
   }
-  write_next();
+  after_write(outcome, true);
+  // A query parked on this full connection resumes now that there is room.
+  if (outcome.bytes > 0 && session_ && state_ != State::kClosed) session_->on_drain();
+}
+
+// Our last bytes are out. If the peer's close has already come, the handshake is complete and
+// we close at once. Otherwise half-close and read until the peer answers or hangs up, so the
+// kernel does not reset the connection over unread input and lose what we sent.
+void WsConnection::after_last() {
+  if (state_ == State::kClosed) return;
+  asio::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  if (peer_closed_) {
+    finish();
+  } else {
+    read_more();
+  }
+}
+
+bool WsConnection::out_idle() {
+  std::lock_guard lock(out_mu_);
+  return out_head_ == out_.size() && !out_waiting_;
 }
 
 void WsConnection::begin_closing(OutItem last_item) {
@@ -170,12 +286,11 @@ void WsConnection::begin_closing(OutItem last_item) {
   accepting_.store(false, std::memory_order_release);
   cancel_timer(idle_timer_);
   last_item.last = true;
-  queue_.push_back(std::move(last_item));
   close_timer_.expires_after(kCloseTimeout);
   close_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
     if (!ec) self->finish();
   });
-  write_next();
+  push(std::move(last_item));
 }
 
 void WsConnection::start_close(std::uint16_t code, std::string_view reason) {
@@ -203,16 +318,22 @@ void WsConnection::finish() {
   accepting_.store(false, std::memory_order_release);
   cancel_timer(idle_timer_);
   cancel_timer(close_timer_);
+  // Frames still queued will never be written. Writes happen under out_mu_, so once it is
+  // released here no thread writes to the descriptor again and it can be closed.
+  std::size_t dropped = 0;
+  {
+    std::lock_guard lock(out_mu_);
+    out_open_ = false;
+    context_->writers.release_backlog(std::exchange(pooled_, 0));
+    for (std::size_t i = out_head_; i < out_.size(); ++i) dropped += out_[i].counted;
+    std::vector<OutItem>().swap(out_);
+    out_head_ = out_offset_ = 0;
+    pong_at_ = kNoPong;
+  }
+  queued_.fetch_sub(dropped, std::memory_order_acq_rel);
   asio::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
-  // Frames still queued will never be written; an in-progress write accounts for its own
-  // items when its handler runs.
-  std::size_t dropped = 0;
-  for (const OutItem& item : queue_) dropped += item.counted;
-  queue_.clear();
-  pong_.reset();
-  queued_.fetch_sub(dropped, std::memory_order_acq_rel);
   if (!in_flight_) hand_over_close();
 }
 

@@ -109,6 +109,7 @@ class ServerImpl final : public Server {
     }
     threads_.clear();
     context_->messages.join();
+    context_->writers.join();
   }
 
  private:

@@ -17,6 +17,7 @@
 
 #include "relaycore/websocket/server.hpp"
 #include "websocket/message_pool.hpp"
+#include "websocket/writer_pool.hpp"
 
 namespace relaycore::websocket::detail {
 
@@ -43,13 +44,17 @@ class ServerContext {
   ServerContext(const ServerOptions& opts, std::shared_ptr<Handler> h)
       : options(opts),
         handler(std::move(h)),
-        messages(opts.threads, opts.threads + kExtraMessageThreads) {}
+        messages(opts.threads, opts.threads + kExtraMessageThreads),
+        writers(opts.threads) {}
 
   const ServerOptions options;
   const std::shared_ptr<Handler> handler;
   ServerCounters counters;
   asio::io_context io;
   MessagePool messages;
+  // Writes fan-out to connections, apart from the I/O threads, so that a burst of deliveries
+  // never queues in front of a client's next read; replies do not wait for it at all.
+  WriterPool writers;
 
   // Registers a new connection; false once stop() has begun (the caller drops it).
   bool add(const std::shared_ptr<WsConnection>& connection) {

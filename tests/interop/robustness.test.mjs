@@ -2,8 +2,10 @@
 // connection must still publish and read back (assertServes). Figures (burst time, RSS) are
 // printed as test diagnostics and written to $RELAYCORE_ARTIFACTS/robustness-figures.json.
 import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
 import WebSocket from 'ws';
@@ -209,26 +211,35 @@ test('100 subscribers that never read are cut off; healthy ones get every event;
   for (const s of slow) s.socket.pause();
   phase.subscribed = performance.now();
 
-  const healthy = await Promise.all(Array.from({ length: healthyCount }, async () => {
-    const c = await Client.connect(server.url);
-    await c.req('fast', { '#t': [tag] });
-    return c;
-  }));
-  const received = healthy.map(() => new Set());
-  healthy.forEach((c, i) => {
-    // Count deliveries as they come instead of queueing 18 MB of events per client: the
-    // harness's own listener (which parses and queues every message) is taken off, so that a
-    // healthy reader costs this process what a real one would and keeps up with the relay.
-    c.ws.removeAllListeners('message');
-    c.ws.on('message', (data) => {
-      const s = data.toString('latin1', 0, 200);
-      const m = /^\["EVENT","fast",\{"id":"([0-9a-f]{64})"/.exec(s);
-      if (m) received[i].add(m[1]);
-    });
-    c.queue = [];
+  // The healthy readers live in a process of their own, so that the flood this process
+  // publishes cannot stall them; the relay must then deliver every event to them.
+  const readers = fork(fileURLToPath(new URL('./lib/reader-process.mjs', import.meta.url)));
+  const fromReaders = (type) => new Promise((resolve, reject) => {
+    const onMessage = (msg) => {
+      if (msg.type !== type) return;
+      readers.off('message', onMessage);
+      readers.off('exit', onExit);
+      resolve(msg);
+    };
+    const onExit = (code) => reject(new Error(`reader process exited (${code}) before '${type}'`));
+    readers.on('message', onMessage);
+    readers.once('exit', onExit);
   });
+  const ready = fromReaders('ready');
+  readers.send({ type: 'start', url: server.url, count: healthyCount, subId: 'fast',
+                 filter: { '#t': [tag] }, expected: eventCount });
+  await ready;
+  const allIn = fromReaders('done');
 
   let peakRssKiB = memBefore.rssKiB;
+  let publisher;
+  // Whatever fails, the sockets and the sampler go, so that the file ends instead of hanging.
+  t.after(async () => {
+    clearInterval(sampler);
+    for (const s of slow) s.socket.destroy();
+    readers.kill();
+    if (publisher) await publisher.close();
+  });
   const sampler = setInterval(() => {
     try {
       peakRssKiB = Math.max(peakRssKiB, server.memory().rssKiB);
@@ -242,7 +253,7 @@ test('100 subscribers that never read are cut off; healthy ones get every event;
   const events = Array.from({ length: eventCount }, (_, i) =>
     signFast(sk, { content: `${i} ${payload}`, tags: [['t', tag]], created_at: now() }));
   const signMs = performance.now() - signStart;
-  const publisher = await Client.connect(server.url);
+  publisher = await Client.connect(server.url);
   const start = performance.now();
   const ids = events.map((ev) => ev.id);
   const window = 32;
@@ -259,11 +270,17 @@ test('100 subscribers that never read are cut off; healthy ones get every event;
   publisher.queue = [];
 
   // Healthy subscribers get every event.
-  const deadline = Date.now() + 30000;
-  while (received.some((r) => r.size < eventCount) && Date.now() < deadline) await sleep(50);
+  let waited;
+  await Promise.race([allIn, new Promise((resolve) => { waited = setTimeout(resolve, 30000); })]);
+  clearTimeout(waited);
   const deliverMs = performance.now() - start;
+  const report = fromReaders('report');
+  readers.send({ type: 'report' });
+  const { received: lists, closed } = await report;
+  const received = lists.map((l) => new Set(l));
   received.forEach((r, i) => {
-    assert.equal(r.size, eventCount, `healthy subscriber ${i} got ${r.size}/${eventCount}`);
+    assert.equal(r.size, eventCount, `healthy subscriber ${i} got ${r.size}/${eventCount}` +
+                 (closed[i] ? `, closed by the relay (${closed[i].code} ${closed[i].reason})` : ''));
   });
   for (const id of ids) assert.ok(received[0].has(id));
 
@@ -342,8 +359,9 @@ test('100 subscribers that never read are cut off; healthy ones get every event;
   assert.ok(memAfter.hwmKiB < limitGiB * 1024 * 1024,
             `VmHWM ${memAfter.hwmKiB} KiB is over ${limitGiB} GiB`);
 
-  await Promise.all(healthy.map((c) => c.close()));
-  await publisher.close();
+  const readersGone = new Promise((resolve) => readers.once('exit', resolve));
+  readers.send({ type: 'stop' });
+  await readersGone;
   await assertServes(server);
 });
 

@@ -326,4 +326,22 @@ class FailingPubSub : public PubSub {
   std::size_t calls_ = 0;
 };
 
+// A relay on memory storage with one session on a RecordingConnection, as a client sees it.
+// `tweak` adjusts the options before the relay opens.
+struct SessionFixture {
+  std::unique_ptr<Relay> relay;
+  std::shared_ptr<RecordingConnection> conn = std::make_shared<RecordingConnection>();
+  std::shared_ptr<Session> session;
+
+  explicit SessionFixture(std::function<void(Options&)> tweak = nullptr,
+                          std::size_t verify_threads = 2) {
+    Options o;
+    o.storage = new_memory_storage();
+    o.verify_threads = verify_threads;
+    if (tweak) tweak(o);
+    relay = Relay::open(std::move(o)).value();
+    session = relay->open_session(conn, ClientInfo{"127.0.0.1", {}});
+  }
+};
+
 }  // namespace relaycore::test

@@ -31,19 +31,9 @@ std::string last_string(const std::string& frame) {
   return frame.substr(begin + 1, end - begin - 1);
 }
 
-struct Fixture {
-  std::unique_ptr<Relay> relay;
-  std::shared_ptr<test::RecordingConnection> conn = std::make_shared<test::RecordingConnection>();
-  std::shared_ptr<Session> session;
-
-  explicit Fixture(std::function<void(Options&)> tweak = nullptr) {
-    Options o;
-    o.storage = new_memory_storage();
-    o.verify_threads = 1;
-    if (tweak) tweak(o);
-    relay = Relay::open(std::move(o)).value();
-    session = relay->open_session(conn, ClientInfo{"127.0.0.1", {}});
-  }
+struct Fixture : test::SessionFixture {
+  explicit Fixture(std::function<void(Options&)> tweak = nullptr)
+      : SessionFixture(std::move(tweak), 1) {}
 
   // Sends a frame and returns the first new frame that starts with one of `heads`.
   std::string answer(const std::string& frame, std::vector<std::string> heads) {

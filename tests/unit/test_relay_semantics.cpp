@@ -14,19 +14,8 @@ using test::now;
 
 namespace {
 
-struct Fixture {
-  std::unique_ptr<Relay> relay;
-  std::shared_ptr<test::RecordingConnection> conn = std::make_shared<test::RecordingConnection>();
-  std::shared_ptr<Session> session;
-
-  explicit Fixture(std::function<void(Options&)> tweak = nullptr) {
-    Options o;
-    o.storage = new_memory_storage();
-    o.verify_threads = 2;
-    if (tweak) tweak(o);
-    relay = Relay::open(std::move(o)).value();
-    session = relay->open_session(conn, ClientInfo{"127.0.0.1", {}});
-  }
+struct Fixture : test::SessionFixture {
+  using SessionFixture::SessionFixture;
 
   // Sends a frame and returns the frames it produced up to and including the one matching.
   std::vector<std::string> exchange(const std::string& frame, std::string_view until,

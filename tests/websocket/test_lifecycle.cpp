@@ -133,6 +133,45 @@ TEST_CASE("an event Frame arrives as head, canonical JSON and the closing bracke
   CHECK(f->payload == R"(["EVENT","sub1",)" + std::string(ev->json()) + "]");
 }
 
+TEST_CASE("event frames and replies go out in the order sent, in batches or one by one") {
+  ServerFixture fx;
+  EventDraft draft;
+  draft.created_at = 1700000000;
+  draft.content = "fan-out";
+  Result<EventPtr> event = sign_event(Keypair::generate(), draft);
+  REQUIRE(event);
+  const EventPtr ev = *event;
+  auto c = fx.open();
+  REQUIRE(fx.handler->wait_until([&] { return connection_at(*fx.handler, 0) != nullptr; }));
+  std::shared_ptr<Connection> conn = connection_at(*fx.handler, 0);
+  // Event frames are flushed by the writer threads and replies written at once: a reply must
+  // still not overtake the event frames queued before it.
+  std::vector<std::string> want;
+  for (int round = 0; round < 50; ++round) {
+    std::vector<Frame> batch;
+    for (int i = 0; i < 3; ++i) {
+      const std::string head = "[\"EVENT\",\"s" + std::to_string(round * 3 + i) + "\",";
+      batch.emplace_back(head, ev);
+      want.push_back(head + std::string(ev->json()) + "]");
+    }
+    if (round % 2 == 0) {
+      batch.emplace_back("[\"EOSE\",\"" + std::to_string(round) + "\"]");
+      want.push_back(batch.back().to_string());
+      conn->send_batch(batch);
+    } else {
+      conn->send_batch(batch);
+      conn->send(Frame("[\"OK\",\"" + std::to_string(round) + "\"]"));
+      want.push_back("[\"OK\",\"" + std::to_string(round) + "\"]");
+    }
+  }
+  for (const std::string& w : want) {
+    std::optional<ServerFrame> f = c->read_frame();
+    REQUIRE(f);
+    REQUIRE(f->payload == w);
+  }
+  CHECK(fx.handler->wait_until([&] { return conn->queued_bytes() == 0; }));
+}
+
 TEST_CASE("sends from several threads keep each thread's order") {
   ServerFixture fx;
   auto c = fx.open();

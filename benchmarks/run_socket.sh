@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The socket figures: a publisher's OK latency while other connections receive fan-out, the
+# fan-out's delivery latency, the maximum delivered frames/s, and the relay's CPU, system calls
+# and allocations per ingested event and per delivery. Every load runs in processes of its own:
+# the 1x1 probe is one relaycore-loadgen, the fan-out load another (whose subscribers are a
+# third process it starts). CPU is read from /proc/<relay pid>/stat (utime + stime); system
+# calls and malloc() calls are counted with perf (raw_syscalls:sys_enter and a uprobe on libc's
+# malloc) in separate runs, since the uprobe slows every allocation.
+#
+#   benchmarks/run_socket.sh [BUILD_DIR]     (default build/ci; needs relaycore-relay and
+#                                             relaycore-loadgen)
+#
+# Knobs (environment): RELAY (the relay binary, to compare builds), PROBE_EVENTS (2000),
+# FAN_SECONDS (15), FAN_RATE (50), MAX_EVENTS (4000), OPEN_EVENTS (20000), COUNT=0 skips perf.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build/ci}
+RELAY=${RELAY:-$BUILD/examples/relaycore-relay}
+LOADGEN=${LOADGEN:-$BUILD/benchmarks/loadgen/relaycore-loadgen}
+for bin in "$RELAY" "$LOADGEN"; do
+  [[ -x $bin ]] || { echo "missing $bin" >&2; exit 1; }
+done
+PROBE_EVENTS=${PROBE_EVENTS:-2000}
+FAN_SECONDS=${FAN_SECONDS:-15}
+FAN_RATE=${FAN_RATE:-50}
+MAX_EVENTS=${MAX_EVENTS:-4000}
+OPEN_EVENTS=${OPEN_EVENTS:-20000}
+COUNT=${COUNT:-1}
+TCK=$(getconf CLK_TCK)
+
+WORK=$(mktemp -d /tmp/relaycore-run-socket.XXXXXX)
+source benchmarks/lib/relay.sh
+trap 'stop_relay; rm -rf "$WORK"' EXIT
+ulimit -n "$(ulimit -Hn)"
+
+ticks() { awk '{print $14 + $15}' "/proc/$RELAY_PID/stat"; }
+us_per() { python3 -c "import sys; n=float(sys.argv[2]); print(f'{1e6*float(sys.argv[1])/$TCK/n:.1f}' if n else 'n/a')" "$@"; }
+probe() { "$LOADGEN" --url "$URL" --connections 1 --window 1 --subscribers 0 --events "$PROBE_EVENTS" --threads 1 --json 2>/dev/null; }
+
+machine_line
+echo "relay: $RELAY"
+
+# 1. The 1x1 probe with no other load, then with S subscribers at FAN_RATE events/s.
+start_relay
+P=$(probe)
+echo "probe alone: OK p50 $(field "$P" ack_ms p50) ms, p99 $(field "$P" ack_ms p99) ms"
+stop_relay
+for S in 100 1000; do
+  start_relay
+  "$LOADGEN" --url "$URL" --connections 1 --rate "$FAN_RATE" --events $((FAN_RATE * FAN_SECONDS)) \
+    --subscribers "$S" --json >"$WORK/fan.json" 2>"$WORK/fan.err" &
+  FAN=$!
+  T0=$(ticks)
+  until grep -q publishing "$WORK/fan.err" 2>/dev/null; do sleep 0.05; done
+  P=$(probe)
+  wait "$FAN"
+  T1=$(ticks)
+  F=$(cat "$WORK/fan.json")
+  echo "probe with $S subscribers at $FAN_RATE ev/s: OK p50 $(field "$P" ack_ms p50) ms, p99 $(field "$P" ack_ms p99) ms;" \
+    "fan-out first delivery p99 $(field "$F" first_delivery_ms p99) ms, all delivered p99" \
+    "$(field "$F" all_delivered_ms p99) ms, undelivered $(field "$F" undelivered), deliveries $(field "$F" deliveries);" \
+    "relay CPU $(us_per $((T1 - T0)) "$(field "$F" deliveries)") us per delivery (probe included)"
+  stop_relay
+done
+
+# 2. Maximum delivered frames/s: closed loop publishers, 1,000 subscribers.
+start_relay
+T0=$(ticks)
+M=$("$LOADGEN" --url "$URL" --connections 4 --window 16 --events "$MAX_EVENTS" --subscribers 1000 --json 2>/dev/null)
+T1=$(ticks)
+echo "max fan-out, 1000 subscribers: $(field "$M" delivered_frames_per_s) frames/s delivered," \
+  "$(field "$M" events_per_s) events/s acked, undelivered $(field "$M" undelivered);" \
+  "relay CPU $(us_per $((T1 - T0)) "$(field "$M" deliveries)") us per delivery"
+stop_relay
+
+# 3. CPU per ingested event: open loop 4,000 events/s, and closed loop 8 x 64.
+for load in "--rate 4000" "--window 64"; do
+  start_relay
+  T0=$(ticks)
+  # shellcheck disable=SC2086
+  R=$("$LOADGEN" --url "$URL" --connections 8 $load --events "$OPEN_EVENTS" --subscribers 0 --json 2>/dev/null)
+  T1=$(ticks)
+  echo "8 connections $load: $(field "$R" events_per_s) events/s, OK p50 $(field "$R" ack_ms p50)" \
+    "p99 $(field "$R" ack_ms p99) ms; relay CPU $(us_per $((T1 - T0)) "$(field "$R" ok)") us per event"
+  stop_relay
+done
+
+# 4. System calls and malloc() calls per delivery and per ingested event.
+if [[ $COUNT == 1 ]] && command -v perf >/dev/null; then
+  perf probe -q -x "$(ldd "$RELAY" | awk '/libc.so/{print $3}')" --add malloc 2>/dev/null || true
+  count() {  # count LOADGEN-ARGS...: prints "syscalls mallocs ok deliveries"
+    start_relay
+    perf stat -x, -e raw_syscalls:sys_enter,probe_libc:malloc -p "$RELAY_PID" -o "$WORK/perf.csv" &
+    local perf_pid=$!
+    sleep 0.5
+    local r
+    r=$("$LOADGEN" --url "$URL" "$@" --json 2>/dev/null)
+    kill -INT "$perf_pid"; wait "$perf_pid" || true
+    stop_relay
+    echo "$(awk -F, '/sys_enter/{print $1}' "$WORK/perf.csv") $(awk -F, '/malloc/{print $1}' "$WORK/perf.csv") $(field "$r" ok) $(field "$r" deliveries)"
+  }
+  read -r SC MA OK DL < <(count --connections 1 --rate 50 --events 500 --subscribers 1000)
+  echo "fan-out 50 ev/s x 1000 subscribers: $(python3 -c "print(f'{$SC/$DL:.2f} syscalls, {$MA/$DL:.2f} mallocs')") per delivery (whole relay, $OK events)"
+  read -r SC MA OK DL < <(count --connections 8 --rate 4000 --events 20000 --subscribers 0)
+  echo "open loop 4000 ev/s, no subscribers: $(python3 -c "print(f'{$SC/$OK:.2f} syscalls, {$MA/$OK:.2f} mallocs')") per event"
+  perf probe -q -d probe_libc:malloc 2>/dev/null || true
+fi
