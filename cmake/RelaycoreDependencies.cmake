@@ -6,5 +6,7 @@ find_package(Secp256k1 REQUIRED)
 find_package(simdjson REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(fmt REQUIRED)
+# permessage-deflate in the WebSocket server.
+find_package(ZLIB REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(Asio REQUIRED)

@@ -2,7 +2,8 @@
 // Starts relaycore-relay (memory as its users run it: SQLite storage, the WebSocket server),
 // raises the open-file limit of both processes, warms the relay up with a few hundred
 // connections, then opens N connections that complete the handshake and stay idle, and reports
-// (RSS with N connections - RSS before) / N. The goal is at most 16 KiB per connection.
+// (RSS with N connections - RSS before) / N. The goal is at most 16 KiB per connection, with
+// permessage-deflate negotiated too (--deflate).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -45,7 +46,8 @@ void run_a_while(asio::io_context& io) {
 // Opens `n` connections on `io` and runs it until each has completed its handshake or failed.
 // Returns how many are open.
 std::size_t open_connections(asio::io_context& io, const websocket::detail::WsUrl& url,
-                             std::size_t n, std::vector<std::shared_ptr<WsPeer>>& out) {
+                             std::size_t n, std::vector<std::shared_ptr<WsPeer>>& out,
+                             const std::string& extensions) {
   std::size_t open = 0, failed = 0;
   std::string first_error;
   for (std::size_t i = 0; i < n; ++i) {
@@ -61,6 +63,7 @@ std::size_t open_connections(asio::io_context& io, const websocket::detail::WsUr
                                                            },
                                                            nullptr, nullptr},
                                          kIdleReadChunk);
+    if (!extensions.empty()) peer->offer_extensions(extensions);
     peer->start();
     out.push_back(std::move(peer));
     // Keep the accept queue short: let the handshakes catch up every few hundred connections.
@@ -76,6 +79,7 @@ int run_main(int argc, char** argv) {
   std::size_t n = 10000;
   std::string relay_bin = RELAYCORE_RELAY_BIN;
   bool json = false;
+  std::string extensions;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--connections" && i + 1 < argc) {
@@ -84,9 +88,13 @@ int run_main(int argc, char** argv) {
       relay_bin = argv[++i];
     } else if (arg == "--json") {
       json = true;
+    } else if (arg == "--deflate") {
+      // What Chromium offers; the relay agrees, so each connection has deflate negotiated.
+      extensions = "permessage-deflate; client_max_window_bits";
     } else {
       std::fprintf(stderr,
-                   "usage: relaycore-bench-ws-memory [--connections N] [--relay PATH] [--json]\n");
+                   "usage: relaycore-bench-ws-memory [--connections N] [--relay PATH] [--deflate] "
+                   "[--json]\n");
       return 2;
     }
   }
@@ -120,7 +128,7 @@ int run_main(int argc, char** argv) {
   {
     // Warm-up: thread stacks, allocator arenas and the session machinery are paid once.
     std::vector<std::shared_ptr<WsPeer>> warm;
-    open_connections(io, url.value(), kWarmup, warm);
+    open_connections(io, url.value(), kWarmup, warm, extensions);
     for (auto& p : warm) p->stop();
     io.restart();
     io.run_for(500ms);
@@ -128,7 +136,7 @@ int run_main(int argc, char** argv) {
   std::this_thread::sleep_for(1s);
   const std::size_t before = rss_kib(relay.pid());
   std::vector<std::shared_ptr<WsPeer>> peers;
-  const std::size_t open = open_connections(io, url.value(), n, peers);
+  const std::size_t open = open_connections(io, url.value(), n, peers, extensions);
   io.restart();
   io.run_for(2s);  // idle: let the relay settle
   const std::size_t after = rss_kib(relay.pid());
@@ -136,11 +144,12 @@ int run_main(int argc, char** argv) {
       open > 0 ? static_cast<double>(after - std::min(after, before)) * 1024.0 / open : 0;
   if (json) {
     std::printf(
-        "{\"connections\":%zu,\"rss_before_kib\":%zu,\"rss_after_kib\":%zu,"
+        "{\"deflate\":%s,\"connections\":%zu,\"rss_before_kib\":%zu,\"rss_after_kib\":%zu,"
         "\"bytes_per_connection\":%.0f,\"kib_per_connection\":%.2f}\n",
-        open, before, after, per_conn, per_conn / 1024.0);
+        extensions.empty() ? "false" : "true", open, before, after, per_conn, per_conn / 1024.0);
   } else {
-    std::printf("idle WebSocket connections: %zu open\n", open);
+    std::printf("idle WebSocket connections: %zu open%s\n", open,
+                extensions.empty() ? "" : ", permessage-deflate negotiated");
     std::printf("relay RSS: %zu KiB before, %zu KiB after\n", before, after);
     std::printf("per idle connection: %.0f bytes (%.2f KiB; goal <= 16 KiB)\n", per_conn,
                 per_conn / 1024.0);

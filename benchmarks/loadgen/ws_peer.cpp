@@ -1,5 +1,7 @@
 #include "ws_peer.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace relaycore::loadgen {
@@ -11,6 +13,20 @@ using websocket::detail::Opcode;
 constexpr std::size_t kMaxMessage = 16u << 20;
 
 }  // namespace
+
+// Whether the response head's Sec-WebSocket-Extensions names the extension offered first.
+bool WsPeer::accepted_extension(std::string_view head) const {
+  std::string lower(head);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string_view name = websocket::detail::trim(
+      std::string_view(extensions_).substr(0, extensions_.find_first_of(";,")));
+  const std::size_t at = lower.find("\r\nsec-websocket-extensions:");
+  if (at == std::string::npos) return false;
+  const std::string_view line =
+      std::string_view(lower).substr(at + 2, lower.find("\r\n", at + 2) - at - 2);
+  return line.find(name) != std::string_view::npos;
+}
 
 WsPeer::WsPeer(asio::io_context& io, websocket::detail::WsUrl url, Callbacks callbacks,
                std::size_t read_chunk)
@@ -33,7 +49,7 @@ void WsPeer::on_connected(const asio::error_code& ec) {
   asio::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   key_ = websocket::detail::new_client_key();
-  pending_ = websocket::detail::render_upgrade_request(url_, key_);
+  pending_ = websocket::detail::render_upgrade_request(url_, key_, extensions_);
   write_next();
   read_more();
 }
@@ -98,6 +114,9 @@ void WsPeer::parse() {
     }
     Status checked = websocket::detail::check_upgrade_response(have.substr(0, end), key_);
     if (!checked) return fail(checked.message());
+    if (!extensions_.empty() && !accepted_extension(have.substr(0, end))) {
+      return fail("handshake: the server declined " + extensions_);
+    }
     rx_begin_ += end;
     open_ = true;
     if (callbacks_.on_open) callbacks_.on_open(Status::ok());

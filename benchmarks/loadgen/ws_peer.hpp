@@ -33,6 +33,10 @@ class WsPeer : public std::enable_shared_from_this<WsPeer> {
   WsPeer(asio::io_context& io, websocket::detail::WsUrl url, Callbacks callbacks,
          std::size_t read_chunk = 64 * 1024);
 
+  // Offers `extensions` (a Sec-WebSocket-Extensions value) in the handshake, which then fails
+  // unless the server accepts them. For idle connections only: this peer cannot read what the
+  // extensions would change. Call before start().
+  void offer_extensions(std::string extensions) { extensions_ = std::move(extensions); }
   // Connects and sends the upgrade request. Call once.
   void start();
   // Queues one text frame (io thread only).
@@ -48,12 +52,14 @@ class WsPeer : public std::enable_shared_from_this<WsPeer> {
   void parse();
   void write_next();
   void fail(const std::string& why);
+  bool accepted_extension(std::string_view head) const;
 
   asio::ip::tcp::socket socket_;
   websocket::detail::WsUrl url_;
   Callbacks callbacks_;
   std::size_t read_chunk_;
   std::string key_;
+  std::string extensions_;
   websocket::detail::FrameReader reader_;
   std::vector<std::uint8_t> rx_;
   std::size_t rx_begin_ = 0, rx_end_ = 0;

@@ -228,6 +228,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
                    std::vector<std::string>& errors, bool& help) {
   Config c;
   c.max_frame_bytes = websocket::ServerOptions().max_message_bytes;
+  c.permessage_deflate = websocket::ServerOptions().permessage_deflate;
   // The defaults: relaycore's, but for a database in the working directory.
   c.options.sqlite.path = "./relaycore.db";
   // The loopback exemptions go back in at the end, unless limit-loopback.

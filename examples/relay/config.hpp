@@ -21,6 +21,7 @@ struct Config {
   std::string audit;
   std::size_t threads = 2;
   std::size_t max_frame_bytes = 0;  // the transport's default, set by load_config
+  bool permessage_deflate = true;   // agree to WebSocket compression when a client offers it
   std::string postgres;
   std::string redis;
   bool limit_loopback = false;

@@ -203,6 +203,12 @@ std::vector<Setting> build_settings() {
          return "";
 #endif
        }},
+      {{"", "permessage-deflate", ValueKind::kText, true, false},
+       [](Config& c, std::string_view v) -> std::string {
+         if (v != "on" && v != "off") return "wants on or off, got \"" + std::string(v) + "\"";
+         c.permessage_deflate = v == "on";
+         return "";
+       }},
       {{"", "log-level", ValueKind::kText, true, false},
        [](Config& c, std::string_view v) -> std::string {
          Result<LogLevel> level = parse_log_level(v);

@@ -56,6 +56,9 @@ constexpr const char* kUsage =
     "  --postgres CONNINFO  store events in PostgreSQL instead of --db (a libpq conninfo\n"
     "                       or postgresql:// URI); nodes sharing one database share storage\n"
     "  --redis URL          carry live events to other nodes over Redis (redis://HOST:PORT[/DB])\n"
+    "  --permessage-deflate on|off\n"
+    "                       agree to WebSocket compression (RFC 7692) when a client offers\n"
+    "                       it (default on)\n"
     "  --log-level LEVEL    debug, info (default), warn or error: the least severe lines\n"
     "                       written to stderr (startup at info, failures at warn and error)\n"
     "  --config FILE        read settings from a TOML file (docs/operations.md); flags override\n"
@@ -309,6 +312,7 @@ int main(int argc, char** argv) {
   server_options.port = config.port;
   server_options.threads = config.threads;
   server_options.max_message_bytes = config.max_frame_bytes;
+  server_options.permessage_deflate = config.permessage_deflate;
 
   // The relay URL is known only once the port is bound (port 0), but Options are fixed at open:
   // use the requested one, which is right unless the port was 0 and --relay-url was not given.

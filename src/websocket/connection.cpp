@@ -35,10 +35,11 @@ WsConnection::WsConnection(std::shared_ptr<ServerContext> context, Socket socket
       strand_(socket_.get_executor()),
       idle_timer_(strand_),
       close_timer_(strand_),
+      deflate_timer_(strand_),
       reader_(context_->options.max_message_bytes),
       fd_(socket_.native_handle()) {}
 
-WsConnection::~WsConnection() = default;
+WsConnection::~WsConnection() { context_->deflate.release(std::move(held_deflater_)); }
 
 void WsConnection::start() {
   asio::post(strand_, [self = shared_from_this()] {
@@ -155,8 +156,16 @@ void WsConnection::handle_upgrade(const ParsedRequest& parsed) {
     reject_http(accept.error(), false);
     return;
   }
+  std::string extensions;
+  if (context_->options.permessage_deflate) {
+    deflate_ = negotiate_deflate(parsed.request);
+    if (deflate_) {
+      extensions = deflate_response(*deflate_);
+      reader_.accept_compressed(&context_->deflate);
+    }
+  }
   OutItem response;
-  response.payload = Frame(render_switching_protocols(*accept));
+  response.payload = Frame(render_switching_protocols(*accept, extensions));
   state_ = State::kOpen;
   websocket_ = true;
   push(std::move(response));
@@ -278,6 +287,8 @@ void WsConnection::drain_closing() {
 // sees its messages one at a time and a client that outruns back-pressure simply stops being read.
 void WsConnection::deliver(std::vector<std::string> batch) {
   in_flight_ = true;
+  // The answers to new messages are a new burst: they need not refer back to earlier replies.
+  if (held_deflater_used()) release_idle_deflater(true);
   context_->messages.post(
       [self = shared_from_this(), session = session_, batch = std::move(batch)] {
         for (const std::string& text : batch) {

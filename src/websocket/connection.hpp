@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "relaycore/connection.hpp"
+#include "websocket/deflate.hpp"
 #include "websocket/frame_codec.hpp"
 #include "websocket/http.hpp"
 #include "websocket/server_context.hpp"
@@ -81,10 +82,11 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
 
   // What one write_out_locked() did, acted on once out_mu_ is released.
   struct WriteOutcome {
-    std::size_t bytes = 0;  // counted bytes of the items written out
-    bool last = false;      // the last item went out
-    bool blocked = false;   // the socket is full: wait for it to become writable
-    bool failed = false;    // the socket failed: close the connection
+    std::size_t bytes = 0;          // counted bytes of the items written out
+    bool last = false;              // the last item went out
+    bool blocked = false;           // the socket is full: wait for it to become writable
+    bool failed = false;            // the socket failed: close the connection
+    bool release_deflater = false;  // the queue is written and a compressor is held
   };
 
   // Reading (connection.cpp).
@@ -109,6 +111,15 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   // queued is replaced by the next one.
   void push(OutItem item, bool pong = false);
   void enqueue_control(Opcode opcode, std::string payload);
+  // The payload of a compressed message carrying `frame`: with the held compressor in a burst,
+  // else from a fresh state (shared per EVENT). Called with out_mu_ held.
+  std::string compress_locked(const Frame& frame);
+  // Gives the held compressor back once nothing waits to be written and kDeflateQuiet passed
+  // without it compressing; strand only.
+  // `now`: at once if nothing waits to be written, as a client's new message begins a new burst.
+  void release_idle_deflater(bool now = false);
+  bool held_deflater_used();
+  void arm_deflate_timer();
   // The one place frames reach the socket: a gather write of everything queued, as far as the
   // socket takes it. Called with out_mu_ held and no write pending.
   WriteOutcome write_out_locked();
@@ -136,6 +147,7 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   Strand strand_;
   Timer idle_timer_;
   Timer close_timer_;
+  Timer deflate_timer_;  // gives the burst compressor back after a quiet spell
   std::string remote_;
 
   // Strand-only state.
@@ -146,7 +158,9 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   bool readable_ = false;  // that wait completed: bytes are there to read
   FrameReader reader_;
   std::shared_ptr<Session> session_;
-  bool websocket_ = false;    // the handshake completed
+  bool websocket_ = false;  // the handshake completed
+  // permessage-deflate was agreed; set before the session exists, read-only afterwards.
+  std::optional<DeflateParams> deflate_;
   bool reader_sound_ = true;  // reader_ has not failed, so later bytes can still be parsed
   bool peer_closed_ = false;  // the peer's close frame has arrived
   bool in_flight_ = false;    // a batch of on_message() calls is running; reads are paused
@@ -172,6 +186,11 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   // room, not yet written. Zero after every write attempt (all written, or the socket is full
   // and the rest is the reader's).
   std::size_t pooled_ = 0;
+  // The compressor held while writes are backed up, so a burst's messages refer to each other;
+  // back to the pool once the queue is written (see deflate.hpp).
+  Deflate::Held held_deflater_;
+  bool deflate_recent_ = false;  // held_deflater_ compressed since release_idle_deflater last ran
+  bool release_posted_ = false;  // deflate_timer_ is armed for release_idle_deflater
   static constexpr std::size_t kNoPong = static_cast<std::size_t>(-1);
 
   // Any-thread state.

@@ -14,6 +14,11 @@ namespace {
 
 // Buffers per sendmsg(); each item takes up to four. Linux takes up to 1024 (IOV_MAX).
 constexpr std::size_t kMaxIov = 256;
+// Shorter messages (EOSE, most OKs) gain nothing from compression and go out as they are.
+constexpr std::size_t kMinCompressed = 64;
+// How long a burst's compressor outlives its last message: long enough to bridge the gaps of a
+// streamed history or of replies sent one by one, short next to an idle connection's life.
+constexpr std::chrono::milliseconds kDeflateQuiet{20};
 
 }  // namespace
 
@@ -87,10 +92,17 @@ void WsConnection::push_text(std::span<Frame> frames, std::size_t counted) {
   bool reply = false;
   for (Frame& frame : frames) {
     reply = reply || !frame.event();
-    OutItem& item = out_.emplace_back();
+    OutItem item;
     item.counted = frame.size();
-    item.header = encode_header(Opcode::kText, item.counted);
-    item.payload = std::move(frame);
+    if (deflate_ && item.counted >= kMinCompressed) {
+      std::string bytes = compress_locked(frame);
+      item.header = encode_header(Opcode::kText, bytes.size(), true);
+      item.payload = Frame(std::move(bytes));
+    } else {
+      item.header = encode_header(Opcode::kText, item.counted);
+      item.payload = std::move(frame);
+    }
+    out_.push_back(std::move(item));
   }
   if (out_waiting_) return;  // the strand writes it once the socket has room
   if (!reply) {
@@ -107,6 +119,51 @@ void WsConnection::push_text(std::span<Frame> frames, std::size_t counted) {
   const WriteOutcome outcome = write_out_locked();
   lock.unlock();
   after_write(outcome, false);
+}
+
+std::string WsConnection::compress_locked(const Frame& frame) {
+  Deflate& deflate = context_->deflate;
+  // A burst: frames wait ahead of this one (the socket is full, or a batch or a writer thread's
+  // flush is pending), or replies follow each other, so it may refer back to them. A lone
+  // EVENT on an idle connection takes the body shared by every subscriber instead.
+  if (!held_deflater_ && deflate_->server_context_takeover &&
+      (out_waiting_ || out_head_ < out_.size() || !frame.event())) {
+    held_deflater_ = deflate.hold(deflate_->server_window_bits);
+  }
+  if (!held_deflater_) return deflate.compress_frame(frame, deflate_->server_window_bits);
+  deflate_recent_ = true;
+  return deflate.compress_frame(held_deflater_, frame);
+}
+
+bool WsConnection::held_deflater_used() {
+  std::lock_guard lock(out_mu_);
+  return held_deflater_ != nullptr;
+}
+
+void WsConnection::release_idle_deflater(bool now) {
+  Deflate::Held held;
+  {
+    std::lock_guard lock(out_mu_);
+    if (!now) release_posted_ = false;
+    if (out_head_ < out_.size() || out_waiting_) return;  // the next drain asks again
+    if (deflate_recent_ && !now) {
+      // Still in use since the last look: keep it for another quiet spell.
+      deflate_recent_ = false;
+      release_posted_ = true;
+      arm_deflate_timer();
+      return;
+    }
+    held = std::move(held_deflater_);
+    deflate_recent_ = false;
+  }
+  context_->deflate.release(std::move(held));
+}
+
+void WsConnection::arm_deflate_timer() {
+  deflate_timer_.expires_after(kDeflateQuiet);
+  deflate_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+    if (!ec && self->state_ != State::kClosed) self->release_idle_deflater();
+  });
 }
 
 void WsConnection::flush_queued() {
@@ -212,6 +269,10 @@ WsConnection::WriteOutcome WsConnection::write_out_locked() {
   out_waiting_ = outcome.blocked || outcome.failed;
   // Written, or left to a full socket: either way no longer the writers' backlog.
   context_->writers.release_backlog(std::exchange(pooled_, 0));
+  if (held_deflater_ && !release_posted_ && out_head_ == out_.size()) {
+    outcome.release_deflater = true;
+    release_posted_ = true;
+  }
   return outcome;
 }
 
@@ -224,6 +285,11 @@ void WsConnection::after_write(const WriteOutcome& outcome, bool on_strand) {
       abort();
     }
     return;
+  }
+  if (outcome.release_deflater) {
+    // The burst is written. The compressor goes back only once a quiet spell has passed without
+    // a message compressed, so a burst with short gaps keeps referring back.
+    asio::post(strand_, [self = shared_from_this()] { self->arm_deflate_timer(); });
   }
   if (outcome.last || outcome.blocked) {
     auto next = [self = shared_from_this(), outcome] {
@@ -318,9 +384,11 @@ void WsConnection::finish() {
   accepting_.store(false, std::memory_order_release);
   cancel_timer(idle_timer_);
   cancel_timer(close_timer_);
+  cancel_timer(deflate_timer_);
   // Frames still queued will never be written. Writes happen under out_mu_, so once it is
   // released here no thread writes to the descriptor again and it can be closed.
   std::size_t dropped = 0;
+  Deflate::Held held;
   {
     std::lock_guard lock(out_mu_);
     out_open_ = false;
@@ -329,7 +397,9 @@ void WsConnection::finish() {
     std::vector<OutItem>().swap(out_);
     out_head_ = out_offset_ = 0;
     pong_at_ = kNoPong;
+    held = std::move(held_deflater_);
   }
+  context_->deflate.release(std::move(held));
   queued_.fetch_sub(dropped, std::memory_order_acq_rel);
   asio::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);

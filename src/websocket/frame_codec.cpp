@@ -1,5 +1,7 @@
 #include "websocket/frame_codec.hpp"
 
+#include "websocket/deflate.hpp"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -37,9 +39,10 @@ void apply_mask(const std::uint8_t* in, char* out, std::size_t size,
 
 }  // namespace
 
-FrameHeader encode_header(Opcode opcode, std::uint64_t payload_size) noexcept {
+FrameHeader encode_header(Opcode opcode, std::uint64_t payload_size, bool compressed) noexcept {
   FrameHeader h;
-  h.bytes[0] = static_cast<std::uint8_t>(0x80 | static_cast<std::uint8_t>(opcode));
+  h.bytes[0] =
+      static_cast<std::uint8_t>((compressed ? 0xC0 : 0x80) | static_cast<std::uint8_t>(opcode));
   if (payload_size < 126) {
     h.bytes[1] = static_cast<std::uint8_t>(payload_size);
     h.size = 2;
@@ -123,7 +126,11 @@ Inbound FrameReader::next(const std::uint8_t* data, std::size_t size, std::size_
       const std::uint8_t* p = data + consumed;
       const bool fin = (p[0] & 0x80) != 0;
       const std::uint8_t opcode = p[0] & 0x0F;
-      if ((p[0] & 0x70) != 0) return fail(kCloseProtocolError, "reserved bits set");
+      // RSV1 is permessage-deflate's, and only on the first frame of a data message.
+      const bool rsv1 = (p[0] & 0x40) != 0;
+      if ((p[0] & 0x30) != 0 || (rsv1 && (deflate_ == nullptr || opcode == 0x0 || opcode >= 0x8))) {
+        return fail(kCloseProtocolError, "reserved bits set");
+      }
       if (!is_known(opcode)) return fail(kCloseProtocolError, "unknown opcode");
       const bool masked = (p[1] & 0x80) != 0;
       if (masked != masked_) {
@@ -146,6 +153,7 @@ Inbound FrameReader::next(const std::uint8_t* data, std::size_t size, std::size_
       if (masked) std::copy_n(p + 2 + ext, 4, mask_.begin());
       consumed += 2 + ext + mask_size;
       Inbound checked = start_frame(fin, static_cast<Opcode>(opcode), length);
+      if (rsv1 && checked.kind == Inbound::Kind::kNeedMore) message_compressed_ = true;
       if (checked.kind != Inbound::Kind::kNeedMore) return checked;
     }
     const std::size_t avail =
@@ -184,6 +192,7 @@ Inbound FrameReader::start_frame(bool fin, Opcode opcode, std::uint64_t length) 
         return fail(kCloseUnsupportedData, "binary messages are not supported");
       }
       message_open_ = true;
+      message_compressed_ = false;
       message_.clear();
     }
     // message_ never exceeds max_message_, so the subtraction cannot wrap.
@@ -226,6 +235,15 @@ Inbound FrameReader::finish_frame() {
   }
   if (!fin_) return out;  // more fragments to come
   message_open_ = false;
+  if (message_compressed_) {
+    std::string text;
+    const InflateResult inflated = deflate_->inflate_message(message_, max_message_, text);
+    if (inflated == InflateResult::kTooBig) return fail(kCloseMessageTooBig, "message too big");
+    if (inflated == InflateResult::kBadData) {
+      return fail(kCloseInvalidPayload, "bad compressed data");
+    }
+    message_ = std::move(text);
+  }
   if (!is_valid_utf8(message_)) return fail(kCloseInvalidPayload, "text message not UTF-8");
   out.kind = Inbound::Kind::kText;
   out.payload = std::move(message_);

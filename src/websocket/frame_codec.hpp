@@ -12,6 +12,8 @@
 
 namespace relaycore::websocket::detail {
 
+class Deflate;
+
 enum class Opcode : std::uint8_t {
   kContinuation = 0x0,
   kText = 0x1,
@@ -41,7 +43,9 @@ struct FrameHeader {
   std::array<std::uint8_t, 10> bytes{};
   std::uint8_t size = 0;
 };
-FrameHeader encode_header(Opcode opcode, std::uint64_t payload_size) noexcept;
+// `compressed` sets RSV1, which marks the first frame of a permessage-deflate message.
+FrameHeader encode_header(Opcode opcode, std::uint64_t payload_size,
+                          bool compressed = false) noexcept;
 
 // Appends one complete client frame (FIN set, masked with `mask`) to `out`. Clients must mask
 // every frame (RFC 6455 5.3); the key should come from new_mask().
@@ -89,6 +93,11 @@ class FrameReader {
   // drops from its buffer. Returns at most one complete item; kNeedMore when the bytes ran out.
   Inbound next(const std::uint8_t* data, std::size_t size, std::size_t& consumed);
 
+  // Once permessage-deflate is agreed: a data message whose first frame has RSV1 set is
+  // inflated with `deflate` when complete. Bad compressed data fails with 1007, and output past
+  // max_message_bytes with 1009 before more than that is inflated.
+  void accept_compressed(Deflate* deflate) noexcept { deflate_ = deflate; }
+
  private:
   // Checks a complete header and sets up the frame; returns kNeedMore to go on.
   Inbound start_frame(bool fin, Opcode opcode, std::uint64_t length);
@@ -107,7 +116,9 @@ class FrameReader {
   std::string control_;
   // The data message being assembled across fragments.
   bool message_open_ = false;
+  bool message_compressed_ = false;
   std::string message_;
+  Deflate* deflate_ = nullptr;
 };
 
 }  // namespace relaycore::websocket::detail

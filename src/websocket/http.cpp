@@ -27,17 +27,6 @@ char lower(char c) noexcept {
   return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // RFC 9110 tchar: what a method or a header name may contain.
 bool is_token(std::string_view s) noexcept {
   if (s.empty()) return false;
@@ -141,6 +130,17 @@ bool parse_header_line(std::string_view line,
 
 }  // namespace
 
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 std::size_t find_head_end(std::string_view buffer) noexcept {
   const std::size_t at = buffer.find("\r\n\r\n");
   return at == std::string_view::npos ? at : at + 4;
@@ -220,13 +220,16 @@ std::string accept_key(std::string_view key) {
   return base64(digest.data(), size);
 }
 
-std::string render_switching_protocols(std::string_view accept) {
+std::string render_switching_protocols(std::string_view accept, std::string_view extensions) {
   std::string out =
       "HTTP/1.1 101 Switching Protocols\r\n"
       "Upgrade: websocket\r\n"
       "Connection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ";
-  out.append(accept).append("\r\n\r\n");
+  out.append(accept).append(kCrlf);
+  if (!extensions.empty())
+    out.append("Sec-WebSocket-Extensions: ").append(extensions).append(kCrlf);
+  out.append(kCrlf);
   return out;
 }
 
@@ -305,14 +308,18 @@ std::string new_client_key() {
   return base64(nonce.data(), nonce.size());
 }
 
-std::string render_upgrade_request(const WsUrl& url, std::string_view key) {
+std::string render_upgrade_request(const WsUrl& url, std::string_view key,
+                                   std::string_view extensions) {
   const bool v6 = url.host.find(':') != std::string::npos;
   std::string out = "GET " + url.path + " HTTP/1.1\r\nHost: ";
   out.append(v6 ? "[" + url.host + "]" : url.host).append(":").append(std::to_string(url.port));
   out.append(
       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
       "Sec-WebSocket-Key: ");
-  out.append(key).append("\r\n\r\n");
+  out.append(key).append(kCrlf);
+  if (!extensions.empty())
+    out.append("Sec-WebSocket-Extensions: ").append(extensions).append(kCrlf);
+  out.append(kCrlf);
   return out;
 }
 

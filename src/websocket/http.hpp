@@ -35,6 +35,12 @@ std::size_t find_head_end(std::string_view buffer) noexcept;
 // ends only, no folded lines, token header names, HTTP/1.0 or 1.1. nullopt means 400.
 std::optional<ParsedRequest> parse_request_head(std::string_view head);
 
+// ASCII case-insensitive equality, as header names and tokens compare.
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+// `s` without leading and trailing spaces and tabs (HTTP optional whitespace).
+std::string_view trim(std::string_view s) noexcept;
+
 // True when the comma-separated header `value` holds `token`, ignoring case.
 bool has_token(std::string_view value, std::string_view token) noexcept;
 
@@ -45,8 +51,9 @@ Result<std::string, HttpError> check_upgrade(const ParsedRequest& parsed);
 // base64(SHA-1(key + the RFC 6455 GUID)).
 std::string accept_key(std::string_view key);
 
-// The 101 response that completes a handshake.
-std::string render_switching_protocols(std::string_view accept);
+// The 101 response that completes a handshake; `extensions`, when not empty, is the
+// Sec-WebSocket-Extensions value of the extensions agreed.
+std::string render_switching_protocols(std::string_view accept, std::string_view extensions = {});
 
 // A complete response with Content-Length and "Connection: close". Headers whose name or value
 // could split the response (CR, LF, or a bad name) are dropped. `head_only` omits the body.
@@ -66,8 +73,10 @@ Result<WsUrl> parse_ws_url(std::string_view url);
 // A fresh Sec-WebSocket-Key: base64 of 16 random bytes.
 std::string new_client_key();
 
-// The client's upgrade request for `url` with `key`.
-std::string render_upgrade_request(const WsUrl& url, std::string_view key);
+// The client's upgrade request for `url` with `key`; `extensions`, when not empty, is offered
+// as the Sec-WebSocket-Extensions value.
+std::string render_upgrade_request(const WsUrl& url, std::string_view key,
+                                   std::string_view extensions = {});
 
 // Checks the server's response head (through "\r\n\r\n") to an upgrade sent with `key`: status
 // 101, "Upgrade: websocket", "Connection: upgrade" and the Sec-WebSocket-Accept for the key.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "relaycore/websocket/server.hpp"
+#include "websocket/deflate.hpp"
 #include "websocket/message_pool.hpp"
 #include "websocket/writer_pool.hpp"
 
@@ -52,6 +53,7 @@ class ServerContext {
   ServerCounters counters;
   asio::io_context io;
   MessagePool messages;
+  Deflate deflate;
   // Writes fan-out to connections, apart from the I/O threads, so that a burst of deliveries
   // never queues in front of a client's next read; replies do not wait for it at all.
   WriterPool writers;

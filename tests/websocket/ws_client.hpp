@@ -114,8 +114,8 @@ class WsClient {
   }
 
   // Sends the upgrade request and reads the response head. True on 101.
-  bool handshake(std::string_view key = kRfcKey) {
-    if (!send_raw(upgrade_request(key))) return false;
+  bool handshake(std::string_view key = kRfcKey, std::string_view extra_headers = "") {
+    if (!send_raw(upgrade_request(key, extra_headers))) return false;
     std::optional<std::string> head = read_head();
     if (!head) return false;
     last_head_ = *head;

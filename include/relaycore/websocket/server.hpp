@@ -41,6 +41,12 @@ struct ServerOptions {
   std::uint32_t idle_timeout_seconds = 300;
   // Largest HTTP request head (request line and headers). Default: 8192.
   std::size_t max_http_header_bytes = 8192;
+  // Agree to permessage-deflate (RFC 7692) when a client offers it. Compression state is pooled
+  // per server, never kept by an idle connection: the server always asks the client for no
+  // context takeover, holds a compressor for a connection only while its writes are backed up
+  // (a REQ streaming history), and compresses an EVENT sent to many idle subscribers once.
+  // Default: true.
+  bool permessage_deflate = true;
 };
 
 // Exported because header() is defined in the library.

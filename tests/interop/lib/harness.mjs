@@ -212,6 +212,8 @@ export class Client {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { perMessageDeflate: false, ...options });
       const client = new Client(ws);
+      // The handshake's response headers, for tests of what was negotiated.
+      ws.once('upgrade', (res) => { client.upgradeHeaders = res.headers; });
       ws.once('open', () => resolve(client));
       ws.once('error', reject);
     });
