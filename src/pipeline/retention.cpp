@@ -41,7 +41,12 @@ namespace pipeline {
 namespace {
 
 // Most kinds one query of an age rule names: a wide range is read a chunk at a time, each
-// small enough for SQLite to serve as one index scan per kind, merged.
+// small enough for SQLite to serve as one index scan per kind, merged. Each scan seeks to the
+// kind's events older than the age, so a check costs the same however many younger events the
+// store holds. One read of the whole range (kind BETWEEN first AND last) would be a single
+// statement, but SQLite cannot seek on created_at behind a range of kinds: it walks every
+// index entry of the range, young ones included, so each check would read all the stored
+// events of those kinds.
 constexpr std::uint32_t kKindsPerQuery = kMaxPerAuthorKinds;
 
 // How many events a step reads through, in commit order, per event it may remove: the author
@@ -282,8 +287,8 @@ Status Retention::size_step(std::vector<RemovedEvent>& out) {
   size_seq_ = last;
   if (ids.empty() && seen < scan) {
     log_.write(LogLevel::kWarn,
-               "retention: the storage holds {} bytes, over max-bytes ({}), but only replaceable "
-               "and addressable events are left, which are not removed for size",
+               "retention: the stored events' JSON is {} bytes, over max-bytes ({}), but only "
+               "replaceable and addressable events are left, which are not removed for size",
                *size, rules_.max_bytes);
     next_phase();
   }
