@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -210,6 +211,18 @@ int stats(const Args& args) {
                  by_kind += line;
                });
   if (!read) return kExitFailed;
+  // What [retention] max-bytes limits, kept by the relay since schema version 6; a file no
+  // relay of that version has opened yet does not have it.
+  std::optional<std::int64_t> json_bytes;
+  bool tracked = false;
+  if (!each_row(db.get(), "SELECT count(*) FROM sqlite_master WHERE name = 'stored_bytes'",
+                [&](sqlite3_stmt* s) { tracked = sqlite3_column_int64(s, 0) > 0; })) {
+    return kExitFailed;
+  }
+  if (tracked && !each_row(db.get(), "SELECT bytes FROM stored_bytes",
+                           [&](sqlite3_stmt* s) { json_bytes = sqlite3_column_int64(s, 0); })) {
+    return kExitFailed;
+  }
   std::printf("events: %lld\n", static_cast<long long>(count));
   if (count > 0) {
     std::printf("oldest: %s (%lld)\n", utc(oldest).c_str(), static_cast<long long>(oldest));
@@ -219,6 +232,10 @@ int stats(const Args& args) {
               static_cast<unsigned long long>(disk_size(args.db)),
               static_cast<unsigned long long>(file_size(args.db)),
               static_cast<unsigned long long>(file_size(args.db + "-wal")));
+  if (json_bytes) {
+    std::printf("events' JSON: %lld bytes (what max-bytes limits)\n",
+                static_cast<long long>(*json_bytes));
+  }
   std::printf("by kind (kind, events):\n%s", by_kind.c_str());
   return kExitOk;
 }

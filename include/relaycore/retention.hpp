@@ -44,11 +44,12 @@ inline constexpr std::uint32_t kMaxPerAuthorKinds = 256;
 struct RetentionRules {
   std::vector<MaxAgeRule> max_age;
   std::vector<MaxPerAuthorRule> max_per_author;
-  // When the storage holds more than this many bytes (Storage::size_bytes), the oldest regular
-  // events are removed first: those it stored first (lowest commit sequence) go, until their
-  // JSON adds up to the excess; the next check measures again. Replaceable and addressable
-  // events are never removed for size: they hold an author's current state (a profile, a
-  // follow list), one version per slot. 0: no limit.
+  // When the stored events' JSON adds up to more than this many bytes (Storage::size_bytes),
+  // the oldest regular events are removed first: those stored first (lowest commit sequence)
+  // go until their JSON adds up to the excess, so the total ends at most one event below the
+  // limit. Replaceable and addressable events are never removed for size: they hold an
+  // author's current state (a profile, a follow list), one version per slot. The files take a
+  // multiple of this (indexes, tags, the search index). 0: no limit.
   std::uint64_t max_bytes = 0;
   // Most events one batch removes; the writer takes new events again between batches. A batch
   // of 128 takes the SQLite writer a few milliseconds. At least 1. Default: 128.

@@ -78,8 +78,11 @@ struct RelayStats {
   std::uint64_t events_delivered = 0, pubsub_published = 0, pubsub_publish_failed = 0,
                 pubsub_received = 0;
   std::uint64_t expired_purged = 0;
-  // Events the retention rules removed (relaycore/retention.hpp).
+  // Events the retention rules removed (relaycore/retention.hpp): in all, and by the rule that
+  // removed them (RetentionRule).
   std::uint64_t retention_removed = 0;
+  std::uint64_t retention_removed_max_age = 0, retention_removed_max_per_author = 0,
+                retention_removed_max_bytes = 0;
   // The relay's rate limiter keeps these itself; Relay::stats() copies them in.
   RateLimitStats rate_limits;
   RefusalStats refusals;

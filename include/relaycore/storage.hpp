@@ -168,9 +168,12 @@ class RELAYCORE_API Storage {
   // erase_events() in relaycore/storage_rules.hpp implements it over the write primitives.
   virtual Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) = 0;
 
-  // How many bytes the store holds, for RetentionRules::max_bytes: for SQLite the database's
-  // pages in use, for PostgreSQL its tables with their indexes, for memory an estimate. The
-  // default says "error: ..." (the storage does not know), and a size limit is then not applied.
+  // The bytes of the stored events' canonical JSON (Event::json(), as the relay serves them),
+  // summed, for RetentionRules::max_bytes: the same measure on every storage, which drops by an
+  // event's JSON the moment the event is removed, whatever removed it. The files or memory a
+  // storage uses are a multiple of it (indexes, tags, free pages). Called after every retention
+  // batch, so it must be cheap: the built-in storages keep a running total. The default says
+  // "error: ..." (the storage does not know), and a size limit is then not applied.
   virtual Result<std::uint64_t> size_bytes();
 };
 

@@ -97,6 +97,15 @@ std::string prometheus_text(const RelayStats& s) {
          s.expired_purged);
   metric(out, "retention_removed_total", "counter", "Events the retention rules removed.",
          s.retention_removed);
+  out.append(
+      "# HELP relaycore_retention_removed_by_rule_total Events the retention rules removed, by "
+      "rule.\n");
+  out.append("# TYPE relaycore_retention_removed_by_rule_total counter\n");
+  labelled(out, "retention_removed_by_rule_total", "rule", "max_age", s.retention_removed_max_age);
+  labelled(out, "retention_removed_by_rule_total", "rule", "max_per_author",
+           s.retention_removed_max_per_author);
+  labelled(out, "retention_removed_by_rule_total", "rule", "max_bytes",
+           s.retention_removed_max_bytes);
   out.append("# HELP relaycore_rate_limited_total Requests refused by the rate limits, by verb.\n");
   out.append("# TYPE relaycore_rate_limited_total counter\n");
   labelled(out, "rate_limited_total", "verb", "EVENT", s.rate_limits.refused_event);

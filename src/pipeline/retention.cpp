@@ -41,7 +41,12 @@ namespace pipeline {
 namespace {
 
 // Most kinds one query of an age rule names: a wide range is read a chunk at a time, each
-// small enough for SQLite to serve as one index scan per kind, merged.
+// small enough for SQLite to serve as one index scan per kind, merged. Each scan seeks to the
+// kind's events older than the age, so a check costs the same however many younger events the
+// store holds. One read of the whole range (kind BETWEEN first AND last) would be a single
+// statement, but SQLite cannot seek on created_at behind a range of kinds: it walks every
+// index entry of the range, young ones included, so each check would read all the stored
+// events of those kinds.
 constexpr std::uint32_t kKindsPerQuery = kMaxPerAuthorKinds;
 
 // How many events a step reads through, in commit order, per event it may remove: the author
@@ -112,7 +117,6 @@ Result<std::vector<RemovedEvent>> Retention::step(const RetentionRules& rules, s
     phase_ = Phase::kAge;
     age_rule_ = 0;
     age_kind_ = 0;
-    size_to_free_.reset();
   }
   Status s;
   switch (phase_) {
@@ -255,12 +259,9 @@ Status Retention::size_step(std::vector<RemovedEvent>& out) {
     next_phase();
     return Status::ok();
   }
-  const std::uint64_t excess = *size > rules_.max_bytes ? *size - rules_.max_bytes : 0;
-  // One check frees at most what it found in excess when it began: a storage whose files
-  // shrink only later (PostgreSQL, until a VACUUM FULL) would otherwise look over its size
-  // after every batch, and lose everything.
-  if (!size_to_free_) size_to_free_ = excess;
-  const std::uint64_t to_free = std::min(excess, *size_to_free_);
+  // The measure drops by each removed event's JSON, so measuring again at every step stops
+  // the removal at the limit.
+  const std::uint64_t to_free = *size > rules_.max_bytes ? *size - rules_.max_bytes : 0;
   if (to_free == 0) {
     next_phase();
     return Status::ok();
@@ -284,11 +285,10 @@ Status Retention::size_step(std::vector<RemovedEvent>& out) {
   if (!s) return s;
   if (s = remove(ids, RetentionRule::kMaxBytes, out); !s) return s;
   size_seq_ = last;
-  *size_to_free_ -= std::min(freed, *size_to_free_);
   if (ids.empty() && seen < scan) {
     log_.write(LogLevel::kWarn,
-               "retention: the storage holds {} bytes, over max-bytes ({}), but only replaceable "
-               "and addressable events are left, which are not removed for size",
+               "retention: the stored events' JSON is {} bytes, over max-bytes ({}), but only "
+               "replaceable and addressable events are left, which are not removed for size",
                *size, rules_.max_bytes);
     next_phase();
   }

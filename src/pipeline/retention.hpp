@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <set>
 #include <vector>
 
@@ -73,8 +72,6 @@ class Retention {
   // Every regular event committed at or before size_seq_ has been removed for size, so the
   // next removal for size looks after it.
   std::uint64_t size_seq_ = 0;
-  // The most the size phase of this check may still free: the excess it measured first.
-  std::optional<std::uint64_t> size_to_free_;
   // Whether the relay has logged that it cannot apply the size limit (once is enough).
   bool size_warned_ = false;
 };

@@ -127,6 +127,9 @@ std::string stats_json(const RelayStats& s) {
   m.add("pubsub_received", s.pubsub_received);
   m.add("expired_purged", s.expired_purged);
   m.add("retention_removed", s.retention_removed);
+  m.add("retention_removed_max_age", s.retention_removed_max_age);
+  m.add("retention_removed_max_per_author", s.retention_removed_max_per_author);
+  m.add("retention_removed_max_bytes", s.retention_removed_max_bytes);
   m.add("rate_limits", s.rate_limits);
   m.add("refusals", s.refusals);
   out.push_back('}');

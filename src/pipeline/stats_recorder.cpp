@@ -88,6 +88,9 @@ void StatsRecorder::fill(RelayStats& out) const noexcept {
   out.pubsub_received = get(pubsub_received);
   out.expired_purged = get(expired_purged);
   out.retention_removed = get(retention_removed);
+  out.retention_removed_max_age = get(retention_removed_max_age);
+  out.retention_removed_max_per_author = get(retention_removed_max_per_author);
+  out.retention_removed_max_bytes = get(retention_removed_max_bytes);
   out.ack_latency = ack_latency.snapshot();
   out.dispatch_latency = dispatch_latency.snapshot();
   for (std::size_t i = 0; i < refusals.size(); ++i) out.refusals.counts[i] = get(refusals[i]);

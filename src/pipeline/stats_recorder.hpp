@@ -35,6 +35,8 @@ struct StatsRecorder {
   Counter audit_waits{0}, audit_wait_us{0};
   Counter events_delivered{0}, pubsub_published{0}, pubsub_publish_failed{0}, pubsub_received{0};
   Counter expired_purged{0}, retention_removed{0};
+  Counter retention_removed_max_age{0}, retention_removed_max_per_author{0},
+      retention_removed_max_bytes{0};
   AtomicHistogram ack_latency, dispatch_latency;
   std::array<Counter, RefusalStats::kPrefixes.size() + 1> refusals{};
 

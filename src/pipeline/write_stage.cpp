@@ -114,6 +114,21 @@ void WriteStage::retain() {
   }
   if (removed->empty()) return;
   bump(deps_.stats.retention_removed, removed->size());
+  for (const RemovedEvent& r : *removed) {
+    switch (r.rule) {
+      case RetentionRule::kMaxAge:
+        bump(deps_.stats.retention_removed_max_age, 1);
+        break;
+      case RetentionRule::kMaxPerAuthor:
+        bump(deps_.stats.retention_removed_max_per_author, 1);
+        break;
+      case RetentionRule::kMaxBytes:
+        bump(deps_.stats.retention_removed_max_bytes, 1);
+        break;
+      case RetentionRule::kNone:
+        break;
+    }
+  }
   deps_.log.write(LogLevel::kDebug, "write: retention removed {} events", removed->size());
   // A failure is logged by audit(); the removals stand.
   (void)finish_removals(std::move(removed).value());

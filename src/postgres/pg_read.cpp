@@ -18,10 +18,9 @@ using storage::SqlQuery;
 constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = $1";
 constexpr std::string_view kMaxSeq =
     "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM relaycore_event_seq";
-// Every table of the schema with its indexes and TOAST data.
+// The stored events' JSON, kept by triggers in its slots (pg_schema.cpp, version 4).
 constexpr std::string_view kSizeBytes =
-    "SELECT pg_total_relation_size('events') + pg_total_relation_size('tags') + "
-    "pg_total_relation_size('deleted_ids') + pg_total_relation_size('deleted_addresses')";
+    "SELECT coalesce(sum(bytes), 0)::bigint FROM relaycore_stored_bytes";
 constexpr std::string_view kExpired =
     "SELECT id FROM events WHERE expiration IS NOT NULL AND expiration <= $1";
 constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq > $1 ORDER BY seq";

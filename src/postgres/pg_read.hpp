@@ -36,7 +36,7 @@ Result<bool> pg_contains(PgConnection& conn, const EventId& id);
 // backwards (it may count a value a failed batch took and never committed).
 Result<std::uint64_t> pg_max_seq(PgConnection& conn);
 
-// Storage::size_bytes: the tables with their indexes and TOAST data.
+// Storage::size_bytes: the bytes of the stored events' JSON.
 Result<std::uint64_t> pg_size_bytes(PgConnection& conn);
 
 Status pg_scan_since(PgConnection& conn, std::uint64_t after_seq,

@@ -41,7 +41,15 @@ constexpr std::int64_t kSchemaLockKey = 0x726c79636f7265;
 // protocol/search_text.hpp tokenizes them (the writer sends the words; the 'simple'
 // configuration keeps each whole), so that PostgreSQL finds what SQLite and the live matcher
 // find; a GIN index serves the @@ match. Rows stored before it are filled by backfill_search.
-constexpr std::array<const char*, 3> kMigrations = {
+//
+// Version 4: relaycore_stored_bytes, the bytes of the stored events' JSON, which
+// Storage::size_bytes reports and RetentionRules::max_bytes limits (the tables' sizes on disk
+// shrink only after a VACUUM FULL, so they cannot tell what a removal freed). Statement
+// triggers keep it in the transaction that inserts or deletes the rows, whatever the path
+// (replacement, deletion, expiry, erase). The total is spread over slots, one per writer
+// connection (its backend pid modulo 64), so that the nodes sharing a database do not queue
+// behind one row's lock; size_bytes adds the slots up. The json column is never updated.
+constexpr std::array<const char*, 4> kMigrations = {
     R"sql(
 CREATE SEQUENCE relaycore_event_seq AS bigint;
 CREATE TABLE events (
@@ -117,6 +125,36 @@ ANALYZE tags;
     R"sql(
 ALTER TABLE events ADD COLUMN search tsvector;
 CREATE INDEX events_search ON events USING gin (search);
+)sql",
+    R"sql(
+CREATE TABLE relaycore_stored_bytes (
+  slot integer PRIMARY KEY,
+  bytes bigint NOT NULL
+);
+INSERT INTO relaycore_stored_bytes (slot, bytes)
+  SELECT 0, coalesce(sum(octet_length(json)), 0) FROM events;
+CREATE FUNCTION relaycore_count_stored_bytes() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  delta bigint;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    SELECT coalesce(sum(octet_length(json)), 0) INTO delta FROM relaycore_new_rows;
+  ELSE
+    SELECT -coalesce(sum(octet_length(json)), 0) INTO delta FROM relaycore_old_rows;
+  END IF;
+  IF delta <> 0 THEN
+    INSERT INTO relaycore_stored_bytes AS s (slot, bytes) VALUES (pg_backend_pid() % 64, delta)
+      ON CONFLICT (slot) DO UPDATE SET bytes = s.bytes + excluded.bytes;
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER relaycore_stored_bytes_insert AFTER INSERT ON events
+  REFERENCING NEW TABLE AS relaycore_new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION relaycore_count_stored_bytes();
+CREATE TRIGGER relaycore_stored_bytes_delete AFTER DELETE ON events
+  REFERENCING OLD TABLE AS relaycore_old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION relaycore_count_stored_bytes();
 )sql",
 };
 

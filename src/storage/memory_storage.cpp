@@ -27,16 +27,6 @@ using TimeKey = EventKey;
 // How many events a scan collects under the lock before handing them to the visitor.
 constexpr std::size_t kScanChunk = 1024;
 
-// What the indexes spend on one event: a node in each of the three maps keyed by it, with the
-// allocator's headers.
-constexpr std::uint64_t kIndexBytesPerEvent = 256;
-
-// The bytes one stored event holds, for size_bytes(): the object, its JSON, and its decoded
-// fields (about as large again as the JSON they were read from), plus its index entries.
-std::uint64_t bytes_held(const Event& e) {
-  return sizeof(Event) + 2 * e.json().size() + kIndexBytesPerEvent;
-}
-
 class MemoryStorage final : public Storage, private WriteTarget {
  public:
   Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override;
@@ -105,7 +95,7 @@ class MemoryStorage final : public Storage, private WriteTarget {
   std::map<Address, std::int64_t> deleted_addresses_;
   // The last sequence handed out; never reused, even when its event is removed.
   std::uint64_t last_seq_ = 0;
-  // The sum of bytes_held() over the stored events.
+  // The bytes of the stored events' JSON, for size_bytes().
   std::uint64_t bytes_ = 0;
 };
 
@@ -307,7 +297,7 @@ Status MemoryStorage::remove(const EventId& id) {
   by_seq_.erase(stored.seq);
   by_time_.erase(node);
   created_by_id_.erase(it);
-  bytes_ -= bytes_held(*stored.event);
+  bytes_ -= stored.event->json().size();
   return Status::ok();
 }
 
@@ -317,7 +307,7 @@ Result<std::uint64_t> MemoryStorage::insert(const EventPtr& event) {
   created_by_id_.emplace(event->id(), event->created_at());
   by_seq_.emplace(seq, event);
   if (auto address = address_of(*event)) addresses_[*address] = event->id();
-  bytes_ += bytes_held(*event);
+  bytes_ += event->json().size();
   return seq;
 }
 

@@ -16,10 +16,10 @@
 namespace relaycore::storage {
 namespace {
 
-// Version 5, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
+// Version 6, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
 // Version 1 kept tag values as text; it was never deployed, so it is refused rather than
 // migrated. Versions 2, 3 and 4 are migrated (kMigrateFrom2, then kDropSearchFrom4 for 4, then
-// build_search_index).
+// build_search_index), and 2 to 5 gain stored_bytes (kCreateStoredBytes).
 //
 // events.seq is the commit sequence: AUTOINCREMENT keeps it monotonic and never reuses a value,
 // even after the newest rows are deleted (sqlite_sequence remembers the high-water mark).
@@ -112,8 +112,21 @@ CREATE VIRTUAL TABLE events_search USING fts5(
 );
 )sql";
 
-constexpr const char* kCreateSchema[] = {kCreateEvents, kCreateHistoryIndexes, kCreateTags,
-                                         kCreateTombstones, kCreateSearch};
+// stored_bytes is one row: the bytes of the stored events' JSON, which Storage::size_bytes
+// reports and RetentionRules::max_bytes limits. The writer adds what a transaction stored and
+// subtracts what it removed, in one UPDATE at the end of the transaction (sqlite_write.cpp), so
+// the total drops as soon as rows are deleted, before any VACUUM. Not triggers: see
+// kCreateSearch. It is built from the events whatever the file held before, so that a migration
+// from an older version that a newer build once opened starts right.
+constexpr const char* kCreateStoredBytes = R"sql(
+DROP TABLE IF EXISTS stored_bytes;
+CREATE TABLE stored_bytes (bytes INTEGER NOT NULL);
+INSERT INTO stored_bytes (bytes) SELECT coalesce(sum(length(CAST(json AS BLOB))), 0) FROM events;
+)sql";
+
+constexpr const char* kCreateSchema[] = {kCreateEvents, kCreateHistoryIndexes,
+                                         kCreateTags,   kCreateTombstones,
+                                         kCreateSearch, kCreateStoredBytes};
 
 // Version 2 to 3. Version 2's history indexes ended at created_at (events_pubkey_created,
 // events_pubkey_kind_created, events_kind_created, events_created) and its tags were keyed
@@ -169,7 +182,7 @@ DROP TRIGGER IF EXISTS events_search_delete;
 DROP TABLE events_search;
 )sql";
 
-static_assert(kSchemaVersion == 5, "update kCreateSchema and add a migration");
+static_assert(kSchemaVersion == 6, "update kCreateSchema and add a migration");
 
 Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -276,10 +289,11 @@ Status ensure_schema(SqliteConnection& conn, Logger* log) {
   } else if (*version == "0") {
     status = run_steps(conn, kCreateSchema, "cannot create the schema");
     if (status) status = finish_schema(conn, "cannot create the schema");
-  } else if (*version == "2" || *version == "3" || *version == "4") {
+  } else if (*version == "2" || *version == "3" || *version == "4" || *version == "5") {
     if (*version == "2") status = run_steps(conn, kMigrateFrom2, "cannot migrate the schema");
     if (*version == "4") status = conn.exec(kDropSearchFrom4, "cannot migrate the schema");
-    if (status) status = build_search_index(conn, log);
+    if (status && *version != "5") status = build_search_index(conn, log);
+    if (status) status = conn.exec(kCreateStoredBytes, "cannot migrate the schema");
     if (status) status = finish_schema(conn, "cannot migrate the schema");
   } else if (*version == "1") {
     // Never deployed (see kCreateSchema), so there is no migration to run.

@@ -36,7 +36,13 @@ constexpr std::string_view kPurgeTags =
     "DELETE FROM tags WHERE seq IN (SELECT seq FROM events WHERE expiration <= ?1)";
 constexpr std::string_view kPurgeEvents =
     "DELETE FROM events WHERE expiration <= ?1 "
-    "RETURNING id, kind, seq, pubkey, json_extract(json, '$.content')";
+    "RETURNING id, kind, seq, pubkey, json_extract(json, '$.content'), length(CAST(json AS BLOB))";
+// The bytes of an event's JSON (not length(json), which counts characters), and the running
+// total of them (sqlite_schema.cpp, stored_bytes).
+constexpr std::string_view kJsonBytes =
+    "SELECT length(CAST(json AS BLOB)) FROM events WHERE id = ?1";
+constexpr std::string_view kAddStoredBytes = "UPDATE stored_bytes SET bytes = bytes + ?1";
+constexpr std::string_view kStoredBytes = "SELECT bytes FROM stored_bytes";
 // The search index (sqlite_schema.cpp, events_search) is told an event's words to add and, being
 // contentless, the same words again to remove. Single-row VALUES statements: an INSERT ... SELECT
 // into it would run in a statement transaction and make FTS5 write out its pending words.
@@ -136,6 +142,7 @@ class SqliteWriteTarget final : public WriteTarget {
     if (search_index_) {
       if (Status s = unindex_event(id); !s) return s;
     }
+    if (Status s = count_removed(id); !s) return s;
     for (std::string_view sql : {kRemoveTags, kRemoveEvent}) {
       if (Status s = step_with_id(sql, id); !s) return s;
     }
@@ -160,12 +167,16 @@ class SqliteWriteTarget final : public WriteTarget {
       if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
       seq = sqlite3_last_insert_rowid(conn_.handle());
     }
+    bytes_delta_ += static_cast<std::int64_t>(event->json().size());
     if (Status s = insert_tags(*event, seq); !s) return s;
     if (search_index_) {
       if (Status s = index_event(*event, seq); !s) return s;
     }
     return static_cast<std::uint64_t>(seq);
   }
+
+  // The change to stored_bytes of what this target stored and removed.
+  std::int64_t bytes_delta() const { return bytes_delta_; }
 
   Status add_id_tombstone(const EventId& id, const Pubkey& author) override {
     auto stmt = conn_.prepare(kAddIdTombstone);
@@ -188,6 +199,18 @@ class SqliteWriteTarget final : public WriteTarget {
   }
 
  private:
+  // Subtracts the JSON of the event `id` (if stored) from bytes_delta_.
+  Status count_removed(const EventId& id) {
+    auto stmt = conn_.prepare(kJsonBytes);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_bytes(*stmt, 1, id);
+    const int rc = sqlite3_step(*stmt);
+    if (rc == SQLITE_ROW) bytes_delta_ -= sqlite3_column_int64(*stmt, 0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite_error("write failed", rc);
+    return Status::ok();
+  }
+
   Status index_event(const Event& event, std::int64_t seq) {
     auto stmt = conn_.prepare(kSearchAdd);
     if (!stmt) return std::move(stmt).error();
@@ -245,7 +268,21 @@ class SqliteWriteTarget final : public WriteTarget {
 
   SqliteConnection& conn_;
   bool search_index_;
+  std::int64_t bytes_delta_ = 0;
 };
+
+// Adds `delta` to stored_bytes: once per transaction, as its last statement.
+Status add_stored_bytes(SqliteConnection& conn, std::int64_t delta) {
+  if (delta == 0) return Status::ok();
+  auto stmt = conn.prepare(kAddStoredBytes);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  bind_int(*stmt, 1, delta);
+  if (const int rc = sqlite3_step(*stmt); rc != SQLITE_DONE) {
+    return sqlite_error("write failed", rc);
+  }
+  return Status::ok();
+}
 
 // Runs `body` between BEGIN IMMEDIATE and COMMIT, rolling back when either fails, so the
 // database is exactly as before on any error. A failed rollback is reported with the error:
@@ -273,7 +310,7 @@ Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> even
     for (std::size_t i = 0; i < events.size(); ++i) {
       if (Status s = apply_event(target, events[i], results[i]); !s) return s;
     }
-    return Status::ok();
+    return add_stored_bytes(conn, target.bytes_delta());
   });
   if (!status) {
     for (WriteResult& r : results) set_outcome(r, WriteOutcome::kRejected, status);
@@ -288,6 +325,7 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
     purged.clear();
     // The purged events' seq and content, to remove their words once the DELETE is done.
     std::vector<std::pair<std::int64_t, std::string>> contents;
+    std::int64_t freed = 0;
     for (std::string_view sql : {kPurgeTags, kPurgeEvents}) {
       auto stmt = conn.prepare(sql);
       if (!stmt) return std::move(stmt).error();
@@ -302,6 +340,7 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
         gone.reason = RemovalReason::kExpired;
         column_bytes(*stmt, 3, gone.pubkey);
         purged.push_back(gone);
+        freed += sqlite3_column_int64(*stmt, 5);
         if (search_index) {
           contents.emplace_back(sqlite3_column_int64(*stmt, 2), column_text(*stmt, 4));
         }
@@ -311,7 +350,7 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
     for (const auto& [seq, content] : contents) {
       if (Status s = unindex(conn, seq, content); !s) return s;
     }
-    return Status::ok();
+    return add_stored_bytes(conn, -freed);
   });
   if (!status) return status;
   // RETURNING yields rows in no particular order.
@@ -326,26 +365,20 @@ Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn, std::span
   std::vector<RemovedEvent> erased;
   Status status = in_transaction(conn, [&] {
     erased.clear();
-    return erase_events(target, ids, erased);
+    if (Status s = erase_events(target, ids, erased); !s) return s;
+    return add_stored_bytes(conn, target.bytes_delta());
   });
   if (!status) return status;
   return erased;
 }
 
 Result<std::uint64_t> sqlite_size_bytes(SqliteConnection& conn) {
-  std::int64_t values[3] = {0, 0, 0};
-  constexpr std::string_view kPragmas[3] = {"PRAGMA page_count", "PRAGMA freelist_count",
-                                            "PRAGMA page_size"};
-  for (std::size_t i = 0; i < 3; ++i) {
-    auto stmt = conn.prepare(kPragmas[i]);
-    if (!stmt) return std::move(stmt).error();
-    StatementScope scope(*stmt);
-    const int rc = sqlite3_step(*stmt);
-    if (rc != SQLITE_ROW) return sqlite_error("reading the database size failed", rc);
-    values[i] = sqlite3_column_int64(*stmt, 0);
-  }
-  const std::int64_t pages = std::max<std::int64_t>(0, values[0] - values[1]);
-  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(values[2]);
+  auto stmt = conn.prepare(kStoredBytes);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  const int rc = sqlite3_step(*stmt);
+  if (rc != SQLITE_ROW) return sqlite_error("reading the stored bytes failed", rc);
+  return static_cast<std::uint64_t>(std::max<std::int64_t>(0, sqlite3_column_int64(*stmt, 0)));
 }
 
 }  // namespace relaycore::storage

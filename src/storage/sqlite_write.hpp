@@ -28,8 +28,8 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
 Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn, std::span<const EventId> ids,
                                                bool search_index);
 
-// Storage::size_bytes: the database's pages in use (page_count less freelist_count) times the
-// page size, so that what a removal frees counts at once, before any VACUUM.
+// Storage::size_bytes: the bytes of the stored events' JSON, kept in stored_bytes by the writes
+// above, so that a removal counts at once, before any VACUUM.
 Result<std::uint64_t> sqlite_size_bytes(SqliteConnection& conn);
 
 }  // namespace relaycore::storage

@@ -79,8 +79,8 @@
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "contains", contains_reports_stored_ids)                \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "scan_since in seq order", scan_since_in_seq_order)     \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "erase", erase_removes_outright)                        \
-  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "size_bytes counts what is stored",                     \
-                                     size_bytes_counts_what_is_stored)                             \
+  RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "size_bytes is the stored events' JSON",                \
+                                     size_bytes_is_the_stored_json)                                \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "concurrent reads during writes",                       \
                                      concurrent_reads_during_writes)                               \
   RELAYCORE_STORAGE_CONFORMANCE_CASE(Name, "NIP-77: scan_keys is the query's keys, oldest first",  \

@@ -178,6 +178,15 @@ TEST_CASE("relaycore-admin: delete --dry-run lists, delete removes, stats counts
   REQUIRE(run_admin({"--db", db, "stats"}, out) == 0);
   CHECK(has_line(out, "events: 20"));
   CHECK_FALSE(has_line(out, "  7        "));
+  // The measure max-bytes limits: the JSON of the events left, as export writes it.
+  std::vector<std::string> exported;
+  REQUIRE(run_admin({"--db", db, "export"}, exported) == 0);
+  std::size_t json = 0;
+  for (const std::string& line : exported) {
+    if (!line.empty() && line[0] == '{') json += line.size();
+  }
+  CHECK(ids_of(exported).size() == 20);
+  CHECK(has_line(out, "events' JSON: " + std::to_string(json) + " bytes (what max-bytes limits)"));
 
   REQUIRE(run_admin({"--db", db, "compact"}, out) == 0);
   CHECK(has_line(out, "size before "));

@@ -70,6 +70,11 @@ test('Chromium shows live charts of the traffic, loading nothing from elsewhere'
     assert.equal(await page.locator('#refusals tr[data-prefix="invalid"] td.n').textContent(),
                  '1');
     assert.ok(Number(await page.locator('#events-stored').textContent()) > 0);
+    // No retention rule here: the removals by rule read 0, filled from the stats.
+    for (const id of ['retention-max-age', 'retention-max-per-author', 'retention-max-bytes',
+                      'retention-removed']) {
+      assert.equal(await page.locator(`#${id}`).textContent(), '0', id);
+    }
     // The ingest line is really drawn: pixels of its colour on the canvas.
     const linePixels = await page.evaluate(() => {
       const canvas = document.getElementById('chart-ingest');

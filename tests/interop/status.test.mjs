@@ -2,11 +2,18 @@
 // GET / still gets NIP-11, a WebSocket upgrade on / still opens a session, and /status.json
 // carries the stats the page draws, without user data. status-browser.test.mjs runs the page.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 
-import { Client, badSignature, keys, relayForFile, sign } from './lib/harness.mjs';
+import { Client, badSignature, keys, now, relayForFile, sign, tempDir } from './lib/harness.mjs';
 
-const relay = relayForFile();
+// A retention rule for a kind no other test here publishes, checked every second, so that the
+// removals show on the status page.
+const configDir = tempDir();
+const config = path.join(configDir, 'relay.toml');
+fs.writeFileSync(config, '[retention]\nmax-age = ["1111: 1h"]\ninterval-seconds = 1\n');
+const relay = relayForFile({ args: ['--config', config] });
 
 async function statusJson() {
   const res = await fetch(`${relay.server.httpUrl}/status.json`);
@@ -90,3 +97,35 @@ test('GET / gives NIP-11 to a Nostr client and the page to a browser; /status.js
   await c.close();
 });
 
+test('the status page shows retention removals by rule', async () => {
+  const html = await (await fetch(`${relay.server.httpUrl}/`, {
+    headers: { Accept: 'text/html' },
+  })).text();
+  for (const id of ['retention-max-age', 'retention-max-per-author', 'retention-max-bytes',
+                    'retention-removed']) {
+    assert.match(html, new RegExp(`id="${id}"`));
+  }
+  const before = (await statusJson()).stats;
+  assert.equal(before.retention_removed, 0);
+
+  const c = await Client.connect(relay.server.url);
+  const { sk } = keys();
+  const aged = sign(sk, { kind: 1111, content: 'two hours old', created_at: now() - 7200 });
+  const young = sign(sk, { kind: 1111, content: 'a minute old', created_at: now() - 60 });
+  assert.equal((await c.publish(aged)).ok, true);
+  assert.equal((await c.publish(young)).ok, true);
+  // The next check, a second at most after the publishing, removes the aged event.
+  let s = (await statusJson()).stats;
+  while (s.retention_removed === 0) {
+    await new Promise((r) => setTimeout(r, 100));
+    s = (await statusJson()).stats;
+  }
+  assert.equal(s.retention_removed, 1);
+  assert.equal(s.retention_removed_max_age, 1);
+  assert.equal(s.retention_removed_max_per_author, 0);
+  assert.equal(s.retention_removed_max_bytes, 0);
+  const left = await c.query({ kinds: [1111] });
+  assert.deepEqual(left.map((e) => e.id), [young.id]);
+  await c.close();
+  fs.rmSync(configDir, { recursive: true, force: true });
+});

@@ -164,4 +164,67 @@ inline void max_per_author_keeps_the_newest(const Factory& make) {
   CHECK(id_set(checker.check(rules, test::now())) == id_set({reaction1, reaction2, bob1}));
 }
 
+// Over max-bytes, the regular events stored first go until the stored JSON is back under the
+// limit, and no further: the total ends less than one event below it, replaceable and
+// addressable events stay, and later checks with nothing new stored remove nothing.
+inline void max_bytes_stops_at_the_limit(const Factory& make) {
+  std::shared_ptr<Storage> storage = conformance::fresh(make);
+  const std::int64_t t = test::now() - 1000;
+  // Stored first, so oldest: a profile and an article, which size never removes.
+  EventPtr profile = note(test::alice(), 0, t);
+  EventPtr article = note(test::alice(), 30023, t, {{"d", "a"}});
+  conformance::write(*storage, {profile, article});
+  std::vector<EventPtr> notes;
+  // Text of some 4 KB, in words as notes have them.
+  std::string body;
+  for (int w = 0; body.size() < 4000; ++w) body += "word" + std::to_string(w % 300) + " ";
+  for (int i = 0; i < 60; ++i) {
+    // Stored in this order, though dated the other way round: stored first goes first.
+    notes.push_back(note(i % 2 == 0 ? test::alice() : test::bob(), 1, t + 100 - i, {},
+                         body + std::to_string(i)));
+    conformance::write_one(*storage, notes.back());
+  }
+  Result<std::uint64_t> full = storage->size_bytes();
+  REQUIRE(full.is_ok());
+  RetentionRules rules;
+  rules.max_bytes = *full / 2;
+  rules.batch_size = 4;
+  // The fewest notes, stored first, whose JSON covers the excess.
+  std::size_t expected = 0;
+  for (std::uint64_t freed = 0; freed < *full - rules.max_bytes; ++expected) {
+    freed += notes[expected]->json().size();
+  }
+  Checker checker(*storage);
+  std::vector<RemovedEvent> removed = checker.check(rules, test::now());
+  REQUIRE(removed.size() == expected);
+  CHECK(all_by(removed, RetentionRule::kMaxBytes));
+  for (std::size_t i = 0; i < removed.size(); ++i) CHECK(removed[i].id == notes[i]->id());
+  const std::uint64_t after = storage->size_bytes().value();
+  CHECK(after <= rules.max_bytes);
+  CHECK(after > rules.max_bytes - notes[expected - 1]->json().size());
+  std::set<EventId> left = stored_ids(*storage);
+  CHECK(left.contains(profile->id()));
+  CHECK(left.contains(article->id()));
+  CHECK(left.size() == 62 - removed.size());
+
+  // Under the limit, later checks leave everything be, whatever the files look like.
+  CHECK(checker.check(rules, test::now()).empty());
+  CHECK(checker.check(rules, test::now()).empty());
+  CHECK(stored_ids(*storage).size() == left.size());
+  // A new note, twice as long, takes the total over again: the oldest notes left go, as many
+  // as cover the new excess.
+  EventPtr longer = note(test::bob(), 1, t + 200, {}, body + body);
+  conformance::write_one(*storage, longer);
+  REQUIRE(after + longer->json().size() > rules.max_bytes);
+  std::size_t next_expected = expected;
+  for (std::uint64_t freed = 0; freed < after + longer->json().size() - rules.max_bytes;
+       ++next_expected) {
+    freed += notes[next_expected]->json().size();
+  }
+  std::vector<RemovedEvent> next = checker.check(rules, test::now());
+  REQUIRE(next.size() == next_expected - expected);
+  for (std::size_t i = 0; i < next.size(); ++i) CHECK(next[i].id == notes[expected + i]->id());
+  CHECK(storage->size_bytes().value() <= rules.max_bytes);
+}
+
 }  // namespace relaycore::retention_test

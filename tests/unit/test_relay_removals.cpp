@@ -334,7 +334,16 @@ TEST_CASE("every removed event has one audit record, whatever removed it", "[rel
                     {RemovalReason::kRetention, RetentionRule::kMaxAge},
                     {RemovalReason::kRetention, RetentionRule::kMaxPerAuthor},
                     {RemovalReason::kRetention, RetentionRule::kMaxBytes}});
-  CHECK(relay->stats().retention_removed == 4);
+  const RelayStats stats = relay->stats();
+  CHECK(stats.retention_removed == 4);
+  // By rule: the aged event, the older repost, and the two removed for size.
+  CHECK(stats.retention_removed_max_age == 1);
+  CHECK(stats.retention_removed_max_per_author == 1);
+  CHECK(stats.retention_removed_max_bytes == 2);
+  CHECK(stats_json(stats).find("\"retention_removed_max_per_author\":1,") != std::string::npos);
+  CHECK(prometheus_text(stats).find(
+            "relaycore_retention_removed_by_rule_total{rule=\"max_bytes\"} 2\n") !=
+        std::string::npos);
 
   // Each removal the listener saw has exactly one record, with the action for its reason, and
   // the log holds no removal the listener did not see.

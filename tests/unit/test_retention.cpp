@@ -48,49 +48,7 @@ TEST_CASE("retention: max-per-author keeps each author's newest events of the ki
 TEST_CASE("retention: max-bytes removes the oldest regular events until under the size",
           "[retention]") {
   for (const auto& [name, make] : storages()) {
-    SECTION(name) {
-      std::shared_ptr<Storage> storage = conformance::fresh(make);
-      const std::int64_t t = test::now() - 1000;
-      // Stored first, so oldest: a profile and an article, which size never removes.
-      EventPtr profile = note(test::alice(), 0, t);
-      EventPtr article = note(test::alice(), 30023, t, {{"d", "a"}});
-      conformance::write(*storage, {profile, article});
-      std::vector<EventPtr> notes;
-      // Text of some 4 KB, in words as notes have them.
-      std::string body;
-      for (int w = 0; body.size() < 4000; ++w) body += "word" + std::to_string(w % 300) + " ";
-      for (int i = 0; i < 60; ++i) {
-        // Stored in this order, though dated the other way round: stored first goes first.
-        notes.push_back(note(i % 2 == 0 ? test::alice() : test::bob(), 1, t + 100 - i, {},
-                             body + std::to_string(i)));
-        conformance::write_one(*storage, notes.back());
-      }
-      Result<std::uint64_t> full = storage->size_bytes();
-      REQUIRE(full.is_ok());
-      RetentionRules rules;
-      rules.max_bytes = *full / 2;
-      rules.batch_size = 4;
-      Checker checker(*storage);
-      std::vector<RemovedEvent> removed;
-      for (int checks = 0; checks < 10; ++checks) {
-        std::vector<RemovedEvent> more = checker.check(rules, test::now());
-        removed.insert(removed.end(), more.begin(), more.end());
-        if (storage->size_bytes().value() <= rules.max_bytes) break;
-      }
-      CHECK(storage->size_bytes().value() <= rules.max_bytes);
-      CHECK(all_by(removed, RetentionRule::kMaxBytes));
-      // The notes stored first, and not all of them: removal stops once under the size. The
-      // memory store's estimate drops by each note's share; SQLite's pages fall behind the rows
-      // removed (index pages free only when empty), so it takes more.
-      REQUIRE_FALSE(removed.empty());
-      CHECK(removed.size() < notes.size());
-      if (name == "memory") CHECK(removed.size() <= 32);
-      for (std::size_t i = 0; i < removed.size(); ++i) CHECK(removed[i].id == notes[i]->id());
-      std::set<EventId> left = stored_ids(*storage);
-      CHECK(left.contains(profile->id()));
-      CHECK(left.contains(article->id()));
-      CHECK(left.size() == 62 - removed.size());
-    }
+    SECTION(name) { retention_test::max_bytes_stops_at_the_limit(make); }
   }
 }
 

@@ -213,6 +213,34 @@ TEST_CASE("sqlite: many readers beside a writer", "[storage][sqlite]") {
   CHECK(conformance::count(*s, {Filter()}) == 300);
 }
 
+TEST_CASE("sqlite: a version 5 file gains the stored bytes of the events it holds",
+          "[storage][sqlite]") {
+  TempDir dir;
+  const std::string path = dir.file("events.db");
+  std::vector<EventPtr> events;
+  std::uint64_t bytes = 0;
+  for (int i = 0; i < 20; ++i) {
+    events.push_back(event(test::alice(), 100 + i, "caf\u00e9 " + std::to_string(i)));
+    bytes += events.back()->json().size();
+  }
+  {
+    auto s = open_at(path);
+    conformance::write(*s, events);
+  }
+  {
+    // Version 5 is version 6 without stored_bytes.
+    RawDb db(path);
+    db.exec("DROP TABLE stored_bytes; PRAGMA user_version = 5");
+  }
+  auto s = open_at(path);
+  CHECK(RawDb(path).text("PRAGMA user_version") == std::to_string(storage::kSchemaVersion));
+  CHECK(s->size_bytes().value() == bytes);
+  // And it is kept from there on.
+  EventPtr more = event(test::bob(), 200, "more");
+  conformance::write_one(*s, more);
+  CHECK(s->size_bytes().value() == bytes + more->json().size());
+}
+
 TEST_CASE("sqlite: open failures are statuses", "[storage][sqlite]") {
   TempDir dir;
   SqliteOptions missing;
