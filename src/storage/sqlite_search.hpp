@@ -31,9 +31,10 @@ inline constexpr int kCrisisMerge = 16;
 // it opens the store, so that files made before them get them too.
 Status configure_search_merging(SqliteConnection& conn);
 
-// How many pages one merge step writes at most: about a millisecond of work, so that events
-// arriving meanwhile wait little for the writer.
-inline constexpr int kMergePages = 64;
+// How many pages one merge step writes at most. A page written reads a page of each segment
+// merged: 16 pages took about 6 ms of CPU merging 117 segments, less for the usual 4, so that
+// events arriving meanwhile wait little for the writer.
+inline constexpr int kMergePages = 16;
 
 // One bounded merge step: merges segments on any level that holds 4 or more (FTS5's usermerge)
 // or goes on with a merge already begun, writing at most kMergePages pages, in a transaction of
