@@ -87,6 +87,8 @@ struct SearchStructure {
   std::uint64_t segments = 0;
   // The number of segments on each level.
   std::vector<std::uint64_t> levels;
+  // Segments taking part in a merge that a step began and has not finished, on all levels.
+  std::uint64_t merging = 0;
 };
 
 inline SearchStructure search_structure(RawDb& db) {
@@ -110,7 +112,7 @@ inline SearchStructure search_structure(RawDb& db) {
   s.segments = varint();
   varint();  // write counter (counts only while automerge is on)
   for (std::uint64_t level = 0; level < levels; ++level) {
-    varint();  // segments in a merge under way
+    s.merging += varint();
     const std::uint64_t n = varint();
     for (std::uint64_t i = 0; i < 3 * n; ++i) varint();
     s.levels.push_back(n);
