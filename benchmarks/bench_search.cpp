@@ -6,20 +6,22 @@
 // is in English), with random ids and signatures (storage never checks them). Then:
 //   - search latency: --queries one-word and two-word searches with limit 100, straight to
 //     Storage::query, the words drawn with the same Zipf frequencies (so common words are
-//     searched most, as people do), and separately words by frequency band;
+//     searched most, as people do), and separately words by frequency band; on the index as the
+//     writes left it, then again after merging it as an idle relay does, when there is any;
 //   - ingest: --ingest events written in batches of 256 (a group commit's size) into a new
 //     store with the index and one without (SqliteOptions::search_index = false: the same
 //     schema and code, the index left alone), synchronous=FULL as a relay runs, alternated in
-//     rounds so load on the machine hits both alike;
+//     --rounds rounds (3) so load on the machine hits both alike;
 //   - the index's size, from dbstat, against the rest of the file.
 //
-//   relaycore-bench-search [--events N] [--db FILE] [--queries Q] [--ingest M] [--reload]
-//                          [--ingest-only]
+//   relaycore-bench-search [--events N] [--db FILE] [--queries Q] [--ingest M] [--rounds R]
+//                          [--reload] [--ingest-only]
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -39,6 +41,7 @@ struct Flags {
   std::string db = "relaycore-bench-search.db";
   std::size_t queries = 1000;
   std::size_t ingest = 100000;
+  int rounds = 3;
   bool reload = false;
   bool ingest_only = false;  // skips the store, the searches and the size
 };
@@ -193,18 +196,43 @@ void report(const std::string& name, const std::string& key, const Latency& l) {
   bench::print_result("search_" + key + "_p99_ms", l.p99);
 }
 
-// Events per second written in batches of 256 into `path`, with or without the index.
-double ingest_rate(const std::string& path, bool index, const std::vector<EventPtr>& events) {
+// The CPU time this thread has used, in microseconds.
+double thread_cpu_us() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
+}
+
+// One ingest run: events per second, and the writing thread's CPU time per event, which other
+// people's load on the machine moves less than the rate.
+struct Ingest {
+  double rate = 0;
+  double cpu_us = 0;
+};
+
+// Writes `events` in batches of 256 into a new store at `path`, with or without the index. As
+// the relay's writer does under steady load, with no idle time, one step of the storage's upkeep
+// (Storage::maintain: merging the index) runs a second.
+Ingest ingest_rate(const std::string& path, bool index, const std::vector<EventPtr>& events) {
   remove_db(path);
   auto store = open(path, relaycore::SqliteSync::kFull, index);
   const auto start = bench::Clock::now();
+  const double cpu_start = thread_cpu_us();
+  auto next_upkeep = start + std::chrono::seconds(1);
   for (std::size_t b = 0; b < events.size(); b += 256) {
     std::vector<EventPtr> batch(
         events.begin() + static_cast<std::ptrdiff_t>(b),
         events.begin() + static_cast<std::ptrdiff_t>(std::min(events.size(), b + 256)));
     write(*store, batch);
+    if (bench::Clock::now() >= next_upkeep) {
+      if (auto more = store->maintain(); !more.is_ok()) {
+        bench::die("maintain: " + more.error().message());
+      }
+      next_upkeep = bench::Clock::now() + std::chrono::seconds(1);
+    }
   }
-  return static_cast<double>(events.size()) / bench::seconds_since(start);
+  const auto n = static_cast<double>(events.size());
+  return {n / bench::seconds_since(start), (thread_cpu_us() - cpu_start) / n};
 }
 
 // Builds the store when needed, times the searches and reports the index size.
@@ -228,12 +256,30 @@ void search_and_size(const Flags& f, const Zipf& zipf) {
     rare.push_back(word(10000 + gen.below(40000)));
   }
   time_queries(*store, zipf_one);  // warms the page cache
-  std::printf("search, limit 100, %zu events, %zu queries each:\n", f.events, f.queries);
-  report("one word, drawn by frequency", "one_word", time_queries(*store, zipf_one));
-  report("two words, drawn by frequency", "two_words", time_queries(*store, zipf_two));
-  report("one word of the 10 most frequent", "common", time_queries(*store, common));
-  report("one word ranked 100-1000", "middle", time_queries(*store, middle));
-  report("one word ranked 10000-50000", "rare", time_queries(*store, rare));
+  // As the store's writes left the index, then once idle time has merged it (Storage::maintain,
+  // as the relay's writer runs it when nothing is queued).
+  for (const char* state : {"", "_merged"}) {
+    if (*state != '\0') {
+      const auto start = bench::Clock::now();
+      int steps = 0;
+      for (;;) {
+        auto more = store->maintain();
+        if (!more.is_ok()) bench::die("maintain: " + more.error().message());
+        if (!*more) break;
+        ++steps;
+      }
+      if (steps == 0) break;
+      std::printf("idle-time merging: %d steps, %.1f s\n", steps, bench::seconds_since(start));
+    }
+    std::printf("search%s, limit 100, %zu events, %zu queries each:\n",
+                *state != '\0' ? " after merging" : "", f.events, f.queries);
+    const std::string k = state;
+    report("one word, drawn by frequency", "one_word" + k, time_queries(*store, zipf_one));
+    report("two words, drawn by frequency", "two_words" + k, time_queries(*store, zipf_two));
+    report("one word of the 10 most frequent", "common" + k, time_queries(*store, common));
+    report("one word ranked 100-1000", "middle" + k, time_queries(*store, middle));
+    report("one word ranked 10000-50000", "rare" + k, time_queries(*store, rare));
+  }
   store.reset();
 
   // Index size.
@@ -259,6 +305,8 @@ int main(int argc, char** argv) {
       f.queries = std::stoul(bench::flag_value(argc, argv, i));
     } else if (a == "--ingest") {
       f.ingest = std::stoul(bench::flag_value(argc, argv, i));
+    } else if (a == "--rounds") {
+      f.rounds = std::stoi(bench::flag_value(argc, argv, i));
     } else if (a == "--reload") {
       f.reload = true;
     } else if (a == "--ingest-only") {
@@ -274,17 +322,32 @@ int main(int argc, char** argv) {
   const std::vector<EventPtr> events = make_events(0, f.ingest, 0x1a6e57, zipf);
   const std::string with_path = f.db + ".ingest-index", without_path = f.db + ".ingest-plain";
   std::vector<double> with, without;
-  for (int round = 0; round < 3; ++round) {
-    with.push_back(ingest_rate(with_path, true, events));
-    without.push_back(ingest_rate(without_path, false, events));
+  std::vector<double> ratios, cpu_with, cpu_without;
+  for (int round = 0; round < f.rounds; ++round) {
+    const Ingest a = ingest_rate(with_path, true, events);
+    const Ingest b = ingest_rate(without_path, false, events);
+    with.push_back(a.rate);
+    without.push_back(b.rate);
+    cpu_with.push_back(a.cpu_us);
+    cpu_without.push_back(b.cpu_us);
+    ratios.push_back(100 * a.rate / b.rate);
+    std::printf(
+        "  round %d: with the index %.0f events/s (%.1f us CPU each), without %.0f (%.1f us): "
+        "%.0f%%\n",
+        round + 1, a.rate, a.cpu_us, b.rate, b.cpu_us, ratios.back());
   }
   remove_db(with_path);
   remove_db(without_path);
   const double w = bench::quantile(with, 0.5), wo = bench::quantile(without, 0.5);
-  std::printf("ingest, batches of 256, synchronous=FULL, %zu events, median of 3 rounds:\n",
-              f.ingest);
+  std::printf("ingest, batches of 256, synchronous=FULL, %zu events, median of %d rounds:\n",
+              f.ingest, f.rounds);
   std::printf("  with the index %.0f events/s, without %.0f events/s: %.0f%%\n", w, wo,
               100 * w / wo);
+  const double ratio_median = bench::quantile(ratios, 0.5);  // sorts `ratios`
+  std::printf("  ratio per round: median %.0f%%, from %.0f%% to %.0f%%\n", ratio_median,
+              ratios.front(), ratios.back());
+  std::printf("  writer CPU per event, medians: with the index %.1f us, without %.1f us\n",
+              bench::quantile(cpu_with, 0.5), bench::quantile(cpu_without, 0.5));
   bench::print_result("search_ingest_ratio_pct", 100 * w / wo);
   return 0;
 }

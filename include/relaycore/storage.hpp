@@ -109,9 +109,9 @@ struct QueryRequest {
 RELAYCORE_API bool supersedes(std::int64_t a_created, const EventId& a_id, std::int64_t b_created,
                               const EventId& b_id) noexcept;
 
-// [Threading] write_batch(), purge_expired(), erase() and size_bytes() are called by one writer
-//   thread at a time. query(), scan_keys(), count(), contains() and max_seq() are called from
-//   several reader threads at once, concurrently with writes.
+// [Threading] write_batch(), purge_expired(), erase(), size_bytes() and maintain() are called by
+//   one writer thread at a time. query(), scan_keys(), count(), contains() and max_seq() are called
+//   from several reader threads at once, concurrently with writes.
 // [Blocking] Every method may block on I/O; relaycore calls them only from its own pool
 //   threads, never from a host thread.
 // [Ownership] Events are shared, immutable EventPtr; a storage may keep the pointers.
@@ -175,6 +175,13 @@ class RELAYCORE_API Storage {
   // batch, so it must be cheap: the built-in storages keep a running total. The default says
   // "error: ..." (the storage does not know), and a size limit is then not applied.
   virtual Result<std::uint64_t> size_bytes();
+
+  // One bounded step of the storage's own upkeep, kept out of write_batch so that commits stay
+  // short: for SQLite, merging the search index's segments. The writer calls it when nothing is
+  // queued, again at once for as long as it returns true (more to do), and under steady load
+  // about once a second. A step should take a few milliseconds at most: events that arrive
+  // meanwhile wait for it. The default has nothing to do and returns false.
+  virtual Result<bool> maintain();
 };
 
 // In-memory storage: fast and forgetful; for tests, ephemeral relays and benchmarks.

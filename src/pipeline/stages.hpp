@@ -97,6 +97,8 @@ class WriteStage {
   void erase(EraseJob& job);
   // One retention step (see Retention), audited and reported like a purge.
   void retain();
+  // One step of the storage's upkeep (Storage::maintain); notes whether more is pending.
+  void maintain();
   // Audits removals no stored event caused (expiry, erase, retention) and hands them to the change
   // listeners; the audit sink's status.
   Status finish_removals(std::vector<RemovedEvent> removed);
@@ -105,6 +107,8 @@ class WriteStage {
   Deps deps_;
   DispatchStage& dispatcher_;
   Retention retention_;
+  // The last upkeep step found work: the next one runs as soon as nothing is queued.
+  bool maintenance_pending_ = false;
   std::thread thread_;
 };
 

@@ -2,7 +2,8 @@
 // commits it as one transaction (group commit), hands the batch's audit records to the bounded
 // audit sink (waiting if it is full), and only then acks. Dispatch follows the acks (deferred)
 // or precedes them (inline). Between batches it purges expired events, runs erases and, when
-// idle, retention steps, which are audited and reported to change listeners as well.
+// idle, retention steps, which are audited and reported to change listeners as well, and steps
+// of the storage's upkeep (Storage::maintain).
 #include <algorithm>
 
 #include "pipeline/stages.hpp"
@@ -62,17 +63,20 @@ void WriteStage::run() {
   auto next_retention = Clock::now();
   const auto purge_every = std::chrono::seconds(deps_.options.purge_interval_seconds);
   for (;;) {
-    // While retention has steps to take, nothing queued means idle at once.
-    const auto wait = retention_.pending() ? Clock::duration::zero() : Clock::duration(kIdleWake);
+    // While retention or upkeep has steps to take, nothing queued means idle at once.
+    const bool pending = retention_.pending() || maintenance_pending_;
+    const auto wait = pending ? Clock::duration::zero() : Clock::duration(kIdleWake);
     if (!deps_.in.pop_batch_for(jobs, deps_.options.max_write_batch, wait)) break;
     if (!jobs.empty()) run_jobs(jobs);
     if (purge_every.count() > 0 && Clock::now() >= next_purge) {
       purge_expired();
       next_purge = Clock::now() + purge_every;
     }
-    // In idle time; under steady load, a step a second, so that retention still moves.
+    // In idle time; under steady load, a step a second, so that retention and upkeep still
+    // move.
     if (jobs.empty() || Clock::now() >= next_retention) {
       retain();
+      maintain();
       next_retention = Clock::now() + kIdleWake;
     }
   }
@@ -132,6 +136,15 @@ void WriteStage::retain() {
   deps_.log.write(LogLevel::kDebug, "write: retention removed {} events", removed->size());
   // A failure is logged by audit(); the removals stand.
   (void)finish_removals(std::move(removed).value());
+}
+
+void WriteStage::maintain() {
+  Result<bool> more = deps_.storage->maintain();
+  if (!more.is_ok()) {
+    deps_.log.failure(LogLevel::kError, "write: storage upkeep failed", more.error().message());
+  }
+  // A failed step is tried again at the next idle second, not at once.
+  maintenance_pending_ = more.is_ok() && *more;
 }
 
 void WriteStage::erase(EraseJob& job) {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "relaycore/hex.hpp"
+#include "storage/sqlite_search.hpp"
 #include "storage/sqlite_wal_buffer.hpp"
 #include "storage/storage_util.hpp"
 #include "util/cleanup_status.hpp"
@@ -303,6 +304,7 @@ Status ensure_schema(SqliteConnection& conn, Logger* log) {
     status = Status::error(
         fmt::format("storage: the database has an unknown schema version {}", *version));
   }
+  if (status) status = configure_search_merging(conn);
   if (!status) return with_cleanup(status, conn.exec("ROLLBACK", "cannot roll back"));
   if (Status s = conn.exec("COMMIT", "cannot create the schema"); !s) {
     if (sqlite3_get_autocommit(conn.handle()) != 0) return s;

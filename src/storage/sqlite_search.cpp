@@ -1,6 +1,9 @@
 #include "storage/sqlite_search.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <string>
 #include <utility>
 
 #include "protocol/search_text.hpp"
@@ -49,7 +52,33 @@ Result<std::vector<double>> word_weights(SqliteConnection& conn,
   return weights;
 }
 
+// FTS5's commands, written as inserts into the table's own column.
+constexpr const char* kMergeSettings =
+    "INSERT INTO events_search (events_search, rank) VALUES ('automerge', 0);"
+    "INSERT INTO events_search (events_search, rank) VALUES ('crisismerge', {});";
+constexpr std::string_view kMerge =
+    "INSERT INTO events_search (events_search, rank) VALUES ('merge', ?1)";
+
 }  // namespace
+
+Status configure_search_merging(SqliteConnection& conn) {
+  const std::string sql = fmt::format(kMergeSettings, kCrisisMerge);
+  return conn.exec(sql.c_str(), "cannot configure the search index");
+}
+
+Result<bool> sqlite_merge_search(SqliteConnection& conn) {
+  auto stmt = conn.prepare(kMerge);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  bind_int(*stmt, 1, kMergePages);
+  // FTS5 reports no result; a step that merged changed rows of the index's data table, one
+  // that found nothing to merge changed at most the structure record.
+  const int before = sqlite3_total_changes(conn.handle());
+  if (const int rc = sqlite3_step(*stmt); rc != SQLITE_DONE) {
+    return sqlite_error("merging the search index failed", rc);
+  }
+  return sqlite3_total_changes(conn.handle()) - before >= 2;
+}
 
 Status rank_search(SqliteConnection& conn, const std::vector<std::string>& words,
                    std::vector<SearchCandidate>& candidates) {

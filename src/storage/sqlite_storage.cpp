@@ -19,6 +19,7 @@
 #include "storage/sqlite_event_cache.hpp"
 #include "storage/sqlite_read.hpp"
 #include "storage/sqlite_schema.hpp"
+#include "storage/sqlite_search.hpp"
 #include "storage/sqlite_write.hpp"
 #include "storage/storage_util.hpp"
 
@@ -107,6 +108,13 @@ class SqliteStorage final : public Storage {
   Result<std::uint64_t> size_bytes() override {
     std::lock_guard lock(writer_mutex_);
     return storage::sqlite_size_bytes(*writer_);
+  }
+
+  // Merges the search index, which commits leave to idle time (sqlite_search.hpp).
+  Result<bool> maintain() override {
+    if (!search_index_) return false;
+    std::lock_guard lock(writer_mutex_);
+    return storage::sqlite_merge_search(*writer_);
   }
 
  private:

@@ -26,6 +26,8 @@ Result<std::uint64_t> Storage::size_bytes() {
   return Status::error("this storage does not report its size");
 }
 
+Result<bool> Storage::maintain() { return false; }
+
 }  // namespace relaycore
 
 namespace relaycore::storage {

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,6 +79,47 @@ class RawDb {
  private:
   sqlite3* db_ = nullptr;
 };
+
+// The search index's structure record as FTS5 keeps it (row 10 of events_search_data): a 4-byte
+// cookie, then varints: the number of levels, of segments, the write counter, and per level the
+// segments in a merge under way, the segment count and three varints per segment.
+struct SearchStructure {
+  std::uint64_t segments = 0;
+  // The number of segments on each level.
+  std::vector<std::uint64_t> levels;
+  // Segments taking part in a merge that a step began and has not finished, on all levels.
+  std::uint64_t merging = 0;
+};
+
+inline SearchStructure search_structure(RawDb& db) {
+  const std::string hex = db.text("SELECT hex(block) FROM events_search_data WHERE id = 10");
+  std::vector<std::uint8_t> bytes;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    bytes.push_back(static_cast<std::uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
+  }
+  std::size_t at = 4;
+  auto varint = [&] {
+    std::uint64_t v = 0;
+    while (at < bytes.size()) {
+      const std::uint8_t b = bytes[at++];
+      v = (v << 7) | (b & 0x7f);
+      if ((b & 0x80) == 0) break;
+    }
+    return v;
+  };
+  SearchStructure s;
+  const std::uint64_t levels = varint();
+  s.segments = varint();
+  varint();  // write counter (counts only while automerge is on)
+  for (std::uint64_t level = 0; level < levels; ++level) {
+    s.merging += varint();
+    const std::uint64_t n = varint();
+    for (std::uint64_t i = 0; i < 3 * n; ++i) varint();
+    s.levels.push_back(n);
+  }
+  REQUIRE(at == bytes.size());
+  return s;
+}
 
 inline std::shared_ptr<Storage> open_at(const std::string& path,
                                         SqliteOptions options = SqliteOptions()) {

@@ -1,6 +1,7 @@
 // The SQLite search index as a file holds it: built for the events of an older file when it is
 // opened, kept by the writer's transaction, consistent by FTS5's own integrity check, and empty
 // again once every event is gone; and the SQLite ranking's use of how rare each word is.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include "../conformance/temp_dir.hpp"
 #include "sqlite_raw_db.hpp"
 #include "storage/sqlite_schema.hpp"
+#include "storage/sqlite_search.hpp"
 
 namespace relaycore {
 namespace {
@@ -179,29 +181,6 @@ TEST_CASE("sqlite: every way of removing events takes all their words out of the
   check_index(db);
 }
 
-// How many times FTS5 has written pending words out to the index: the write counter of its
-// structure record (a 4-byte cookie, then varints: levels, segments, write counter).
-std::uint64_t index_writes(test::RawDb& db) {
-  const std::string hex = db.text("SELECT hex(block) FROM events_search_data WHERE id = 10");
-  std::vector<std::uint8_t> bytes;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    bytes.push_back(static_cast<std::uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
-  }
-  std::size_t at = 4;
-  auto varint = [&] {
-    std::uint64_t v = 0;
-    while (at < bytes.size()) {
-      const std::uint8_t b = bytes[at++];
-      v = (v << 7) | (b & 0x7f);
-      if ((b & 0x80) == 0) break;
-    }
-    return v;
-  };
-  varint();  // levels
-  varint();  // segments
-  return varint();
-}
-
 // Broken by a writer that makes FTS5 write its pending words out per event (a trigger, or an
 // INSERT ... SELECT into the index, runs in a statement transaction, and FTS5 writes out at each
 // one): a batch then costs a segment, and merges, per event instead of one segment.
@@ -215,10 +194,126 @@ TEST_CASE("sqlite: a batch's words reach the index in one write", "[storage][sql
   }
   conformance::write(*s, batch);
   test::RawDb db(path);
-  CHECK(index_writes(db) == 1);
+  CHECK(test::search_structure(db).segments == 1);
   conformance::write(*s, batch);  // all duplicates: nothing to index
   conformance::write(*s, {event(test::bob(), 2000, "a"), event(test::bob(), 2001, "b")});
-  CHECK(index_writes(db) == 2);
+  CHECK(test::search_structure(db).segments == 2);
+}
+
+// Runs maintain() until it has nothing left to do; the number of steps that found work.
+int maintain_fully(Storage& s) {
+  int steps = 0;
+  for (;;) {
+    Result<bool> more = s.maintain();
+    REQUIRE(more.is_ok());
+    if (!*more) return steps;
+    ++steps;
+    REQUIRE(steps < 1000);
+  }
+}
+
+// Broken by commits that merge the index's segments themselves (FTS5's automerge: the work
+// maintain() exists to take out of the writer's commits), by a maintain() that does not merge,
+// or by merges that lose words or bring back those of removed events.
+TEST_CASE("sqlite: commits leave the search index's segments to maintain(), which merges them",
+          "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  auto s = test::open_at(path);
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<EventPtr> batch;
+    for (int j = 0; j < 3; ++j) {
+      batch.push_back(event(test::alice(), 1000 + 3 * i + j,
+                            "shared word" + std::to_string(i) + (j == 0 ? " first" : " later")));
+    }
+    conformance::write(*s, batch);
+    events.insert(events.end(), batch.begin(), batch.end());
+  }
+  test::RawDb db(path);
+  CHECK(test::search_structure(db).segments == 12);
+
+  // Removed before the merge: the merge must apply the removal, not undo it.
+  const std::vector<EventId> erased = {events[0]->id(), events[3]->id()};
+  REQUIRE(s->erase(erased).is_ok());
+  CHECK(maintain_fully(*s) > 0);
+  const test::SearchStructure merged = test::search_structure(db);
+  CHECK(merged.segments < 4);
+  for (std::uint64_t n : merged.levels) CHECK(n < 4);
+  check_index(db);
+  CHECK_FALSE(s->maintain().value());
+
+  CHECK(conformance::count(*s, {with_search("shared")}) == 34);
+  std::vector<EventPtr> first;
+  for (std::size_t i = 6; i < events.size(); i += 3) first.push_back(events[i]);
+  CHECK(conformance::query_ids(*s, with_search("first")) == conformance::newest_first(first));
+  CHECK(conformance::query_ids(*s, with_search("word0")) ==
+        conformance::newest_first({events[1], events[2]}));
+  const std::vector<std::string> words = indexed_words(db);
+  CHECK(std::find(words.begin(), words.end(), "word0") != words.end());
+
+  // And removals after the merge.
+  REQUIRE(s->erase(std::vector<EventId>{events[1]->id(), events[2]->id()}).is_ok());
+  maintain_fully(*s);
+  CHECK(conformance::count(*s, {with_search("word0")}) == 0);
+  const std::vector<std::string> after = indexed_words(db);
+  CHECK(std::find(after.begin(), after.end(), "word0") == after.end());
+  check_index(db);
+}
+
+// Broken by a merge step that leaves the index unreadable or short of words while its merge is
+// only part done (a step stops after kMergePages pages, wherever it is).
+TEST_CASE("sqlite: searches find the same events at every step of a merge", "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  auto s = test::open_at(path);
+  constexpr int kBatches = 6, kPerBatch = 500, kWords = 20;
+  for (int b = 0; b < kBatches; ++b) {
+    std::vector<EventPtr> batch;
+    for (int i = 0; i < kPerBatch; ++i) {
+      const int n = b * kPerBatch + i;
+      std::string content = "everywhere";
+      for (int w = 0; w < kWords; ++w) content += " word" + std::to_string(n * kWords + w);
+      batch.push_back(event(test::alice(), 1000 + n, content));
+    }
+    conformance::write(*s, batch);
+  }
+  test::RawDb db(path);
+  REQUIRE(test::search_structure(db).segments == kBatches);
+  bool saw_partial = false;
+  for (int step = 0;; ++step) {
+    REQUIRE(step < 1000);
+    Result<bool> more = s->maintain();
+    REQUIRE(more.is_ok());
+    if (!*more) break;
+    saw_partial = saw_partial || test::search_structure(db).merging > 0;
+    CHECK(conformance::count(*s, {with_search("everywhere")}) == kBatches * kPerBatch);
+    CHECK(conformance::count(*s, {with_search("word0")}) == 1);
+    CHECK(conformance::count(*s, {with_search("word59999")}) == 1);
+    CHECK(conformance::count(*s, {with_search("word30000 word30019")}) == 1);
+  }
+  CHECK(saw_partial);
+  CHECK(test::search_structure(db).segments < 4);
+  check_index(db);
+}
+
+// Broken by turning merges off in commits without a bound: a writer that never has idle time
+// would then leave a segment per commit, and every search would read them all.
+TEST_CASE("sqlite: without maintain(), each level of the search index stays under a bound",
+          "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  auto s = test::open_at(path);
+  test::RawDb db(path);
+  for (int i = 0; i < 100; ++i) {
+    conformance::write(*s, {event(test::alice(), 1000 + i, "steady load " + std::to_string(i))});
+    const test::SearchStructure now = test::search_structure(db);
+    for (std::uint64_t n : now.levels) REQUIRE(n < storage::kCrisisMerge);
+  }
+  CHECK(test::search_structure(db).segments < 2 * storage::kCrisisMerge);
+  CHECK(conformance::count(*s, {with_search("steady load")}) == 100);
+  CHECK(conformance::query_ids(*s, with_search("42")).size() == 1);
+  check_index(db);
 }
 
 // Broken by ranking that ignores how rare each word is (plain occurrence counts, or bm25 with
