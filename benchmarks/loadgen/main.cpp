@@ -194,16 +194,8 @@ int run_main(int argc, char** argv) {
   EventTable table(c, tag);
   run.table = &table;
 
-  std::vector<std::unique_ptr<asio::io_context>> ios;
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-  for (std::size_t i = 0; i < c.threads; ++i) {
-    ios.push_back(std::make_unique<asio::io_context>(1));
-    guards.push_back(asio::make_work_guard(*ios.back()));
-  }
-  std::vector<std::thread> threads;
-  for (auto& io : ios) threads.emplace_back([&io] { io->run(); });
-  std::size_t next_io = 0;
-  auto io = [&]() -> asio::io_context& { return *ios[next_io++ % ios.size()]; };
+  IoThreads io_threads(c.threads);
+  auto io = [&]() -> asio::io_context& { return io_threads.next(); };
 
   // Subscribers first, in their own process: every REQ must have its EOSE before the first
   // EVENT goes out.
@@ -252,8 +244,7 @@ int run_main(int argc, char** argv) {
   }
   // Stop the io threads before reading the tables; connections are dropped without a close
   // handshake (their pending handlers go with the io_contexts).
-  for (auto& ctx : ios) ctx->stop();
-  for (std::thread& t : threads) t.join();
+  io_threads.stop();
   print_report(c, collect(run, start, arrivals, deliveries, last_delivery_ns));
   publishers.clear();
   return 0;

@@ -86,18 +86,11 @@ int run_subscriber_role(const Config& c) {
     return 2;
   }
   Arrivals arrivals;
-  std::vector<std::unique_ptr<asio::io_context>> ios;
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-  for (std::size_t i = 0; i < c.threads; ++i) {
-    ios.push_back(std::make_unique<asio::io_context>(1));
-    guards.push_back(asio::make_work_guard(*ios.back()));
-  }
-  std::vector<std::thread> threads;
-  for (auto& io : ios) threads.emplace_back([&io] { io->run(); });
+  IoThreads io_threads(c.threads);
   std::vector<std::unique_ptr<Subscriber>> subscribers;
   for (std::size_t i = 0; i < c.subscribers + c.idle_subscribers; ++i) {
     const std::string match = i < c.subscribers ? c.tag : c.tag + "-idle-" + std::to_string(i);
-    asio::io_context& io = *ios[i % ios.size()];
+    asio::io_context& io = io_threads.next();
     subscribers.push_back(std::make_unique<Subscriber>(
         io, arrivals, url.value(), "[\"REQ\",\"lg\",{\"#t\":[\"" + match + "\"]}]"));
     asio::post(io, [s = subscribers.back().get()] { s->connect(); });
@@ -129,8 +122,7 @@ int run_subscriber_role(const Config& c) {
     }
     std::this_thread::sleep_for(2ms);
   }
-  for (auto& io : ios) io->stop();
-  for (std::thread& t : threads) t.join();
+  io_threads.stop();
   for (const auto& [prefix, a] : arrivals.by_id) {
     std::printf("a %" PRIu64 " %" PRId64 " %" PRId64 " %zu\n", prefix, a.first_ns, a.last_ns,
                 a.count);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "websocket/asio_include.hpp"
@@ -68,6 +69,39 @@ class WsPeer : public std::enable_shared_from_this<WsPeer> {
   bool write_in_progress_ = false;
   bool open_ = false;
   bool failed_ = false;
+};
+
+// One io_context per thread, each run by its own thread until stop(): connections are spread
+// over them with next(), so each connection's handlers run on one thread.
+class IoThreads {
+ public:
+  explicit IoThreads(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      ios_.push_back(std::make_unique<asio::io_context>(1));
+      guards_.push_back(asio::make_work_guard(*ios_.back()));
+    }
+    for (auto& io : ios_) threads_.emplace_back([&io] { io->run(); });
+  }
+  ~IoThreads() { stop(); }
+  IoThreads(const IoThreads&) = delete;
+  IoThreads& operator=(const IoThreads&) = delete;
+
+  // The contexts in turn.
+  asio::io_context& next() { return *ios_[next_++ % ios_.size()]; }
+
+  // Stops the contexts (pending handlers are dropped with them) and joins the threads.
+  void stop() {
+    for (auto& io : ios_) io->stop();
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  std::vector<std::unique_ptr<asio::io_context>> ios_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+  std::vector<std::thread> threads_;
+  std::size_t next_ = 0;
 };
 
 }  // namespace relaycore::loadgen
