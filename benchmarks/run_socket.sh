@@ -51,7 +51,10 @@ for S in 100 1000; do
     --subscribers "$S" --json >"$WORK/fan.json" 2>"$WORK/fan.err" &
   FAN=$!
   T0=$(ticks)
-  until grep -q publishing "$WORK/fan.err" 2>/dev/null; do sleep 0.05; done
+  until grep -q publishing "$WORK/fan.err" 2>/dev/null; do
+    kill -0 "$FAN" 2>/dev/null || { echo "the fan-out load failed:" >&2; cat "$WORK/fan.err" >&2; exit 1; }
+    sleep 0.05
+  done
   P=$(probe)
   wait "$FAN"
   T1=$(ticks)
