@@ -55,6 +55,7 @@ class StorageWrapper : public Storage {
   Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) override {
     return target_->erase(ids);
   }
+  Result<std::uint64_t> size_bytes() override { return target_->size_bytes(); }
   Result<bool> maintain() override { return target_->maintain(); }
 
  private:

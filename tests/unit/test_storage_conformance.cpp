@@ -4,6 +4,7 @@
 
 #include "../conformance/sqlite_factory.hpp"
 #include "../conformance/storage_conformance.hpp"
+#include "relaycore/storage_wrapper.hpp"
 
 namespace {
 
@@ -21,6 +22,11 @@ RELAYCORE_STORAGE_SEARCH_CONFORMANCE(memory)
 
 RELAYCORE_STORAGE_CONFORMANCE(sqlite, relaycore::conformance::temp_sqlite_storage(small_sqlite()))
 RELAYCORE_STORAGE_SEARCH_CONFORMANCE(sqlite)
+
+// A wrapper that overrides nothing must be the storage it wraps, call for call.
+RELAYCORE_STORAGE_CONFORMANCE(wrapped_sqlite,
+                              std::make_shared<relaycore::StorageWrapper>(
+                                  relaycore::conformance::temp_sqlite_storage(small_sqlite())))
 
 namespace relaycore {
 namespace {
