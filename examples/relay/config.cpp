@@ -205,7 +205,6 @@ std::vector<SettingInfo> setting_infos() {
 }
 
 const std::vector<std::string>& config_sections() {
-  // compression is reserved: its keys come with the feature.
   static const std::vector<std::string> sections = {"limits", "rate-limits", "info", "retention",
                                                     "compression"};
   return sections;

@@ -203,7 +203,7 @@ std::vector<Setting> build_settings() {
          return "";
 #endif
        }},
-      {{"", "permessage-deflate", ValueKind::kText, true, false},
+      {{"compression", "permessage-deflate", ValueKind::kText, true, false},
        [](Config& c, std::string_view v) -> std::string {
          if (v != "on" && v != "off") return "wants on or off, got \"" + std::string(v) + "\"";
          c.permessage_deflate = v == "on";

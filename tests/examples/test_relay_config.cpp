@@ -155,6 +155,29 @@ TEST_CASE("relaycore-relay: the [retention] keys become the relay's rules", "[ex
   CHECK(relaycore::validate_retention(r).is_ok());
 }
 
+TEST_CASE("relaycore-relay: [compression] switches permessage-deflate; the flag overrides it",
+          "[examples]") {
+  relaycore::conformance::TempDir dir;
+  REQUIRE_FALSE(dir.path().empty());
+  const std::string config = dir.file("relay.toml");
+  write_file(config, "[compression]\npermessage-deflate = \"off\"\n");
+  std::vector<std::string> errors;
+  bool help = false;
+  relaycore::relay_example::Config c =
+      relaycore::relay_example::load_config(config, {}, errors, help);
+  REQUIRE(errors.empty());
+  CHECK_FALSE(c.permessage_deflate);
+  c = relaycore::relay_example::load_config(config, {"--permessage-deflate", "on"}, errors, help);
+  REQUIRE(errors.empty());
+  CHECK(c.permessage_deflate);
+
+  // Outside its section the key is unknown, and said to be.
+  write_file(config, "permessage-deflate = \"off\"\n");
+  relaycore::relay_example::load_config(config, {}, errors, help);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].find("permessage-deflate") != std::string::npos);
+}
+
 TEST_CASE("relaycore-relay: SIGHUP applies new retention rules to a running relay", "[examples]") {
   relaycore::conformance::TempDir dir;
   REQUIRE_FALSE(dir.path().empty());
