@@ -235,6 +235,33 @@ Status tag_merge_query(SqliteConnection& conn, const Filter& filter, const TagCo
   return merge_sources(n, next, limit, visit);
 }
 
+// Serves a filter listing ids: it matches at most one row per id, so the rows are read in any
+// order and put in NIP-01 order here. Ordered by SQLite, each row would first be copied with its
+// JSON into a temporary B-tree and sorted there.
+Status ids_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
+                 std::uint32_t limit, const RowCache& rows,
+                 const std::function<bool(const StoredEvent&)>& visit) {
+  const SqlQuery q = build_seq_select(sqlite_dialect(), filter, request, /*with_json=*/true);
+  auto stmt = prepare_query(conn, q);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  std::vector<StoredEvent> found;
+  found.reserve(filter.ids->size());
+  while (true) {
+    auto row = next_row(*stmt, rows);
+    if (!row) return std::move(row).error();
+    if (!*row) break;
+    found.push_back(std::move(**row));
+  }
+  std::sort(found.begin(), found.end(), [](const StoredEvent& a, const StoredEvent& b) {
+    return event_key(*a.event) < event_key(*b.event);
+  });
+  for (std::size_t i = 0; i < found.size() && i < limit; ++i) {
+    if (!visit(found[i])) break;
+  }
+  return Status::ok();
+}
+
 // Counting in parts: the union's seqs collected filter by filter, for unions too large to bind
 // in one statement.
 Result<std::uint64_t> count_in_parts(SqliteConnection& conn, const std::vector<Filter>& filters,
@@ -298,6 +325,7 @@ Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryReq
   // Recorded before any statement takes its snapshot.
   const RowCache rows(cache, log);
   if (filter.search) return search_query(conn, filter, request, limit, rows, visit);
+  if (filter.ids) return ids_query(conn, filter, request, limit, rows, visit);
   if (std::vector<Filter> scans = merge_scans(filter); !scans.empty()) {
     return merge_query(conn, scans, request, limit, rows, visit);
   }
