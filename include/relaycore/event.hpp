@@ -57,9 +57,8 @@ class RELAYCORE_API Event {
   // the text instead of copying it. It is parsed as parse_event parses, without the size limits
   // (checked when the event was accepted) and without the checks parsing already made, and kept
   // as the event's JSON when it is in the canonical form, as everything relaycore stores is;
-  // other text gets the canonical form built. The id is checked against the content (one
-  // SHA-256), so that text altered outside relaycore is refused rather than served under an id
-  // it does not match; the signature is not checked again.
+  // other text gets the canonical form built. Neither the id nor the signature is checked again:
+  // the storage checks that the id is the one its row is kept under.
   static Result<EventPtr> load_stored(std::string&& json);
 
   const EventId& id() const noexcept { return fields_.id; }
@@ -123,8 +122,9 @@ class RELAYCORE_API Event {
   // Builds json_ and its offsets from fields_.
   void build_json();
   // Takes `stored` as json_ when it is the canonical form of fields_: its head and tail are
-  // compared byte for byte, its tags and content by length (their bytes are what compute_id
-  // hashes, so check_id finds any other text). False, leaving `stored`, otherwise.
+  // compared byte for byte, its tags and content by length (the canonical escapes are the
+  // shortest, so other text of these lengths can only differ in the case of a \u escape's hex
+  // digits). False, leaving `stored`, otherwise.
   bool adopt_json(std::string& stored);
   // "[0,\"<pubkey>\",<created_at>,<kind>," : the part of the commitment not in json_.
   void append_commitment_head(std::string& out) const;

@@ -209,14 +209,8 @@ Result<EventPtr> Event::load_stored(std::string&& text) {
   if (!fields) return fields.error();
   // simdjson has validated the whole text as UTF-8, and event_fields the shape, which is all
   // create() would check with limits this large.
-  auto event = std::make_shared<const Event>(Passkey(), std::move(fields).value(), std::move(text));
-  if (event->check_id()) return EventPtr(std::move(event));
-  // Text of the right lengths but other escapes than the canonical ones: the canonical form is
-  // what the id was computed over.
-  EventFields copy = event->fields_;
-  auto rebuilt = std::make_shared<const Event>(Passkey(), std::move(copy));
-  if (Status s = rebuilt->check_id(); !s) return s;
-  return EventPtr(std::move(rebuilt));
+  return EventPtr(
+      std::make_shared<const Event>(Passkey(), std::move(fields).value(), std::move(text)));
 }
 
 Result<EventPtr> parse_event(std::string_view text, const Limits& limits) {

@@ -34,8 +34,9 @@ std::uint32_t effective_limit(const Filter& filter, const QueryRequest& request)
 bool is_expired(const Event& event, std::int64_t now) noexcept;
 
 // Loads a row a storage wrote: its stored JSON (taken, not copied) and its id column. Refused
-// ("error: storage: ...") when the JSON is not an event whose content hashes to the row's id, so
-// a row altered outside relaycore is never served as another event than its id names.
+// ("error: storage: ...") when the JSON does not parse as an event or names another id than the
+// row's, so a row altered outside relaycore is never served under another event's id. The id
+// is not recomputed from the content: a SHA-256 per row would cost what the load saves.
 Result<EventPtr> load_stored_row(std::string&& json, const EventId& row_id);
 
 // The rejection for a version older than the one already stored.

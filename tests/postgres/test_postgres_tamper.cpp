@@ -1,6 +1,7 @@
 // Rows altered on the server. The PostgreSQL storage loads its own rows without re-serialising
-// them or checking their signatures again, and still never serves a row as another event than
-// the one its id names: such a row is skipped and logged, and the read goes on.
+// them or checking their ids or signatures again, and still never serves a row under another
+// event's id: a row whose JSON does not parse, or names another id than the row's, is skipped
+// and logged, and the read goes on.
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -42,10 +43,8 @@ TEST_CASE("postgres: a row altered on the server is skipped and logged, not serv
   EventPtr c = event(test::alice(), 30, "third");
   conformance::write(*storage, {a, b, c});
   PgConnection conn(options);
-  // Content altered under the same id, and a row holding another valid event's JSON.
-  std::string forged(a->json());
-  forged.replace(forged.find("original"), 8, "forgery!");
-  set_json(conn, a, forged);
+  // Unreadable JSON, and a row holding another valid event's JSON.
+  set_json(conn, a, std::string(a->json().substr(0, a->json().size() / 2)));
   set_json(conn, b, std::string(c->json()));
 
   CHECK(query_ids(*storage, with_ids({a, b})).empty());

@@ -1,8 +1,8 @@
 // Rows altered on disk. The SQLite storage loads its own rows without re-serialising them or
-// checking their signatures again, and still never serves a row as another event than the one
-// its id names: a row whose JSON does not hash to the row's id is skipped and logged, and the
-// read goes on. A row whose JSON is a valid but not canonical form of its event is served in
-// the canonical form.
+// checking their ids or signatures again, and still never serves a row under another event's
+// id: a row whose JSON does not parse, or names another id than the row's, is skipped and
+// logged, and the read goes on. A row whose JSON is a valid but not canonical form of its event
+// is served in the canonical form.
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -55,7 +55,7 @@ std::string replaced(std::string_view text, std::string_view from, std::string_v
 
 }  // namespace
 
-TEST_CASE("sqlite: a row whose content was altered is skipped and logged, not served",
+TEST_CASE("sqlite: a row whose JSON is unreadable is skipped and logged, not served",
           "[storage][sqlite]") {
   TempDir dir;
   Opened s(dir);
@@ -63,8 +63,7 @@ TEST_CASE("sqlite: a row whose content was altered is skipped and logged, not se
   EventPtr b = event(test::alice(), 20, "second");
   conformance::write(*s.storage, {a, b});
   RawDb db(dir.file("events.db"));
-  // Same length, same id in the JSON: only the hash of the content tells.
-  set_json(db, a, replaced(a->json(), "original", "forgery!"));
+  set_json(db, a, std::string(a->json().substr(0, a->json().size() / 2)));
 
   CHECK(query_ids(*s.storage, with_ids({a})).empty());
   // The read goes on past the row: the author's other event still comes.
@@ -73,7 +72,7 @@ TEST_CASE("sqlite: a row whose content was altered is skipped and logged, not se
   auto lines = s.log->lines_with("storage: skipped the event stored at seq");
   REQUIRE_FALSE(lines.empty());
   CHECK(lines.front().level == LogLevel::kError);
-  CHECK(lines.front().text.find("id does not match its content") != std::string::npos);
+  CHECK(lines.front().text.find("unreadable") != std::string::npos);
 }
 
 TEST_CASE("sqlite: a row holding another event's JSON is never served as that event",
@@ -122,23 +121,18 @@ TEST_CASE("sqlite: a row in another valid form of its event is served in the can
           "[storage][sqlite]") {
   TempDir dir;
   Opened s(dir);
-  // A control character, which the canonical form escapes as \u001f.
+  // A control character, which the canonical form escapes as \u001f and this text as \u001F.
   EventPtr a = event(test::alice(), 10, std::string("unit\x1fseparator"));
-  REQUIRE(a->json().find("\\u001f") != std::string_view::npos);
   conformance::write(*s.storage, {a});
   RawDb db(dir.file("events.db"));
 
-  SECTION("the same length with other escapes") {
-    set_json(db, a, replaced(a->json(), "\\u001f", "\\u001F"));
-  }
-  SECTION("whitespace and another key order") {
-    // The canonical form ends ,"sig":"<128 hex>"}; here the signature comes first.
-    const std::string_view json = a->json();
-    const std::size_t tail = std::string_view(",\"sig\":\"\"}").size() + 128;
-    set_json(db, a,
-             "{ \"sig\": \"" + std::string(a->sig_hex()) + "\", " +
-                 std::string(json.substr(1, json.size() - 1 - tail)) + "}");
-  }
+  // The canonical form ends ,"sig":"<128 hex>"}; here the signature comes first, after a space.
+  const std::string_view json = a->json();
+  const std::size_t tail = std::string_view(",\"sig\":\"\"}").size() + 128;
+  const std::string reordered = "{ \"sig\": \"" + std::string(a->sig_hex()) + "\", " +
+                                std::string(json.substr(1, json.size() - 1 - tail)) + "}";
+  set_json(db, a, replaced(reordered, "\\u001f", "\\u001F"));
+
   std::vector<StoredEvent> found = query(*s.storage, with_ids({a}));
   REQUIRE(found.size() == 1);
   CHECK(found[0].event->json() == a->json());
