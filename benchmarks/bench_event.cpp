@@ -80,6 +80,22 @@ void bm_parse(benchmark::State& state, const Corpus* c) {
   finish(state);
 }
 
+// Event::load_stored on a copy of the JSON, as a storage reads a row: the same parse, the text
+// kept as the event's JSON instead of a canonical build, and the id checked.
+void bm_load_stored(benchmark::State& state, const Corpus* c) {
+  Cursor cur(c->events.size());
+  for (auto _ : state) {
+    relaycore::Result<EventPtr> ev =
+        relaycore::Event::load_stored(std::string(c->events[cur.next()]->json()));
+    if (!ev) {
+      state.SkipWithError("load_stored failed");
+      break;
+    }
+    benchmark::DoNotOptimize(ev);
+  }
+  finish(state);
+}
+
 // parse_client_message on an ["EVENT", ...] frame: what a session runs on each text frame.
 void bm_parse_message(benchmark::State& state, const Corpus* c) {
   Cursor cur(c->frames.size());
@@ -263,6 +279,7 @@ int main(int argc, char** argv) {
 
   for (const Corpus* c : {&typical, &large}) {
     add(reporter, "BM_Parse", bm_parse, *c);
+    add(reporter, "BM_LoadStored", bm_load_stored, *c);
     add(reporter, "BM_ParseMessage", bm_parse_message, *c);
     add(reporter, "BM_ComputeId", bm_compute_id, *c);
   }

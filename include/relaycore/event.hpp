@@ -53,6 +53,14 @@ class RELAYCORE_API Event {
   // or the signature; verify() does.
   static Result<EventPtr> create(EventFields&& fields, const Limits& limits = Limits());
 
+  // Loads an event a storage wrote itself from the JSON it stored (json() at the time), taking
+  // the text instead of copying it. It is parsed as parse_event parses, without the size limits
+  // (checked when the event was accepted) and without the checks parsing already made, and kept
+  // as the event's JSON when it is in the canonical form, as everything relaycore stores is;
+  // other text gets the canonical form built. Neither the id nor the signature is checked again:
+  // the storage checks that the id is the one its row is kept under.
+  static Result<EventPtr> load_stored(std::string&& json);
+
   const EventId& id() const noexcept { return fields_.id; }
   const Pubkey& pubkey() const noexcept { return fields_.pubkey; }
   const Signature& sig() const noexcept { return fields_.sig; }
@@ -107,8 +115,17 @@ class RELAYCORE_API Event {
     friend class Event;
   };
   Event(Passkey, EventFields&& fields);
+  // Keeps `stored` as json() when it is the canonical form of `fields`.
+  Event(Passkey, EventFields&& fields, std::string&& stored);
 
  private:
+  // Builds json_ and its offsets from fields_.
+  void build_json();
+  // Takes `stored` as json_ when it is the canonical form of fields_: its head and tail are
+  // compared byte for byte, its tags and content by length (the canonical escapes are the
+  // shortest, so other text of these lengths can only differ in the case of a \u escape's hex
+  // digits). False, leaving `stored`, otherwise.
+  bool adopt_json(std::string& stored);
   // "[0,\"<pubkey>\",<created_at>,<kind>," : the part of the commitment not in json_.
   void append_commitment_head(std::string& out) const;
   // The serialised tags array and content string, as they stand inside json_.

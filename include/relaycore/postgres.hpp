@@ -18,6 +18,7 @@
 #include <string>
 
 #include "relaycore/export.hpp"
+#include "relaycore/logger.hpp"
 #include "relaycore/status.hpp"
 #include "relaycore/storage.hpp"
 
@@ -53,6 +54,10 @@ struct PostgresOptions {
   // instead of a hang; 0 keeps the system default.
   // Default: 10000.
   std::uint32_t tcp_user_timeout_ms = 10000;
+  // Where reads report a stored row they skipped because its JSON is not the event its id
+  // names (altered outside relaycore), at kError.
+  // Default: null, meaning silent.
+  std::shared_ptr<Logger> logger;
 };
 
 // Connects, creates or migrates the schema (under the relaycore_schema version table, in one

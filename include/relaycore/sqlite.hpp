@@ -50,7 +50,9 @@ struct SqliteOptions {
   // Default: 100000.
   std::uint32_t event_cache_entries = 100000;
   // Where opening reports a schema migration's progress (building an index over a large file
-  // takes minutes), at kInfo. Relay::open passes the relay's logger when this is null.
+  // takes minutes), at kInfo, and reads report a stored row they skipped because its JSON is
+  // not the event its id names (altered outside relaycore), at kError. Relay::open passes the
+  // relay's logger when this is null.
   // Default: null, meaning silent.
   std::shared_ptr<Logger> logger;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -23,7 +24,8 @@ constexpr std::string_view kSizeBytes =
     "SELECT coalesce(sum(bytes), 0)::bigint FROM relaycore_stored_bytes";
 constexpr std::string_view kExpired =
     "SELECT id FROM events WHERE expiration IS NOT NULL AND expiration <= $1";
-constexpr std::string_view kScanSince = "SELECT seq, json FROM events WHERE seq > $1 ORDER BY seq";
+constexpr std::string_view kScanSince =
+    "SELECT seq, id, json FROM events WHERE seq > $1 ORDER BY seq";
 
 // The protocol numbers parameters with 16 bits.
 constexpr std::size_t kMaxParams = 65535;
@@ -48,25 +50,31 @@ PgParams params_of(const SqlQuery& q) {
 
 Status too_many_values() { return Status::error("storage: filter has too many values"); }
 
-// Streams (seq, json) rows to `visit`, parsing each, and stopping after `limit` visited rows.
-Status visit_rows(PgConnection& conn, const SqlQuery& q, std::uint64_t limit,
+// Streams rows of kEventColumns to `visit`, loading each, and stopping after `limit` visited
+// rows. A row that cannot be served (altered outside relaycore) is skipped and logged.
+Status visit_rows(PgConnection& conn, const SqlQuery& q, std::uint64_t limit, const Log* log,
                   const std::function<bool(const StoredEvent&)>& visit) {
-  Status inner;
   std::uint64_t served = 0;
-  Status status = conn.for_each_row(q.sql, params_of(q), [&](const PGresult* r) {
-    // The text is our own canonical JSON, so parsing it back gives the identical event.
-    auto event = parse_event(get_bytes(r, 0, 1), storage::trusted_limits());
-    if (!event) {
-      inner = Status::error("storage: a stored event is unreadable");
-      return false;
-    }
+  return conn.for_each_row(q.sql, params_of(q), [&](const PGresult* r) {
     StoredEvent stored;
     stored.seq = static_cast<std::uint64_t>(get_int(r, 0, 0));
+    EventId id;
+    Result<EventPtr> event = Status::error("storage: a stored event id is unreadable");
+    if (get_bytes32(r, 0, 1, id)) {
+      event = storage::load_stored_row(std::string(get_bytes(r, 0, 2)), id);
+    }
+    if (!event) {
+      if (log) {
+        log->failure(LogLevel::kError,
+                     "storage: skipped the event stored at seq " + std::to_string(stored.seq),
+                     event.error().message());
+      }
+      return true;
+    }
     stored.event = std::move(event).value();
     ++served;
     return visit(stored) && served < limit;
   });
-  return inner ? status : inner;
 }
 
 // Counting in parts: the union's seqs collected filter by filter, for unions too large to bind
@@ -94,12 +102,12 @@ SqlQuery pg_query_sql(const Filter& filter, const QueryRequest& request) {
 }
 
 Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& request,
-                const std::function<bool(const StoredEvent&)>& visit) {
+                const std::function<bool(const StoredEvent&)>& visit, const Log* log) {
   const std::uint32_t limit = storage::effective_limit(filter, request);
   if (limit == 0) return Status::ok();
   SqlQuery q = pg_query_sql(filter, request);
   if (q.params.size() > kMaxParams) return too_many_values();
-  return visit_rows(conn, q, limit, visit);
+  return visit_rows(conn, q, limit, log, visit);
 }
 
 Status pg_scan_keys(PgConnection& conn, const Filter& filter, const QueryRequest& request,
@@ -177,11 +185,11 @@ Result<std::uint64_t> pg_size_bytes(PgConnection& conn) {
 }
 
 Status pg_scan_since(PgConnection& conn, std::uint64_t after_seq,
-                     const std::function<bool(const StoredEvent&)>& visit) {
+                     const std::function<bool(const StoredEvent&)>& visit, const Log* log) {
   SqlQuery q;
   q.sql = std::string(kScanSince);
   q.params.emplace_back(storage::clamp_seq(after_seq));
-  return visit_rows(conn, q, UINT64_MAX, visit);
+  return visit_rows(conn, q, UINT64_MAX, log, visit);
 }
 
 }  // namespace relaycore::postgres

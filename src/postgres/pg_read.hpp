@@ -13,6 +13,7 @@
 #include "relaycore/status.hpp"
 #include "relaycore/storage.hpp"
 #include "storage/filter_sql.hpp"
+#include "util/log.hpp"
 
 namespace relaycore::postgres {
 
@@ -20,8 +21,9 @@ namespace relaycore::postgres {
 // rank order for a search, and the LIMIT in the SQL.
 storage::SqlQuery pg_query_sql(const Filter& filter, const QueryRequest& request);
 
+// A row that cannot be served as the event its id names is skipped and reported to `log`.
 Status pg_query(PgConnection& conn, const Filter& filter, const QueryRequest& request,
-                const std::function<bool(const StoredEvent&)>& visit);
+                const std::function<bool(const StoredEvent&)>& visit, const Log* log = nullptr);
 
 // Storage::scan_keys, reading (created_at, id) from the history indexes.
 Status pg_scan_keys(PgConnection& conn, const Filter& filter, const QueryRequest& request,
@@ -40,6 +42,7 @@ Result<std::uint64_t> pg_max_seq(PgConnection& conn);
 Result<std::uint64_t> pg_size_bytes(PgConnection& conn);
 
 Status pg_scan_since(PgConnection& conn, std::uint64_t after_seq,
-                     const std::function<bool(const StoredEvent&)>& visit);
+                     const std::function<bool(const StoredEvent&)>& visit,
+                     const Log* log = nullptr);
 
 }  // namespace relaycore::postgres

@@ -168,7 +168,7 @@ Status backfill_search(PgConnection& conn) {
     PgParams read;
     read.add_int(after).add_int(kBackfillBatch);
     auto rows = conn.exec(
-        "SELECT seq, json FROM events WHERE search IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
+        "SELECT seq, id, json FROM events WHERE search IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
         read, /*prepare=*/false);
     if (!rows) return std::move(rows).error();
     const int n = PQntuples(rows->get());
@@ -177,8 +177,12 @@ Status backfill_search(PgConnection& conn) {
     std::vector<std::string> texts;
     for (int i = 0; i < n; ++i) {
       seqs.push_back(get_int(rows->get(), i, 0));
-      auto event = parse_event(get_bytes(rows->get(), i, 1), storage::trusted_limits());
-      if (!event) return Status::error("storage: a stored event is unreadable");
+      EventId id;
+      if (!get_bytes32(rows->get(), i, 1, id)) {
+        return Status::error("storage: a stored event id is unreadable");
+      }
+      auto event = storage::load_stored_row(std::string(get_bytes(rows->get(), i, 2)), id);
+      if (!event) return std::move(event).error();
       texts.push_back(search_document(event.value()->content()));
     }
     after = seqs.back();

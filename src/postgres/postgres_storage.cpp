@@ -47,7 +47,7 @@ class PostgresStorage final : public Storage {
   Status query(const Filter& filter, const QueryRequest& request,
                const std::function<bool(const StoredEvent&)>& visit) override {
     auto lease = readers_.acquire();
-    return postgres::pg_query(*lease, filter, request, visit);
+    return postgres::pg_query(*lease, filter, request, visit, &log_);
   }
 
   Status scan_keys(const Filter& filter, const QueryRequest& request,
@@ -76,7 +76,7 @@ class PostgresStorage final : public Storage {
   Status scan_since(std::uint64_t after_seq,
                     const std::function<bool(const StoredEvent&)>& visit) override {
     auto lease = readers_.acquire();
-    return postgres::pg_scan_since(*lease, after_seq, visit);
+    return postgres::pg_scan_since(*lease, after_seq, visit, &log_);
   }
 
   Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) override {
@@ -97,6 +97,8 @@ class PostgresStorage final : public Storage {
  private:
   // The connections keep a reference to the options, so they are declared first.
   const PostgresOptions options_;
+  // Where a read reports a stored row it skipped; logs nothing without PostgresOptions::logger.
+  const Log log_ = options_.logger ? Log(options_.logger, LogLevel::kDebug) : Log();
   std::mutex writer_mutex_;
   std::unique_ptr<PgConnection> writer_;
   storage::ConnectionPool<PgConnection> readers_;

@@ -135,6 +135,27 @@ std::size_t write_commitment_head(char* out, std::string_view pubkey_hex, std::i
   return static_cast<std::size_t>(p - out);
 }
 
+// {"id":"<hex>","pubkey":"<hex>","created_at":<n>,"kind":<n>,"tags": : the canonical JSON
+// before the tags.
+void append_head(std::string& out, const EventFields& f) {
+  out.append("{\"id\":");
+  json::append_hex_string(out, f.id.data(), f.id.size());
+  out.append(",\"pubkey\":");
+  json::append_hex_string(out, f.pubkey.data(), f.pubkey.size());
+  out.append(",\"created_at\":");
+  json::append_int(out, f.created_at);
+  out.append(",\"kind\":");
+  json::append_uint(out, f.kind);
+  out.append(",\"tags\":");
+}
+
+// ,"sig":"<hex>"} : the canonical JSON after the content.
+void append_tail(std::string& out, const EventFields& f) {
+  out.append(kSigKey);
+  json::append_hex_string(out, f.sig.data(), f.sig.size());
+  out.push_back('}');
+}
+
 }  // namespace
 
 KindClass kind_class(std::uint16_t kind) noexcept {
@@ -145,27 +166,52 @@ KindClass kind_class(std::uint16_t kind) noexcept {
 }
 
 Event::Event(Passkey, EventFields&& fields) : fields_(std::move(fields)) {
+  build_json();
+  expiration_ = parse_expiration(fields_.tags);
+}
+
+Event::Event(Passkey, EventFields&& fields, std::string&& stored) : fields_(std::move(fields)) {
+  if (!adopt_json(stored)) build_json();
+  expiration_ = parse_expiration(fields_.tags);
+}
+
+void Event::build_json() {
   const std::size_t estimate = 200 + tags_size(fields_.tags) + json::quoted_size(fields_.content);
   json_.reserve(estimate);
-  json_.append("{\"id\":");
-  json::append_hex_string(json_, fields_.id.data(), fields_.id.size());
-  json_.append(",\"pubkey\":");
-  json::append_hex_string(json_, fields_.pubkey.data(), fields_.pubkey.size());
-  json_.append(",\"created_at\":");
-  json::append_int(json_, fields_.created_at);
-  json_.append(",\"kind\":");
-  json::append_uint(json_, fields_.kind);
-  json_.append(",\"tags\":");
+  append_head(json_, fields_);
   tags_begin_ = static_cast<std::uint32_t>(json_.size());
   append_tags(json_, fields_.tags);
   tags_end_ = static_cast<std::uint32_t>(json_.size());
   json_.append(kContentKey);
   json::append_string(json_, fields_.content);
   content_end_ = static_cast<std::uint32_t>(json_.size());
-  json_.append(kSigKey);
-  json::append_hex_string(json_, fields_.sig.data(), fields_.sig.size());
-  json_.push_back('}');
-  expiration_ = parse_expiration(fields_.tags);
+  append_tail(json_, fields_);
+}
+
+bool Event::adopt_json(std::string& stored) {
+  // The head and tail are short; one buffer per thread holds each in turn.
+  thread_local std::string expected;
+  expected.clear();
+  append_head(expected, fields_);
+  if (!std::string_view(stored).starts_with(expected)) return false;
+  const std::size_t tags_begin = expected.size();
+  expected.clear();
+  append_tail(expected, fields_);
+  if (stored.size() < tags_begin + expected.size() ||
+      !std::string_view(stored).ends_with(expected)) {
+    return false;
+  }
+  const std::size_t content_end = stored.size() - expected.size();
+  const std::size_t tags_end = tags_begin + tags_size(fields_.tags);
+  if (tags_end + kContentKey.size() + json::quoted_size(fields_.content) != content_end ||
+      std::string_view(stored).substr(tags_end, kContentKey.size()) != kContentKey) {
+    return false;
+  }
+  json_ = std::move(stored);
+  tags_begin_ = static_cast<std::uint32_t>(tags_begin);
+  tags_end_ = static_cast<std::uint32_t>(tags_end);
+  content_end_ = static_cast<std::uint32_t>(content_end);
+  return true;
 }
 
 Result<EventPtr> Event::create(EventFields&& fields, const Limits& limits) {

@@ -2,6 +2,7 @@
 // length, limits checked while reading so oversize input is refused before it is copied.
 #include <fmt/format.h>
 
+#include <limits>
 #include <string>
 
 #include "protocol/json_dom.hpp"
@@ -179,6 +180,38 @@ bool is_protected_event_json(std::string_view text, const Limits& limits) {
 }
 
 }  // namespace json
+
+namespace {
+
+// Limits for loading what a storage wrote itself: the event passed the host's limits when it
+// was accepted, which may have been larger than the defaults.
+const Limits& stored_limits() noexcept {
+  static const Limits limits = [] {
+    constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
+    Limits l;
+    l.max_message_bytes = kMax;
+    l.max_event_bytes = kMax;
+    l.max_event_tags = kMax;
+    l.max_tag_strings = kMax;
+    l.max_tag_value_bytes = kMax;
+    l.max_content_bytes = kMax;
+    return l;
+  }();
+  return limits;
+}
+
+}  // namespace
+
+Result<EventPtr> Event::load_stored(std::string&& text) {
+  json::element root;
+  if (Status s = json::parse(text, stored_limits(), root); !s) return s;
+  Result<EventFields> fields = json::event_fields(root, stored_limits());
+  if (!fields) return fields.error();
+  // simdjson has validated the whole text as UTF-8, and event_fields the shape, which is all
+  // create() would check with limits this large.
+  return EventPtr(
+      std::make_shared<const Event>(Passkey(), std::move(fields).value(), std::move(text)));
+}
 
 Result<EventPtr> parse_event(std::string_view text, const Limits& limits) {
   if (text.size() > limits.max_message_bytes) {

@@ -182,7 +182,7 @@ SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const Que
                       std::optional<std::uint32_t> limit) {
   SqlQuery q;
   SqlBuilder b(dialect, q);
-  b.text("SELECT seq, json FROM events WHERE ");
+  b.text("SELECT ").text(kEventColumns).text(" FROM events WHERE ");
   b.visible(request);
   b.text(" AND ");
   b.conditions(filter);
@@ -210,7 +210,8 @@ SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
   SqlBuilder b(dialect, q);
   // The tags columns are renamed so that the filter's conditions name the events columns. The
   // order is the tags key's, (created_at DESC, id) under the value, so no sort is needed.
-  b.text("SELECT seq, json FROM (SELECT seq AS tag_seq, created_at AS tag_created, id AS tag_id");
+  b.text("SELECT ").text(kEventColumns);
+  b.text(" FROM (SELECT seq AS tag_seq, created_at AS tag_created, id AS tag_id");
   b.text(" FROM tags WHERE name = ").param(std::string_view(&driver.name, 1));
   b.text(" AND value = ").param(TagValue{value});
   if (filter.since) b.text(" AND created_at >= ").param(*filter.since);
@@ -240,7 +241,7 @@ SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
   const std::vector<std::string> words =
       search::query_words(filter.search ? std::string_view(*filter.search) : "");
   if (words.empty()) {
-    b.text("SELECT seq, json FROM events WHERE FALSE");
+    b.text("SELECT ").text(kEventColumns).text(" FROM events WHERE FALSE");
     return q;
   }
   if (dialect.search == SqlSearch::kFts5) {
@@ -257,7 +258,7 @@ SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
     b.text(" ORDER BY events_search.rowid DESC LIMIT ").param(std::int64_t{dialect.max_ranked});
     return q;
   }
-  b.text("SELECT seq, json FROM events WHERE search @@ ");
+  b.text("SELECT ").text(kEventColumns).text(" FROM events WHERE search @@ ");
   b.search_param(words);
   b.text(" AND ");
   b.visible(request);
@@ -303,7 +304,7 @@ SqlQuery build_seq_select(const SqlDialect& dialect, const Filter& filter,
                           const QueryRequest& request, bool with_json) {
   SqlQuery q;
   SqlBuilder b(dialect, q);
-  b.text(with_json ? "SELECT seq, json FROM events WHERE " : "SELECT seq FROM events WHERE ");
+  b.text("SELECT ").text(with_json ? kEventColumns : "seq").text(" FROM events WHERE ");
   b.visible(request);
   b.text(" AND ");
   b.conditions(filter);

@@ -63,7 +63,11 @@ struct SqlDialect {
   std::uint32_t max_ranked = 0;
 };
 
-// SELECT seq, json for one filter, in NIP-01 order, with LIMIT when `limit` is given.
+// The columns every query for events returns, in this order: what a storage needs to load a row
+// (storage_util.hpp's load_stored_row) and where it was stored.
+inline constexpr std::string_view kEventColumns = "seq, id, json";
+
+// SELECT kEventColumns for one filter, in NIP-01 order, with LIMIT when `limit` is given.
 SqlQuery build_select(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
                       std::optional<std::uint32_t> limit);
 
@@ -87,14 +91,14 @@ SqlQuery build_tag_select(const SqlDialect& dialect, const Filter& filter,
 // exactly one value, when the filter has no ids or authors; nullptr otherwise.
 const TagCondition* tag_driver(const Filter& filter) noexcept;
 
-// SELECT seq, json for a filter with a search. kTsvector: in rank order, best match first, then
+// SELECT kEventColumns for a filter with a search. kTsvector: in rank order, best match first, then
 // NIP-01 order among equal scores, with the limit applied after ranking. kFts5: seq,
 // created_at, id and content of the newest max_ranked matches, newest first, without the limit,
 // for the caller to rank and limit. A search with no words matches nothing.
 SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
                              const QueryRequest& request, std::optional<std::uint32_t> limit);
 
-// SELECT seq, json for one filter: build_search_select for a search (when the dialect has a
+// SELECT kEventColumns for one filter: build_search_select for a search (when the dialect has a
 // search engine), else in NIP-01 order, build_tag_select when the filter has a tag_driver,
 // build_select otherwise.
 SqlQuery build_query(const SqlDialect& dialect, const Filter& filter, const QueryRequest& request,
@@ -104,9 +108,9 @@ SqlQuery build_query(const SqlDialect& dialect, const Filter& filter, const Quer
 SqlQuery build_count(const SqlDialect& dialect, const std::vector<Filter>& filters,
                      const QueryRequest& request);
 
-// SELECT seq (and json, with `with_json`) for one filter without order or limit, for counting in
-// parts when the union has more parameters than one statement accepts, or when the storage
-// tests search itself.
+// SELECT seq (or kEventColumns, with `with_json`) for one filter without order or limit, for
+// counting in parts when the union has more parameters than one statement accepts, or when the
+// storage tests search itself.
 SqlQuery build_seq_select(const SqlDialect& dialect, const Filter& filter,
                           const QueryRequest& request, bool with_json = false);
 

@@ -57,6 +57,11 @@ std::optional<StoredEvent> EventCache::find(const EventId& id) {
   return s.table[i].stored;
 }
 
+void EventCache::prefetch(const EventId& id) const noexcept {
+  const Shard& s = shards_[id[0] & (kShards - 1)];
+  __builtin_prefetch(s.table.data() + home(id));
+}
+
 void EventCache::remove_locked(Shard& s, std::size_t hole) {
   s.table[hole] = Slot();
   --s.size;
@@ -131,17 +136,28 @@ std::size_t EventCache::size() {
 }
 
 CachedLookup lookup_ids(EventCache& cache, const Filter& filter, const QueryRequest& request) {
+  // The ids are random, so each lookup misses the CPU caches twice: its slot, then its event.
+  // Both are fetched for the whole list before any is read.
+  const std::vector<EventId>& ids = *filter.ids;
+  for (const EventId& id : ids) cache.prefetch(id);
+  std::vector<StoredEvent> found;
+  found.reserve(ids.size());
   CachedLookup out;
-  for (const EventId& id : *filter.ids) {
-    std::optional<StoredEvent> found = cache.find(id);
-    if (!found) {
+  for (const EventId& id : ids) {
+    if (std::optional<StoredEvent> hit = cache.find(id)) {
+      const auto* bytes = reinterpret_cast<const char*>(hit->event.get());
+      for (std::size_t at = 0; at < sizeof(Event); at += 64) __builtin_prefetch(bytes + at);
+      found.push_back(std::move(*hit));
+    } else {
       out.misses.push_back(id);
-      continue;
     }
-    const Event& e = *found->event;
-    if (found->seq > request.max_seq || is_expired(e, request.now) || !filter.matches(e)) continue;
+  }
+  out.hits.reserve(found.size());
+  for (StoredEvent& stored : found) {
+    const Event& e = *stored.event;
+    if (stored.seq > request.max_seq || is_expired(e, request.now) || !filter.matches(e)) continue;
     if (request.after && !(*request.after < event_key(e))) continue;
-    out.hits.push_back(std::move(*found));
+    out.hits.push_back(std::move(stored));
   }
   std::sort(out.hits.begin(), out.hits.end(), [](const StoredEvent& a, const StoredEvent& b) {
     return event_key(*a.event) < event_key(*b.event);

@@ -23,7 +23,7 @@ inline constexpr std::uint32_t kMaxRankedMatches = 1000;
 // FTS5 table events_search for NIP-50, ranking at most kMaxRankedMatches.
 const SqlDialect& sqlite_dialect() noexcept;
 
-// SELECT seq, json for one filter, in NIP-01 order, limited. Driven by the tags index
+// SELECT kEventColumns for one filter, in NIP-01 order, limited. Driven by the tags index
 // (build_tag_select) when a tag condition has one value and there are no ids or authors. For a
 // search, the newest kMaxRankedMatches matches instead (seq, created_at, id, content), for
 // rank_search (sqlite_search.hpp).
@@ -50,7 +50,7 @@ std::vector<Filter> merge_scans(const Filter& filter);
 // nullptr when one query serves the filter.
 const TagCondition* tag_merge_condition(const Filter& filter) noexcept;
 
-// SELECT seq, json for the rows of `filter` carrying `value` under `driver`'s name, in NIP-01
+// SELECT kEventColumns for the rows of `filter` carrying `value` under `driver`'s name, in NIP-01
 // order, limited: one scan of the merge tag_merge_condition() chooses. The text is the same
 // for every value, so one prepared statement serves all the scans.
 SqlQuery build_tag_scan(const Filter& filter, const TagCondition& driver, std::string_view value,

@@ -9,7 +9,6 @@
 #include <utility>
 
 #include "protocol/search_text.hpp"
-#include "relaycore/hex.hpp"
 #include "storage/sqlite_filter_sql.hpp"
 #include "storage/sqlite_search.hpp"
 #include "storage/storage_keys.hpp"
@@ -22,56 +21,61 @@ constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = ?1";
 constexpr std::string_view kMaxSeq = "SELECT seq FROM sqlite_sequence WHERE name = 'events'";
 constexpr std::string_view kExpired =
     "SELECT id FROM events WHERE expiration IS NOT NULL AND expiration <= ?1";
-constexpr std::string_view kEventAt = "SELECT seq, json FROM events WHERE seq = ?1";
+constexpr std::string_view kEventAt = "SELECT seq, id, json FROM events WHERE seq = ?1";
 
-// The prefix of canonical JSON before the id's hex.
-constexpr std::string_view kIdPrefix = "{\"id\":\"";
-
-// Where a read's rows are looked up and kept: the storage's event cache (none for reads that
-// should not fill it) and its generation recorded before the read's first statement.
+// How a read treats its rows: the storage's event cache (none for reads that should not fill it)
+// with its generation recorded before the read's first statement, and where a row that cannot
+// be served is reported.
 struct RowCache {
   EventCache* cache = nullptr;
   std::uint64_t generation = 0;
+  const Log* log = nullptr;
 
-  explicit RowCache(EventCache* c = nullptr) : cache(c), generation(c ? c->generation() : 0) {}
+  explicit RowCache(EventCache* c = nullptr, const Log* l = nullptr)
+      : cache(c), generation(c ? c->generation() : 0), log(l) {}
 };
 
-// The id at the head of a stored event's canonical JSON.
-std::optional<EventId> id_of_json(std::string_view json) {
-  EventId id;
-  if (!json.starts_with(kIdPrefix) || json.size() < kIdPrefix.size() + 64 ||
-      !from_hex(json.substr(kIdPrefix.size(), 64), id)) {
-    return std::nullopt;
-  }
-  return id;
-}
-
-// The next (seq, json) row of a statement as a stored event; nothing when the rows are done.
-// A cached event is reused rather than parsed again; one parsed is offered to the cache.
-Result<std::optional<StoredEvent>> next_row(sqlite3_stmt* stmt, const RowCache& rows) {
-  const int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_DONE) return std::optional<StoredEvent>();
-  if (rc != SQLITE_ROW) return sqlite_error("read failed", rc);
+// The current row of a statement returning kEventColumns, loaded: the cached event for its id
+// when there is one, else its JSON, offered to the cache. An error when the row cannot be
+// served as the event its id names.
+Result<StoredEvent> load_row(sqlite3_stmt* stmt, const RowCache& rows) {
   StoredEvent stored;
   stored.seq = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0));
-  const std::string_view json = column_text(stmt, 1);
+  EventId id;
+  if (!column_bytes(stmt, 1, id)) return Status::error("storage: a stored event id is unreadable");
   if (rows.cache) {
-    if (std::optional<EventId> id = id_of_json(json)) {
-      if (std::optional<StoredEvent> hit = rows.cache->find(*id)) {
-        stored.event = std::move(hit->event);
-        return std::optional<StoredEvent>(std::move(stored));
-      }
+    if (std::optional<StoredEvent> hit = rows.cache->find(id)) {
+      stored.event = std::move(hit->event);
+      return stored;
     }
   }
-  // The text is our own canonical JSON, so parsing it back gives the identical event.
-  auto event = parse_event(json, trusted_limits());
-  if (!event) return Status::error("storage: a stored event is unreadable");
+  auto event = load_stored_row(std::string(column_text(stmt, 2)), id);
+  if (!event) return std::move(event).error();
   stored.event = std::move(event).value();
   if (rows.cache) rows.cache->insert_read(stored, rows.generation);
-  return std::optional<StoredEvent>(std::move(stored));
+  return stored;
 }
 
-// Steps a statement returning (seq, json) rows and hands each parsed event to `visit`.
+// The next row of a statement returning kEventColumns as a stored event; nothing when the rows
+// are done. A row that cannot be served (altered outside relaycore) is skipped and logged: the
+// read goes on without it rather than failing every read that reaches it.
+Result<std::optional<StoredEvent>> next_row(sqlite3_stmt* stmt, const RowCache& rows) {
+  while (true) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return std::optional<StoredEvent>();
+    if (rc != SQLITE_ROW) return sqlite_error("read failed", rc);
+    Result<StoredEvent> row = load_row(stmt, rows);
+    if (row) return std::optional<StoredEvent>(std::move(row).value());
+    if (rows.log) {
+      rows.log->failure(LogLevel::kError,
+                        "storage: skipped the event stored at seq " +
+                            std::to_string(sqlite3_column_int64(stmt, 0)),
+                        row.error().message());
+    }
+  }
+}
+
+// Steps a statement returning kEventColumns and hands each loaded event to `visit`.
 Status visit_rows(sqlite3_stmt* stmt, const RowCache& rows,
                   const std::function<bool(const StoredEvent&)>& visit) {
   while (true) {
@@ -231,6 +235,33 @@ Status tag_merge_query(SqliteConnection& conn, const Filter& filter, const TagCo
   return merge_sources(n, next, limit, visit);
 }
 
+// Serves a filter listing ids: it matches at most one row per id, so the rows are read in any
+// order and put in NIP-01 order here. Ordered by SQLite, each row would first be copied with its
+// JSON into a temporary B-tree and sorted there.
+Status ids_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
+                 std::uint32_t limit, const RowCache& rows,
+                 const std::function<bool(const StoredEvent&)>& visit) {
+  const SqlQuery q = build_seq_select(sqlite_dialect(), filter, request, /*with_json=*/true);
+  auto stmt = prepare_query(conn, q);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  std::vector<StoredEvent> found;
+  found.reserve(filter.ids->size());
+  while (true) {
+    auto row = next_row(*stmt, rows);
+    if (!row) return std::move(row).error();
+    if (!*row) break;
+    found.push_back(std::move(**row));
+  }
+  std::sort(found.begin(), found.end(), [](const StoredEvent& a, const StoredEvent& b) {
+    return event_key(*a.event) < event_key(*b.event);
+  });
+  for (std::size_t i = 0; i < found.size() && i < limit; ++i) {
+    if (!visit(found[i])) break;
+  }
+  return Status::ok();
+}
+
 // Counting in parts: the union's seqs collected filter by filter, for unions too large to bind
 // in one statement.
 Result<std::uint64_t> count_in_parts(SqliteConnection& conn, const std::vector<Filter>& filters,
@@ -287,12 +318,14 @@ Status search_query(SqliteConnection& conn, const Filter& filter, const QueryReq
 }  // namespace
 
 Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
-                    const std::function<bool(const StoredEvent&)>& visit, EventCache* cache) {
+                    const std::function<bool(const StoredEvent&)>& visit, EventCache* cache,
+                    const Log* log) {
   const std::uint32_t limit = effective_limit(filter, request);
   if (limit == 0) return Status::ok();
   // Recorded before any statement takes its snapshot.
-  const RowCache rows(cache);
+  const RowCache rows(cache, log);
   if (filter.search) return search_query(conn, filter, request, limit, rows, visit);
+  if (filter.ids) return ids_query(conn, filter, request, limit, rows, visit);
   if (std::vector<Filter> scans = merge_scans(filter); !scans.empty()) {
     return merge_query(conn, scans, request, limit, rows, visit);
   }
@@ -387,12 +420,12 @@ Result<std::uint64_t> sqlite_max_seq(SqliteConnection& conn) {
 }
 
 Status sqlite_scan_since(SqliteConnection& conn, std::uint64_t after_seq,
-                         const std::function<bool(const StoredEvent&)>& visit) {
+                         const std::function<bool(const StoredEvent&)>& visit, const Log* log) {
   auto stmt = conn.prepare(kScanSince);
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);
   bind_int(*stmt, 1, clamp_seq(after_seq));
-  return visit_rows(*stmt, RowCache(), visit);
+  return visit_rows(*stmt, RowCache(nullptr, log), visit);
 }
 
 }  // namespace relaycore::storage

@@ -13,18 +13,20 @@
 #include "relaycore/storage.hpp"
 #include "storage/sqlite_connection.hpp"
 #include "storage/sqlite_event_cache.hpp"
+#include "util/log.hpp"
 
 namespace relaycore::storage {
 
 // Storage::scan_since's statement: a range of the primary key, so reading on from a position
 // (as retention does, a batch at a time) costs what it reads.
 inline constexpr std::string_view kScanSince =
-    "SELECT seq, json FROM events WHERE seq > ?1 ORDER BY seq";
+    "SELECT seq, id, json FROM events WHERE seq > ?1 ORDER BY seq";
 
-// With a cache, rows already cached are not parsed again and rows parsed are cached.
+// With a cache, rows already cached are not parsed again and rows parsed are cached. A row that
+// cannot be served as the event its id names is skipped and reported to `log`.
 Status sqlite_query(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
                     const std::function<bool(const StoredEvent&)>& visit,
-                    EventCache* cache = nullptr);
+                    EventCache* cache = nullptr, const Log* log = nullptr);
 
 // Storage::scan_keys, from the history indexes without reading the events.
 Status sqlite_scan_keys(SqliteConnection& conn, const Filter& filter, const QueryRequest& request,
@@ -40,6 +42,7 @@ Result<bool> sqlite_contains(SqliteConnection& conn, const EventId& id);
 Result<std::uint64_t> sqlite_max_seq(SqliteConnection& conn);
 
 Status sqlite_scan_since(SqliteConnection& conn, std::uint64_t after_seq,
-                         const std::function<bool(const StoredEvent&)>& visit);
+                         const std::function<bool(const StoredEvent&)>& visit,
+                         const Log* log = nullptr);
 
 }  // namespace relaycore::storage

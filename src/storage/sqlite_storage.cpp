@@ -22,6 +22,7 @@
 #include "storage/sqlite_search.hpp"
 #include "storage/sqlite_write.hpp"
 #include "storage/storage_util.hpp"
+#include "util/log.hpp"
 
 namespace relaycore {
 namespace {
@@ -34,8 +35,9 @@ using ReaderPool = storage::ConnectionPool<SqliteConnection>;
 class SqliteStorage final : public Storage {
  public:
   SqliteStorage(std::unique_ptr<SqliteConnection> writer, std::size_t cache_entries,
-                bool search_index)
+                bool search_index, std::shared_ptr<Logger> logger)
       : search_index_(search_index),
+        log_(logger ? Log(std::move(logger), LogLevel::kDebug) : Log()),
         writer_(std::move(writer)),
         cache_(cache_entries == 0 ? nullptr
                                   : std::make_unique<storage::EventCache>(cache_entries)) {}
@@ -54,7 +56,7 @@ class SqliteStorage final : public Storage {
     // Search is SQLite's to decide; the cache answers only what Filter::matches decides.
     if (cache_ && filter.ids && !filter.search) return query_ids(filter, request, visit);
     auto lease = readers_.acquire();
-    return storage::sqlite_query(*lease, filter, request, visit, cache_.get());
+    return storage::sqlite_query(*lease, filter, request, visit, cache_.get(), &log_);
   }
 
   Status scan_keys(const Filter& filter, const QueryRequest& request,
@@ -83,7 +85,7 @@ class SqliteStorage final : public Storage {
   Status scan_since(std::uint64_t after_seq,
                     const std::function<bool(const StoredEvent&)>& visit) override {
     auto lease = readers_.acquire();
-    return storage::sqlite_scan_since(*lease, after_seq, visit);
+    return storage::sqlite_scan_since(*lease, after_seq, visit, &log_);
   }
 
   Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) override {
@@ -154,7 +156,7 @@ class SqliteStorage final : public Storage {
             events.push_back(e);
             return true;
           },
-          cache_.get());
+          cache_.get(), &log_);
       if (!s) return s;
       auto by_key = [](const StoredEvent& a, const StoredEvent& b) {
         return event_key(*a.event) < event_key(*b.event);
@@ -177,6 +179,8 @@ class SqliteStorage final : public Storage {
   }
 
   const bool search_index_;
+  // Where a read reports a stored row it skipped; logs nothing without SqliteOptions::logger.
+  const Log log_;
   std::mutex writer_mutex_;
   std::unique_ptr<SqliteConnection> writer_;
   // Null when disabled.
@@ -194,8 +198,8 @@ Result<std::shared_ptr<Storage>> new_sqlite_storage(const SqliteOptions& options
   if (Status s = storage::configure_connection(**writer, options, /*writer=*/true); !s) return s;
   if (Status s = storage::ensure_schema(**writer, options.logger.get()); !s) return s;
 
-  auto store = std::make_shared<SqliteStorage>(std::move(writer).value(),
-                                               options.event_cache_entries, options.search_index);
+  auto store = std::make_shared<SqliteStorage>(
+      std::move(writer).value(), options.event_cache_entries, options.search_index, options.logger);
   const std::uint32_t readers = options.readers == 0 ? 1 : options.readers;
   for (std::uint32_t i = 0; i < readers; ++i) {
     auto reader = SqliteConnection::open(options.path, /*read_only=*/true);

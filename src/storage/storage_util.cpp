@@ -67,19 +67,15 @@ bool is_expired(const Event& event, std::int64_t now) noexcept {
   return expiration && *expiration <= now;
 }
 
-const Limits& trusted_limits() noexcept {
-  static const Limits limits = [] {
-    constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-    Limits l;
-    l.max_message_bytes = kMax;
-    l.max_event_bytes = kMax;
-    l.max_event_tags = kMax;
-    l.max_tag_strings = kMax;
-    l.max_tag_value_bytes = kMax;
-    l.max_content_bytes = kMax;
-    return l;
-  }();
-  return limits;
+Result<EventPtr> load_stored_row(std::string&& json, const EventId& row_id) {
+  Result<EventPtr> event = Event::load_stored(std::move(json));
+  if (!event) {
+    return Status::error("storage: a stored event is unreadable (" + event.error().message() + ")");
+  }
+  if ((*event)->id() != row_id) {
+    return Status::error("storage: a stored event's JSON holds another id than its row");
+  }
+  return event;
 }
 
 Status newer_version_status() { return Status::duplicate("have a newer version of this event"); }

@@ -33,9 +33,11 @@ std::uint32_t effective_limit(const Filter& filter, const QueryRequest& request)
 // True when the NIP-40 expiration has passed at `now` (expiration <= now).
 bool is_expired(const Event& event, std::int64_t now) noexcept;
 
-// Limits for re-parsing what a storage wrote itself: the event passed the host's limits when it
-// was accepted, which may have been larger than the defaults.
-const Limits& trusted_limits() noexcept;
+// Loads a row a storage wrote: its stored JSON (taken, not copied) and its id column. Refused
+// ("error: storage: ...") when the JSON does not parse as an event or names another id than the
+// row's, so a row altered outside relaycore is never served under another event's id. The id
+// is not recomputed from the content: a SHA-256 per row would cost what the load saves.
+Result<EventPtr> load_stored_row(std::string&& json, const EventId& row_id);
 
 // The rejection for a version older than the one already stored.
 Status newer_version_status();
