@@ -321,9 +321,8 @@ Result<std::unique_ptr<Relay>> Relay::open(Options options) {
   core->storage = opts.storage;
   if (!core->storage) {
     SqliteOptions sqlite_options = opts.sqlite;
-    if (!sqlite_options.logger && opts.log_level <= LogLevel::kInfo) {
-      sqlite_options.logger = opts.logger ? opts.logger : new_stderr_logger(opts.log_level);
-    }
+    // At the relay's level: migrations' progress at info, rows a read skipped at error.
+    if (!sqlite_options.logger) sqlite_options.logger = leveled_logger(opts.logger, opts.log_level);
     Result<std::shared_ptr<Storage>> sqlite = new_sqlite_storage(sqlite_options);
     if (!sqlite) return sqlite.error();
     core->storage = std::move(sqlite).value();

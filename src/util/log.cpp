@@ -53,6 +53,20 @@ class NullLogger final : public Logger {
   void log(LogLevel /*level*/, std::string_view /*message*/) override {}
 };
 
+class LeveledLogger final : public Logger {
+ public:
+  LeveledLogger(std::shared_ptr<Logger> target, LogLevel min_level)
+      : target_(std::move(target)), min_level_(min_level) {}
+
+  void log(LogLevel level, std::string_view message) override {
+    if (level >= min_level_) target_->log(level, message);
+  }
+
+ private:
+  const std::shared_ptr<Logger> target_;
+  const LogLevel min_level_;
+};
+
 }  // namespace
 
 std::string_view log_level_name(LogLevel level) noexcept {
@@ -184,6 +198,11 @@ void Log::emit(LogLevel level, std::string_view line) const noexcept {
   } catch (...) {
     // [Errors] in logger.hpp: what a logger throws is dropped.
   }
+}
+
+std::shared_ptr<Logger> leveled_logger(std::shared_ptr<Logger> target, LogLevel min_level) {
+  if (!target) return new_stderr_logger(min_level);
+  return std::make_shared<LeveledLogger>(std::move(target), min_level);
 }
 
 }  // namespace relaycore

@@ -61,4 +61,8 @@ class Log {
   std::shared_ptr<Throttle> throttle_;
 };
 
+// `target` (stderr when null) behind a filter that passes lines at `min_level` and above: the
+// relay's logger at the relay's level, for a storage the relay opens itself.
+std::shared_ptr<Logger> leveled_logger(std::shared_ptr<Logger> target, LogLevel min_level);
+
 }  // namespace relaycore

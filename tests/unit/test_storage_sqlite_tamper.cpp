@@ -140,4 +140,36 @@ TEST_CASE("sqlite: a row in another valid form of its event is served in the can
   CHECK(s.log->lines_with("skipped").empty());
 }
 
+TEST_CASE("sqlite: a relay at log level warn still logs a row it skipped", "[storage][sqlite]") {
+  TempDir dir;
+  auto log = std::make_shared<test::CapturingLogger>();
+  EventPtr a = event(test::alice(), 10, "original");
+  {
+    Options o;
+    o.sqlite.path = dir.file("relay.db");
+    o.sqlite.event_cache_entries = 0;
+    o.logger = log;
+    o.log_level = LogLevel::kWarn;
+    o.verify_threads = 1;
+    auto relay = Relay::open(std::move(o)).value();
+    REQUIRE(relay->submit(a).accepted);
+    {
+      RawDb db(dir.file("relay.db"));
+      set_json(db, a, std::string(a->json().substr(0, a->json().size() / 2)));
+    }
+    std::vector<EventPtr> got;
+    REQUIRE(relay
+                ->query({with_ids({a})},
+                        [&](const EventPtr& e) {
+                          got.push_back(e);
+                          return true;
+                        })
+                .is_ok());
+    CHECK(got.empty());
+  }
+  CHECK_FALSE(log->lines_with("storage: skipped the event stored at seq").empty());
+  // Lines under the relay's level stay out of its log.
+  for (const auto& line : log->lines_with("")) CHECK(line.level >= LogLevel::kWarn);
+}
+
 }  // namespace relaycore
