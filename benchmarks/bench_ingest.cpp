@@ -278,6 +278,15 @@ int main(int argc, char** argv) {
       o.sqlite.buffer_wal_writes = flags.wal_buffer;
       rows.push_back({"sqlite", threads, ingest(corpus.events, std::move(o)), par});
     }
+    {
+      // The same without the NIP-50 search index, for what the index costs ingest end to end.
+      relaycore::Options o = base_options(threads);
+      o.sqlite.path = (dir / ("ingest-" + std::to_string(n++) + ".db")).string();
+      o.sqlite.synchronous = flags.sync;
+      o.sqlite.buffer_wal_writes = flags.wal_buffer;
+      o.sqlite.search_index = false;
+      rows.push_back({"no-fts", threads, ingest(corpus.events, std::move(o)), par});
+    }
   }
   // Then without WAL write buffering, one after the other, so the two are compared in the same
   // run; only where buffering is in effect (synchronous=FULL, not turned off).
