@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -324,6 +325,31 @@ class FailingPubSub : public PubSub {
   std::condition_variable cv_;
   bool open_ = true;
   std::size_t calls_ = 0;
+};
+
+// The OK of an event handed to Relay::submit_async, waited for on the test's thread. Lives
+// until its OK has come.
+class PendingOk {
+ public:
+  PendingOk(Relay& relay, EventPtr event) {
+    relay.submit_async(std::move(event), [this](const OkResult& ok) {
+      std::lock_guard lock(mu_);
+      answer_ = ok;
+      cv_.notify_all();
+    });
+  }
+
+  // The OK, or nothing if it has not come within `timeout`.
+  std::optional<OkResult> wait(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return answer_.has_value(); });
+    return answer_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<OkResult> answer_;
 };
 
 // A relay on memory storage with one session on a RecordingConnection, as a client sees it.

@@ -82,6 +82,23 @@ struct Removals {
   }
 };
 
+// One event for each way out of the store but retention, created around `t`: a profile that a
+// newer one replaces, a note its author deletes (NIP-09), one that expires within the hour
+// (NIP-40) and one for an operator to erase.
+struct WaysOut {
+  EventPtr profile1, profile2, note, deletion, expiring, erased;
+
+  explicit WaysOut(std::int64_t t)
+      : profile1(test::signed_event(test::alice(), 0, t, R"({"name":"a"})")),
+        profile2(test::signed_event(test::alice(), 0, t + 1, R"({"name":"b"})")),
+        note(test::signed_event(test::alice(), 1, t, "note")),
+        deletion(
+            test::signed_event(test::alice(), 5, t + 2, "", {{"e", std::string(note->id_hex())}})),
+        expiring(test::signed_event(test::bob(), 1, t, "expiring",
+                                    {{"expiration", std::to_string(test::now() + 3600)}})),
+        erased(test::signed_event(test::bob(), 7, t, "+")) {}
+};
+
 // The audit action a removal must be recorded with.
 AuditAction action_for(const RemovedEvent& r) {
   switch (r.reason) {
@@ -134,14 +151,10 @@ TEST_CASE("every removal is audited and reaches change listeners with its reason
   auto listener = relay->listen(seen.listener());
 
   const std::int64_t t = test::now() - 10;
-  const std::string far = std::to_string(test::now() + 3600);
-  EventPtr profile1 = test::signed_event(test::alice(), 0, t, R"({"name":"a"})");
-  EventPtr profile2 = test::signed_event(test::alice(), 0, t + 1, R"({"name":"b"})");
-  EventPtr note = test::signed_event(test::alice(), 1, t, "note");
-  EventPtr deletion =
-      test::signed_event(test::alice(), 5, t + 2, "", {{"e", std::string(note->id_hex())}});
-  EventPtr expiring = test::signed_event(test::bob(), 1, t, "expiring", {{"expiration", far}});
-  EventPtr erased = test::signed_event(test::bob(), 7, t, "+");
+  const WaysOut ways_out(t);
+  const EventPtr &profile1 = ways_out.profile1, &profile2 = ways_out.profile2,
+                 &note = ways_out.note, &deletion = ways_out.deletion,
+                 &expiring = ways_out.expiring, &erased = ways_out.erased;
   for (const EventPtr& e : {profile1, profile2, note, deletion, expiring, erased}) {
     REQUIRE(relay->submit(e).accepted);
   }
@@ -275,14 +288,10 @@ TEST_CASE("every removed event has one audit record, whatever removed it", "[rel
   auto listener = relay->listen(seen.listener());
 
   const std::int64_t t = test::now() - 10;
-  const std::string far = std::to_string(test::now() + 3600);
-  EventPtr profile1 = test::signed_event(test::alice(), 0, t, R"({"name":"a"})");
-  EventPtr profile2 = test::signed_event(test::alice(), 0, t + 1, R"({"name":"b"})");
-  EventPtr note = test::signed_event(test::alice(), 1, t, "note");
-  EventPtr deletion =
-      test::signed_event(test::alice(), 5, t + 2, "", {{"e", std::string(note->id_hex())}});
-  EventPtr expiring = test::signed_event(test::bob(), 1, t, "expiring", {{"expiration", far}});
-  EventPtr erased = test::signed_event(test::bob(), 7, t, "+");
+  const WaysOut ways_out(t);
+  const EventPtr &profile1 = ways_out.profile1, &profile2 = ways_out.profile2,
+                 &note = ways_out.note, &deletion = ways_out.deletion,
+                 &expiring = ways_out.expiring, &erased = ways_out.erased;
   EventPtr aged = test::signed_event(test::bob(), 1111, t - 2 * 86400, "aged");
   EventPtr repost1 = test::signed_event(test::bob(), 6, t, "");
   EventPtr repost2 = test::signed_event(test::bob(), 6, t + 1, "");
@@ -472,23 +481,13 @@ TEST_CASE("new events are committed between retention batches", "[relay][removal
 
   // An event arrives while a batch is under way; the batch ends, and the event is committed
   // and answered before the next batch, which waits at the gate meanwhile.
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<OkResult> answer;
-  EventPtr fresh = test::signed_event(test::bob(), 1, test::now(), "fresh");
-  relay->submit_async(fresh, [&](const OkResult& ok) {
-    std::lock_guard lock(mu);
-    answer = ok;
-    cv.notify_all();
-  });
+  test::PendingOk fresh(*relay, test::signed_event(test::bob(), 1, test::now(), "fresh"));
   // Verified and queued for the writer, which is still in the batch.
   REQUIRE(test::poll_until([&] { return relay->stats().write_queue == 1; }, 10s));
   storage->allow(1);
-  {
-    std::unique_lock lock(mu);
-    REQUIRE(cv.wait_for(lock, 10s, [&] { return answer.has_value(); }));
-    CHECK(answer->accepted);
-  }
+  std::optional<OkResult> answer = fresh.wait(10s);
+  REQUIRE(answer);
+  CHECK(answer->accepted);
   REQUIRE(storage->wait_until_waiting());
   storage->allow(1000);
   REQUIRE(test::poll_until([&] { return relay->count({Filter()}).value() == 1; }, 10s));

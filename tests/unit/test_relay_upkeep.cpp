@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "relay_test_util.hpp"
 #include "relaycore/relay.hpp"
 #include "relaycore/sqlite.hpp"
 #include "relaycore/storage_wrapper.hpp"
@@ -94,23 +95,13 @@ TEST_CASE("new events are committed between upkeep steps", "[relay][upkeep]") {
 
   // An event arrives during a step; the step ends, and the event is committed and answered
   // before the next step.
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<OkResult> answer;
-  relay->submit_async(test::signed_event(test::bob(), 1, test::now(), "fresh"),
-                      [&](const OkResult& ok) {
-                        std::lock_guard lock(mu);
-                        answer = ok;
-                        cv.notify_all();
-                      });
+  test::PendingOk fresh(*relay, test::signed_event(test::bob(), 1, test::now(), "fresh"));
   // Verified and queued for the writer, which is still in the step.
   REQUIRE(test::poll_until([&] { return relay->stats().write_queue == 1; }, 10s));
   storage->allow(1);
-  {
-    std::unique_lock lock(mu);
-    REQUIRE(cv.wait_for(lock, 10s, [&] { return answer.has_value(); }));
-    CHECK(answer->accepted);
-  }
+  std::optional<OkResult> answer = fresh.wait(10s);
+  REQUIRE(answer);
+  CHECK(answer->accepted);
   REQUIRE(storage->wait_until_waiting());
   const std::vector<std::uint64_t> seqs = storage->seen_seqs();
   REQUIRE(seqs.size() == 1);
