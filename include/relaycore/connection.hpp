@@ -78,16 +78,26 @@ class RELAYCORE_API Connection {
 };
 
 // Implemented by relaycore; the host gets one from Relay::open_session().
-// [Threading] on_message() may be called from any thread, but not concurrently for the same
-//   session: frames from one client are handled in the order given.
+// [Threading] on_message() and try_on_message() may be called from any thread, but not
+//   concurrently for the same session: frames from one client are handled in the order given.
 // [Blocking] on_message() blocks while the ingest queue is full (back-pressure), so a reader
-//   thread stops reading a client that outruns the relay.
-// [Ownership] The frame is copied or consumed before on_message() returns.
+//   thread stops reading a client that outruns the relay. try_on_message() never waits.
+// [Ownership] The frame is copied or consumed before either call returns.
 // [Errors] Every bad frame is answered on the connection (OK false, CLOSED or NOTICE).
 class RELAYCORE_API Session {
  public:
   virtual ~Session() = default;
   virtual void on_message(std::string_view frame) = 0;
+  // Handles the frame as on_message() does when that needs no waiting and returns true; returns
+  // false, having changed nothing, when it might have to wait: the relay's queue for it is full,
+  // or it would call a host policy, which may block. The transport then passes the same frame
+  // to on_message() from a thread that may block. A transport calls this from the thread that
+  // read the frame, which saves a hand-off to another thread per message; it may also verify
+  // an EVENT's signature there, so it is for transports with a reader thread per core or so.
+  virtual bool try_on_message(std::string_view frame) {
+    (void)frame;
+    return false;
+  }
   // The connection has written out some of its queued bytes. A REQ whose history paused
   // because the connection was full resumes from here, so a transport calls it after each write
   // that lowered queued_bytes() (from any thread; not concurrently with on_close()). Cheap when

@@ -8,12 +8,18 @@
 // context switch per item (measured in benchmarks/README.md, in-process ingest). A consumer
 // that takes a batch wakes them every time; that is already one wake-up per batch, and making
 // the producers wait for a second batch would idle them through a whole group commit.
+//
+// A producer that must never wait (a transport's I/O thread) first reserves a place with
+// try_reserve(), which fails at once when the queue is full, and then fills it with
+// push_reserved(), which never waits; a place it does not fill is given back with unreserve().
+// Held places count as items, so a reservation can never be overrun by other producers.
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace relaycore::pipeline {
@@ -28,9 +34,9 @@ class BoundedQueue {
   // false, leaving `item` untouched, when the queue is closed.
   bool push(T& item) {
     std::unique_lock lock(mu_);
-    if (!closed_ && items_.size() >= capacity_) {
+    if (!closed_ && full_locked()) {
       ++producers_waiting_;
-      not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
+      not_full_.wait(lock, [&] { return closed_ || !full_locked(); });
       --producers_waiting_;
     }
     if (closed_) return false;
@@ -38,6 +44,40 @@ class BoundedQueue {
     lock.unlock();
     not_empty_.notify_one();
     return true;
+  }
+
+  // Holds one place for push_reserved() and returns true, or returns false at once when the
+  // queue is full or closed.
+  bool try_reserve() {
+    std::lock_guard lock(mu_);
+    if (closed_ || full_locked()) return false;
+    ++reserved_;
+    return true;
+  }
+
+  // Fills a place held by try_reserve(); never waits. Returns false, leaving `item` untouched
+  // and the place given back, when the queue was closed meanwhile.
+  bool push_reserved(T& item) {
+    std::unique_lock lock(mu_);
+    --reserved_;
+    if (closed_) {
+      lock.unlock();
+      not_full_.notify_all();
+      return false;
+    }
+    items_.push_back(std::move(item));
+    lock.unlock();
+    not_empty_.notify_one();
+    return true;
+  }
+
+  // Gives back a place held by try_reserve() and not filled.
+  void unreserve() {
+    std::unique_lock lock(mu_);
+    --reserved_;
+    const bool wake = producers_waiting_ > 0;
+    lock.unlock();
+    if (wake) not_full_.notify_all();
   }
 
   // Waits for at least one item, then moves up to `max` items into `out` (which it clears).
@@ -67,7 +107,7 @@ class BoundedQueue {
     if (items_.empty()) return false;
     out = std::move(items_.front());
     items_.pop_front();
-    const bool wake = producers_waiting_ > 0 && items_.size() <= resume_at_;
+    const bool wake = producers_waiting_ > 0 && items_.size() + reserved_ <= resume_at_;
     lock.unlock();
     if (wake) not_full_.notify_all();
     return true;
@@ -104,6 +144,8 @@ class BoundedQueue {
     return true;
   }
 
+  bool full_locked() const { return items_.size() + reserved_ >= capacity_; }
+
   const std::size_t capacity_;
   const std::size_t resume_at_;  // pop() wakes waiting producers at this size or less
   mutable std::mutex mu_;
@@ -111,7 +153,31 @@ class BoundedQueue {
   std::condition_variable not_empty_;
   std::deque<T> items_;
   std::size_t producers_waiting_ = 0;
+  // Places held by try_reserve() and not yet filled or given back.
+  std::size_t reserved_ = 0;
   bool closed_ = false;
+};
+
+// A place held in a BoundedQueue for an item that is not ready yet: taken with try_reserve() at
+// construction, given back at destruction unless fill() used it.
+template <typename T>
+class ReservedPlace {
+ public:
+  explicit ReservedPlace(BoundedQueue<T>& queue) : queue_(queue.try_reserve() ? &queue : nullptr) {}
+  ~ReservedPlace() {
+    if (queue_ != nullptr) queue_->unreserve();
+  }
+  ReservedPlace(const ReservedPlace&) = delete;
+  ReservedPlace& operator=(const ReservedPlace&) = delete;
+
+  // False when the queue was full or closed: there is no place.
+  explicit operator bool() const noexcept { return queue_ != nullptr; }
+
+  // Queues `item` in the place, once; false (item untouched) when the queue closed meanwhile.
+  bool fill(T& item) { return std::exchange(queue_, nullptr)->push_reserved(item); }
+
+ private:
+  BoundedQueue<T>* queue_;
 };
 
 }  // namespace relaycore::pipeline

@@ -20,6 +20,7 @@
 #include "pipeline/recent_ids.hpp"
 #include "pipeline/stats_recorder.hpp"
 #include "pipeline/subscription_index.hpp"
+#include "pipeline/verifier.hpp"
 #include "relaycore/options.hpp"
 #include "relaycore/rate_limit.hpp"
 #include "util/log.hpp"
@@ -57,6 +58,7 @@ struct Core {
   StatsRecorder stats;
   SubscriptionIndex index;
   RecentIds recent_ids;
+  Verifier verifier{{live, log, stats, recent_ids, storage}};
   BoundedQueue<IngestJob> ingest;
   BoundedQueue<WriteJob> writes;
   BoundedQueue<DispatchJob> dispatch;

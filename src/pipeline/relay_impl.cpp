@@ -86,8 +86,7 @@ class RelayImpl final : public Relay {
  public:
   explicit RelayImpl(std::shared_ptr<Core> core)
       : core_(std::move(core)),
-        verify_({core_->live, core_->log, core_->stats, core_->recent_ids, core_->storage,
-                 core_->ingest, core_->writes}),
+        verify_({core_->verifier, core_->log, core_->stats, core_->ingest, core_->writes}),
         dispatch_({core_->log, core_->stats, core_->index, core_->pubsub, core_->node_id,
                    core_->listeners, core_->dispatch}),
         write_({core_->options, core_->live, core_->log, core_->stats, core_->recent_ids,

@@ -95,17 +95,36 @@ Status SessionImpl::allow(Verb verb, const ClientInfo& client) const {
   return core_->rate_limiter ? core_->rate_limiter->allow(verb, client) : Status::ok();
 }
 
-void SessionImpl::on_message(std::string_view frame) {
-  if (outbox_->closed()) return;
-  Result<ClientMessage, MessageError> parsed =
-      parse_client_message(frame, core_->live.get().limits);
+std::optional<ClientMessage> SessionImpl::parse(std::string_view frame, const Limits& limits) {
+  Result<ClientMessage, MessageError> parsed = parse_client_message(frame, limits);
   if (!parsed) {
     bump(core_->stats.frames_invalid);
     core_->stats.note_refusal(parsed.error().status.message());
     send(Frame(error_reply(parsed.error())));
-    return;
+    return std::nullopt;
   }
-  std::visit([this](auto&& msg) { handle(std::move(msg)); }, std::move(parsed).value());
+  return std::move(parsed).value();
+}
+
+void SessionImpl::on_message(std::string_view frame) {
+  if (outbox_->closed()) return;
+  std::optional<ClientMessage> msg = parse(frame, core_->live.get().limits);
+  if (!msg) return;
+  std::visit([this](auto&& m) { handle(std::move(m)); }, std::move(*msg));
+}
+
+bool SessionImpl::try_on_message(std::string_view frame) {
+  if (outbox_->closed()) return true;
+  const LiveSettings& live = core_->live.get();
+  // The filter policy runs on REQ, COUNT and NEG-OPEN, and may block: those frames, and any
+  // frame that does not plainly open as an EVENT, go to on_message() while one is set.
+  if (live.filter_policy && !starts_with(frame, "[\"EVENT\"")) return false;
+  std::optional<ClientMessage> msg = parse(frame, live.limits);
+  if (!msg) return true;
+  if (auto* event = std::get_if<EventMessage>(&*msg)) return try_handle(std::move(*event));
+  if (live.filter_policy) return false;
+  std::visit([this](auto&& m) { handle(std::move(m)); }, std::move(*msg));
+  return true;
 }
 
 void SessionImpl::on_drain() {
@@ -114,17 +133,17 @@ void SessionImpl::on_drain() {
   if (lane_->parked() && outbox_->drained()) core_->scheduler.resume(lane_);
 }
 
-void SessionImpl::handle(EventMessage&& msg) {
+std::optional<IngestJob> SessionImpl::ingest_job(EventMessage&& msg) {
   bump(core_->stats.frames_event);
   IngestJob job;
   job.client = client();
   if (Status s = allow(Verb::kEvent, *job.client); !s) {
     refuse_event(msg.event->id_hex(), s.message());
-    return;
+    return std::nullopt;
   }
-  job.event = msg.event;
+  job.event = std::move(msg.event);
   job.received = Clock::now();
-  job.ack = [weak = weak_from_this(), event = msg.event](const OkResult& r) {
+  job.ack = [weak = weak_from_this(), event = job.event](const OkResult& r) {
     std::shared_ptr<SessionImpl> self = weak.lock();
     if (!self) return;
     if (r.accepted) {
@@ -134,9 +153,39 @@ void SessionImpl::handle(EventMessage&& msg) {
     }
     if (starts_with(r.message, "auth-required:")) self->send_challenge();
   };
-  if (core_->stopping.load() || !core_->ingest.push(job)) {
-    refuse_event(msg.event->id_hex(), "error: relay is shutting down");
+  return job;
+}
+
+void SessionImpl::handle(EventMessage&& msg) {
+  std::optional<IngestJob> job = ingest_job(std::move(msg));
+  if (!job) return;
+  if (core_->stopping.load() || !core_->ingest.push(*job)) {
+    refuse_event(job->event->id_hex(), "error: relay is shutting down");
   }
+}
+
+bool SessionImpl::try_handle(EventMessage&& msg) {
+  if (core_->live.get().event_policy) {
+    ReservedPlace<IngestJob> place(core_->ingest);
+    if (!place) return false;
+    std::optional<IngestJob> job = ingest_job(std::move(msg));
+    if (!job) return true;
+    if (core_->stopping.load() || !place.fill(*job)) {
+      refuse_event(job->event->id_hex(), "error: relay is shutting down");
+    }
+    return true;
+  }
+  ReservedPlace<WriteJob> place(core_->writes);
+  if (!place) return false;
+  std::optional<IngestJob> job = ingest_job(std::move(msg));
+  if (!job || !core_->verifier.check(*job)) return true;
+  WriteJob write{std::move(job->event), std::move(job->ack), job->received, nullptr};
+  if (core_->stopping.load() || !place.fill(write)) {
+    bump(core_->stats.events_error);
+    acknowledge(core_->stats, core_->log, write.ack, write.received,
+                {false, "error: relay is shutting down"});
+  }
+  return true;
 }
 
 PolicyDecision SessionImpl::check_filters(const std::vector<Filter>& filters) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -31,6 +32,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void start(bool counted = true);
 
   void on_message(std::string_view frame) override;
+  bool try_on_message(std::string_view frame) override;
   // Opens (or replaces) subscription `sub_id`, as a REQ that passed the filter policy does.
   void subscribe(const std::string& sub_id, std::vector<Filter> filters);
   void on_drain() override;
@@ -38,7 +40,16 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   std::string auth_challenge() const override { return challenge_; }
 
  private:
+  // The frame's message; nothing, after answering the client, when it does not parse.
+  std::optional<ClientMessage> parse(std::string_view frame, const Limits& limits);
   void handle(EventMessage&& msg);
+  // try_on_message() of an EVENT: verified on this thread and queued for the writer, or queued
+  // for the verify threads when the host's event policy must run; false, having done nothing,
+  // when that queue is full.
+  bool try_handle(EventMessage&& msg);
+  // The ingest job of an EVENT that the rate limiter lets through; nothing, after answering OK
+  // false, when it does not.
+  std::optional<IngestJob> ingest_job(EventMessage&& msg);
   void handle(ReqMessage&& msg);
   void handle(CloseMessage&& msg);
   void handle(CountMessage&& msg);

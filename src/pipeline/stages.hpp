@@ -1,6 +1,6 @@
 // The pipeline stages. Each runs on its own threads, takes typed jobs from its BoundedQueue in
 // Core, and hands typed jobs to the next:
-//   VerifyStage (pool): limits, duplicate lookup, id, signature, NIP-70, policy
+//   VerifyStage (pool): the Verifier (limits, duplicate lookup, id, signature, NIP-70, policy)
 //   WriteStage (one thread): group commit, audit enqueue, acks
 //   DispatchStage (one thread): live subscriptions and the PubSub, in commit order
 //   QueryStage (pool): REQ history and COUNT, in slices scheduled per session
@@ -17,19 +17,13 @@
 
 namespace relaycore::pipeline {
 
-// Sends the one OK of an event and records the ack latency.
-void acknowledge(StatsRecorder& stats, const Log& log, const AckFn& ack, Clock::time_point received,
-                 OkResult result);
-
 class VerifyStage {
  public:
   // What the stage uses, and nothing else of the Core.
   struct Deps {
-    const LiveOptions& live;
+    const Verifier& verifier;
     const Log& log;
     StatsRecorder& stats;
-    RecentIds& recent_ids;
-    std::shared_ptr<Storage> storage;
     BoundedQueue<IngestJob>& in;
     BoundedQueue<WriteJob>& out;
   };

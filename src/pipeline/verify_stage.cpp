@@ -1,4 +1,4 @@
-// Verify stage: everything that can be decided about an event before it reaches the writer.
+// Verify stage: the threads that run the Verifier on queued events, and the Verifier itself.
 // The duplicate check comes before the signature check: a known id means identical content,
 // and it spares a Schnorr verification for the most common resend. Only ids in RecentIds are
 // looked up in storage; the writer's lookup catches older duplicates.
@@ -53,11 +53,22 @@ void VerifyStage::run() {
 }
 
 void VerifyStage::process(IngestJob& job) {
+  if (!deps_.verifier.check(job)) return;
+  WriteJob write{std::move(job.event), std::move(job.ack), job.received, nullptr};
+  if (!deps_.out.push(write)) {
+    bump(deps_.stats.events_error);
+    acknowledge(deps_.stats, deps_.log, write.ack, write.received,
+                {false, "error: relay is shutting down"});
+  }
+}
+
+bool Verifier::check(const IngestJob& job) const {
   const Deps& deps = deps_;
   const Event& ev = *job.event;
   auto reject = [&](const Status& s) {
     bump(deps.stats.events_rejected);
     acknowledge(deps.stats, deps.log, job.ack, job.received, {false, s.message()});
+    return false;
   };
   const std::int64_t now = unix_now();
   const LiveSettings& live = deps.live.get();
@@ -81,8 +92,9 @@ void VerifyStage::process(IngestJob& job) {
     }
     if (known.is_ok() && *known) {
       bump(deps.stats.events_duplicate);
-      return acknowledge(deps.stats, deps.log, job.ack, job.received,
-                         {true, "duplicate: already have this event"});
+      acknowledge(deps.stats, deps.log, job.ack, job.received,
+                  {true, "duplicate: already have this event"});
+      return false;
     }
   }
   if (Status s = ev.verify(); !s) return reject(s);
@@ -104,18 +116,14 @@ void VerifyStage::process(IngestJob& job) {
         break;
       case PolicyDecision::Verdict::kShadowReject:
         bump(deps.stats.events_shadow_rejected);
-        return acknowledge(deps.stats, deps.log, job.ack, job.received, {true, ""});
+        acknowledge(deps.stats, deps.log, job.ack, job.received, {true, ""});
+        return false;
       case PolicyDecision::Verdict::kRequireAuth:
       case PolicyDecision::Verdict::kReject:
         return reject(d.status);
     }
   }
-  WriteJob write{std::move(job.event), std::move(job.ack), job.received, nullptr};
-  if (!deps.out.push(write)) {
-    bump(deps.stats.events_error);
-    acknowledge(deps.stats, deps.log, write.ack, write.received,
-                {false, "error: relay is shutting down"});
-  }
+  return true;
 }
 
 }  // namespace relaycore::pipeline

@@ -226,6 +226,9 @@ void WsConnection::process_frames() {
         read_more();
         return;
       case Inbound::Kind::kText:
+        // Handled here when the session can do it without waiting; otherwise it and every
+        // message after it go to the message pool, in order.
+        if (batch.empty() && handle_here(in.payload)) break;
         batch.push_back(std::move(in.payload));
         // Messages already read go to the session in one task, which saves two thread hand-offs
         // per message under pipelined load. Only whole text frames join a batch: a control
@@ -280,6 +283,15 @@ void WsConnection::drain_closing() {
       if (out_idle()) finish();  // else once our close is out
       return;
     }
+  }
+}
+
+bool WsConnection::handle_here(const std::string& text) {
+  try {
+    return session_->try_on_message(text);
+  } catch (...) {
+    // A throwing session is the host's bug; the connection carries on, as in deliver().
+    return true;
   }
 }
 

@@ -98,6 +98,8 @@ class WsConnection final : public Connection, public std::enable_shared_from_thi
   void reject_http(const HttpError& error, bool oversize);
   void process_frames();
   void drain_closing();
+  // Session::try_on_message() on this I/O thread; true when the message needs nothing more.
+  bool handle_here(const std::string& text);
   void deliver(std::vector<std::string> batch);
   void message_done();
   void arm_idle_timer(std::chrono::steady_clock::time_point at);

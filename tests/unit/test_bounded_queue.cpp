@@ -323,3 +323,76 @@ TEST_CASE("BoundedQueue under several producers loses nothing and keeps each one
     }
   }
 }
+
+// Broken by a reservation that does not count against the capacity (a blocking producer would
+// take the held place), by try_reserve() waiting or succeeding on a full queue, or by a
+// push_reserved() that waits.
+TEST_CASE("BoundedQueue try_reserve holds a place that push_reserved fills without waiting",
+          "[pipeline][queue]") {
+  BoundedQueue<int> q(2);
+  int a = 1;
+  REQUIRE(q.push(a));
+  REQUIRE(q.try_reserve());
+  CHECK_FALSE(q.try_reserve());  // one item and one held place: full
+
+  // A blocking producer waits: the held place is not its to take.
+  Signal pushing;
+  std::atomic<bool> pushed{false};
+  Worker<int> producer(q, [&] {
+    int c = 3;
+    pushing.set();
+    pushed = q.push(c);
+  });
+  REQUIRE(pushing.wait());
+  CHECK_FALSE(producer.finished(50ms));
+  CHECK_FALSE(pushed.load());
+
+  int b = 2;
+  REQUIRE(q.push_reserved(b));
+  CHECK(q.size() == 2);
+  std::vector<int> out;
+  REQUIRE(q.pop_batch(out, 2));
+  CHECK(out == std::vector<int>{1, 2});
+  REQUIRE(producer.finished());
+  CHECK(pushed.load());
+  REQUIRE(q.pop_batch(out, 2));
+  CHECK(out == std::vector<int>{3});
+}
+
+// Broken by an unreserve() that keeps the place (the queue would shrink for good) or that does
+// not wake a producer waiting for it.
+TEST_CASE("BoundedQueue unreserve gives the place back to a waiting producer",
+          "[pipeline][queue]") {
+  for (int round = 0; round < kRounds; ++round) {
+    INFO("round " << round);
+    BoundedQueue<int> q(1);
+    REQUIRE(q.try_reserve());
+    Signal pushing;
+    std::atomic<bool> pushed{false};
+    Worker<int> producer(q, [&] {
+      int v = 5;
+      pushing.set();
+      pushed = q.push(v);
+    });
+    REQUIRE(pushing.wait());
+    q.unreserve();
+    REQUIRE(producer.finished());
+    CHECK(pushed.load());
+    CHECK(q.size() == 1);
+  }
+}
+
+// Broken by a reservation that survives close() as an accepted item, or a closed queue that
+// still hands out places.
+TEST_CASE("BoundedQueue refuses reservations and reserved pushes once closed",
+          "[pipeline][queue]") {
+  BoundedQueue<std::unique_ptr<int>> q(2);
+  REQUIRE(q.try_reserve());
+  q.close();
+  CHECK_FALSE(q.try_reserve());
+  auto item = std::make_unique<int>(1);
+  CHECK_FALSE(q.push_reserved(item));
+  CHECK(item != nullptr);
+  std::vector<std::unique_ptr<int>> out;
+  CHECK_FALSE(q.pop_batch_for(out, 2, 0ms));
+}

@@ -242,6 +242,51 @@ TEST_CASE("a blocked on_message stalls neither other connections nor writes to i
   CHECK(a->read_frame()->payload == "after");
 }
 
+// Broken by a server that never offers messages to try_on_message() (every message would take a
+// hand-off to the pool), that calls it off the connection's I/O thread, or that lets a message
+// the session took overtake one it declined.
+TEST_CASE("try_on_message takes messages on the I/O thread, in order with those it declines") {
+  ServerOptions o;
+  o.threads = 1;
+  ServerFixture fx(o);
+  std::mutex mu;
+  std::vector<std::thread::id> try_threads;
+  fx.handler->on_try = [&](const std::shared_ptr<Connection>& c, std::string_view text) {
+    {
+      std::lock_guard lock(mu);
+      try_threads.push_back(std::this_thread::get_id());
+    }
+    if (text.rfind("fast", 0) != 0) return false;
+    c->send(Frame("took " + std::string(text)));
+    return true;
+  };
+  fx.handler->on_text = [](const std::shared_ptr<Connection>& c, std::string_view text) {
+    c->send(Frame("pool " + std::string(text)));
+  };
+  auto a = fx.open();
+  for (const char* text : {"fast1", "slow1", "fast2", "slow2", "fast3"}) {
+    REQUIRE(a->send_text(text));
+  }
+  std::vector<std::string> got;
+  for (int i = 0; i < 5; ++i) {
+    std::optional<ServerFrame> f = a->read_frame();
+    REQUIRE(f);
+    got.push_back(f->payload);
+  }
+  // What came after a declined message may have gone to the pool with it; its order holds.
+  REQUIRE(got.size() == 5);
+  CHECK(got[0] == "took fast1");
+  CHECK(got[1] == "pool slow1");
+  const std::vector<std::string> rest = {"fast2", "slow2", "fast3"};
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    CHECK(got[i + 2].substr(got[i + 2].size() - rest[i].size()) == rest[i]);
+  }
+  std::lock_guard lock(mu);
+  REQUIRE_FALSE(try_threads.empty());
+  std::lock_guard opened(fx.handler->mu);
+  for (std::thread::id t : try_threads) CHECK(t == fx.handler->open_threads.at(0));
+}
+
 TEST_CASE("Connection::close sends 1008 with the reason, or 1000 without one") {
   ServerFixture fx;
   fx.handler->on_text = [&](const std::shared_ptr<Connection>& c, std::string_view text) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "relaycore/websocket/server.hpp"
@@ -29,6 +30,7 @@ class TestSession final : public Session {
   TestSession(std::shared_ptr<Connection> connection, TestHandler* handler)
       : connection_(std::move(connection)), handler_(handler) {}
   void on_message(std::string_view frame) override;
+  bool try_on_message(std::string_view frame) override;
   void on_drain() override;
   void on_close() override;
   std::string auth_challenge() const override { return {}; }
@@ -48,6 +50,7 @@ class TestHandler final : public Handler {
       std::lock_guard lock(mu);
       clients.push_back(client);
       connections.push_back(connection);
+      open_threads.push_back(std::this_thread::get_id());
     }
     opens.fetch_add(1);
     notify();
@@ -79,6 +82,8 @@ class TestHandler final : public Handler {
   }
 
   OnText on_text;  // set before clients connect
+  // Session::try_on_message(): declines every message while unset.
+  std::function<bool(const std::shared_ptr<Connection>&, std::string_view)> on_try;
   std::atomic<bool> refuse_open{false};
   std::atomic<int> opens{0};
   std::atomic<int> closes{0};
@@ -87,6 +92,8 @@ class TestHandler final : public Handler {
   std::mutex mu;
   std::vector<ClientInfo> clients;
   std::vector<std::weak_ptr<Connection>> connections;
+  // The I/O thread each on_open() ran on.
+  std::vector<std::thread::id> open_threads;
 
  private:
   std::mutex wait_mu_;  // not mu: a wait_until() predicate may take mu
@@ -108,6 +115,16 @@ inline void TestSession::on_message(std::string_view frame) {
     connection->send(Frame(std::string(frame)));
   }
   handler_->notify();  // what the test's reaction did
+}
+
+inline bool TestSession::try_on_message(std::string_view frame) {
+  if (!handler_->on_try) return false;
+  std::shared_ptr<Connection> connection;
+  {
+    std::lock_guard lock(mu_);
+    connection = connection_;
+  }
+  return connection && handler_->on_try(connection, frame);
 }
 
 inline void TestSession::on_drain() { handler_->notify(); }

@@ -66,9 +66,11 @@ struct HttpResponse {
 };
 
 // What the server calls.
-// [Threading] on_open() and on_http() run on I/O threads. Session::on_message() and on_close()
-//   run on a separate message pool, never concurrently for one connection, in order, and
-//   on_close() exactly once, after the last on_message() has returned.
+// [Threading] on_open() and on_http() run on I/O threads. Each message goes first to
+//   Session::try_on_message() on the I/O thread that read it; when that declines, it and the
+//   messages after it go to Session::on_message() on a separate message pool. Never
+//   concurrently for one connection, always in order, and on_close() exactly once, on the pool,
+//   after the last message has been handled.
 // [Blocking] on_open() and on_http() should be quick. Session::on_message() may block
 //   (back-pressure): that connection stops being read while the rest of the server keeps
 //   reading, writing and pinging. Each blocked connection holds one message thread; the pool
