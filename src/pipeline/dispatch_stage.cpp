@@ -23,6 +23,10 @@ void DispatchStage::run() {
   }
 }
 
+bool DispatchStage::has_audience() const {
+  return deps_.pubsub_shared || !deps_.listeners->empty() || deps_.index.size() > 0;
+}
+
 void DispatchStage::process(DispatchJob& job) {
   const Deps& d = deps_;
   // Each connection gets the batch's frames for it in one flush.
@@ -34,7 +38,7 @@ void DispatchStage::process(DispatchJob& job) {
     d.index.match(*ev, job.seqs[i], subs);
     for (const std::shared_ptr<Subscription>& sub : subs) sub->deliver(ev);
     bump(d.stats.events_delivered, subs.size());
-    if (job.local && d.pubsub) {
+    if (job.local && d.pubsub_shared) {
       Status s;
       if (!call_host(d.log, "dispatch: PubSub::publish threw",
                      [&] { s = d.pubsub->publish(ev, d.node_id); })) {

@@ -87,8 +87,9 @@ class RelayImpl final : public Relay {
   explicit RelayImpl(std::shared_ptr<Core> core)
       : core_(std::move(core)),
         verify_({core_->verifier, core_->log, core_->stats, core_->ingest, core_->writes}),
-        dispatch_({core_->log, core_->stats, core_->index, core_->pubsub, core_->node_id,
-                   core_->listeners, core_->dispatch}),
+        dispatch_({core_->log, core_->stats, core_->index, core_->pubsub,
+                   core_->options.pubsub != nullptr, core_->node_id, core_->listeners,
+                   core_->dispatch}),
         write_({core_->options, core_->live, core_->log, core_->stats, core_->recent_ids,
                 core_->index, core_->storage, core_->audit, core_->writes, core_->dispatch},
                dispatch_),

@@ -46,6 +46,9 @@ class DispatchStage {
     StatsRecorder& stats;
     SubscriptionIndex& index;
     std::shared_ptr<PubSub> pubsub;
+    // The host gave the PubSub: other nodes may hear what this one publishes. The relay's own
+    // in-process PubSub has no listener but this node, which ignores its own events.
+    bool pubsub_shared;
     const std::string& node_id;
     std::shared_ptr<ChangeListeners> listeners;
     BoundedQueue<DispatchJob>& in;
@@ -56,6 +59,12 @@ class DispatchStage {
   // Delivers one job's events in order; used by the dispatch thread, and by the writer in
   // inline mode.
   void process(DispatchJob& job);
+  // Whether a job would reach anyone: a live subscription, a shared PubSub or a change
+  // listener.
+  // The writer asks after recording its commit (SubscriptionIndex::set_committed): a
+  // subscription opened after that is live only from a later commit, so its history holds
+  // the events of a job the writer dropped because nobody listened.
+  bool has_audience() const;
 
  private:
   void run();

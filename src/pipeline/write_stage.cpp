@@ -176,6 +176,7 @@ Status WriteStage::finish_removals(std::vector<RemovedEvent> removed) {
     records.push_back(audit_record(removal_action(gone), now, gone.seq, gone.id, gone.kind, actor));
   }
   Status audited = audit(std::move(records));
+  if (!dispatcher_.has_audience()) return audited;
   DispatchJob job;
   job.removed = std::move(removed);
   job.committed = Clock::now();
@@ -303,7 +304,9 @@ void WriteStage::process(std::span<WriteJob> jobs) {
 
   dispatch.committed = Clock::now();
   const bool inline_dispatch = d.options.dispatch == DispatchMode::kInline;
-  const bool work = !dispatch.events.empty() || !dispatch.removed.empty();
+  // Without an audience the dispatch thread is not woken at all.
+  const bool work =
+      (!dispatch.events.empty() || !dispatch.removed.empty()) && dispatcher_.has_audience();
   if (inline_dispatch && work) dispatcher_.process(dispatch);
   {
     // A connection with several events in this commit gets their OKs in one write.

@@ -1,6 +1,7 @@
 // NIP-01, 09, 11, 40, 45 and 70 behaviour of a Relay, through sessions as a client sees it.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "relay_test_util.hpp"
 #include "relaycore/message.hpp"
@@ -390,4 +391,30 @@ TEST_CASE("NIP-70: a repost that embeds a protected event is refused", "[relay]"
   EventPtr note = repost(test::alice(), 1, std::string(prot->json()));
   CHECK(fx.publish(note) == ok_true(note));
   CHECK(fx.req(R"({"kinds":[6,16]})").size() == 3);
+}
+
+// Broken by a writer that wakes the dispatch thread for commits nobody can receive, or that
+// stops handing over commits once a subscription is open.
+TEST_CASE("Commits go to the dispatch thread only while something listens", "[relay]") {
+  Fixture fx;
+  EventPtr unheard = test::signed_event(test::alice(), 1, now(), "unheard");
+  CHECK(fx.publish(unheard) == ok_true(unheard));
+
+  auto sub_conn = std::make_shared<test::RecordingConnection>();
+  auto sub = fx.relay->open_session(sub_conn, {});
+  sub->on_message(R"(["REQ","live",{"kinds":[1]}])");
+  // The event committed before the subscription opened is in its history.
+  REQUIRE(sub_conn->wait_event("live", *unheard));
+  REQUIRE(sub_conn->wait_count("[\"EOSE\"", 1));
+  EventPtr heard = test::signed_event(test::bob(), 1, now(), "heard");
+  CHECK(fx.publish(heard) == ok_true(heard));
+  REQUIRE(sub_conn->wait_event("live", *heard));
+  // The dispatch thread records a job's latency just after delivering it, and takes jobs in
+  // commit order: had the first commit gone to it, it would be counted by now as well.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (fx.relay->stats().dispatch_latency.count == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  CHECK(fx.relay->stats().dispatch_latency.count == 1);
 }
