@@ -38,6 +38,13 @@ struct SqliteOptions {
   // measure the difference.
   // Default: true.
   bool buffer_wal_writes = true;
+  // The WAL's length, in pages, at which it is copied back into the database file. A thread of
+  // its own does the copying, beside the writer, so commits do not stop for it; the writer
+  // copies the last few hundred pages itself so that the WAL can start over. A large WAL costs
+  // disk space only: a group commit of random ids and tag values dirties pages all over the
+  // indexes, and a small one had nearly every commit copy the same pages again.
+  // Default: 16384 (64 MiB of 4 KiB pages).
+  std::uint32_t checkpoint_frames = 16384;
   // Keep the NIP-50 search index up to date as events are stored and removed. false is there
   // only to measure what the index costs the writer: searches then miss every event stored
   // while it was false.

@@ -1,26 +1,14 @@
 // ThreadGroup: the threads of one pool stage, started together and joined together.
 #pragma once
 
-#if defined(__linux__)
-#include <pthread.h>
-#endif
-
 #include <algorithm>
 #include <functional>
 #include <thread>
 #include <vector>
 
-namespace relaycore::pipeline {
+#include "util/thread_name.hpp"
 
-// Names the calling thread (at most 15 characters), so `top -H`, perf and /proc show which
-// stage a thread belongs to.
-inline void name_this_thread(const char* name) noexcept {
-#if defined(__linux__)
-  (void)pthread_setname_np(pthread_self(), name);
-#else
-  (void)name;
-#endif
-}
+namespace relaycore::pipeline {
 
 class ThreadGroup {
  public:

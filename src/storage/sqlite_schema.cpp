@@ -272,13 +272,11 @@ Status configure_connection(SqliteConnection& conn, const SqliteOptions& options
   auto mode = pragma_text(conn, "PRAGMA journal_mode = WAL");
   if (!mode) return std::move(mode).error();
   if (*mode != "wal") return Status::error("storage: the database cannot use WAL mode");
-  // Checkpoint once the WAL holds 64 MiB rather than SQLite's 4 MiB. A group commit of random
-  // ids and tag values dirties pages all over the id and tag indexes; with the default, nearly
-  // every commit also copied all of them back into the database file, and the same pages again
-  // on the next commit. Durability is unchanged: a commit is durable once its WAL frames are
-  // synced (synchronous=FULL), whenever the checkpoint runs. Measured in
-  // benchmarks/README.md (in-process ingest).
-  return conn.exec("PRAGMA wal_autocheckpoint = 16384", "cannot set the checkpoint interval");
+  // SqliteCheckpointer takes this over; should it not start, SQLite checkpoints on the writer's
+  // thread at the same length.
+  const std::string checkpoint =
+      fmt::format("PRAGMA wal_autocheckpoint = {}", options.checkpoint_frames);
+  return conn.exec(checkpoint.c_str(), "cannot set the checkpoint interval");
 }
 
 Status ensure_schema(SqliteConnection& conn, Logger* log) {

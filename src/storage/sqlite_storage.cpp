@@ -15,6 +15,7 @@
 
 #include "relaycore/sqlite.hpp"
 #include "storage/connection_pool.hpp"
+#include "storage/sqlite_checkpointer.hpp"
 #include "storage/sqlite_connection.hpp"
 #include "storage/sqlite_event_cache.hpp"
 #include "storage/sqlite_read.hpp"
@@ -43,6 +44,13 @@ class SqliteStorage final : public Storage {
                                   : std::make_unique<storage::EventCache>(cache_entries)) {}
 
   ReaderPool& readers() noexcept { return readers_; }
+
+  // Hands the WAL's checkpoints to a thread of their own, on `conn` (see SqliteCheckpointer).
+  void start_checkpointer(std::unique_ptr<SqliteConnection> conn, const std::string& path,
+                          std::uint32_t frames) {
+    checkpointer_ = std::make_unique<storage::SqliteCheckpointer>(
+        std::move(conn), writer_->handle(), path, frames, log_);
+  }
 
   Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override {
     std::lock_guard lock(writer_mutex_);
@@ -183,6 +191,8 @@ class SqliteStorage final : public Storage {
   const Log log_;
   std::mutex writer_mutex_;
   std::unique_ptr<SqliteConnection> writer_;
+  // Declared after the writer: it stops, and closes its connection, before the writer closes.
+  std::unique_ptr<storage::SqliteCheckpointer> checkpointer_;
   // Null when disabled.
   std::unique_ptr<storage::EventCache> cache_;
   // Declared after the writer, so the readers close first and the writer, closing last,
@@ -200,6 +210,13 @@ Result<std::shared_ptr<Storage>> new_sqlite_storage(const SqliteOptions& options
 
   auto store = std::make_shared<SqliteStorage>(
       std::move(writer).value(), options.event_cache_entries, options.search_index, options.logger);
+  auto checkpoints = SqliteConnection::open(options.path, /*read_only=*/false);
+  if (!checkpoints) return std::move(checkpoints).error();
+  if (Status s = storage::configure_connection(**checkpoints, options, /*writer=*/false); !s) {
+    return s;
+  }
+  store->start_checkpointer(std::move(checkpoints).value(), options.path,
+                            options.checkpoint_frames);
   const std::uint32_t readers = options.readers == 0 ? 1 : options.readers;
   for (std::uint32_t i = 0; i < readers; ++i) {
     auto reader = SqliteConnection::open(options.path, /*read_only=*/true);

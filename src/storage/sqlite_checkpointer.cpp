@@ -1,0 +1,102 @@
+#include "storage/sqlite_checkpointer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "util/thread_name.hpp"
+
+namespace relaycore::storage {
+
+SqliteCheckpointer::SqliteCheckpointer(std::unique_ptr<SqliteConnection> conn, sqlite3* writer,
+                                       const std::string& path, std::uint32_t threshold_frames,
+                                       Log log)
+    : conn_(std::move(conn)),
+      db_fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)),
+      writer_(writer),
+      threshold_(static_cast<int>(threshold_frames == 0 ? 1 : threshold_frames)),
+      log_(std::move(log)) {
+  sqlite3_wal_hook(writer_, &SqliteCheckpointer::on_commit, this);
+  thread_ = std::thread([this] { run(); });
+}
+
+SqliteCheckpointer::~SqliteCheckpointer() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  sqlite3_wal_hook(writer_, nullptr, nullptr);
+  if (db_fd_ >= 0) ::close(db_fd_);
+}
+
+int SqliteCheckpointer::on_commit(void* self, sqlite3* db, const char* name, int frames) {
+  static_cast<SqliteCheckpointer*>(self)->committed(db, name, frames);
+  return SQLITE_OK;
+}
+
+void SqliteCheckpointer::committed(sqlite3* db, const char* name, int frames) {
+  if (frames < last_frames_) {
+    // The WAL started over: what the last pass copied was of the old one.
+    std::lock_guard lock(mu_);
+    ++cycle_;
+    backfilled_ = -1;
+  }
+  last_frames_ = frames;
+  if (frames < threshold_) return;
+  int copied = -1;
+  {
+    std::lock_guard lock(mu_);
+    copied = backfilled_;
+  }
+  const bool rest_is_small = copied >= 0 && copied <= frames && frames - copied <= kWriterRest;
+  if (rest_is_small || frames >= 2 * threshold_) {
+    // Busy while the thread is in a pass; this commit's successor tries again.
+    const int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      log_.failure(LogLevel::kWarn, "storage: the writer's WAL checkpoint failed",
+                   sqlite3_errstr(rc));
+    }
+    return;
+  }
+  if (!wanted_.exchange(true)) {
+    { std::lock_guard lock(mu_); }
+    cv_.notify_one();
+  }
+}
+
+void SqliteCheckpointer::run() {
+  name_this_thread("rc-checkpoint");
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stopping_ || wanted_.load(); });
+    if (stopping_) return;
+    const std::uint64_t cycle = cycle_;
+    lock.unlock();
+    wanted_.store(false);
+    int frames = 0;
+    int copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(conn_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                             &frames, &copied);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      log_.failure(LogLevel::kWarn, "storage: a WAL checkpoint failed", sqlite3_errstr(rc));
+    }
+    // A pass that stops short of the WAL's end leaves its pages unsynced; the pass that
+    // reaches the end syncs them all, and that is the writer's. Synced here, they cost it little.
+    if (rc == SQLITE_OK && copied > 0 && db_fd_ >= 0 && ::fdatasync(db_fd_) != 0) {
+      log_.failure(LogLevel::kWarn, "storage: syncing the checkpointed database failed",
+                   std::strerror(errno));
+    }
+    lock.lock();
+    if (rc == SQLITE_OK) {
+      // A WAL that started over during the pass makes its count meaningless.
+      if (cycle == cycle_) backfilled_ = copied;
+    }
+  }
+}
+
+}  // namespace relaycore::storage
