@@ -245,6 +245,15 @@ RELAYCORE_C_API relaycore_status relaycore_session_open(relaycore_relay* relay,
 RELAYCORE_C_API relaycore_status relaycore_session_message(relaycore_session* session,
                                                            const char* frame, size_t len);
 
+/* As relaycore_session_message(), but never blocks: sets *handled_out to 1 when the frame was
+ * handled, or to 0, having done nothing, when handling it might wait (a full queue, or a host
+ * policy set through the C++ API); the host then passes the same frame to
+ * relaycore_session_message() from a thread that may block. An EVENT's signature is checked on
+ * the calling thread, which saves handing it to another: for a host's reader threads. */
+RELAYCORE_C_API relaycore_status relaycore_session_try_message(relaycore_session* session,
+                                                               const char* frame, size_t len,
+                                                               int* handled_out);
+
 /* The host wrote out some queued bytes: a query paused on a full connection resumes. Cheap. */
 RELAYCORE_C_API relaycore_status relaycore_session_drain(relaycore_session* session);
 

@@ -203,6 +203,20 @@ relaycore_status relaycore_session_message(relaycore_session* session, const cha
   });
 }
 
+relaycore_status relaycore_session_try_message(relaycore_session* session, const char* frame,
+                                               size_t len, int* handled_out) {
+  return run([&] {
+    if (handled_out == nullptr) {
+      return fail(RELAYCORE_INVALID_ARGUMENT, "invalid: handled_out is NULL");
+    }
+    *handled_out = 0;
+    if (relaycore_status s = open_session_state(session); s != RELAYCORE_OK) return s;
+    if (frame == nullptr) return fail(RELAYCORE_INVALID_ARGUMENT, "invalid: frame is NULL");
+    *handled_out = session->session->try_on_message(std::string_view(frame, len)) ? 1 : 0;
+    return RELAYCORE_OK;
+  });
+}
+
 relaycore_status relaycore_session_drain(relaycore_session* session) {
   return run([&] {
     if (relaycore_status s = open_session_state(session); s != RELAYCORE_OK) return s;

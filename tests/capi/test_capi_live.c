@@ -294,6 +294,7 @@ void test_session(void) {
   relaycore_subscription* watcher = NULL;
   Collector c, w;
   size_t before;
+  int handled;
   REQUIRE(relay != NULL && event != NULL && late != NULL);
   collector_init(&c);
   collector_init(&w);
@@ -312,6 +313,17 @@ void test_session(void) {
   CHECK(collector_wait(&c, has_item, "[\"EOSE\",\"mine\"]"));
   snprintf(frame, sizeof frame, "[\"EVENT\",\"mine\",%s]", event);
   CHECK(collector_has(&c, frame));
+
+  /* The non-blocking form: a resend handled on this thread, answered as a duplicate. */
+  snprintf(frame, sizeof frame, "[\"EVENT\",%s]", event);
+  handled = -1;
+  CHECK_STATUS(relaycore_session_try_message(session, frame, strlen(frame), &handled),
+               RELAYCORE_OK);
+  CHECK(handled == 1);
+  snprintf(expected, sizeof expected, "[\"OK\",\"%s\",true,\"duplicate:", id);
+  CHECK(collector_wait(&c, has_item, expected));
+  CHECK_STATUS(relaycore_session_try_message(session, frame, strlen(frame), NULL),
+               RELAYCORE_INVALID_ARGUMENT);
 
   CHECK_STATUS(message(session, "[\"COUNT\",\"n\",{\"kinds\":[1]}]"), RELAYCORE_OK);
   CHECK(collector_wait(&c, has_item, "[\"COUNT\",\"n\",{\"count\":1}]"));
