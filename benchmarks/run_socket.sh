@@ -34,6 +34,23 @@ trap 'stop_relay; rm -rf "$WORK"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
 ticks() { awk '{print $14 + $15}' "/proc/$RELAY_PID/stat"; }
+# The relay's CPU ticks by thread name (unnamed I/O, message and writer threads under the
+# binary's name), one "name=ticks" per thread name.
+thread_ticks() {
+  for t in /proc/"$RELAY_PID"/task/*; do
+    echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"
+  done | awk '{a[$1] += $2} END {for (k in a) print k "=" a[k]}' | sort
+}
+# thread_split BEFORE AFTER N: microseconds of CPU per unit (N units) by thread name.
+thread_split() {
+  python3 - "$1" "$2" "$3" "$TCK" <<'PY'
+import sys
+def parse(text): return {k: int(v) for k, v in (l.split("=") for l in text.split())}
+a, b, n, tck = parse(sys.argv[1]), parse(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+parts = [(k, 1e6 * (b[k] - a.get(k, 0)) / tck / n) for k in b]
+print(", ".join(f"{k} {v:.0f}" for k, v in sorted(parts, key=lambda p: -p[1]) if v >= 0.5))
+PY
+}
 us_per() { python3 -c "import sys; n=float(sys.argv[2]); print(f'{1e6*float(sys.argv[1])/$TCK/n:.1f}' if n else 'n/a')" "$@"; }
 probe() { "$LOADGEN" --url "$URL" --connections 1 --window 1 --subscribers 0 --events "$PROBE_EVENTS" --threads 1 --json 2>/dev/null; }
 
@@ -80,11 +97,14 @@ stop_relay
 for load in "--rate 4000" "--window 64"; do
   start_relay
   T0=$(ticks)
+  S0=$(thread_ticks)
   # shellcheck disable=SC2086
   R=$("$LOADGEN" --url "$URL" --connections 8 $load --events "$OPEN_EVENTS" --subscribers 0 --json 2>/dev/null)
   T1=$(ticks)
+  S1=$(thread_ticks)
   echo "8 connections $load: $(field "$R" events_per_s) events/s, OK p50 $(field "$R" ack_ms p50)" \
-    "p99 $(field "$R" ack_ms p99) ms; relay CPU $(us_per $((T1 - T0)) "$(field "$R" ok)") us per event"
+    "p99 $(field "$R" ack_ms p99) ms; relay CPU $(us_per $((T1 - T0)) "$(field "$R" ok)") us per event" \
+    "(by thread: $(thread_split "$S0" "$S1" "$(field "$R" ok)"))"
   stop_relay
 done
 
