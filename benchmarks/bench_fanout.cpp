@@ -103,10 +103,9 @@ Setup make_setup(std::size_t non_matching_count, const relaycore::Pubkey& publis
   Setup s;
   s.core = std::make_shared<Core>(relaycore::Options{});
   s.core->storage = relaycore::new_memory_storage();
-  s.dispatch = std::make_unique<DispatchStage>(
-      DispatchStage::Deps{s.core->log, s.core->stats, s.core->index, s.core->pubsub,
-                          /*pubsub_shared=*/false, s.core->node_id, s.core->listeners,
-                          s.core->dispatch});
+  s.dispatch = std::make_unique<DispatchStage>(DispatchStage::Deps{
+      s.core->log, s.core->stats, s.core->index, s.core->pubsub,
+      /*pubsub_shared=*/false, s.core->node_id, s.core->listeners, s.core->dispatch});
   bench::Generator gen(0xfa9 + non_matching_count);
   constexpr std::size_t kSubsPerSession = 20;  // Limits::max_subscriptions
   auto add = [&](std::vector<relaycore::Filter> filters,

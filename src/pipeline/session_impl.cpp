@@ -121,8 +121,8 @@ bool SessionImpl::try_on_message(std::string_view frame) {
   if (live.filter_policy && !starts_with(frame, "[\"EVENT\"")) return false;
   std::optional<ClientMessage> msg = parse(frame, live.limits);
   if (!msg) return true;
+  // With a filter policy set, only a frame opening as an EVENT got this far.
   if (auto* event = std::get_if<EventMessage>(&*msg)) return try_handle(std::move(*event));
-  if (live.filter_policy) return false;
   std::visit([this](auto&& m) { handle(std::move(m)); }, std::move(*msg));
   return true;
 }
