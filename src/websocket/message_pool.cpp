@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <system_error>
 
+#include "util/thread_name.hpp"
+
 namespace relaycore::websocket::detail {
 
 MessagePool::MessagePool(std::size_t core, std::size_t max) : max_(std::max<std::size_t>(max, 1)) {
@@ -41,6 +43,7 @@ void MessagePool::post(std::function<void()> task) {
 }
 
 void MessagePool::work(bool core) {
+  name_this_thread("rc-ws-message");
   std::unique_lock lock(mu_);
   for (;;) {
     if (tasks_.empty()) {

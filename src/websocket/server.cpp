@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "util/thread_name.hpp"
 #include "websocket/connection.hpp"
 #include "websocket/server_context.hpp"
 
@@ -114,6 +115,7 @@ class ServerImpl final : public Server {
 
  private:
   void run_io() {
+    name_this_thread("rc-ws-io");
     for (;;) {
       try {
         context_->io.run();

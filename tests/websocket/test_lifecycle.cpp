@@ -2,7 +2,12 @@
 // bytes, event frames, cross-thread sends, back-pressure isolation, close() and stop().
 #include <catch2/catch.hpp>
 
+#include <pthread.h>
+
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <set>
 
 #include "relaycore/keys.hpp"
 #include "test_server_util.hpp"
@@ -13,6 +18,23 @@ namespace {
 std::shared_ptr<Connection> connection_at(TestHandler& handler, std::size_t i) {
   std::lock_guard lock(handler.mu);
   return i < handler.connections.size() ? handler.connections[i].lock() : nullptr;
+}
+
+std::string this_thread_name() {
+  char name[16] = {};
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  return name;
+}
+
+// The names of this process's threads, from /proc.
+std::set<std::string> thread_names() {
+  std::set<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
 }
 
 }  // namespace
@@ -285,6 +307,37 @@ TEST_CASE("try_on_message takes messages on the I/O thread, in order with those 
   REQUIRE_FALSE(try_threads.empty());
   std::lock_guard opened(fx.handler->mu);
   for (std::thread::id t : try_threads) CHECK(t == fx.handler->open_threads.at(0));
+}
+
+// Operators tell the server's threads apart in top -H, perf and /proc by these names.
+TEST_CASE("the I/O, message and fan-out threads carry their names") {
+  ServerFixture fx;
+  std::mutex mu;
+  std::string try_name, text_name;
+  fx.handler->on_try = [&](const std::shared_ptr<Connection>&, std::string_view) {
+    std::lock_guard lock(mu);
+    try_name = this_thread_name();
+    return false;
+  };
+  Result<EventPtr> event = sign_event(Keypair::generate(), EventDraft{});
+  REQUIRE(event);
+  EventPtr ev = *event;
+  fx.handler->on_text = [&](const std::shared_ptr<Connection>& c, std::string_view) {
+    {
+      std::lock_guard lock(mu);
+      text_name = this_thread_name();
+    }
+    c->send(Frame(R"(["EVENT","sub1",)", ev));  // fan-out: written by the writer pool
+  };
+  auto c = fx.open();
+  REQUIRE(c->send_text("hello"));
+  REQUIRE(c->read_frame());
+  {
+    std::lock_guard lock(mu);
+    CHECK(try_name == "rc-ws-io");
+    CHECK(text_name == "rc-ws-message");
+  }
+  CHECK(thread_names().count("rc-ws-fanout") == 1);
 }
 
 TEST_CASE("Connection::close sends 1008 with the reason, or 1000 without one") {
