@@ -3,8 +3,15 @@
 #include "pipeline/stages.hpp"
 
 #include "pipeline/outbox.hpp"
+#include "util/cpu_yield.hpp"
 
 namespace relaycore::pipeline {
+namespace {
+
+// How long the dispatch thread delivers before it offers its core to waiting threads.
+constexpr std::chrono::microseconds kYieldAfter{100};
+
+}  // namespace
 
 void DispatchStage::start() {
   thread_ = std::thread([this] { run(); });
@@ -31,12 +38,16 @@ void DispatchStage::process(DispatchJob& job) {
   const Deps& d = deps_;
   // Each connection gets the batch's frames for it in one flush.
   FlushScope scope;
+  CpuYield yield(kYieldAfter);
   std::vector<std::shared_ptr<Subscription>> subs;
   for (std::size_t i = 0; i < job.events.size(); ++i) {
     const EventPtr& ev = job.events[i];
     subs.clear();
     d.index.match(*ev, job.seqs[i], subs);
-    for (const std::shared_ptr<Subscription>& sub : subs) sub->deliver(ev);
+    for (const std::shared_ptr<Subscription>& sub : subs) {
+      sub->deliver(ev);
+      yield();
+    }
     bump(d.stats.events_delivered, subs.size());
     if (job.local && d.pubsub_shared) {
       Status s;

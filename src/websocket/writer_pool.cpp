@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "util/cpu_yield.hpp"
+#include "util/thread_name.hpp"
 #include "websocket/connection.hpp"
 
 namespace relaycore::websocket::detail {
@@ -70,6 +72,7 @@ void WriterPool::join() {
 }
 
 void WriterPool::work() {
+  name_this_thread("rc-ws-fanout");
   t_writer = true;
   std::vector<std::weak_ptr<WsConnection>> mine;
   std::unique_lock lock(mu_);
@@ -95,8 +98,10 @@ void WriterPool::work() {
     const bool more = head_ < ready_.size();
     lock.unlock();
     if (more) cv_.notify_one();
+    CpuYield yield(kYieldAfter);
     for (const std::weak_ptr<WsConnection>& weak : mine) {
       if (std::shared_ptr<WsConnection> connection = weak.lock()) connection->flush_queued();
+      yield();
     }
     mine.clear();
     lock.lock();

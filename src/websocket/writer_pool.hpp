@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <memory>
@@ -55,6 +56,8 @@ class WriterPool {
  private:
   // The most connections one thread takes at a time while others could help.
   static constexpr std::size_t kShare = 64;
+  // How long a writer thread writes before it offers its core to waiting threads (CpuYield).
+  static constexpr std::chrono::microseconds kYieldAfter{20};
 
   void work();
 
