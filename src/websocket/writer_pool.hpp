@@ -57,7 +57,7 @@ class WriterPool {
   // The most connections one thread takes at a time while others could help.
   static constexpr std::size_t kShare = 64;
   // How long a writer thread writes before it offers its core to waiting threads (CpuYield).
-  static constexpr std::chrono::microseconds kYieldAfter{20};
+  static constexpr std::chrono::microseconds kYieldAfter{50};
 
   void work();
 
