@@ -73,6 +73,32 @@ TEST_CASE("A tampered event fails verification with a clear reason", "[event]") 
   CHECK(f.value()->verify().message() == "invalid: bad signature");
 }
 
+// Verification keeps parsed keys between calls; a key seen before must vouch only for its own
+// signatures, and eviction (200 keys, more than are kept) must not change an answer.
+TEST_CASE("Verification answers the same for authors seen before", "[event]") {
+  std::vector<Keypair> keys;
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 200; ++i) {
+    keys.push_back(Keypair::generate());
+    events.push_back(test::signed_event(keys.back(), 1, 1700000000 + i, "note"));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const EventPtr& ev = events[i];
+      const Pubkey& other = keys[(i + 1) % keys.size()].pubkey();
+      CHECK(verify_schnorr(ev->pubkey(), ev->sig(), ev->id().data(), ev->id().size()));
+      CHECK_FALSE(verify_schnorr(other, ev->sig(), ev->id().data(), ev->id().size()));
+      CHECK(ev->verify().is_ok());
+    }
+  }
+  // An x-only key that is not on the curve never verifies, however often it is tried.
+  Pubkey off_curve{};
+  off_curve.fill(0xff);
+  for (int i = 0; i < 2; ++i) {
+    CHECK_FALSE(verify_schnorr(off_curve, events[0]->sig(), events[0]->id().data(), 32));
+  }
+}
+
 // A kind has one width wherever the API takes or gives one, so no conversion can cut it.
 using KindType = decltype(std::declval<const Event&>().kind());
 static_assert(std::is_same_v<KindType, std::uint16_t>);
