@@ -103,8 +103,10 @@ struct Options {
   std::size_t write_queue_capacity = 8192;
   // Most events in one group commit. Default: 1024.
   std::size_t max_write_batch = 1024;
-  // Committed batches waiting for dispatch. Default: 1024.
-  std::size_t dispatch_queue_capacity = 1024;
+  // Committed events waiting for fan-out (deferred dispatch) before the writer waits for it.
+  // Bounds how far fan-out may lag behind the OKs, and the memory those events hold.
+  // Default: 16384.
+  std::size_t dispatch_queue_capacity = 16384;
   // REQ and COUNT jobs one session may have waiting for a reader; past it, a REQ or COUNT is
   // refused with CLOSED "rate-limited:". Default: 64.
   std::size_t max_queued_queries = 64;

@@ -13,6 +13,11 @@
 // try_reserve(), which fails at once when the queue is full, and then fills it with
 // push_reserved(), which never waits; a place it does not fill is given back with unreserve().
 // Held places count as items, so a reservation can never be overrun by other producers.
+//
+// An item takes one place of the capacity unless the queue is given a Weigh that says how many
+// it takes (a commit of 500 events takes 500). A queue is full once its items weigh the
+// capacity or more, so one heavy item is still taken into a queue that has any room left.
+// Reservations hold one place each and are for queues of items that weigh one.
 #pragma once
 
 #include <condition_variable>
@@ -24,7 +29,15 @@
 
 namespace relaycore::pipeline {
 
-template <typename T>
+// The default Weigh: every item takes one place.
+struct OnePlace {
+  template <typename T>
+  std::size_t operator()(const T&) const noexcept {
+    return 1;
+  }
+};
+
+template <typename T, typename Weigh = OnePlace>
 class BoundedQueue {
  public:
   explicit BoundedQueue(std::size_t capacity)
@@ -40,6 +53,7 @@ class BoundedQueue {
       --producers_waiting_;
     }
     if (closed_) return false;
+    load_ += Weigh()(item);
     items_.push_back(std::move(item));
     lock.unlock();
     not_empty_.notify_one();
@@ -65,6 +79,7 @@ class BoundedQueue {
       not_full_.notify_all();
       return false;
     }
+    load_ += Weigh()(item);
     items_.push_back(std::move(item));
     lock.unlock();
     not_empty_.notify_one();
@@ -105,9 +120,10 @@ class BoundedQueue {
     std::unique_lock lock(mu_);
     not_empty_.wait(lock, [&] { return closed_ || !items_.empty(); });
     if (items_.empty()) return false;
+    load_ -= Weigh()(items_.front());
     out = std::move(items_.front());
     items_.pop_front();
-    const bool wake = producers_waiting_ > 0 && items_.size() + reserved_ <= resume_at_;
+    const bool wake = producers_waiting_ > 0 && load_ + reserved_ <= resume_at_;
     lock.unlock();
     if (wake) not_full_.notify_all();
     return true;
@@ -135,6 +151,7 @@ class BoundedQueue {
   bool take(std::unique_lock<std::mutex>& lock, std::vector<T>& out, std::size_t max) {
     if (items_.empty()) return false;
     while (!items_.empty() && out.size() < max) {
+      load_ -= Weigh()(items_.front());
       out.push_back(std::move(items_.front()));
       items_.pop_front();
     }
@@ -144,14 +161,15 @@ class BoundedQueue {
     return true;
   }
 
-  bool full_locked() const { return items_.size() + reserved_ >= capacity_; }
+  bool full_locked() const { return load_ + reserved_ >= capacity_; }
 
   const std::size_t capacity_;
-  const std::size_t resume_at_;  // pop() wakes waiting producers at this size or less
+  const std::size_t resume_at_;  // pop() wakes waiting producers at this load or less
   mutable std::mutex mu_;
   std::condition_variable not_full_;
   std::condition_variable not_empty_;
   std::deque<T> items_;
+  std::size_t load_ = 0;  // what items_ weigh
   std::size_t producers_waiting_ = 0;
   // Places held by try_reserve() and not yet filled or given back.
   std::size_t reserved_ = 0;

@@ -61,7 +61,7 @@ struct Core {
   Verifier verifier{{live, log, stats, recent_ids, storage}};
   BoundedQueue<IngestJob> ingest;
   BoundedQueue<WriteJob> writes;
-  BoundedQueue<DispatchJob> dispatch;
+  BoundedQueue<DispatchJob, DispatchJobWeight> dispatch;
   QueryScheduler scheduler;
   // In-process host callbacks: subscriptions, change listeners, submit_async completions.
   std::shared_ptr<CallbackExecutor> callbacks;

@@ -65,6 +65,14 @@ struct DispatchJob {
   Clock::time_point committed;
 };
 
+// A DispatchJob takes a place in the dispatch queue per event (one at least): the queue bounds
+// how many committed events wait for fan-out, whatever the size of the commits.
+struct DispatchJobWeight {
+  std::size_t operator()(const DispatchJob& job) const noexcept {
+    return job.events.empty() ? 1 : job.events.size();
+  }
+};
+
 // A REQ's history, served in slices: `reader` keeps its place between them.
 struct HistoryJob {
   // The registered subscription, live at seq `max_seq`.

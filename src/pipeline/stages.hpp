@@ -51,7 +51,7 @@ class DispatchStage {
     bool pubsub_shared;
     const std::string& node_id;
     std::shared_ptr<ChangeListeners> listeners;
-    BoundedQueue<DispatchJob>& in;
+    BoundedQueue<DispatchJob, DispatchJobWeight>& in;
   };
   explicit DispatchStage(Deps deps) : deps_(std::move(deps)) {}
   void start();
@@ -84,7 +84,7 @@ class WriteStage {
     std::shared_ptr<Storage> storage;
     std::shared_ptr<AuditSink> audit;
     BoundedQueue<WriteJob>& in;
-    BoundedQueue<DispatchJob>& out;
+    BoundedQueue<DispatchJob, DispatchJobWeight>& out;
   };
   WriteStage(Deps deps, DispatchStage& dispatcher)
       : deps_(std::move(deps)), dispatcher_(dispatcher), retention_(*deps_.storage, deps_.log) {}

@@ -22,10 +22,10 @@ namespace {
 // Runs `f` on a thread of its own. Before the thread is joined the queue is closed and emptied
 // (each batch taken wakes waiting producers again), so a test that fails while the thread
 // waits on the queue ends instead of hanging.
-template <typename T>
+template <typename T, typename W = relaycore::pipeline::OnePlace>
 class Worker {
  public:
-  Worker(BoundedQueue<T>& queue, std::function<void()> f)
+  Worker(BoundedQueue<T, W>& queue, std::function<void()> f)
       : queue_(queue), finished_(done_.get_future()), thread_([this, f = std::move(f)] {
           f();
           done_.set_value();
@@ -46,7 +46,7 @@ class Worker {
   }
 
  private:
-  BoundedQueue<T>& queue_;
+  BoundedQueue<T, W>& queue_;
   std::promise<void> done_;
   std::future<void> finished_;
   std::thread thread_;
@@ -395,4 +395,45 @@ TEST_CASE("BoundedQueue refuses reservations and reserved pushes once closed",
   CHECK(item != nullptr);
   std::vector<std::unique_ptr<int>> out;
   CHECK_FALSE(q.pop_batch_for(out, 2, 0ms));
+}
+
+// A queue of strings that weighs each by its length.
+struct Length {
+  std::size_t operator()(const std::string& s) const noexcept { return s.size(); }
+};
+
+// Broken by a queue that counts items rather than what they weigh (the producer would not
+// wait), that forgets to take a popped item's weight off (it would never resume), or that
+// refuses an item heavier than the room left while there is some.
+TEST_CASE("BoundedQueue with a Weigh is full once its items weigh the capacity",
+          "[pipeline][queue]") {
+  BoundedQueue<std::string, Length> q(10);
+  for (std::string s : {"aaaa", "bbbbbb"}) REQUIRE(q.push(s));
+  CHECK(q.size() == 2);
+  Signal pushing;
+  std::atomic<bool> pushed{false};
+  Worker<std::string, Length> producer(q, [&] {
+    std::string c = "c";
+    pushing.set();
+    pushed = q.push(c);
+  });
+  REQUIRE(pushing.wait());
+  // Two items weighing 10 fill it: the producer must still be waiting.
+  CHECK_FALSE(producer.finished(200ms));
+  std::string out;
+  REQUIRE(q.pop(out));
+  CHECK(out == "aaaa");
+  REQUIRE(producer.finished());
+  CHECK(pushed.load());
+  // Weighing 7 of 10, it takes an item of 20, and is then full.
+  std::string heavy(20, 'h');
+  REQUIRE(q.try_reserve());
+  q.unreserve();
+  REQUIRE(q.push(heavy));
+  CHECK_FALSE(q.try_reserve());
+  std::vector<std::string> all;
+  REQUIRE(q.pop_batch_for(all, 10, 0ms));
+  CHECK(all == std::vector<std::string>{"bbbbbb", "c", std::string(20, 'h')});
+  CHECK(q.try_reserve());
+  q.unreserve();
 }
