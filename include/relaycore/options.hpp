@@ -23,7 +23,8 @@ namespace relaycore {
 
 // When live subscribers get an event relative to its OK.
 enum class DispatchMode : std::uint8_t {
-  // After the OK is queued, on the dispatch thread: acks never wait for fan-out.
+  // After the OK is queued, on the dispatch thread: acks wait for fan-out only once it is
+  // dispatch_queue_capacity events behind.
   kDeferred,
   // Before the OK, on the writer thread: first delivery is sooner, acks are slower.
   kInline,
