@@ -186,6 +186,49 @@ TEST_CASE("Invariant 4: deferred dispatch keeps a slow subscriber off the ack pa
   }
 }
 
+// Fan-out may fall behind the OKs, but only so far: the events waiting for it hold memory.
+// Broken by a dispatch queue that counts commits rather than events (it would take four
+// commits of four events each, 18 OKs) or that has no bound at all.
+TEST_CASE("Deferred dispatch stops acking once fan-out is dispatch_queue_capacity events behind",
+          "[relay][invariants]") {
+  Harness h(DispatchMode::kDeferred, [](Options& o) {
+    o.dispatch_queue_capacity = 4;
+    o.max_write_batch = 4;
+  });
+  auto pub = h.connect();
+  auto slow = h.connect();
+  REQUIRE(test::req_live(*slow.session, *slow.conn, "slow", "{}"));
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 30; ++i) {
+    events.push_back(test::signed_event(test::alice(), 1, now(), "behind " + std::to_string(i)));
+  }
+  {
+    std::unique_ptr<test::RecordingConnection::HeldSends> held = slow.conn->hold_sends();
+    pub.session->on_message(event_frame(events[0]));
+    // The dispatch thread is stuck delivering the first event.
+    REQUIRE(slow.conn->wait_send_held());
+    // The writer is held at the second event's audit record while the rest queue up, so that
+    // it then takes them four at a time.
+    h.audit->set_open(false);
+    pub.session->on_message(event_frame(events[1]));
+    CHECK(h.audit->wait_blocked());
+    for (std::size_t i = 2; i < events.size(); ++i) pub.session->on_message(event_frame(events[i]));
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (h.relay->stats().write_queue < events.size() - 2 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    CHECK(h.relay->stats().write_queue == events.size() - 2);
+    h.audit->set_open(true);
+    // The first event; the second (1 waiting); four more (5 waiting, taken while there was
+    // room); four more acked, whose hand-off to dispatch now waits.
+    CHECK(pub.conn->wait_count("[\"OK\"", 10));
+    CHECK_FALSE(pub.conn->wait_count("[\"OK\"", 11, 300ms));
+  }
+  REQUIRE(pub.conn->wait_count("[\"OK\"", events.size()));
+  for (const EventPtr& ev : events) CHECK(slow.conn->wait_event("slow", *ev));
+}
+
 // Broken by a copy of the event or of its JSON anywhere between submit and the frames.
 TEST_CASE("Invariant 5: one immutable event is shared by storage and every recipient",
           "[relay][invariants]") {
