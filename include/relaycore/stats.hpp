@@ -60,7 +60,8 @@ struct RelayStats {
   std::uint64_t events_stored = 0, events_duplicate = 0, events_rejected = 0, events_ephemeral = 0,
                 events_deleted = 0, events_replaced = 0, events_error = 0,
                 events_shadow_rejected = 0;
-  // Queue depths at the moment of the call.
+  // Queue depths at the moment of the call, in the units of their capacities in Options
+  // (dispatch_queue counts committed events, not commits).
   std::uint64_t ingest_queue = 0, write_queue = 0, dispatch_queue = 0, query_queue = 0,
                 audit_queue = 0;
   // Group commits.

@@ -11,8 +11,9 @@ namespace relaycore {
 
 namespace {
 
-// The keys a thread parsed last, by the key's low byte. Parsing an x-only key takes a square
-// root, about a tenth of a verification, and a relay sees the same authors again and again.
+// The keys a thread parsed last, in 64 slots picked by the key's first byte. Parsing an x-only
+// key takes a square root, about a tenth of a verification, and a relay sees the same authors
+// again and again.
 // Only keys that parsed are kept; a parsed key is the same whatever the event it came with.
 class ParsedKeys {
  public:

@@ -139,9 +139,11 @@ class BoundedQueue {
     not_empty_.notify_all();
   }
 
+  // What the queued items weigh: their number, for a queue of items that weigh one. In the
+  // unit of the capacity, so that a depth reads against it.
   std::size_t size() const {
     std::lock_guard lock(mu_);
-    return items_.size();
+    return load_;
   }
 
   std::size_t capacity() const noexcept { return capacity_; }

@@ -3,14 +3,14 @@
 //
 // With SQLite's automatic checkpoint, the commit that takes the WAL past its threshold copies
 // every page the WAL holds into the database file and syncs it before the writer can go on:
-// tens of milliseconds during which every OK waits (at 4,000 events/s open loop, an OK p99 of
-// 21 ms, against 5.6 ms with this thread; benchmarks/README.md, "Socket"). Here, once the WAL
-// passes SqliteOptions::checkpoint_frames, the checkpointer thread copies it in passive passes,
-// which never block the writer, one after another while commits keep coming. The WAL can only start
+// tens of milliseconds during which every OK waits. Here, once the WAL passes
+// SqliteOptions::checkpoint_frames, the checkpointer thread copies it in passive passes, which
+// never block the writer, one after another while commits keep coming. The WAL can only start
 // over once everything in it has been copied; when a pass leaves little behind, the writer
 // copies that rest itself right after its next commit, which takes a few hundred pages rather
-// than the whole WAL. Should the thread fall behind, the writer takes over at twice the
-// threshold, as SQLite's own checkpoint would.
+// than the whole WAL (4 to 11 ms at 4,000 events/s; benchmarks/README.md, "Socket"). Should
+// the thread fall behind, the writer takes over at twice the threshold, as SQLite's own
+// checkpoint would.
 #pragma once
 
 #include <sqlite3.h>

@@ -409,7 +409,7 @@ TEST_CASE("BoundedQueue with a Weigh is full once its items weigh the capacity",
           "[pipeline][queue]") {
   BoundedQueue<std::string, Length> q(10);
   for (std::string s : {"aaaa", "bbbbbb"}) REQUIRE(q.push(s));
-  CHECK(q.size() == 2);
+  CHECK(q.size() == 10);
   Signal pushing;
   std::atomic<bool> pushed{false};
   Worker<std::string, Length> producer(q, [&] {
