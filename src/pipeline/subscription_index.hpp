@@ -17,6 +17,7 @@
 
 #include "pipeline/subscription.hpp"
 #include "relaycore/event.hpp"
+#include "util/string_map.hpp"
 
 namespace relaycore::pipeline {
 
@@ -85,13 +86,7 @@ class SubscriptionIndex {
   std::unordered_map<Bytes32, EntryList, Bytes32Hash> by_id_;
   std::unordered_map<Bytes32, EntryList, Bytes32Hash> by_author_;
   // Looked up by the event's tag values as string_views, with no key built per lookup.
-  struct ValueHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view v) const noexcept {
-      return std::hash<std::string_view>()(v);
-    }
-  };
-  using TagMap = std::unordered_map<std::string, EntryList, ValueHash, std::equal_to<>>;
+  using TagMap = StringMap<EntryList>;
   // One map of tag values per single-letter tag name, indexed by the name's byte.
   std::array<TagMap, 256> by_tag_;
   std::unordered_map<std::uint16_t, EntryList> by_kind_;

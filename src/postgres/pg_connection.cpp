@@ -221,8 +221,8 @@ Status PgConnection::fail(std::string_view what, const PGresult* res) {
 }
 
 Result<std::string> PgConnection::prepared(std::string_view sql, const PgParams& params) {
+  if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
   std::string key(sql);
-  if (auto it = statements_.find(key); it != statements_.end()) return it->second;
   std::string name = "relaycore_" + std::to_string(statements_.size() + 1);
   PgResult res(PQprepare(conn_, name.c_str(), key.c_str(), params.size(), params.types()),
                &PQclear);

@@ -20,6 +20,7 @@
 #include "relaycore/postgres.hpp"
 #include "relaycore/status.hpp"
 #include "storage/filter_sql.hpp"
+#include "util/string_map.hpp"
 
 namespace relaycore::postgres {
 
@@ -127,7 +128,7 @@ class PgConnection {
 
   const PostgresOptions& options_;
   PGconn* conn_ = nullptr;
-  std::unordered_map<std::string, std::string> statements_;
+  StringMap<std::string> statements_;
   Clock::time_point next_attempt_{};
   std::chrono::milliseconds backoff_{0};
   bool in_transaction_ = false;

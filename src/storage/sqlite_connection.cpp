@@ -14,12 +14,12 @@ constexpr std::size_t kMaxDynamicStatements = 128;
 // The statements of prepare_set, over all its SQL texts.
 constexpr std::size_t kMaxSetStatements = 512;
 
-void finalize_all(std::unordered_map<std::string, sqlite3_stmt*>& cache) noexcept {
+void finalize_all(StringMap<sqlite3_stmt*>& cache) noexcept {
   for (auto& [sql, stmt] : cache) sqlite3_finalize(stmt);
   cache.clear();
 }
 
-void finalize_all(std::unordered_map<std::string, std::vector<sqlite3_stmt*>>& sets) noexcept {
+void finalize_all(StringMap<std::vector<sqlite3_stmt*>>& sets) noexcept {
   for (auto& [sql, set] : sets) {
     for (sqlite3_stmt* stmt : set) sqlite3_finalize(stmt);
   }
@@ -78,10 +78,10 @@ Result<sqlite3_stmt*> SqliteConnection::prepare_one(const std::string& sql) {
   return stmt;
 }
 
-Result<sqlite3_stmt*> SqliteConnection::prepare_into(
-    std::unordered_map<std::string, sqlite3_stmt*>& cache, std::string_view sql) {
+Result<sqlite3_stmt*> SqliteConnection::prepare_into(StringMap<sqlite3_stmt*>& cache,
+                                                     std::string_view sql) {
+  if (auto it = cache.find(sql); it != cache.end()) return it->second;
   std::string key(sql);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
   auto stmt = prepare_one(key);
   if (stmt) cache.emplace(std::move(key), *stmt);
   return stmt;

@@ -13,6 +13,7 @@
 
 #include "relaycore/event.hpp"
 #include "relaycore/status.hpp"
+#include "util/string_map.hpp"
 
 namespace relaycore::storage {
 
@@ -71,13 +72,12 @@ class SqliteConnection {
  private:
   explicit SqliteConnection(sqlite3* db) noexcept : db_(db) {}
   Result<sqlite3_stmt*> prepare_one(const std::string& sql);
-  Result<sqlite3_stmt*> prepare_into(std::unordered_map<std::string, sqlite3_stmt*>& cache,
-                                     std::string_view sql);
+  Result<sqlite3_stmt*> prepare_into(StringMap<sqlite3_stmt*>& cache, std::string_view sql);
 
   sqlite3* db_;
-  std::unordered_map<std::string, sqlite3_stmt*> fixed_;
-  std::unordered_map<std::string, sqlite3_stmt*> dynamic_;
-  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> sets_;
+  StringMap<sqlite3_stmt*> fixed_;
+  StringMap<sqlite3_stmt*> dynamic_;
+  StringMap<std::vector<sqlite3_stmt*>> sets_;
   std::size_t set_statements_ = 0;  // in sets_
 };
 
