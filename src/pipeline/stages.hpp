@@ -112,6 +112,11 @@ class WriteStage {
   Retention retention_;
   // The last upkeep step found work: the next one runs as soon as nothing is queued.
   bool maintenance_pending_ = false;
+  // process()'s working vectors, kept between batches so that a steady stream of commits
+  // allocates none of them again.
+  std::vector<EventPtr> to_store_;
+  std::vector<WriteResult> results_;
+  std::vector<OkResult> oks_;
   std::thread thread_;
 };
 

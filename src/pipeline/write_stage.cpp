@@ -210,12 +210,14 @@ Status WriteStage::audit(std::vector<AuditRecord> records) {
 
 void WriteStage::process(std::span<WriteJob> jobs) {
   const Deps& d = deps_;
-  std::vector<EventPtr> to_store;
-  to_store.reserve(jobs.size());
+  std::vector<EventPtr>& to_store = to_store_;
+  std::vector<WriteResult>& results = results_;
+  std::vector<OkResult>& oks = oks_;
+  to_store.clear();
   for (const WriteJob& j : jobs) {
     if (j.event->kind_class() != KindClass::kEphemeral) to_store.push_back(j.event);
   }
-  std::vector<WriteResult> results;
+  results.clear();
   Status stored = Status::ok();
   if (!to_store.empty()) {
     stored = d.storage->write_batch(to_store, results);
@@ -237,10 +239,13 @@ void WriteStage::process(std::span<WriteJob> jobs) {
   }
 
   const std::int64_t now = unix_now();
-  std::vector<OkResult> oks(jobs.size());
+  oks.assign(jobs.size(), OkResult{});
   std::vector<AuditRecord> records;
+  records.reserve(results.size());
   DispatchJob dispatch;
   dispatch.local = true;
+  dispatch.events.reserve(jobs.size());
+  dispatch.seqs.reserve(jobs.size());
   std::size_t k = 0;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     const EventPtr& ev = jobs[i].event;
@@ -316,6 +321,8 @@ void WriteStage::process(std::span<WriteJob> jobs) {
     }
   }
   if (!inline_dispatch && work) d.out.push(dispatch);
+  // The events' last references go with their job, not with the next batch.
+  to_store.clear();
 }
 
 }  // namespace relaycore::pipeline
