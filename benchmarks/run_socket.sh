@@ -11,7 +11,8 @@
 #                                             relaycore-loadgen)
 #
 # Knobs (environment): RELAY (the relay binary, to compare builds), PROBE_EVENTS (2000),
-# FAN_SECONDS (15), FAN_RATE (50), MAX_EVENTS (4000), OPEN_EVENTS (20000), COUNT=0 skips perf.
+# FAN_SECONDS (15), FAN_RATE (50), MAX_EVENTS (4000), OPEN_EVENTS (20000), COUNT=0 skips perf,
+# PROBE_ONLY=1 stops after the probe runs (part 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/ci}
@@ -57,12 +58,16 @@ probe() { "$LOADGEN" --url "$URL" --connections 1 --window 1 --subscribers 0 --e
 machine_line
 echo "relay: $RELAY"
 
-# 1. The 1x1 probe with no other load, then with S subscribers at FAN_RATE events/s.
+# 1. The 1x1 probe with no other load, then while another publisher sends FAN_RATE events/s to
+# S subscribers. S = 0 is the same load without subscribers: what the probe's OKs pay for
+# sharing the writer (and its syncs) with another publisher, before any fan-out.
 start_relay
 P=$(probe)
-echo "probe alone: OK p50 $(field "$P" ack_ms p50) ms, p99 $(field "$P" ack_ms p99) ms"
+ALONE=$(field "$P" ack_ms p99)
+echo "probe alone: OK p50 $(field "$P" ack_ms p50) ms, p99 $ALONE ms"
 stop_relay
-for S in 100 1000; do
+declare -A P99
+for S in 0 100 1000; do
   start_relay
   "$LOADGEN" --url "$URL" --connections 1 --rate "$FAN_RATE" --events $((FAN_RATE * FAN_SECONDS)) \
     --subscribers "$S" --json >"$WORK/fan.json" 2>"$WORK/fan.err" &
@@ -76,12 +81,20 @@ for S in 100 1000; do
   wait "$FAN"
   T1=$(ticks)
   F=$(cat "$WORK/fan.json")
-  echo "probe with $S subscribers at $FAN_RATE ev/s: OK p50 $(field "$P" ack_ms p50) ms, p99 $(field "$P" ack_ms p99) ms;" \
-    "fan-out first delivery p99 $(field "$F" first_delivery_ms p99) ms, all delivered p99" \
-    "$(field "$F" all_delivered_ms p99) ms, undelivered $(field "$F" undelivered), deliveries $(field "$F" deliveries);" \
-    "relay CPU $(us_per $((T1 - T0)) "$(field "$F" deliveries)") us per delivery (probe included)"
+  P99[$S]=$(field "$P" ack_ms p99)
+  LINE="probe with $S subscribers at $FAN_RATE ev/s: OK p50 $(field "$P" ack_ms p50) ms, p99 ${P99[$S]} ms"
+  if ((S > 0)); then
+    LINE+="; fan-out first delivery p99 $(field "$F" first_delivery_ms p99) ms, all delivered p99"
+    LINE+=" $(field "$F" all_delivered_ms p99) ms, undelivered $(field "$F" undelivered), deliveries"
+    LINE+=" $(field "$F" deliveries); relay CPU $(us_per $((T1 - T0)) "$(field "$F" deliveries)") us"
+    LINE+=" per delivery (probe included)"
+  fi
+  echo "$LINE"
   stop_relay
 done
+python3 -c "import sys; a, z, k = map(float, sys.argv[1:]); print(f'OK p99 with 1000 subscribers: {k / a:.2f}x the probe alone, {k / z:.2f}x with 0 subscribers')" \
+  "$ALONE" "${P99[0]}" "${P99[1000]}"
+[[ ${PROBE_ONLY:-0} == 1 ]] && exit 0
 
 # 2. Maximum delivered frames/s: closed loop publishers, 1,000 subscribers.
 start_relay
