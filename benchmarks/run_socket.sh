@@ -42,6 +42,32 @@ thread_ticks() {
     echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"
   done | awk '{a[$1] += $2} END {for (k in a) print k "=" a[k]}' | sort
 }
+# Mean events per group commit so far, from the relay's /metrics.
+commit_size() {
+  python3 - "http://127.0.0.1:$PORT/metrics" <<'PY'
+import sys, urllib.request
+m = dict(l.split()[:2] for l in urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().splitlines()
+         if l and not l.startswith("#"))
+b = float(m.get("relaycore_write_batches_total", 0))
+print(f"{float(m.get('relaycore_write_batch_events_total', 0)) / b:.1f}" if b else "n/a")
+PY
+}
+# Context switches (voluntary + involuntary: sleeps and preemptions) by thread name.
+thread_switches() {
+  for t in /proc/"$RELAY_PID"/task/*; do
+    echo "$(cat "$t/comm") $(awk '/^(non)?voluntary_ctxt_switches/{n += $2} END {print n}' "$t/status")"
+  done | awk '{a[$1] += $2} END {for (k in a) print k "=" a[k]}' | sort
+}
+# switch_split BEFORE AFTER N: context switches per unit (N units) by thread name.
+switch_split() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import sys
+def parse(text): return {k: int(v) for k, v in (l.split("=") for l in text.split())}
+a, b, n = parse(sys.argv[1]), parse(sys.argv[2]), float(sys.argv[3])
+parts = [(k, (b[k] - a.get(k, 0)) / n) for k in b]
+print(", ".join(f"{k} {v:.2f}" for k, v in sorted(parts, key=lambda p: -p[1]) if v >= 0.01))
+PY
+}
 # thread_split BEFORE AFTER N: microseconds of CPU per unit (N units) by thread name.
 thread_split() {
   python3 - "$1" "$2" "$3" "$TCK" <<'PY'
@@ -111,13 +137,16 @@ for load in "--rate 4000" "--window 64"; do
   start_relay
   T0=$(ticks)
   S0=$(thread_ticks)
+  C0=$(thread_switches)
   # shellcheck disable=SC2086
   R=$("$LOADGEN" --url "$URL" --connections 8 $load --events "$OPEN_EVENTS" --subscribers 0 --json 2>/dev/null)
   T1=$(ticks)
   S1=$(thread_ticks)
+  C1=$(thread_switches)
   echo "8 connections $load: $(field "$R" events_per_s) events/s, OK p50 $(field "$R" ack_ms p50)" \
     "p99 $(field "$R" ack_ms p99) ms; relay CPU $(us_per $((T1 - T0)) "$(field "$R" ok)") us per event" \
-    "(by thread: $(thread_split "$S0" "$S1" "$(field "$R" ok)"))"
+    "(by thread: $(thread_split "$S0" "$S1" "$(field "$R" ok)")); context switches per event:" \
+    "$(switch_split "$C0" "$C1" "$(field "$R" ok)"); $(commit_size) events per commit"
   stop_relay
 done
 

@@ -8,9 +8,8 @@
 // never block the writer, one after another while commits keep coming. The WAL can only start
 // over once everything in it has been copied; when a pass leaves little behind, the writer
 // copies that rest itself right after its next commit, which takes a few hundred pages rather
-// than the whole WAL (4 to 11 ms at 4,000 events/s; benchmarks/README.md, "Socket"). Should
-// the thread fall behind, the writer takes over at twice the threshold, as SQLite's own
-// checkpoint would.
+// than the whole WAL. Should the thread fall behind, the writer takes over at twice the
+// threshold, as SQLite's own checkpoint would.
 #pragma once
 
 #include <sqlite3.h>
