@@ -51,6 +51,10 @@ class ServerContext {
   const ServerOptions options;
   const std::shared_ptr<Handler> handler;
   ServerCounters counters;
+  // Shared by all I/O threads, so that any free thread serves any connection: a connection
+  // flooding its thread with frames does not hold up the others. One context per thread would
+  // save some cross-thread wake-ups at moderate load, but then the connections that share a
+  // thread with a flood wait behind it.
   asio::io_context io;
   MessagePool messages;
   Deflate deflate;
