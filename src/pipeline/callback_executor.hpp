@@ -8,11 +8,13 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "util/log.hpp"
 
@@ -27,7 +29,8 @@ class CallbackExecutor {
   CallbackExecutor& operator=(const CallbackExecutor&) = delete;
 
   // Runs `task` on the callback thread, after the tasks posted before it. Returns false (and
-  // drops the task) once stop() has begun.
+  // drops the task) once stop() has begun. Within a CallbackBatch on the calling thread, the
+  // callback thread is woken once, as the batch ends, rather than for each task.
   bool post(std::function<void()> task);
 
   // Runs what is queued, then joins the thread. Safe to call twice. Called on the callback
@@ -37,6 +40,10 @@ class CallbackExecutor {
   // True on the callback thread.
   bool on_callback_thread() const noexcept;
 
+  // How many times the callback thread has gone to sleep for want of work; each sleep but the
+  // last ended in a wake-up, which CallbackBatch saves.
+  std::uint64_t sleeps() const;
+
  private:
   // Shared with the thread, which may outlive the executor (see stop()).
   struct State {
@@ -44,12 +51,27 @@ class CallbackExecutor {
     std::condition_variable cv;
     std::deque<std::function<void()>> tasks;
     bool stopping = false;
+    std::uint64_t sleeps = 0;
     Log log;
   };
   static void run(const std::shared_ptr<State>& state);
+  friend class CallbackBatch;
 
   std::shared_ptr<State> state_ = std::make_shared<State>();
   std::thread thread_;
+};
+
+// While one lives on a thread, CallbackExecutor::post() there queues its task without waking the
+// callback thread, and the outermost batch wakes each executor posted to once as it ends. A stage
+// that completes many host callbacks at once (the OKs of a commit, a dispatch batch) so wakes the
+// callback thread once per batch, not once per callback, each wake-up being a system call and a
+// context switch. Tasks posted from other threads are not held back.
+class CallbackBatch {
+ public:
+  CallbackBatch();
+  ~CallbackBatch();
+  CallbackBatch(const CallbackBatch&) = delete;
+  CallbackBatch& operator=(const CallbackBatch&) = delete;
 };
 
 }  // namespace relaycore::pipeline

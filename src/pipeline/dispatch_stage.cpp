@@ -2,6 +2,7 @@
 // that a subscription's live events arrive in the order they were committed.
 #include "pipeline/stages.hpp"
 
+#include "pipeline/callback_executor.hpp"
 #include "pipeline/outbox.hpp"
 #include "util/cpu_yield.hpp"
 
@@ -36,8 +37,10 @@ bool DispatchStage::has_audience() const {
 
 void DispatchStage::process(DispatchJob& job) {
   const Deps& d = deps_;
-  // Each connection gets the batch's frames for it in one flush.
+  // Each connection gets the batch's frames for it in one flush, and the callback thread one
+  // wake-up for the in-process subscribers' deliveries.
   FlushScope scope;
+  CallbackBatch callbacks;
   CpuYield yield(kYieldAfter);
   std::vector<std::shared_ptr<Subscription>> subs;
   for (std::size_t i = 0; i < job.events.size(); ++i) {

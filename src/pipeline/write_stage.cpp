@@ -8,6 +8,7 @@
 
 #include "pipeline/stages.hpp"
 
+#include "pipeline/callback_executor.hpp"
 #include "pipeline/outbox.hpp"
 
 namespace relaycore::pipeline {
@@ -314,8 +315,10 @@ void WriteStage::process(std::span<WriteJob> jobs) {
       (!dispatch.events.empty() || !dispatch.removed.empty()) && dispatcher_.has_audience();
   if (inline_dispatch && work) dispatcher_.process(dispatch);
   {
-    // A connection with several events in this commit gets their OKs in one write.
+    // A connection with several events in this commit gets their OKs in one write, and
+    // submit_async's completions wake the callback thread once.
     FlushScope scope;
+    CallbackBatch callbacks;
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       acknowledge(d.stats, d.log, jobs[i].ack, jobs[i].received, std::move(oks[i]));
     }
