@@ -17,15 +17,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Waits until everything posted so far has run and the thread is asleep again for want of work
-// (it counts a sleep under its lock just before it waits, so once the count is read the thread
-// is waiting). Returns the count.
+// Waits until everything posted so far has run and the thread is asleep again for want of work.
+// The thread counts a sleep under its lock just before it waits, so a count above the one the
+// last task saw means it is waiting. Returns the count.
 std::uint64_t drain(CallbackExecutor& executor) {
-  const std::uint64_t before = executor.sleeps();
   std::atomic<bool> done{false};
-  REQUIRE(executor.post([&] { done = true; }));
+  std::atomic<std::uint64_t> seen{0};
+  REQUIRE(executor.post([&] {
+    seen = executor.sleeps();
+    done = true;
+  }));
   REQUIRE(relaycore::test::poll_until([&] { return done.load(); }, 10s));
-  REQUIRE(relaycore::test::poll_until([&] { return executor.sleeps() > before; }, 10s));
+  REQUIRE(relaycore::test::poll_until([&] { return executor.sleeps() > seen.load(); }, 10s));
   return executor.sleeps();
 }
 
