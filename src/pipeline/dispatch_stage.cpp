@@ -2,7 +2,6 @@
 // that a subscription's live events arrive in the order they were committed.
 #include "pipeline/stages.hpp"
 
-#include "pipeline/callback_executor.hpp"
 #include "pipeline/outbox.hpp"
 #include "util/cpu_yield.hpp"
 
@@ -40,7 +39,6 @@ void DispatchStage::process(DispatchJob& job) {
   // Each connection gets the batch's frames for it in one flush, and the callback thread one
   // wake-up for the in-process subscribers' deliveries.
   FlushScope scope;
-  CallbackBatch callbacks;
   CpuYield yield(kYieldAfter);
   std::vector<std::shared_ptr<Subscription>> subs;
   for (std::size_t i = 0; i < job.events.size(); ++i) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/callback_executor.hpp"
 #include "relaycore/connection.hpp"
 #include "util/log.hpp"
 
@@ -93,13 +94,19 @@ class Outbox : public std::enable_shared_from_this<Outbox> {
 // While one lives on a thread, Outbox::flush() there only notes its outbox, and the outermost
 // scope flushes each noted outbox once as it ends. A stage that sends many frames at once (the
 // OKs of a commit, the fan-out of a dispatch batch) so hands each connection all of its frames
-// together, which a transport writes with one system call. Create with no relaycore lock held.
+// together, which a transport writes with one system call. The scope is also a CallbackBatch,
+// which ends after the flushes: host callbacks posted meanwhile, the in-process connections'
+// flushes among them, wake the callback thread once. Create with no relaycore lock held.
 class FlushScope {
  public:
   FlushScope();
   ~FlushScope();
   FlushScope(const FlushScope&) = delete;
   FlushScope& operator=(const FlushScope&) = delete;
+
+ private:
+  // Destroyed after the destructor's flushes have run.
+  CallbackBatch callbacks_;
 };
 
 }  // namespace relaycore::pipeline

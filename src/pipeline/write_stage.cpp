@@ -8,7 +8,6 @@
 
 #include "pipeline/stages.hpp"
 
-#include "pipeline/callback_executor.hpp"
 #include "pipeline/outbox.hpp"
 
 namespace relaycore::pipeline {
@@ -318,7 +317,6 @@ void WriteStage::process(std::span<WriteJob> jobs) {
     // A connection with several events in this commit gets their OKs in one write, and
     // submit_async's completions wake the callback thread once.
     FlushScope scope;
-    CallbackBatch callbacks;
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       acknowledge(d.stats, d.log, jobs[i].ack, jobs[i].received, std::move(oks[i]));
     }

@@ -1,18 +1,25 @@
 // CallbackExecutor on its own: tasks run in order on the callback thread, and within a
-// CallbackBatch the thread is woken once, as the batch ends, not once per task.
+// CallbackBatch (or a FlushScope, which is one) the thread is woken once, as the batch ends, not
+// once per task.
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <memory>
 #include <mutex>
+#include <span>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "pipeline/callback_executor.hpp"
+#include "pipeline/outbox.hpp"
 #include "test_util.hpp"
 
 using relaycore::Log;
 using relaycore::pipeline::CallbackBatch;
 using relaycore::pipeline::CallbackExecutor;
+using relaycore::pipeline::FlushScope;
+using relaycore::pipeline::Outbox;
 using namespace std::chrono_literals;
 
 namespace {
@@ -83,4 +90,48 @@ TEST_CASE("callback executor: a batch on one thread does not hold back another t
   // The other thread's post wakes the executor, which runs both in order.
   REQUIRE(relaycore::test::poll_until([&] { return other.load(); }, 10s));
   CHECK(held.load());
+}
+
+namespace {
+
+// An in-process connection as CallbackConnection is one: each batch of frames it is handed is
+// posted to the callback thread. It then waits a while for that task to run, which it does only
+// if the post woke the thread.
+class PostingConnection : public relaycore::Connection {
+ public:
+  PostingConnection(CallbackExecutor& executor, std::atomic<int>& ran)
+      : executor_(executor), ran_(ran) {}
+  void send(relaycore::Frame frame) override { send_batch(std::span<relaycore::Frame>(&frame, 1)); }
+  void send_batch(std::span<relaycore::Frame>) override {
+    const int before = ran_.load();
+    REQUIRE(executor_.post([this] { ++ran_; }));
+    relaycore::test::poll_until([&] { return ran_.load() > before; }, 50ms);
+  }
+  void close(std::string_view) override {}
+  std::size_t queued_bytes() const override { return 0; }
+
+ private:
+  CallbackExecutor& executor_;
+  std::atomic<int>& ran_;
+};
+
+}  // namespace
+
+TEST_CASE("callback executor: a FlushScope's flushes to in-process connections wake it once") {
+  CallbackExecutor executor{Log()};
+  const std::uint64_t asleep = drain(executor);
+  std::atomic<int> ran{0};
+  std::vector<std::shared_ptr<Outbox>> outboxes;
+  for (int i = 0; i < 5; ++i) {
+    outboxes.push_back(std::make_shared<Outbox>(std::make_shared<PostingConnection>(executor, ran),
+                                                1 << 20, Log()));
+  }
+  {
+    FlushScope scope;
+    for (const auto& outbox : outboxes) outbox->send(relaycore::Frame("x"));
+  }
+  // The five flushes ran as the scope ended, before its callback batch did: one wake-up.
+  REQUIRE(relaycore::test::poll_until([&] { return ran.load() == 5; }, 10s));
+  REQUIRE(relaycore::test::poll_until([&] { return executor.sleeps() > asleep; }, 10s));
+  CHECK(executor.sleeps() == asleep + 1);
 }
