@@ -52,6 +52,15 @@ b = float(m.get("relaycore_write_batches_total", 0))
 print(f"{float(m.get('relaycore_write_batch_events_total', 0)) / b:.1f}" if b else "n/a")
 PY
 }
+# "acks-within-1ms total" from the relay's ack histogram (EVENT received to OK queued).
+acks_1ms() {
+  python3 - "http://127.0.0.1:$PORT/metrics" <<'PY'
+import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
+m = dict(l.rsplit(" ", 1) for l in text.splitlines() if l and not l.startswith("#"))
+print(m['relaycore_ack_latency_seconds_bucket{le="0.001000"}'], m["relaycore_ack_latency_seconds_count"])
+PY
+}
 # Context switches (voluntary + involuntary: sleeps and preemptions) by thread name.
 thread_switches() {
   for t in /proc/"$RELAY_PID"/task/*; do
@@ -103,12 +112,17 @@ for S in 0 100 1000; do
     kill -0 "$FAN" 2>/dev/null || { echo "the fan-out load failed:" >&2; cat "$WORK/fan.err" >&2; exit 1; }
     sleep 0.05
   done
+  A0=$(acks_1ms)
   P=$(probe)
+  A1=$(acks_1ms)
   wait "$FAN"
   T1=$(ticks)
   F=$(cat "$WORK/fan.json")
   P99[$S]=$(field "$P" ack_ms p99)
   LINE="probe with $S subscribers at $FAN_RATE ev/s: OK p50 $(field "$P" ack_ms p50) ms, p99 ${P99[$S]} ms"
+  # The relay's own view of the same OKs (and the other publisher's meanwhile).
+  LINE+=" ($(python3 -c "import sys; a, b, c, d = map(int, sys.argv[1:]); print(f'{100 * (c - a) / (d - b):.1f}')" \
+    $A0 $A1)% acked within 1 ms inside the relay)"
   if ((S > 0)); then
     LINE+="; fan-out first delivery p99 $(field "$F" first_delivery_ms p99) ms, all delivered p99"
     LINE+=" $(field "$F" all_delivered_ms p99) ms, undelivered $(field "$F" undelivered), deliveries"
