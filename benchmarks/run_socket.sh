@@ -12,7 +12,7 @@
 #
 # Knobs (environment): RELAY (the relay binary, to compare builds), PROBE_EVENTS (2000),
 # FAN_SECONDS (15), FAN_RATE (50), MAX_EVENTS (4000), OPEN_EVENTS (20000), COUNT=0 skips perf,
-# PROBE_ONLY=1 stops after the probe runs (part 1).
+# PROBE_ONLY=1 stops after the probe runs (part 1), CPU_ONLY=1 runs only the CPU loads (part 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/ci}
@@ -93,6 +93,7 @@ probe() { "$LOADGEN" --url "$URL" --connections 1 --window 1 --subscribers 0 --e
 machine_line
 echo "relay: $RELAY"
 
+if [[ ${CPU_ONLY:-0} != 1 ]]; then
 # 1. The 1x1 probe with no other load, then while another publisher sends FAN_RATE events/s to
 # S subscribers. S = 0 is the same load without subscribers: what the probe's OKs pay for
 # sharing the writer (and its syncs) with another publisher, before any fan-out.
@@ -145,6 +146,7 @@ echo "max fan-out, 1000 subscribers: $(field "$M" delivered_frames_per_s) frames
   "$(field "$M" events_per_s) events/s acked, undelivered $(field "$M" undelivered);" \
   "relay CPU $(us_per $((T1 - T0)) "$(field "$M" deliveries)") us per delivery"
 stop_relay
+fi
 
 # 3. CPU per ingested event: open loop 4,000 events/s, and closed loop 8 x 64.
 for load in "--rate 4000" "--window 64"; do
@@ -163,6 +165,7 @@ for load in "--rate 4000" "--window 64"; do
     "$(switch_split "$C0" "$C1" "$(field "$R" ok)"); $(commit_size) events per commit"
   stop_relay
 done
+[[ ${CPU_ONLY:-0} == 1 ]] && exit 0
 
 # 4. System calls and malloc() calls per delivery and per ingested event.
 if [[ $COUNT == 1 ]] && command -v perf >/dev/null; then
