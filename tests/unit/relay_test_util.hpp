@@ -370,4 +370,38 @@ struct SessionFixture {
   }
 };
 
+// The EVENT message that publishes `e`.
+inline std::string event_frame(const EventPtr& e) {
+  return "[\"EVENT\"," + std::string(e->json()) + "]";
+}
+
+// A relay over recording memory storage and a gated audit sink, and sessions on it.
+struct Harness {
+  std::shared_ptr<RecordingStorage> storage =
+      std::make_shared<RecordingStorage>(new_memory_storage());
+  std::shared_ptr<GatedAudit> audit = std::make_shared<GatedAudit>();
+  std::unique_ptr<Relay> relay;
+
+  explicit Harness(DispatchMode mode = DispatchMode::kDeferred,
+                   std::function<void(Options&)> tweak = nullptr) {
+    Options o;
+    o.storage = storage;
+    o.audit = audit;
+    o.dispatch = mode;
+    o.verify_threads = 2;
+    if (tweak) tweak(o);
+    relay = Relay::open(std::move(o)).value();
+  }
+
+  struct Client {
+    std::shared_ptr<RecordingConnection> conn = std::make_shared<RecordingConnection>();
+    std::shared_ptr<Session> session;
+  };
+  Client connect() {
+    Client c;
+    c.session = relay->open_session(c.conn, ClientInfo{});
+    return c;
+  }
+};
+
 }  // namespace relaycore::test

@@ -15,39 +15,11 @@
 
 using namespace relaycore;
 using namespace std::chrono_literals;
+using test::event_frame;
+using test::Harness;
 using test::now;
 
 namespace {
-
-struct Harness {
-  std::shared_ptr<test::RecordingStorage> storage =
-      std::make_shared<test::RecordingStorage>(new_memory_storage());
-  std::shared_ptr<test::GatedAudit> audit = std::make_shared<test::GatedAudit>();
-  std::unique_ptr<Relay> relay;
-
-  explicit Harness(DispatchMode mode = DispatchMode::kDeferred,
-                   std::function<void(Options&)> tweak = nullptr) {
-    Options o;
-    o.storage = storage;
-    o.audit = audit;
-    o.dispatch = mode;
-    o.verify_threads = 2;
-    if (tweak) tweak(o);
-    relay = Relay::open(std::move(o)).value();
-  }
-
-  struct Client {
-    std::shared_ptr<test::RecordingConnection> conn = std::make_shared<test::RecordingConnection>();
-    std::shared_ptr<Session> session;
-  };
-  Client connect() {
-    Client c;
-    c.session = relay->open_session(c.conn, ClientInfo{});
-    return c;
-  }
-};
-
-std::string event_frame(const EventPtr& e) { return "[\"EVENT\"," + std::string(e->json()) + "]"; }
 
 // How many failures one throttled log line stands for: itself and the N before it for
 // "(N similar lines suppressed before this one)", N for shutdown's "(the last of N similar

@@ -36,7 +36,7 @@ struct LimitedRelay {
   }
 };
 
-std::string event_frame(const EventPtr& e) { return "[\"EVENT\"," + std::string(e->json()) + "]"; }
+using test::event_frame;
 
 }  // namespace
 

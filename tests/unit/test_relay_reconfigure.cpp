@@ -22,7 +22,7 @@ class RefuseAll final : public EventPolicy {
   }
 };
 
-std::string event_frame(const EventPtr& e) { return "[\"EVENT\"," + std::string(e->json()) + "]"; }
+using test::event_frame;
 
 }  // namespace
 

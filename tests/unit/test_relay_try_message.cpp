@@ -17,7 +17,7 @@ using test::now;
 
 namespace {
 
-std::string event_frame(const EventPtr& e) { return "[\"EVENT\"," + std::string(e->json()) + "]"; }
+using test::event_frame;
 
 // The frames that start with `prefix`.
 std::size_t count(const test::RecordingConnection& conn, std::string_view prefix) {
