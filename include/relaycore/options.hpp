@@ -104,6 +104,13 @@ struct Options {
   std::size_t write_queue_capacity = 8192;
   // Most events in one group commit. Default: 1024.
   std::size_t max_write_batch = 1024;
+  // How long the writer holds a group commit open for more events, in microseconds, while other
+  // clients are writing at the same time (the last commit held more than one event). Every
+  // commit costs a sync and a set of index pages whatever it holds, so fewer, larger commits
+  // cost less CPU and fewer disk writes per event at moderate load, and those OKs come up to
+  // the delay later. A client that waits for each OK before sending the next is not held.
+  // Durability is unchanged: an OK still follows its commit. Default: 0 (commit at once).
+  std::uint32_t commit_delay_micros = 0;
   // Committed events waiting for fan-out (deferred dispatch) before the writer waits for it.
   // Bounds how far fan-out may lag behind the OKs, and the memory those events hold.
   // Default: 16384.

@@ -115,6 +115,20 @@ class BoundedQueue {
     return take(lock, out, max);
   }
 
+  // Moves queued items into `out`, after what it holds, until it holds `max`; never waits.
+  void take_more(std::vector<T>& out, std::size_t max) {
+    std::unique_lock lock(mu_);
+    take(lock, out, max);
+  }
+
+  // Waits until the queue is closed or `timeout` has passed, whichever is first, without waking
+  // for pushes; true when closed.
+  template <typename Duration>
+  bool wait_closed_for(Duration timeout) {
+    std::unique_lock lock(mu_);
+    return closed_cv_.wait_for(lock, timeout, [&] { return closed_; });
+  }
+
   // pop_batch() of one item.
   bool pop(T& out) {
     std::unique_lock lock(mu_);
@@ -137,6 +151,7 @@ class BoundedQueue {
     }
     not_full_.notify_all();
     not_empty_.notify_all();
+    closed_cv_.notify_all();
   }
 
   // What the queued items weigh: their number, for a queue of items that weigh one. In the
@@ -170,6 +185,7 @@ class BoundedQueue {
   mutable std::mutex mu_;
   std::condition_variable not_full_;
   std::condition_variable not_empty_;
+  std::condition_variable closed_cv_;  // only close() notifies it
   std::deque<T> items_;
   std::size_t load_ = 0;  // what items_ weigh
   std::size_t producers_waiting_ = 0;

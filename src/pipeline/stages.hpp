@@ -95,6 +95,8 @@ class WriteStage {
   void run();
   // Commits event jobs in group batches and erase jobs on their own, in queue order.
   void run_jobs(std::vector<WriteJob>& jobs);
+  // With a commit delay, holds a batch open for more jobs when other clients are writing too.
+  void hold_open(std::vector<WriteJob>& jobs);
   void process(std::span<WriteJob> jobs);
   void purge_expired();
   void erase(EraseJob& job);
@@ -112,6 +114,9 @@ class WriteStage {
   Retention retention_;
   // The last upkeep step found work: the next one runs as soon as nothing is queued.
   bool maintenance_pending_ = false;
+  // Jobs in the last batch taken: more than one means other clients are writing at the same
+  // time, which is when a commit delay gathers more.
+  std::size_t last_taken_ = 0;
   // process()'s working vectors, kept between batches so that a steady stream of commits
   // allocates none of them again.
   std::vector<EventPtr> to_store_;

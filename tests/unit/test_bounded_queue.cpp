@@ -216,6 +216,39 @@ TEST_CASE("BoundedQueue pop_batch takes up to max items in order into a cleared 
   CHECK(q.size() == 0);
 }
 
+// Broken by a take_more that clears what the caller holds, takes past max or waits when the
+// queue is empty.
+TEST_CASE("BoundedQueue take_more appends up to max items without waiting", "[pipeline][queue]") {
+  BoundedQueue<int> q(10);
+  std::vector<int> out = {7};
+  q.take_more(out, 4);  // nothing queued: returns at once, out untouched
+  CHECK(out == std::vector<int>{7});
+  for (int i = 0; i < 5; ++i) {
+    int v = i;
+    REQUIRE(q.push(v));
+  }
+  q.take_more(out, 4);
+  CHECK(out == std::vector<int>{7, 0, 1, 2});
+  q.take_more(out, 10);
+  CHECK(out == std::vector<int>{7, 0, 1, 2, 3, 4});
+  CHECK(q.size() == 0);
+}
+
+// Broken by a wait_closed_for that close() does not wake (the writer's commit delay would then
+// hold a closing relay for the whole delay) or that reports an open queue closed.
+TEST_CASE("BoundedQueue wait_closed_for ends at close", "[pipeline][queue]") {
+  BoundedQueue<int> q(4);
+  CHECK_FALSE(q.wait_closed_for(1ms));
+  int v = 1;
+  REQUIRE(q.push(v));
+  CHECK_FALSE(q.wait_closed_for(1ms));
+  const auto start = std::chrono::steady_clock::now();
+  std::thread closer([&] { q.close(); });
+  CHECK(q.wait_closed_for(60s));
+  closer.join();
+  CHECK(std::chrono::steady_clock::now() - start < 30s);
+}
+
 // Broken by a pop_batch that returns empty-handed, or a pop_batch_for that is not woken by a
 // push (it would sleep out its whole timeout) or that does not give up when nothing comes.
 TEST_CASE("BoundedQueue pop_batch waits for an item, and pop_batch_for gives up empty",

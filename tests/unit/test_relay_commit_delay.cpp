@@ -1,0 +1,84 @@
+// Options::commit_delay_micros: a group commit held open for more events while other clients
+// write, and never for a client that waits for each OK.
+#include <catch2/catch.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "relay_test_util.hpp"
+#include "relaycore/relay.hpp"
+#include "test_util.hpp"
+
+using namespace relaycore;
+using namespace std::chrono_literals;
+using test::event_frame;
+using test::Harness;
+using test::now;
+
+namespace {
+
+std::vector<EventPtr> notes(const std::string& label, int n) {
+  std::vector<EventPtr> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(test::signed_event(test::alice(), 1, now(), label + std::to_string(i)));
+  }
+  return out;
+}
+
+std::uint64_t commits(const Harness& h) { return h.relay->stats().write_batches; }
+
+// The start of the accepting OK for `e`.
+std::string accepted(const EventPtr& e) {
+  return "[\"OK\",\"" + std::string(e->id_hex()) + "\",true";
+}
+
+}  // namespace
+
+// Broken by a writer that commits at once whatever the delay: the event sent first is alone in
+// the queue for 100 ms, so it would be a commit of its own.
+TEST_CASE("A commit delay gathers concurrent clients' events into one commit",
+          "[relay][commit-delay]") {
+  Harness h(DispatchMode::kDeferred, [](Options& o) { o.commit_delay_micros = 3'000'000; });
+  auto first = h.connect();
+  auto second = h.connect();
+
+  // Other clients write at once: the writer is held at the audit of a first commit while two
+  // more events queue, so that its next commit holds two.
+  const std::vector<EventPtr> warm = notes("warm ", 3);
+  h.audit->set_open(false);
+  first.session->on_message(event_frame(warm[0]));
+  REQUIRE(h.audit->wait_blocked());
+  first.session->on_message(event_frame(warm[1]));
+  second.session->on_message(event_frame(warm[2]));
+  h.audit->set_open(true);
+  REQUIRE(first.conn->wait_count("[\"OK\"", 2, 10s));
+  REQUIRE(second.conn->wait_count("[\"OK\"", 1, 10s));
+  const std::uint64_t before = commits(h);
+
+  const std::vector<EventPtr> events = notes("gathered ", 5);
+  first.session->on_message(event_frame(events[0]));
+  std::this_thread::sleep_for(100ms);
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    second.session->on_message(event_frame(events[i]));
+  }
+  REQUIRE(first.conn->wait_count("[\"OK\"", 3, 10s));
+  REQUIRE(second.conn->wait_count("[\"OK\"", 5, 10s));
+  CHECK(commits(h) == before + 1);
+  CHECK(first.conn->count(accepted(events[0])) == 1);
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    CHECK(second.conn->count(accepted(events[i])) == 1);
+  }
+}
+
+// Broken by a delay applied to every commit: each OK would come a minute late, past the wait.
+TEST_CASE("A client that waits for each OK is not held by the commit delay",
+          "[relay][commit-delay]") {
+  Harness h(DispatchMode::kDeferred, [](Options& o) { o.commit_delay_micros = 60'000'000; });
+  auto client = h.connect();
+  const std::vector<EventPtr> events = notes("lone ", 3);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    client.session->on_message(event_frame(events[i]));
+    REQUIRE(client.conn->wait_count("[\"OK\"", i + 1, 10s));
+  }
+  CHECK(commits(h) == events.size());
+}
