@@ -183,6 +183,9 @@ std::vector<Setting> build_settings() {
          }
          return "";
        }},
+      {{"", "commit-delay-us", ValueKind::kNumber, true, false},
+       number<std::uint32_t>(
+           [](Config& c) -> std::uint32_t& { return c.options.commit_delay_micros; }, 0, 100000)},
       {{"", "postgres", ValueKind::kText, true, false},
        [](Config& c, std::string_view v) -> std::string {
          c.postgres = std::string(v);
