@@ -10,7 +10,8 @@
 #   benchmarks/run_socket.sh [BUILD_DIR]     (default build/ci; needs relaycore-relay and
 #                                             relaycore-loadgen)
 #
-# Knobs (environment): RELAY (the relay binary, to compare builds), PROBE_EVENTS (2000),
+# Knobs (environment): RELAY (the relay binary, to compare builds), RELAY_FLAGS (its flags, e.g.
+# "--commit-delay-us 700"), PROBE_EVENTS (2000),
 # FAN_SECONDS (15), FAN_RATE (50), MAX_EVENTS (4000), OPEN_EVENTS (20000), COUNT=0 skips perf,
 # PROBE_ONLY=1 stops after the probe runs (part 1), CPU_ONLY=1 runs only the CPU loads (part 3).
 set -euo pipefail
@@ -28,6 +29,7 @@ MAX_EVENTS=${MAX_EVENTS:-4000}
 OPEN_EVENTS=${OPEN_EVENTS:-20000}
 COUNT=${COUNT:-1}
 TCK=$(getconf CLK_TCK)
+read -r -a FLAGS <<<"${RELAY_FLAGS:-}"
 
 WORK=$(mktemp -d /tmp/relaycore-run-socket.XXXXXX)
 source benchmarks/lib/relay.sh
@@ -97,14 +99,14 @@ if [[ ${CPU_ONLY:-0} != 1 ]]; then
 # 1. The 1x1 probe with no other load, then while another publisher sends FAN_RATE events/s to
 # S subscribers. S = 0 is the same load without subscribers: what the probe's OKs pay for
 # sharing the writer (and its syncs) with another publisher, before any fan-out.
-start_relay
+start_relay "${FLAGS[@]}"
 P=$(probe)
 ALONE=$(field "$P" ack_ms p99)
 echo "probe alone: OK p50 $(field "$P" ack_ms p50) ms, p99 $ALONE ms"
 stop_relay
 declare -A P99
 for S in 0 100 1000; do
-  start_relay
+  start_relay "${FLAGS[@]}"
   "$LOADGEN" --url "$URL" --connections 1 --rate "$FAN_RATE" --events $((FAN_RATE * FAN_SECONDS)) \
     --subscribers "$S" --json >"$WORK/fan.json" 2>"$WORK/fan.err" &
   FAN=$!
@@ -138,7 +140,7 @@ python3 -c "import sys; a, z, k = map(float, sys.argv[1:]); print(f'OK p99 with 
 [[ ${PROBE_ONLY:-0} == 1 ]] && exit 0
 
 # 2. Maximum delivered frames/s: closed loop publishers, 1,000 subscribers.
-start_relay
+start_relay "${FLAGS[@]}"
 T0=$(ticks)
 M=$("$LOADGEN" --url "$URL" --connections 4 --window 16 --events "$MAX_EVENTS" --subscribers 1000 --json 2>/dev/null)
 T1=$(ticks)
@@ -150,7 +152,7 @@ fi
 
 # 3. CPU per ingested event: open loop 4,000 events/s, and closed loop 8 x 64.
 for load in "--rate 4000" "--window 64"; do
-  start_relay
+  start_relay "${FLAGS[@]}"
   T0=$(ticks)
   S0=$(thread_ticks)
   C0=$(thread_switches)
@@ -171,7 +173,7 @@ done
 if [[ $COUNT == 1 ]] && command -v perf >/dev/null; then
   perf probe -q -x "$(ldd "$RELAY" | awk '/libc.so/{print $3}')" --add malloc 2>/dev/null || true
   count() {  # count LOADGEN-ARGS...: prints "syscalls mallocs ok deliveries"
-    start_relay
+    start_relay "${FLAGS[@]}"
     perf stat -x, -e raw_syscalls:sys_enter,probe_libc:malloc -p "$RELAY_PID" -o "$WORK/perf.csv" &
     local perf_pid=$!
     sleep 0.5
