@@ -17,7 +17,7 @@ SqliteCheckpointer::SqliteCheckpointer(std::unique_ptr<SqliteConnection> conn, s
     : conn_(std::move(conn)),
       db_fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)),
       writer_(writer),
-      threshold_(static_cast<int>(threshold_frames == 0 ? 1 : threshold_frames)),
+      threshold_(checkpoint_threshold(threshold_frames)),
       log_(std::move(log)) {
   sqlite3_wal_hook(writer_, &SqliteCheckpointer::on_commit, this);
   thread_ = std::thread([this] { run(); });

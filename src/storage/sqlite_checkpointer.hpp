@@ -27,6 +27,14 @@
 
 namespace relaycore::storage {
 
+// SqliteOptions::checkpoint_frames as the WAL length SQLite and the checkpointer compare with:
+// at least 1, and at most 2^30 (4 TiB of 4 KiB pages), so that the int SQLite takes, and twice
+// it, cannot overflow.
+inline int checkpoint_threshold(std::uint32_t frames) {
+  constexpr std::uint32_t kMost = std::uint32_t{1} << 30;
+  return static_cast<int>(frames == 0 ? 1 : frames > kMost ? kMost : frames);
+}
+
 class SqliteCheckpointer {
  public:
   // `conn` is a read-write connection of its own to the writer's database; `writer` is the

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "relaycore/hex.hpp"
+#include "storage/sqlite_checkpointer.hpp"
 #include "storage/sqlite_search.hpp"
 #include "storage/sqlite_wal_buffer.hpp"
 #include "storage/storage_util.hpp"
@@ -274,8 +275,8 @@ Status configure_connection(SqliteConnection& conn, const SqliteOptions& options
   if (*mode != "wal") return Status::error("storage: the database cannot use WAL mode");
   // SqliteCheckpointer takes this over; should it not start, SQLite checkpoints on the writer's
   // thread at the same length.
-  const std::string checkpoint =
-      fmt::format("PRAGMA wal_autocheckpoint = {}", options.checkpoint_frames);
+  const std::string checkpoint = fmt::format("PRAGMA wal_autocheckpoint = {}",
+                                             checkpoint_threshold(options.checkpoint_frames));
   return conn.exec(checkpoint.c_str(), "cannot set the checkpoint interval");
 }
 

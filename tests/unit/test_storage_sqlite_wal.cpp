@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <climits>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -132,6 +133,24 @@ TEST_CASE("sqlite: the WAL is copied back and starts over while commits keep com
   RawDb db(path);
   CHECK(db.text("PRAGMA integrity_check") == "ok");
   CHECK(db.text("SELECT COUNT(*) FROM events") == std::to_string(kCommits * 4));
+}
+
+// Broken by a threshold taken as a negative int (any value past 2^31 was, and the WAL was then
+// copied back after every commit) or by one that overflows when doubled.
+TEST_CASE("sqlite: the largest checkpoint_frames keeps every commit in the WAL",
+          "[storage][sqlite][wal]") {
+  TempDir dir;
+  const std::string path = dir.file("events.db");
+  SqliteOptions options;
+  options.checkpoint_frames = UINT32_MAX;
+  auto s = open_at(path, options);
+  std::uintmax_t last = 0;
+  for (int i = 0; i < 20; ++i) {
+    conformance::write(*s, batch_of(4, 600, 1000 + 4 * i));
+    const std::uintmax_t wal = std::filesystem::file_size(path + "-wal");
+    CHECK(wal > last);  // grown by this commit, never started over
+    last = wal;
+  }
 }
 
 }  // namespace relaycore
