@@ -1,6 +1,7 @@
 // Options::commit_delay_micros: a group commit held open for more events while other clients
 // write, and never for a client that waits for each OK.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,16 @@ std::vector<EventPtr> notes(const std::string& label, int n) {
 
 std::uint64_t commits(const Harness& h) { return h.relay->stats().write_batches; }
 
+// Waits until `n` verified events wait for the writer; false after 10 s.
+bool wait_write_queue(const Harness& h, std::uint64_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (h.relay->stats().write_queue < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
 // The start of the accepting OK for `e`.
 std::string accepted(const EventPtr& e) {
   return "[\"OK\",\"" + std::string(e->id_hex()) + "\",true";
@@ -50,6 +61,7 @@ TEST_CASE("A commit delay gathers concurrent clients' events into one commit",
   REQUIRE(h.audit->wait_blocked());
   first.session->on_message(event_frame(warm[1]));
   second.session->on_message(event_frame(warm[2]));
+  REQUIRE(wait_write_queue(h, 2));
   h.audit->set_open(true);
   REQUIRE(first.conn->wait_count("[\"OK\"", 2, 10s));
   REQUIRE(second.conn->wait_count("[\"OK\"", 1, 10s));
