@@ -18,10 +18,11 @@
 namespace relaycore::storage {
 namespace {
 
-// Version 6, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
+// Version 7, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
 // Version 1 kept tag values as text; it was never deployed, so it is refused rather than
 // migrated. Versions 2, 3 and 4 are migrated (kMigrateFrom2, then kDropSearchFrom4 for 4, then
-// build_search_index), and 2 to 5 gain stored_bytes (kCreateStoredBytes).
+// build_search_index), 2 to 5 gain stored_bytes (kCreateStoredBytes), and 2 to 6 lose tags_seq
+// (kDropTagsSeq).
 //
 // events.seq is the commit sequence: AUTOINCREMENT keeps it monotonic and never reuses a value,
 // even after the newest rows are deleted (sqlite_sequence remembers the high-water mark).
@@ -62,11 +63,13 @@ CREATE INDEX events_created_id ON events (created_at DESC, id);
 // tags holds the first value of each single-letter tag (NIP-01 indexes only those), keyed in
 // the NIP-01 result order under the value, with the event's created_at and id, so that a tag
 // lookup comes out in that order from the key alone and stops at the limit. seq joins a row to
-// its event (and tags_seq finds an event's rows to delete them). A value that is 64 lowercase
-// hex digits (event ids and pubkeys, nearly every e/p tag) is stored as its 32 bytes
-// (tag_key()), which halves that index; other values stay text. Filters bind such values as
-// blobs too (bind_params). seq is declared after the key: SQLite 3.40's integrity_check reports
-// false NULLs in a NOT NULL column placed before the key columns of a WITHOUT ROWID table.
+// its event. A value that is 64 lowercase hex digits (event ids and pubkeys, nearly every e/p
+// tag) is stored as its 32 bytes (tag_key()), which halves that index; other values stay text.
+// Filters bind such values as blobs too (bind_params). seq is declared after the key: SQLite
+// 3.40's integrity_check reports false NULLs in a NOT NULL column placed before the key columns
+// of a WITHOUT ROWID table. There is no index by seq: removing an event deletes its rows by the
+// keys its own tags give (sqlite_write.cpp), and such an index cost every stored tag a B-tree
+// insert and the writer about half a WAL page per event at a few events per commit.
 constexpr const char* kCreateTags = R"sql(
 CREATE TABLE tags (
   name TEXT NOT NULL,
@@ -76,7 +79,6 @@ CREATE TABLE tags (
   seq INTEGER NOT NULL,
   PRIMARY KEY (name, value, created_at DESC, id)
 ) WITHOUT ROWID;
-CREATE INDEX tags_seq ON tags (seq);
 )sql";
 
 // deleted_ids and deleted_addresses are NIP-09 tombstones: they outlive the events they name,
@@ -172,9 +174,12 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
   ('events', 'events_created_id', '1000000 2 1'),
   ('events', 'events_slot', '1000000 200 40 1'),
   ('events', 'events_expiration', '1000 2'),
-  ('tags', 'tags', '5000000 500000 20 20 1'),
-  ('tags', 'tags_seq', '5000000 5');
+  ('tags', 'tags', '5000000 500000 20 20 1');
 )sql";
+
+// Versions 3 to 6 to 7: the index of tags by seq goes (see kCreateTags). Version 2's is dropped
+// with its tags table (kMigrateFrom2).
+constexpr const char* kDropTagsSeq = "DROP INDEX IF EXISTS tags_seq;";
 
 // Version 4 to 5: version 4's search index kept word positions and counts and was written by
 // triggers; both go, and the index is built again in the version 5 form.
@@ -184,7 +189,7 @@ DROP TRIGGER IF EXISTS events_search_delete;
 DROP TABLE events_search;
 )sql";
 
-static_assert(kSchemaVersion == 6, "update kCreateSchema and add a migration");
+static_assert(kSchemaVersion == 7, "update kCreateSchema and add a migration");
 
 Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -289,11 +294,14 @@ Status ensure_schema(SqliteConnection& conn, Logger* log) {
   } else if (*version == "0") {
     status = run_steps(conn, kCreateSchema, "cannot create the schema");
     if (status) status = finish_schema(conn, "cannot create the schema");
-  } else if (*version == "2" || *version == "3" || *version == "4" || *version == "5") {
+  } else if (*version >= "2" && *version <= "6" && version->size() == 1) {
     if (*version == "2") status = run_steps(conn, kMigrateFrom2, "cannot migrate the schema");
     if (*version == "4") status = conn.exec(kDropSearchFrom4, "cannot migrate the schema");
-    if (status && *version != "5") status = build_search_index(conn, log);
-    if (status) status = conn.exec(kCreateStoredBytes, "cannot migrate the schema");
+    if (status && *version <= "4") status = build_search_index(conn, log);
+    if (status && *version <= "5") {
+      status = conn.exec(kCreateStoredBytes, "cannot migrate the schema");
+    }
+    if (status) status = conn.exec(kDropTagsSeq, "cannot migrate the schema");
     if (status) status = finish_schema(conn, "cannot migrate the schema");
   } else if (*version == "1") {
     // Never deployed (see kCreateSchema), so there is no migration to run.

@@ -19,9 +19,17 @@ constexpr std::string_view kAddressDeleted =
     "SELECT up_to FROM deleted_addresses WHERE kind = ?1 AND pubkey = ?2 AND d = ?3";
 constexpr std::string_view kVersions =
     "SELECT id, created_at, seq FROM events WHERE pubkey = ?1 AND kind = ?2 AND d_tag = ?3";
-constexpr std::string_view kRemoveTags =
-    "DELETE FROM tags WHERE seq = (SELECT seq FROM events WHERE id = ?1)";
-constexpr std::string_view kRemoveEvent = "DELETE FROM events WHERE id = ?1";
+// What removing an event needs of its row: its seq, its JSON (its tags, to find its tag rows,
+// and its size, for stored_bytes) and its content as json_extract reads it (for unindex()), NULL
+// for JSON that is not valid (json_extract would fail the statement).
+constexpr std::string_view kFindRemoved =
+    "SELECT seq, json, CASE WHEN json_valid(json) THEN json_extract(json, '$.content') END "
+    "FROM events WHERE id = ?1";
+constexpr std::string_view kRemoveTag =
+    "DELETE FROM tags WHERE name = ?1 AND value = ?2 AND created_at = ?3 AND id = ?4";
+// Only for a row whose JSON does not load or is another event's: a scan of every tag row.
+constexpr std::string_view kRemoveTagsBySeq = "DELETE FROM tags WHERE seq = ?1";
+constexpr std::string_view kRemoveEvent = "DELETE FROM events WHERE seq = ?1";
 constexpr std::string_view kInsertEvent =
     "INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, json) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -32,15 +40,11 @@ constexpr std::string_view kAddIdTombstone =
 constexpr std::string_view kAddAddressTombstone =
     "INSERT INTO deleted_addresses (kind, pubkey, d, up_to) VALUES (?1, ?2, ?3, ?4) "
     "ON CONFLICT (kind, pubkey, d) DO UPDATE SET up_to = max(up_to, excluded.up_to)";
-constexpr std::string_view kPurgeTags =
-    "DELETE FROM tags WHERE seq IN (SELECT seq FROM events WHERE expiration <= ?1)";
 constexpr std::string_view kPurgeEvents =
     "DELETE FROM events WHERE expiration <= ?1 "
-    "RETURNING id, kind, seq, pubkey, json_extract(json, '$.content'), length(CAST(json AS BLOB))";
-// The bytes of an event's JSON (not length(json), which counts characters), and the running
-// total of them (sqlite_schema.cpp, stored_bytes).
-constexpr std::string_view kJsonBytes =
-    "SELECT length(CAST(json AS BLOB)) FROM events WHERE id = ?1";
+    "RETURNING id, kind, seq, pubkey, "
+    "CASE WHEN json_valid(json) THEN json_extract(json, '$.content') END, json";
+// The running total of the stored events' JSON bytes (sqlite_schema.cpp, stored_bytes).
 constexpr std::string_view kAddStoredBytes = "UPDATE stored_bytes SET bytes = bytes + ?1";
 constexpr std::string_view kStoredBytes = "SELECT bytes FROM stored_bytes";
 // The search index (sqlite_schema.cpp, events_search) is told an event's words to add and, being
@@ -50,8 +54,6 @@ constexpr std::string_view kSearchAdd =
     "INSERT INTO events_search (rowid, content) VALUES (?1, ?2)";
 constexpr std::string_view kSearchRemove =
     "INSERT INTO events_search (events_search, rowid, content) VALUES ('delete', ?1, ?2)";
-constexpr std::string_view kFindContent =
-    "SELECT seq, json_extract(json, '$.content') FROM events WHERE id = ?1";
 
 // Removes an event's words from the search index. `content` is the stored JSON's content as
 // json_extract reads it, the text the writer indexed (Event::content()) decoded again from
@@ -66,6 +68,67 @@ Status unindex(SqliteConnection& conn, std::int64_t seq, std::string_view conten
     return sqlite_error("write failed", rc);
   }
   return Status::ok();
+}
+
+// Binds a tag value as the tags table keeps it (sqlite_schema.cpp, kCreateTags).
+void bind_tag_value(sqlite3_stmt* stmt, int index, std::string_view value) {
+  if (const std::optional<Bytes32> key = tag_key(value)) {
+    bind_bytes(stmt, index, *key);
+  } else {
+    bind_text(stmt, index, value);
+  }
+}
+
+Status step_done(sqlite3_stmt* stmt) {
+  const int rc = sqlite3_step(stmt);
+  if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
+  return Status::ok();
+}
+
+// The event a row being removed holds, or null when its JSON was changed outside relaycore so
+// that it does not load or is another event's.
+EventPtr own_event(const EventId& id, std::string json) {
+  Result<EventPtr> event = Event::load_stored(std::move(json));
+  if (!event || (*event)->id() != id) return nullptr;
+  return std::move(event).value();
+}
+
+// Deletes the tag rows of the event stored at `seq`, `own` (see own_event()), by the keys its own
+// tags give: tags has no index by seq (sqlite_schema.cpp). Without the event, a scan of every tag
+// row by seq.
+Status remove_tags(SqliteConnection& conn, const Event* own, std::int64_t seq) {
+  if (own == nullptr) {
+    auto stmt = conn.prepare(kRemoveTagsBySeq);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_int(*stmt, 1, seq);
+    return step_done(*stmt);
+  }
+  auto stmt = conn.prepare(kRemoveTag);
+  if (!stmt) return std::move(stmt).error();
+  for (const Tag& tag : own->tags()) {
+    if (!is_indexed_tag(tag)) continue;
+    StatementScope scope(*stmt);
+    bind_text(*stmt, 1, tag[0]);
+    bind_tag_value(*stmt, 2, tag[1]);
+    bind_int(*stmt, 3, own->created_at());
+    bind_bytes(*stmt, 4, own->id());
+    if (Status s = step_done(*stmt); !s) return s;
+  }
+  return Status::ok();
+}
+
+// Removes what a removed event left in tags and, with `search_index`, its words. A row changed
+// outside relaycore keeps its words in the search index: what it was indexed with is unknown,
+// and removing other words would damage the index; searches are joined to events, so the words
+// left behind match nothing.
+Status remove_index_rows(SqliteConnection& conn, const EventId& id, std::int64_t seq,
+                         std::string json, std::string_view content, bool search_index) {
+  const EventPtr own = own_event(id, std::move(json));
+  if (search_index && own) {
+    if (Status s = unindex(conn, seq, content); !s) return s;
+  }
+  return remove_tags(conn, own.get(), seq);
 }
 
 // The WriteTarget primitives as SQL on the writer connection, inside its transaction.
@@ -139,14 +202,30 @@ class SqliteWriteTarget final : public WriteTarget {
   }
 
   Status remove(const EventId& id) override {
-    if (search_index_) {
-      if (Status s = unindex_event(id); !s) return s;
+    std::int64_t seq = 0;
+    std::string json;
+    std::string content;
+    {
+      auto stmt = conn_.prepare(kFindRemoved);
+      if (!stmt) return std::move(stmt).error();
+      StatementScope scope(*stmt);
+      bind_bytes(*stmt, 1, id);
+      const int rc = sqlite3_step(*stmt);
+      if (rc == SQLITE_DONE) return Status::ok();
+      if (rc != SQLITE_ROW) return sqlite_error("write failed", rc);
+      seq = sqlite3_column_int64(*stmt, 0);
+      json = column_text(*stmt, 1);
+      content = column_text(*stmt, 2);
     }
-    if (Status s = count_removed(id); !s) return s;
-    for (std::string_view sql : {kRemoveTags, kRemoveEvent}) {
-      if (Status s = step_with_id(sql, id); !s) return s;
+    bytes_delta_ -= static_cast<std::int64_t>(json.size());
+    if (Status s = remove_index_rows(conn_, id, seq, std::move(json), content, search_index_); !s) {
+      return s;
     }
-    return Status::ok();
+    auto stmt = conn_.prepare(kRemoveEvent);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    bind_int(*stmt, 1, seq);
+    return step_done(*stmt);
   }
 
   Result<std::uint64_t> insert(const EventPtr& event) override {
@@ -199,18 +278,6 @@ class SqliteWriteTarget final : public WriteTarget {
   }
 
  private:
-  // Subtracts the JSON of the event `id` (if stored) from bytes_delta_.
-  Status count_removed(const EventId& id) {
-    auto stmt = conn_.prepare(kJsonBytes);
-    if (!stmt) return std::move(stmt).error();
-    StatementScope scope(*stmt);
-    bind_bytes(*stmt, 1, id);
-    const int rc = sqlite3_step(*stmt);
-    if (rc == SQLITE_ROW) bytes_delta_ -= sqlite3_column_int64(*stmt, 0);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return sqlite_error("write failed", rc);
-    return Status::ok();
-  }
-
   Status index_event(const Event& event, std::int64_t seq) {
     auto stmt = conn_.prepare(kSearchAdd);
     if (!stmt) return std::move(stmt).error();
@@ -218,31 +285,6 @@ class SqliteWriteTarget final : public WriteTarget {
     bind_int(*stmt, 1, seq);
     bind_text(*stmt, 2, event.content());
     return step_done(*stmt);
-  }
-
-  Status unindex_event(const EventId& id) {
-    auto stmt = conn_.prepare(kFindContent);
-    if (!stmt) return std::move(stmt).error();
-    StatementScope scope(*stmt);
-    bind_bytes(*stmt, 1, id);
-    const int rc = sqlite3_step(*stmt);
-    if (rc == SQLITE_DONE) return Status::ok();
-    if (rc != SQLITE_ROW) return sqlite_error("write failed", rc);
-    return unindex(conn_, sqlite3_column_int64(*stmt, 0), column_text(*stmt, 1));
-  }
-
-  Status step_with_id(std::string_view sql, const EventId& id) {
-    auto stmt = conn_.prepare(sql);
-    if (!stmt) return std::move(stmt).error();
-    StatementScope scope(*stmt);
-    bind_bytes(*stmt, 1, id);
-    return step_done(*stmt);
-  }
-
-  static Status step_done(sqlite3_stmt* stmt) {
-    const int rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
-    return Status::ok();
   }
 
   Status insert_tags(const Event& event, std::int64_t seq) {
@@ -253,12 +295,7 @@ class SqliteWriteTarget final : public WriteTarget {
       StatementScope scope(*stmt);
       bind_int(*stmt, 1, seq);
       bind_text(*stmt, 2, tag[0]);
-      const std::optional<Bytes32> key = tag_key(tag[1]);
-      if (key) {
-        bind_bytes(*stmt, 3, *key);
-      } else {
-        bind_text(*stmt, 3, tag[1]);
-      }
+      bind_tag_value(*stmt, 3, tag[1]);
       bind_int(*stmt, 4, event.created_at());
       bind_bytes(*stmt, 5, event.id());
       if (Status s = step_done(*stmt); !s) return s;
@@ -323,11 +360,18 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
   std::vector<RemovedEvent> purged;
   Status status = in_transaction(conn, [&] {
     purged.clear();
-    // The purged events' seq and content, to remove their words once the DELETE is done.
-    std::vector<std::pair<std::int64_t, std::string>> contents;
+    // The purged events' seq, JSON and content, to remove their tag rows and words once the
+    // DELETE is done.
+    struct Gone {
+      EventId id;
+      std::int64_t seq;
+      std::string json;
+      std::string content;
+    };
+    std::vector<Gone> gone_rows;
     std::int64_t freed = 0;
-    for (std::string_view sql : {kPurgeTags, kPurgeEvents}) {
-      auto stmt = conn.prepare(sql);
+    {
+      auto stmt = conn.prepare(kPurgeEvents);
       if (!stmt) return std::move(stmt).error();
       StatementScope scope(*stmt);
       bind_int(*stmt, 1, now);
@@ -340,15 +384,19 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
         gone.reason = RemovalReason::kExpired;
         column_bytes(*stmt, 3, gone.pubkey);
         purged.push_back(gone);
-        freed += sqlite3_column_int64(*stmt, 5);
-        if (search_index) {
-          contents.emplace_back(sqlite3_column_int64(*stmt, 2), column_text(*stmt, 4));
-        }
+        Gone& row = gone_rows.emplace_back(
+            Gone{gone.id, sqlite3_column_int64(*stmt, 2), std::string(column_text(*stmt, 5)), {}});
+        freed += static_cast<std::int64_t>(row.json.size());
+        row.content = column_text(*stmt, 4);
       }
       if (rc != SQLITE_DONE) return sqlite_error("purge failed", rc);
     }
-    for (const auto& [seq, content] : contents) {
-      if (Status s = unindex(conn, seq, content); !s) return s;
+    for (Gone& row : gone_rows) {
+      if (Status s = remove_index_rows(conn, row.id, row.seq, std::move(row.json), row.content,
+                                       search_index);
+          !s) {
+        return s;
+      }
     }
     return add_stored_bytes(conn, -freed);
   });

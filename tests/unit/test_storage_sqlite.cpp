@@ -65,9 +65,11 @@ TEST_CASE("sqlite: the file is in WAL mode with the relaycore schema", "[storage
       db.column("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'");
   for (const char* name :
        {"events_pubkey_created_id", "events_pubkey_kind_created_id", "events_kind_created_id",
-        "events_created_id", "events_slot", "events_expiration", "tags_seq"}) {
+        "events_created_id", "events_slot", "events_expiration"}) {
     CHECK(std::find(indexes.begin(), indexes.end(), name) != indexes.end());
   }
+  // Tag rows are deleted by their keys: no index by seq costs the writer an insert per tag.
+  CHECK(std::find(indexes.begin(), indexes.end(), "tags_seq") == indexes.end());
 }
 
 TEST_CASE("sqlite: hex tag values are stored as 32 bytes and still found", "[storage][sqlite]") {
@@ -141,6 +143,75 @@ TEST_CASE("sqlite: integrity_check is ok after writes", "[storage][sqlite]") {
   RawDb db(dir.file("events.db"));
   CHECK(db.text("PRAGMA integrity_check") == "ok");
   CHECK(db.text("SELECT COUNT(*) FROM tags WHERE seq NOT IN (SELECT seq FROM events)") == "0");
+}
+
+// Broken by a removal that leaves tag rows behind (they would match tag filters for events
+// that are gone) or deletes another event's: the rows are found by the keys the removed
+// event's own tags give, hex values as their 32 bytes, a repeated tag once.
+TEST_CASE("sqlite: removed and expired events take exactly their own tag rows",
+          "[storage][sqlite]") {
+  TempDir dir;
+  auto s = open_at(dir.file("events.db"));
+  const std::string hex = to_hex(test::bob().pubkey());
+  auto tags_of = [&](const std::string& label) {
+    return std::vector<Tag>{{"t", label}, {"t", label}, {"p", hex}, {"r", label}, {"tt", label}};
+  };
+  EventPtr kept = event(test::alice(), 100, "kept", tags_of("same"));
+  EventPtr erased = event(test::alice(), 100, "erased", tags_of("same"));
+  std::vector<Tag> expiring_tags = tags_of("same");
+  expiring_tags.push_back({"expiration", "150"});
+  EventPtr expiring = event(test::bob(), 100, "expiring", expiring_tags);
+  EventPtr replaced = event(test::alice(), 100, "{}", tags_of("profile"), 0);
+  conformance::write(*s, {kept, erased, expiring, replaced});
+  RawDb db(dir.file("events.db"));
+  auto rows_of = [&](const EventPtr& e) {
+    return db.text("SELECT COUNT(*) FROM tags WHERE id = x'" + to_hex(e->id()) + "'");
+  };
+  // t (once), p and r: tt is not a single-letter tag. The expiring one has no "e"-style extra.
+  CHECK(rows_of(kept) == "3");
+  CHECK(rows_of(erased) == "3");
+  CHECK(rows_of(expiring) == "3");
+
+  REQUIRE(s->erase(std::vector<EventId>{erased->id()}).is_ok());
+  CHECK(rows_of(erased) == "0");
+  REQUIRE(s->purge_expired(200).value().size() == 1);
+  CHECK(rows_of(expiring) == "0");
+  conformance::write_one(*s, event(test::alice(), 200, "{}", {}, 0));
+  CHECK(rows_of(replaced) == "0");
+
+  CHECK(rows_of(kept) == "3");
+  CHECK(db.text("SELECT COUNT(*) FROM tags") == "3");
+  for (const Filter& f : {conformance::with_tag('t', {"same"}), conformance::with_tag('p', {hex}),
+                          conformance::with_tag('r', {"same"})}) {
+    CHECK(conformance::query_ids(*s, f) == conformance::ids_of({kept}));
+  }
+}
+
+TEST_CASE("sqlite: a version 6 file loses the index of tags by seq on open", "[storage][sqlite]") {
+  TempDir dir;
+  const std::string path = dir.file("events.db");
+  EventPtr a = event(test::alice(), 100, "a", {{"t", "x"}});
+  EventPtr b = event(test::bob(), 101, "b", {{"t", "x"}});
+  {
+    auto s = open_at(path);
+    conformance::write(*s, {a, b});
+  }
+  {
+    // Version 6 is this version with tags_seq and its planner statistics.
+    RawDb db(path);
+    db.exec(
+        "CREATE INDEX tags_seq ON tags (seq); PRAGMA user_version = 6;"
+        "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('tags', 'tags_seq', '5000000 5')");
+  }
+  auto s = open_at(path);
+  RawDb db(path);
+  CHECK(db.text("PRAGMA user_version") == std::to_string(storage::kSchemaVersion));
+  CHECK(db.text("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tags_seq'") == "0");
+  CHECK(db.text("SELECT COUNT(*) FROM sqlite_stat1 WHERE idx = 'tags_seq'") == "0");
+  CHECK(db.text("PRAGMA integrity_check") == "ok");
+  REQUIRE(s->erase(std::vector<EventId>{a->id()}).is_ok());
+  CHECK(conformance::query_ids(*s, conformance::with_tag('t', {"x"})) == conformance::ids_of({b}));
+  CHECK(db.text("SELECT COUNT(*) FROM tags") == "1");
 }
 
 TEST_CASE("sqlite: a failed batch leaves nothing behind", "[storage][sqlite]") {
@@ -228,7 +299,8 @@ TEST_CASE("sqlite: a version 5 file gains the stored bytes of the events it hold
     conformance::write(*s, events);
   }
   {
-    // Version 5 is version 6 without stored_bytes.
+    // Version 5 is version 6 without stored_bytes (and version 6 is this one with tags_seq,
+    // which a version 5 file's migration drops when it finds none).
     RawDb db(path);
     db.exec("DROP TABLE stored_bytes; PRAGMA user_version = 5");
   }

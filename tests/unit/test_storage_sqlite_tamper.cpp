@@ -172,4 +172,23 @@ TEST_CASE("sqlite: a relay at log level warn still logs a row it skipped", "[sto
   for (const auto& line : log->lines_with("")) CHECK(line.level >= LogLevel::kWarn);
 }
 
+// Broken by a removal that takes the tag keys from whatever JSON the row holds: a row holding
+// another event's JSON would delete that event's tag rows and keep its own.
+TEST_CASE("sqlite: removing an altered row deletes its own tag rows, not another event's",
+          "[storage][sqlite]") {
+  TempDir dir;
+  Opened s(dir);
+  EventPtr a = event(test::alice(), 10, "a", {{"t", "of-a"}});
+  EventPtr b = event(test::alice(), 20, "b", {{"t", "of-b"}});
+  EventPtr c = event(test::alice(), 30, "c", {{"t", "of-c"}});
+  conformance::write(*s.storage, {a, b, c});
+  RawDb db(dir.file("events.db"));
+  set_json(db, a, std::string(b->json()));
+  set_json(db, c, std::string(c->json().substr(0, 20)));
+  REQUIRE(s.storage->erase(std::vector<EventId>{a->id(), c->id()}).is_ok());
+  CHECK(query_ids(*s.storage, conformance::with_tag('t', {"of-b"})) ==
+        std::vector<EventId>{b->id()});
+  CHECK(db.text("SELECT COUNT(*) FROM tags") == "1");
+}
+
 }  // namespace relaycore
