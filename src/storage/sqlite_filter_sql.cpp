@@ -74,13 +74,7 @@ int bind_params(sqlite3_stmt* stmt, const std::vector<SqlParam>& params) noexcep
       rc = sqlite3_bind_text64(stmt, index, text->data(), text->size(), SQLITE_STATIC, SQLITE_UTF8);
     } else if (const auto* tag = std::get_if<TagValue>(&p)) {
       // A value of 64 hex digits is bound as the 32 bytes the writer stored it as (tag_key).
-      if (auto key = tag_key(tag->value)) {
-        rc = sqlite3_bind_blob(stmt, index, key->data(), static_cast<int>(key->size()),
-                               SQLITE_TRANSIENT);
-      } else {
-        rc = sqlite3_bind_text64(stmt, index, tag->value.data(), tag->value.size(), SQLITE_STATIC,
-                                 SQLITE_UTF8);
-      }
+      rc = bind_tag_value(stmt, index, tag->value);
     } else {
       const Bytes32* bytes = std::get<const Bytes32*>(p);
       rc = sqlite3_bind_blob(stmt, index, bytes->data(), static_cast<int>(bytes->size()),

@@ -23,6 +23,16 @@ inline constexpr int kSchemaVersion = 7;
 // bind_params both use it, so a stored value and a filter value compare alike.
 inline std::optional<Bytes32> tag_key(std::string_view value) { return parse_event_id(value); }
 
+// Binds a tag value as the tags table keeps it: tag_key()'s 32 bytes (copied), or the text (not
+// copied: it must outlive the statement's use).
+inline int bind_tag_value(sqlite3_stmt* stmt, int index, std::string_view value) noexcept {
+  if (const std::optional<Bytes32> key = tag_key(value)) {
+    return sqlite3_bind_blob(stmt, index, key->data(), static_cast<int>(key->size()),
+                             SQLITE_TRANSIENT);
+  }
+  return sqlite3_bind_text64(stmt, index, value.data(), value.size(), SQLITE_STATIC, SQLITE_UTF8);
+}
+
 // How long a connection waits for a lock held by another process before failing, in ms.
 inline constexpr int kBusyTimeoutMs = 5000;
 

@@ -70,15 +70,6 @@ Status unindex(SqliteConnection& conn, std::int64_t seq, std::string_view conten
   return Status::ok();
 }
 
-// Binds a tag value as the tags table keeps it (sqlite_schema.cpp, kCreateTags).
-void bind_tag_value(sqlite3_stmt* stmt, int index, std::string_view value) {
-  if (const std::optional<Bytes32> key = tag_key(value)) {
-    bind_bytes(stmt, index, *key);
-  } else {
-    bind_text(stmt, index, value);
-  }
-}
-
 Status step_done(sqlite3_stmt* stmt) {
   const int rc = sqlite3_step(stmt);
   if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
