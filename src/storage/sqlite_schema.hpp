@@ -23,12 +23,18 @@ inline constexpr int kSchemaVersion = 7;
 // bind_params both use it, so a stored value and a filter value compare alike.
 inline std::optional<Bytes32> tag_key(std::string_view value) { return parse_event_id(value); }
 
-// Binds a tag value as the tags table keeps it: tag_key()'s 32 bytes (copied), or the text (not
-// copied: it must outlive the statement's use).
-inline int bind_tag_value(sqlite3_stmt* stmt, int index, std::string_view value) noexcept {
-  if (const std::optional<Bytes32> key = tag_key(value)) {
-    return sqlite3_bind_blob(stmt, index, key->data(), static_cast<int>(key->size()),
-                             SQLITE_TRANSIENT);
+// Binds a tag value as the tags table keeps it: tag_key()'s 32 bytes, or the text. With `key`,
+// nothing is copied: the 32 bytes go into `*key`, and it and the text must outlive the
+// statement's use (the writer's inserts and deletes, where a copy would cost SQLite a malloc per
+// tag). Without it the 32 bytes are copied.
+inline int bind_tag_value(sqlite3_stmt* stmt, int index, std::string_view value,
+                          std::optional<Bytes32>* key = nullptr) noexcept {
+  std::optional<Bytes32> copied;
+  std::optional<Bytes32>& held = key != nullptr ? *key : copied;
+  held = tag_key(value);
+  if (held) {
+    return sqlite3_bind_blob(stmt, index, held->data(), static_cast<int>(held->size()),
+                             key != nullptr ? SQLITE_STATIC : SQLITE_TRANSIENT);
   }
   return sqlite3_bind_text64(stmt, index, value.data(), value.size(), SQLITE_STATIC, SQLITE_UTF8);
 }

@@ -99,9 +99,10 @@ Status remove_tags(SqliteConnection& conn, const Event* own, std::int64_t seq) {
   if (!stmt) return std::move(stmt).error();
   for (const Tag& tag : own->tags()) {
     if (!is_indexed_tag(tag)) continue;
+    std::optional<Bytes32> key;  // bound without a copy, so it outlives the scope
     StatementScope scope(*stmt);
     bind_text(*stmt, 1, tag[0]);
-    bind_tag_value(*stmt, 2, tag[1]);
+    bind_tag_value(*stmt, 2, tag[1], &key);
     bind_int(*stmt, 3, own->created_at());
     bind_bytes(*stmt, 4, own->id());
     if (Status s = step_done(*stmt); !s) return s;
@@ -283,10 +284,11 @@ class SqliteWriteTarget final : public WriteTarget {
     if (!stmt) return std::move(stmt).error();
     for (const Tag& tag : event.tags()) {
       if (!is_indexed_tag(tag)) continue;
+      std::optional<Bytes32> key;  // bound without a copy, so it outlives the scope
       StatementScope scope(*stmt);
       bind_int(*stmt, 1, seq);
       bind_text(*stmt, 2, tag[0]);
-      bind_tag_value(*stmt, 3, tag[1]);
+      bind_tag_value(*stmt, 3, tag[1], &key);
       bind_int(*stmt, 4, event.created_at());
       bind_bytes(*stmt, 5, event.id());
       if (Status s = step_done(*stmt); !s) return s;
