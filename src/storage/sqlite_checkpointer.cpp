@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "util/thread_name.hpp"
+#include "util/thread_priority.hpp"
 
 namespace relaycore::storage {
 
@@ -29,6 +30,7 @@ SqliteCheckpointer::~SqliteCheckpointer() {
     stopping_ = true;
   }
   cv_.notify_all();
+  pass_done_.notify_all();
   thread_.join();
   sqlite3_wal_hook(writer_, nullptr, nullptr);
   if (db_fd_ >= 0) ::close(db_fd_);
@@ -55,8 +57,22 @@ void SqliteCheckpointer::committed(sqlite3* db, const char* name, int frames) {
   }
   const bool rest_is_small = copied >= 0 && copied <= frames && frames - copied <= kWriterRest;
   if (rest_is_small || frames >= 2 * threshold_) {
+    std::uint64_t passes = 0;
+    {
+      std::lock_guard lock(mu_);
+      passes = passes_;
+    }
     // Busy while the thread is in a pass; this commit's successor tries again.
-    const int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc == SQLITE_BUSY && std::int64_t{frames} >= kStallFactor * std::int64_t{threshold_}) {
+      // So far behind, the thread's pass is starved of CPU (see run()): the writer waits for it
+      // to end, which bounds the WAL, and then copies the rest itself.
+      {
+        std::unique_lock lock(mu_);
+        pass_done_.wait(lock, [&] { return passes_ != passes || stopping_; });
+      }
+      rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
       log_.failure(LogLevel::kWarn, "storage: the writer's WAL checkpoint failed",
                    sqlite3_errstr(rc));
@@ -70,6 +86,13 @@ void SqliteCheckpointer::committed(sqlite3* db, const char* name, int frames) {
 }
 
 void SqliteCheckpointer::run() {
+  // No OK waits for a pass, and on a busy machine a pass's burst of copying took a core from the
+  // writer and the verifiers for milliseconds at a time: at 4,000 events/s the OKs' p99 was a
+  // third higher at normal priority. Behind, it falls back on the writer at twice the threshold.
+  if (!lower_this_thread_priority()) {
+    log_.write(LogLevel::kDebug, "storage: the checkpointer runs at normal priority");
+  }
+  // Named once its priority is set, so that whoever sees the name sees the priority too.
   name_this_thread("rc-checkpoint");
   std::unique_lock lock(mu_);
   for (;;) {
@@ -96,6 +119,8 @@ void SqliteCheckpointer::run() {
       // A WAL that started over during the pass makes its count meaningless.
       if (cycle == cycle_) backfilled_ = copied;
     }
+    ++passes_;
+    pass_done_.notify_all();
   }
 }
 

@@ -8,8 +8,10 @@
 // never block the writer, one after another while commits keep coming. The WAL can only start
 // over once everything in it has been copied; when a pass leaves little behind, the writer
 // copies that rest itself right after its next commit, which takes a few hundred pages rather
-// than the whole WAL. Should the thread fall behind, the writer takes over at twice the
-// threshold, as SQLite's own checkpoint would.
+// than the whole WAL. The thread runs at a low priority (kBackgroundNice), since no OK waits for
+// it; should it fall behind, the writer takes over at twice the threshold, as SQLite's own
+// checkpoint would, and at four times it waits for a pass the thread is starved in, so that the
+// WAL stays bounded on a saturated machine.
 #pragma once
 
 #include <sqlite3.h>
@@ -51,6 +53,8 @@ class SqliteCheckpointer {
  private:
   // What the writer leaves to copy itself, in frames.
   static constexpr int kWriterRest = 256;
+  // A WAL this many times the threshold long makes the writer wait for a pass the thread is in.
+  static constexpr std::int64_t kStallFactor = 4;
 
   // The WAL hook: runs on the writer's thread after each commit, with the WAL's length.
   static int on_commit(void* self, sqlite3* db, const char* name, int frames);
@@ -74,6 +78,9 @@ class SqliteCheckpointer {
   // pass copied (-1 before any).
   std::uint64_t cycle_ = 0;
   int backfilled_ = -1;
+  // Under mu_: passes the thread has finished; pass_done_ is notified after each.
+  std::uint64_t passes_ = 0;
+  std::condition_variable pass_done_;
   bool stopping_ = false;
   std::thread thread_;
 };
