@@ -18,7 +18,7 @@ namespace relaycore::storage {
 namespace {
 
 constexpr std::string_view kContains = "SELECT 1 FROM events WHERE id = ?1";
-constexpr std::string_view kMaxSeq = "SELECT seq FROM sqlite_sequence WHERE name = 'events'";
+constexpr std::string_view kMaxSeq = "SELECT last_seq FROM stored_bytes";
 constexpr std::string_view kExpired =
     "SELECT id FROM events WHERE expiration IS NOT NULL AND expiration <= ?1";
 constexpr std::string_view kEventAt = "SELECT seq, id, json FROM events WHERE seq = ?1";

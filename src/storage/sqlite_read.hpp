@@ -37,7 +37,7 @@ Result<std::uint64_t> sqlite_count(SqliteConnection& conn, const std::vector<Fil
 
 Result<bool> sqlite_contains(SqliteConnection& conn, const EventId& id);
 
-// The highest sequence ever assigned, from sqlite_sequence, so that deleting the newest events
+// The highest sequence ever assigned (stored_bytes.last_seq), so that deleting the newest events
 // never makes it go backwards.
 Result<std::uint64_t> sqlite_max_seq(SqliteConnection& conn);
 

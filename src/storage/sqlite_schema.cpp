@@ -18,19 +18,24 @@
 namespace relaycore::storage {
 namespace {
 
-// Version 7, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
+// Version 8, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
 // Version 1 kept tag values as text; it was never deployed, so it is refused rather than
 // migrated. Versions 2, 3 and 4 are migrated (kMigrateFrom2, then kDropSearchFrom4 for 4, then
-// build_search_index), 2 to 5 gain stored_bytes (kCreateStoredBytes), and 2 to 6 lose tags_seq
-// (kDropTagsSeq).
+// build_search_index), 2 to 7 get stored_bytes with last_seq (kCreateStoredBytes, which reads
+// every event's JSON: seconds on a large file), which takes sqlite_sequence's mark
+// (kLastSeqFromSequence), and 2 to 6 lose tags_seq (kDropTagsSeq).
 //
-// events.seq is the commit sequence: AUTOINCREMENT keeps it monotonic and never reuses a value,
-// even after the newest rows are deleted (sqlite_sequence remembers the high-water mark).
+// events.seq is the commit sequence, monotonic and never reused, even after the newest rows are
+// deleted: the writer assigns it from stored_bytes.last_seq, the high-water mark, which it
+// updates in the statement that already updates the byte count at the end of each commit.
+// Files made before version 8 keep AUTOINCREMENT on the column (only rebuilding the table would
+// drop it), and SQLite keeps their sqlite_sequence in step with the seqs the writer assigns; it
+// cost every insert a read and a write of sqlite_sequence, and every commit its page.
 // events.d_tag is the replacement slot: '' for replaceable kinds, the d tag for addressable
 // kinds, NULL for everything else. events.json is the canonical Event::json(), served as is.
 constexpr const char* kCreateEvents = R"sql(
 CREATE TABLE events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   id BLOB NOT NULL UNIQUE,
   pubkey BLOB NOT NULL,
   created_at INTEGER NOT NULL,
@@ -116,16 +121,29 @@ CREATE VIRTUAL TABLE events_search USING fts5(
 );
 )sql";
 
-// stored_bytes is one row: the bytes of the stored events' JSON, which Storage::size_bytes
-// reports and RetentionRules::max_bytes limits. The writer adds what a transaction stored and
-// subtracts what it removed, in one UPDATE at the end of the transaction (sqlite_write.cpp), so
-// the total drops as soon as rows are deleted, before any VACUUM. Not triggers: see
-// kCreateSearch. It is built from the events whatever the file held before, so that a migration
-// from an older version that a newer build once opened starts right.
+// stored_bytes is one row of running totals. bytes is the size of the stored events' JSON, which
+// Storage::size_bytes reports and RetentionRules::max_bytes limits; last_seq is the highest
+// events.seq ever assigned (see kCreateEvents), which Storage::max_seq reports. The writer adds
+// what a transaction stored and subtracts what it removed, and sets last_seq, in one UPDATE at
+// the end of the transaction (sqlite_write.cpp), so the total drops as soon as rows are deleted,
+// before any VACUUM. Not triggers: see kCreateSearch. It is built from the events whatever the
+// file held before, so that a migration from an older version that a newer build once opened
+// starts right.
 constexpr const char* kCreateStoredBytes = R"sql(
 DROP TABLE IF EXISTS stored_bytes;
-CREATE TABLE stored_bytes (bytes INTEGER NOT NULL);
-INSERT INTO stored_bytes (bytes) SELECT coalesce(sum(length(CAST(json AS BLOB))), 0) FROM events;
+CREATE TABLE stored_bytes (bytes INTEGER NOT NULL, last_seq INTEGER NOT NULL);
+INSERT INTO stored_bytes (bytes, last_seq)
+  SELECT coalesce(sum(length(CAST(json AS BLOB))), 0), coalesce(max(seq), 0) FROM events;
+)sql";
+
+// Versions 2 to 7 to 8: their high-water mark was sqlite_sequence's, which is above every stored
+// seq once the newest events have been deleted. A file without sqlite_sequence never had
+// AUTOINCREMENT, and kCreateStoredBytes took its mark from the events.
+constexpr const char* kHasSequence =
+    "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'";
+constexpr const char* kLastSeqFromSequence = R"sql(
+UPDATE stored_bytes SET last_seq =
+  max(last_seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0));
 )sql";
 
 constexpr const char* kCreateSchema[] = {kCreateEvents, kCreateHistoryIndexes,
@@ -177,7 +195,7 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
   ('tags', 'tags', '5000000 500000 20 20 1');
 )sql";
 
-// Versions 3 to 6 to 7: the index of tags by seq goes (see kCreateTags). Version 2's is dropped
+// Versions 3 to 6 to 8: the index of tags by seq goes (see kCreateTags). Version 2's is dropped
 // with its tags table (kMigrateFrom2).
 constexpr const char* kDropTagsSeq = "DROP INDEX IF EXISTS tags_seq;";
 
@@ -189,7 +207,7 @@ DROP TRIGGER IF EXISTS events_search_delete;
 DROP TABLE events_search;
 )sql";
 
-static_assert(kSchemaVersion == 7, "update kCreateSchema and add a migration");
+static_assert(kSchemaVersion == 8, "update kCreateSchema and add a migration");
 
 Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -239,6 +257,14 @@ Status build_search_index(SqliteConnection& conn, Logger* log) {
   }
   if (log) log->log(LogLevel::kInfo, "storage: search index built");
   return Status::ok();
+}
+
+// kLastSeqFromSequence, where there is a sqlite_sequence.
+Status last_seq_from_sequence(SqliteConnection& conn) {
+  auto has = pragma_text(conn, kHasSequence);
+  if (!has) return std::move(has).error();
+  if (*has == "0") return Status::ok();
+  return conn.exec(kLastSeqFromSequence, "cannot migrate the schema");
 }
 
 // Runs the DDL `steps` in order.
@@ -294,13 +320,12 @@ Status ensure_schema(SqliteConnection& conn, Logger* log) {
   } else if (*version == "0") {
     status = run_steps(conn, kCreateSchema, "cannot create the schema");
     if (status) status = finish_schema(conn, "cannot create the schema");
-  } else if (*version >= "2" && *version <= "6" && version->size() == 1) {
+  } else if (*version >= "2" && *version <= "7" && version->size() == 1) {
     if (*version == "2") status = run_steps(conn, kMigrateFrom2, "cannot migrate the schema");
     if (*version == "4") status = conn.exec(kDropSearchFrom4, "cannot migrate the schema");
     if (status && *version <= "4") status = build_search_index(conn, log);
-    if (status && *version <= "5") {
-      status = conn.exec(kCreateStoredBytes, "cannot migrate the schema");
-    }
+    if (status) status = conn.exec(kCreateStoredBytes, "cannot migrate the schema");
+    if (status) status = last_seq_from_sequence(conn);
     if (status) status = conn.exec(kDropTagsSeq, "cannot migrate the schema");
     if (status) status = finish_schema(conn, "cannot migrate the schema");
   } else if (*version == "1") {

@@ -31,8 +31,8 @@ constexpr std::string_view kRemoveTag =
 constexpr std::string_view kRemoveTagsBySeq = "DELETE FROM tags WHERE seq = ?1";
 constexpr std::string_view kRemoveEvent = "DELETE FROM events WHERE seq = ?1";
 constexpr std::string_view kInsertEvent =
-    "INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, json) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, json, seq) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 constexpr std::string_view kInsertTag =
     "INSERT OR IGNORE INTO tags (seq, name, value, created_at, id) VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr std::string_view kAddIdTombstone =
@@ -44,9 +44,13 @@ constexpr std::string_view kPurgeEvents =
     "DELETE FROM events WHERE expiration <= ?1 "
     "RETURNING id, kind, seq, pubkey, "
     "CASE WHEN json_valid(json) THEN json_extract(json, '$.content') END, json";
-// The running total of the stored events' JSON bytes (sqlite_schema.cpp, stored_bytes).
+// The running totals (sqlite_schema.cpp, stored_bytes): the stored events' JSON bytes and the
+// last seq assigned.
 constexpr std::string_view kAddStoredBytes = "UPDATE stored_bytes SET bytes = bytes + ?1";
+constexpr std::string_view kAddStoredBytesAndSeq =
+    "UPDATE stored_bytes SET bytes = bytes + ?1, last_seq = ?2";
 constexpr std::string_view kStoredBytes = "SELECT bytes FROM stored_bytes";
+constexpr std::string_view kLastSeq = "SELECT last_seq FROM stored_bytes";
 // The search index (sqlite_schema.cpp, events_search) is told an event's words to add and, being
 // contentless, the same words again to remove. Single-row VALUES statements: an INSERT ... SELECT
 // into it would run in a statement transaction and make FTS5 write out its pending words.
@@ -221,10 +225,15 @@ class SqliteWriteTarget final : public WriteTarget {
   }
 
   Result<std::uint64_t> insert(const EventPtr& event) override {
+    if (!last_seq_) {
+      Result<std::int64_t> last = read_last_seq();
+      if (!last) return std::move(last).error();
+      last_seq_ = *last;
+    }
     auto stmt = conn_.prepare(kInsertEvent);
     if (!stmt) return std::move(stmt).error();
     const std::optional<Address> address = address_of(*event);
-    std::int64_t seq = 0;
+    const std::int64_t seq = *last_seq_ + 1;
     {
       StatementScope scope(*stmt);
       bind_bytes(*stmt, 1, event->id());
@@ -234,10 +243,11 @@ class SqliteWriteTarget final : public WriteTarget {
       if (address) bind_text(*stmt, 5, address->d);  // unbound parameters are NULL
       if (auto expiration = event->expiration()) bind_int(*stmt, 6, *expiration);
       bind_text(*stmt, 7, event->json());
+      bind_int(*stmt, 8, seq);
       const int rc = sqlite3_step(*stmt);
       if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
-      seq = sqlite3_last_insert_rowid(conn_.handle());
     }
+    last_seq_ = seq;
     bytes_delta_ += static_cast<std::int64_t>(event->json().size());
     if (Status s = insert_tags(*event, seq); !s) return s;
     if (search_index_) {
@@ -246,8 +256,10 @@ class SqliteWriteTarget final : public WriteTarget {
     return static_cast<std::uint64_t>(seq);
   }
 
-  // The change to stored_bytes of what this target stored and removed.
+  // The change to stored_bytes of what this target stored and removed, and the last seq it
+  // assigned (nothing if it stored nothing).
   std::int64_t bytes_delta() const { return bytes_delta_; }
+  std::optional<std::int64_t> last_seq() const { return last_seq_; }
 
   Status add_id_tombstone(const EventId& id, const Pubkey& author) override {
     auto stmt = conn_.prepare(kAddIdTombstone);
@@ -270,6 +282,17 @@ class SqliteWriteTarget final : public WriteTarget {
   }
 
  private:
+  // The last seq assigned, as the transaction found it.
+  Result<std::int64_t> read_last_seq() {
+    auto stmt = conn_.prepare(kLastSeq);
+    if (!stmt) return std::move(stmt).error();
+    StatementScope scope(*stmt);
+    if (const int rc = sqlite3_step(*stmt); rc != SQLITE_ROW) {
+      return sqlite_error("cannot read the last seq", rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
+    }
+    return sqlite3_column_int64(*stmt, 0);
+  }
+
   Status index_event(const Event& event, std::int64_t seq) {
     auto stmt = conn_.prepare(kSearchAdd);
     if (!stmt) return std::move(stmt).error();
@@ -299,15 +322,20 @@ class SqliteWriteTarget final : public WriteTarget {
   SqliteConnection& conn_;
   bool search_index_;
   std::int64_t bytes_delta_ = 0;
+  // Read at the first insert; the seqs this transaction assigned run up to it.
+  std::optional<std::int64_t> last_seq_;
 };
 
-// Adds `delta` to stored_bytes: once per transaction, as its last statement.
-Status add_stored_bytes(SqliteConnection& conn, std::int64_t delta) {
-  if (delta == 0) return Status::ok();
-  auto stmt = conn.prepare(kAddStoredBytes);
+// Adds `delta` to stored_bytes and records `last_seq`, the last seq the transaction assigned if
+// it stored anything: once per transaction, as its last statement.
+Status update_totals(SqliteConnection& conn, std::int64_t delta,
+                     std::optional<std::int64_t> last_seq = std::nullopt) {
+  if (delta == 0 && !last_seq) return Status::ok();
+  auto stmt = conn.prepare(last_seq ? kAddStoredBytesAndSeq : kAddStoredBytes);
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);
   bind_int(*stmt, 1, delta);
+  if (last_seq) bind_int(*stmt, 2, *last_seq);
   if (const int rc = sqlite3_step(*stmt); rc != SQLITE_DONE) {
     return sqlite_error("write failed", rc);
   }
@@ -340,7 +368,7 @@ Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> even
     for (std::size_t i = 0; i < events.size(); ++i) {
       if (Status s = apply_event(target, events[i], results[i]); !s) return s;
     }
-    return add_stored_bytes(conn, target.bytes_delta());
+    return update_totals(conn, target.bytes_delta(), target.last_seq());
   });
   if (!status) {
     for (WriteResult& r : results) set_outcome(r, WriteOutcome::kRejected, status);
@@ -391,7 +419,7 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
         return s;
       }
     }
-    return add_stored_bytes(conn, -freed);
+    return update_totals(conn, -freed);
   });
   if (!status) return status;
   // RETURNING yields rows in no particular order.
@@ -407,7 +435,7 @@ Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn, std::span
   Status status = in_transaction(conn, [&] {
     erased.clear();
     if (Status s = erase_events(target, ids, erased); !s) return s;
-    return add_stored_bytes(conn, target.bytes_delta());
+    return update_totals(conn, target.bytes_delta());
   });
   if (!status) return status;
   return erased;

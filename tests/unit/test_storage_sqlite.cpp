@@ -70,6 +70,11 @@ TEST_CASE("sqlite: the file is in WAL mode with the relaycore schema", "[storage
   }
   // Tag rows are deleted by their keys: no index by seq costs the writer an insert per tag.
   CHECK(std::find(indexes.begin(), indexes.end(), "tags_seq") == indexes.end());
+  // The seq's high-water mark is kept with the byte count, which every commit updates anyway:
+  // AUTOINCREMENT's sqlite_sequence cost every insert a read and a write, and a commit a page.
+  conformance::write(*s, {event(test::alice(), 100, "a"), event(test::alice(), 101, "b")});
+  CHECK(db.text("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_sequence'") == "0");
+  CHECK(db.text("SELECT last_seq FROM stored_bytes") == std::to_string(conformance::max_seq(*s)));
 }
 
 TEST_CASE("sqlite: hex tag values are stored as 32 bytes and still found", "[storage][sqlite]") {

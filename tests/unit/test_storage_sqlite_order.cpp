@@ -186,12 +186,23 @@ TEST_CASE("sqlite: a version 2 file is migrated on open with its events, tombsto
   EventPtr profile = event(test::alice(), 500, "{}", {}, 0);
   events.push_back(profile);
   EventPtr deleted = event(test::bob(), 700, "deleted");
-  make_v2_file(path, events, deleted);
+  // The newest row, stored last, is gone again, as after a deletion: its seq, still the file's
+  // high-water mark, is never to be given out again.
+  std::vector<EventPtr> stored = events;
+  stored.push_back(event(test::bob(), 1002, "removed", {{"t", "tie"}}));
+  make_v2_file(path, stored, deleted);
+  std::string high;
+  {
+    RawDb v2(path);
+    high = v2.text("SELECT seq FROM sqlite_sequence WHERE name = 'events'");
+    v2.exec("DELETE FROM tags WHERE seq = " + high + "; DELETE FROM events WHERE seq = " + high);
+  }
 
   auto s = open_at(path);
   RawDb db(path);
   CHECK(db.text("PRAGMA user_version") == std::to_string(storage::kSchemaVersion));
   CHECK(db.text("PRAGMA integrity_check") == "ok");
+  CHECK(std::to_string(conformance::max_seq(*s)) == high);
   for (const char* gone : {"events_pubkey_created", "events_pubkey_kind_created",
                            "events_kind_created", "events_created"}) {
     CHECK_FALSE(has_index(db, gone));
@@ -225,6 +236,7 @@ TEST_CASE("sqlite: a version 2 file is migrated on open with its events, tombsto
   for (int i = 0; i < 10; ++i)
     more.push_back(event(test::bob(), 1000, "later " + std::to_string(i)));
   conformance::write(*s, more);
+  CHECK(conformance::max_seq(*s) == std::stoull(high) + 1 + more.size());
   std::vector<EventPtr> all = events;
   all.erase(std::find(all.begin(), all.end(), profile));
   all.push_back(newer_profile);
