@@ -21,6 +21,13 @@ import threading
 
 OK, INVALID_ARGUMENT, ERROR, CLOSED, WRONG_THREAD = range(5)
 
+# Relay(sqlite_synchronous=...): every commit synced to disk (the default), or not (a power loss
+# can lose the latest commits).
+SYNCHRONOUS_FULL, SYNCHRONOUS_NORMAL = 1, 2
+# Relay(event_cache_entries=EVENT_CACHE_OFF): no event cache (0 is the default, as for every
+# option).
+EVENT_CACHE_OFF = ctypes.c_size_t(-1).value
+
 
 class RelaycoreError(Exception):
     """A call that did not return RELAYCORE_OK."""
@@ -51,6 +58,11 @@ class _Options(ctypes.Structure):
         ("verify_threads", ctypes.c_size_t),
         ("max_limit", ctypes.c_size_t),
         ("max_subscriptions", ctypes.c_size_t),
+        ("commit_delay_micros", ctypes.c_size_t),
+        ("max_write_batch", ctypes.c_size_t),
+        ("sqlite_synchronous", ctypes.c_int),
+        ("sqlite_cache_kib", ctypes.c_size_t),
+        ("event_cache_entries", ctypes.c_size_t),
     ]
 
 

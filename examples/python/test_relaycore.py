@@ -7,6 +7,7 @@ input raises, a closed relay says so, handles outlive their relay.
 import ctypes
 import os
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -61,6 +62,22 @@ class RelayTest(unittest.TestCase):
                                             ctypes.byref(handle))
         self.assertEqual(status, relaycore.INVALID_ARGUMENT)
         self.assertIsNone(handle.value)
+
+    def test_write_path_options(self):
+        with tempfile.TemporaryDirectory() as dir:
+            tuned = dict(commit_delay_micros=1000, max_write_batch=16,
+                         sqlite_synchronous=relaycore.SYNCHRONOUS_NORMAL, sqlite_cache_kib=1024,
+                         event_cache_entries=relaycore.EVENT_CACHE_OFF)
+            with relaycore.Relay(LIB, os.path.join(dir, "events.db"), verify_threads=1,
+                                 **tuned) as relay:
+                self.assertEqual(relay.submit(note("tuned")), (True, ""))
+                self.assertEqual(relay.count({"kinds": [1]}), 1)
+            e = self.assert_status(relaycore.INVALID_ARGUMENT, relaycore.Relay, LIB,
+                                   os.path.join(dir, "events.db"), commit_delay_micros=100001)
+            self.assertIn("commit_delay_micros", e.message)
+        e = self.assert_status(relaycore.INVALID_ARGUMENT, relaycore.Relay, LIB, ":memory:",
+                               event_cache_entries=relaycore.EVENT_CACHE_OFF)
+        self.assertIn("event_cache_entries", e.message)
 
     def test_submit_query_count(self):
         first, second = note("first"), note("second", tags=[["t", "x"]])

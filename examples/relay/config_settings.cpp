@@ -185,7 +185,8 @@ std::vector<Setting> build_settings() {
        }},
       {{"", "commit-delay-us", ValueKind::kNumber, true, false},
        number<std::uint32_t>(
-           [](Config& c) -> std::uint32_t& { return c.options.commit_delay_micros; }, 0, 100000)},
+           [](Config& c) -> std::uint32_t& { return c.options.commit_delay_micros; }, 0,
+           kMaxCommitDelayMicros)},
       {{"", "postgres", ValueKind::kText, true, false},
        [](Config& c, std::string_view v) -> std::string {
          c.postgres = std::string(v);
@@ -241,7 +242,7 @@ std::vector<Setting> build_settings() {
       {{"limits", "event-cache", ValueKind::kNumber, true, false},
        number<std::uint32_t>(
            [](Config& c) -> std::uint32_t& { return c.options.sqlite.event_cache_entries; }, 0,
-           100000000)},
+           kMaxEventCacheEntries)},
       // NIP-77 sync sessions (docs/sync.md).
       {{"limits", "neg-max-sessions", ValueKind::kNumber, true, false},
        number<std::size_t>(

@@ -64,6 +64,10 @@ struct NegentropyLimits {
   std::uint32_t idle_timeout_ms = 60000;
 };
 
+// The longest Options::commit_delay_micros that hosts taking it from their users accept (the
+// example relay's --commit-delay-us, the C API): a held commit's OKs come up to the delay late.
+inline constexpr std::uint32_t kMaxCommitDelayMicros = 100000;
+
 struct Options {
   // Parser and subscription limits.
   Limits limits;

@@ -109,14 +109,33 @@ RELAYCORE_C_API const char* relaycore_version(void);
 
 /* ---- Opening a relay ---------------------------------------------------------------------- */
 
+/* How durable a commit is before its OK (relaycore_options.sqlite_synchronous). */
+typedef enum relaycore_synchronous {
+  /* The default: RELAYCORE_SYNCHRONOUS_FULL. */
+  RELAYCORE_SYNCHRONOUS_DEFAULT = 0,
+  /* Survives power loss: every group commit is synced to disk before its OKs. */
+  RELAYCORE_SYNCHRONOUS_FULL = 1,
+  /* Survives a crash of the program but not power loss, which can lose the latest commits;
+   * commits are not synced, which costs less per commit. */
+  RELAYCORE_SYNCHRONOUS_NORMAL = 2,
+  /* Not a value: keeps the type as wide as an int in every compiler. */
+  RELAYCORE_SYNCHRONOUS_FORCE_INT = 0x7fffffff
+} relaycore_synchronous;
+
+/* relaycore_options.event_cache_entries for no event cache. Zero there means the default, as in
+ * every field, so "none" needs a value of its own. */
+#define RELAYCORE_EVENT_CACHE_OFF SIZE_MAX
+
 /* What relaycore_relay_open() takes. Zero means the default for every field, so set it up as
  *     relaycore_options options;
  *     memset(&options, 0, sizeof options);
  *     options.struct_size = sizeof options;
  *     options.database_path = "events.db";
- * struct_size is how the library tells which fields the caller's header had: a smaller value
- * than any released layout is refused, and fields past the ones this library knows must be zero
- * (a non-zero one is an option it cannot honour, so it is refused rather than ignored). */
+ * struct_size is how the library tells which fields the caller's header had: a caller built
+ * with an older header passes that header's size and gets the default for every field added
+ * since; a size that is no released layout and smaller than this one is refused; and fields past
+ * the ones this library knows must be zero (a non-zero one is an option it cannot honour, so it
+ * is refused rather than ignored). */
 typedef struct relaycore_options {
   size_t struct_size;
   /* The SQLite database file, created if missing; ":memory:" keeps events in memory only.
@@ -136,6 +155,29 @@ typedef struct relaycore_options {
   size_t max_limit;
   /* Most open subscriptions per session. Default: 20. */
   size_t max_subscriptions;
+  /* The first layout ended here: a caller whose struct_size ends before a field below gets its
+   * default. */
+  /* How long a group commit is held open for more events while other clients write at the same
+   * time (the last commit held more than one event), in microseconds. Every commit costs a sync
+   * and a set of index pages whatever it holds, so fewer, larger commits cost less CPU and fewer
+   * disk writes per event at moderate load, and those OKs come up to the delay later. A client
+   * that waits for each OK before sending the next is not held. At most 100000.
+   * Default: 0 (commit at once). */
+  size_t commit_delay_micros;
+  /* Most events in one group commit, 1 to 8192 (as many as wait for the writer at most).
+   * Default: 1024. */
+  size_t max_write_batch;
+  /* How durable a commit is before its OK. Not with ":memory:".
+   * Default: RELAYCORE_SYNCHRONOUS_FULL. */
+  relaycore_synchronous sqlite_synchronous;
+  /* SQLite's page cache per connection, in KiB, 1 to 1073741824. Not with ":memory:".
+   * Default: 65536 (64 MiB). */
+  size_t sqlite_cache_kib;
+  /* Events recently stored or read, kept parsed in memory by id: a query for ids is answered
+   * from it without SQLite. Each holds an event's fields and its JSON, roughly twice the JSON
+   * plus a few hundred bytes. 1 to 100000000, or RELAYCORE_EVENT_CACHE_OFF for no cache. Not
+   * with ":memory:". Default: 100000. */
+  size_t event_cache_entries;
 } relaycore_options;
 
 typedef struct relaycore_relay relaycore_relay;

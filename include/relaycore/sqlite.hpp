@@ -21,6 +21,11 @@ enum class SqliteSync : std::uint8_t {
   kNormal,
 };
 
+// The largest SqliteOptions::event_cache_entries that hosts taking it from their users accept
+// (the example relay's event-cache, the C API): at a few hundred bytes and twice the JSON per
+// entry, already tens of GiB.
+inline constexpr std::uint32_t kMaxEventCacheEntries = 100000000;
+
 struct SqliteOptions {
   // The database file, created if missing.
   // Default: "relaycore.db".

@@ -88,6 +88,10 @@ relaycore_status parse_event_arg(const char* json, const Limits& limits, EventPt
 relaycore_status parse_filters_arg(const char* json, const Limits& limits,
                                    std::vector<Filter>& out);
 
+// Checks the caller's relaycore_options, of any released layout, and turns them into `out`
+// (opening the audit log they name).
+relaycore_status to_options(const relaycore_options* in, Options& out);
+
 // Closes a relay: drains it, then stops its servers. RELAYCORE_CLOSED when it already was.
 relaycore_status close_relay(RelayState& state);
 

@@ -1,102 +1,8 @@
-// The C API's relay: options, open and close, submit, query, count and the documents.
-#include <cstring>
-
+// The C API's relay: open and close, submit, query, count and the documents.
 #include "capi/capi.hpp"
-#include "relaycore/version.hpp"
 
 namespace relaycore::capi {
 namespace {
-
-constexpr std::size_t kMaxThreads = 256;
-
-// The smallest relaycore_options a caller may pass: the first released layout.
-constexpr std::size_t kOptionsMinSize = sizeof(relaycore_options);
-// Far more than the struct will ever grow to: a larger struct_size is garbage, not a layout, and
-// its bytes are not read.
-constexpr std::size_t kOptionsMaxSize = 4096;
-
-relaycore_status invalid(const std::string& message) {
-  return fail(RELAYCORE_INVALID_ARGUMENT, "invalid: " + message);
-}
-
-// Fields past the ones this library knows must be zero: a set one is an option it cannot honour.
-relaycore_status check_struct_size(const relaycore_options& o) {
-  if (o.struct_size < kOptionsMinSize) {
-    return invalid("options.struct_size is " + std::to_string(o.struct_size) +
-                   ", smaller than any relaycore_options (set it to sizeof(relaycore_options))");
-  }
-  if (o.struct_size > kOptionsMaxSize) {
-    return invalid("options.struct_size is " + std::to_string(o.struct_size) +
-                   ", not the size of a relaycore_options");
-  }
-  const auto* bytes = reinterpret_cast<const unsigned char*>(&o);
-  for (std::size_t i = sizeof(relaycore_options); i < o.struct_size; ++i) {
-    if (bytes[i] != 0) {
-      return invalid("options set a field this library does not know (byte " + std::to_string(i) +
-                     " of " + std::to_string(o.struct_size) + "); relaycore " + kVersionString +
-                     " knows " + std::to_string(sizeof(relaycore_options)));
-    }
-  }
-  return RELAYCORE_OK;
-}
-
-relaycore_status thread_count(std::size_t value, const char* name, std::size_t& out) {
-  if (value == 0) return RELAYCORE_OK;
-  if (value > kMaxThreads) {
-    return invalid(std::string("options.") + name + " is " + std::to_string(value) + " (max " +
-                   std::to_string(kMaxThreads) + ")");
-  }
-  out = value;
-  return RELAYCORE_OK;
-}
-
-relaycore_status to_options(const relaycore_options& in, Options& out) {
-  if (relaycore_status s = check_struct_size(in); s != RELAYCORE_OK) return s;
-  if (in.database_path == nullptr || in.database_path[0] == '\0') {
-    return invalid("options.database_path is required (\":memory:\" keeps events in memory)");
-  }
-  if (std::strcmp(in.database_path, ":memory:") == 0) {
-    out.storage = new_memory_storage();
-  } else {
-    out.sqlite.path = in.database_path;
-  }
-  if (in.audit_log_path != nullptr) {
-    if (in.audit_log_path[0] == '\0') {
-      return invalid("options.audit_log_path is empty (NULL for no audit log)");
-    }
-    SqliteAuditOptions audit;
-    audit.path = in.audit_log_path;
-    Result<std::shared_ptr<AuditSink>> sink = new_sqlite_audit_log(audit);
-    if (!sink) return fail(sink.error());
-    out.audit = std::move(sink).value();
-  }
-  if (in.max_outbound_bytes != 0) {
-    // Below one event's largest frame, every large event would close its subscriber.
-    const std::size_t least = Limits().max_event_bytes;
-    if (in.max_outbound_bytes < least) {
-      return invalid("options.max_outbound_bytes is " + std::to_string(in.max_outbound_bytes) +
-                     " (at least " + std::to_string(least) + ")");
-    }
-    out.max_outbound_bytes = in.max_outbound_bytes;
-  }
-  if (relaycore_status s = thread_count(in.reader_threads, "reader_threads", out.reader_threads);
-      s != RELAYCORE_OK) {
-    return s;
-  }
-  if (relaycore_status s = thread_count(in.verify_threads, "verify_threads", out.verify_threads);
-      s != RELAYCORE_OK) {
-    return s;
-  }
-  if (in.max_limit != 0) {
-    if (in.max_limit > UINT32_MAX) {
-      return invalid("options.max_limit is " + std::to_string(in.max_limit) + " (max " +
-                     std::to_string(UINT32_MAX) + ")");
-    }
-    out.limits.max_limit = static_cast<std::uint32_t>(in.max_limit);
-  }
-  if (in.max_subscriptions != 0) out.limits.max_subscriptions = in.max_subscriptions;
-  return RELAYCORE_OK;
-}
 
 // The relay of a handle, when a call on it may go on.
 relaycore_status open_state(relaycore_relay* relay, std::shared_ptr<RelayState>& out) {
@@ -151,7 +57,7 @@ relaycore_status relaycore_relay_open(const relaycore_options* options,
     if (options == nullptr) return fail(RELAYCORE_INVALID_ARGUMENT, "invalid: options is NULL");
     if (relay_out == nullptr) return fail(RELAYCORE_INVALID_ARGUMENT, "invalid: relay_out is NULL");
     Options o;
-    if (relaycore_status s = to_options(*options, o); s != RELAYCORE_OK) return s;
+    if (relaycore_status s = to_options(options, o); s != RELAYCORE_OK) return s;
     auto state = std::make_shared<RelayState>();
     state->limits = o.limits;
     Result<std::unique_ptr<Relay>> opened = Relay::open(std::move(o));

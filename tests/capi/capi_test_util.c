@@ -159,3 +159,59 @@ void collect_closed(void* user, const char* reason) {
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
 }
+
+void event_id(const char* event_json, char* out) {
+  const char* p = strstr(event_json, "\"id\":\"");
+  out[0] = '\0';
+  if (p == NULL) return;
+  memcpy(out, p + 6, 64);
+  out[64] = '\0';
+}
+
+void collect_ok(void* user, const char* id, int accepted, const char* message) {
+  char line[256];
+  snprintf(line, sizeof line, "%s %d %s", id, accepted, message);
+  collector_add(user, line);
+}
+
+void memory_options(relaycore_options* o) {
+  memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
+  o->database_path = ":memory:";
+  o->verify_threads = 1;
+}
+
+relaycore_status open_with(const relaycore_options* options) {
+  relaycore_relay* relay = NULL;
+  relaycore_status s = relaycore_relay_open(options, &relay);
+  CHECK((s == RELAYCORE_OK) == (relay != NULL));
+  relaycore_relay_free(relay);
+  return s;
+}
+
+uint64_t stat_value(relaycore_relay* relay, const char* name) {
+  char* json = NULL;
+  char key[64];
+  const char* at;
+  uint64_t value = 0;
+  CHECK_STATUS(relaycore_stats_json(relay, &json), RELAYCORE_OK);
+  snprintf(key, sizeof key, "\"%s\":", name);
+  at = json != NULL ? strstr(json, key) : NULL;
+  CHECK(at != NULL);
+  if (at != NULL) value = strtoull(at + strlen(key), NULL, 10);
+  relaycore_free(json);
+  return value;
+}
+
+int make_temp_dir(char* dir) {
+  strcpy(dir, "/tmp/relaycore-capi-XXXXXX");
+  if (mkdtemp(dir) != NULL) return 1;
+  test_fail(__FILE__, __LINE__, "mkdtemp");
+  return 0;
+}
+
+void remove_temp_dir(const char* dir) {
+  char command[128];
+  snprintf(command, sizeof command, "rm -rf '%s'", dir);
+  CHECK(system(command) == 0);
+}

@@ -46,6 +46,22 @@ int64_t now_seconds(void);
 /* A relay on a memory store with one verify thread, or NULL with a recorded failure. */
 relaycore_relay* open_memory_relay(void);
 
+/* Options for a memory store with one verify thread, of this header's layout. */
+void memory_options(relaycore_options* o);
+/* Opens a relay with `options` and frees it at once: what relaycore_relay_open() said. */
+relaycore_status open_with(const relaycore_options* options);
+
+/* A counter of relaycore_stats_json() by name; 0 with a recorded failure when it is missing. */
+uint64_t stat_value(relaycore_relay* relay, const char* name);
+
+/* A new directory under /tmp, into `dir` (32 bytes or more); 0 with a recorded failure. */
+int make_temp_dir(char* dir);
+/* Removes the directory and what it holds. */
+void remove_temp_dir(const char* dir);
+
+/* The 64 hex of an event's id, into `out` (65 bytes). */
+void event_id(const char* event_json, char* out);
+
 /* What callbacks saw: event JSON in order, EOSE, a close reason, OKs and the threads used. */
 typedef struct Collector {
   pthread_mutex_t mu;
@@ -76,6 +92,8 @@ int has_closed(Collector* c, const void* unused);
 void collect_event(void* user, const char* event_json);
 void collect_eose(void* user);
 void collect_closed(void* user, const char* reason);
+/* A relaycore_ok_fn that adds "<id> <accepted> <message>" to a Collector passed as `user`. */
+void collect_ok(void* user, const char* id, int accepted, const char* message);
 
 /* The cases in test_capi_live.c. */
 void test_submit_async(void);
@@ -86,5 +104,13 @@ void test_session(void);
 void test_session_slow_consumer(void);
 void test_session_callbacks_cannot_reenter(void);
 void test_server(void);
+
+/* The cases in test_capi_options.c. */
+void test_write_path_options(void);
+void test_old_options_layout(void);
+void test_sqlite_synchronous(void);
+void test_event_cache(void);
+void test_max_write_batch(void);
+void test_commit_delay(void);
 
 #endif

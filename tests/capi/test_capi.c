@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "capi_test_util.h"
+#include "sqlite_probe.h"
 
 static void test_version_and_errors(void) {
   CHECK(strcmp(relaycore_version(), RELAYCORE_TEST_VERSION) == 0);
@@ -96,21 +97,6 @@ static void test_null_arguments(void) {
   relaycore_server_free(NULL);
   CHECK(visits == 0);
   relaycore_relay_free(relay);
-}
-
-static relaycore_status open_with(const relaycore_options* options) {
-  relaycore_relay* relay = NULL;
-  relaycore_status s = relaycore_relay_open(options, &relay);
-  CHECK((s == RELAYCORE_OK) == (relay != NULL));
-  relaycore_relay_free(relay);
-  return s;
-}
-
-static void memory_options(relaycore_options* o) {
-  memset(o, 0, sizeof *o);
-  o->struct_size = sizeof *o;
-  o->database_path = ":memory:";
-  o->verify_threads = 1;
 }
 
 static void test_bad_options(void) {
@@ -377,14 +363,13 @@ static void test_documents(void) {
 
 /* The events and the audit log outlive the relay in their files. */
 static void test_files(void) {
-  char dir[] = "/tmp/relaycore-capi-XXXXXX";
-  char db[64], audit[64], command[128];
+  char dir[32], db[64], audit[64];
   relaycore_options o;
   relaycore_relay* relay = NULL;
   char* event = signed_event(kAliceSecret, 1, now_seconds(), "kept");
   uint64_t n = 0;
   FILE* f;
-  REQUIRE(event != NULL && mkdtemp(dir) != NULL);
+  REQUIRE(event != NULL && make_temp_dir(dir));
   sprintf(db, "%s/events.db", dir);
   sprintf(audit, "%s/audit.db", dir);
   memory_options(&o);
@@ -404,8 +389,7 @@ static void test_files(void) {
   CHECK(f != NULL);
   if (f != NULL) fclose(f);
 
-  sprintf(command, "rm -rf '%s'", dir);
-  CHECK(system(command) == 0);
+  remove_temp_dir(dir);
   relaycore_free(event);
 }
 
@@ -431,11 +415,22 @@ static const Case kCases[] = {
     {"session_slow_consumer", test_session_slow_consumer},
     {"session_callbacks_cannot_reenter", test_session_callbacks_cannot_reenter},
     {"server", test_server},
+    {"write_path_options", test_write_path_options},
+    {"old_options_layout", test_old_options_layout},
+    {"sqlite_synchronous", test_sqlite_synchronous},
+    {"event_cache", test_event_cache},
+    {"max_write_batch", test_max_write_batch},
+    {"commit_delay", test_commit_delay},
 };
 
 int main(int argc, char** argv) {
   size_t i;
   int ran = 0;
+  /* Before any relay opens a database: see sqlite_probe.h. */
+  if (!probe_install()) {
+    fprintf(stderr, "the SQLite probe could not be installed\n");
+    return 2;
+  }
   for (i = 0; i < sizeof kCases / sizeof kCases[0]; ++i) {
     if (argc > 1 && strcmp(argv[1], kCases[i].name) != 0) continue;
     printf("== %s\n", kCases[i].name);

@@ -10,21 +10,6 @@
 
 #include "capi_test_util.h"
 
-/* The 64 hex of an event's id, into `out` (65 bytes). */
-static void event_id(const char* event_json, char* out) {
-  const char* p = strstr(event_json, "\"id\":\"");
-  out[0] = '\0';
-  if (p == NULL) return;
-  memcpy(out, p + 6, 64);
-  out[64] = '\0';
-}
-
-static void collect_ok(void* user, const char* id, int accepted, const char* message) {
-  char line[256];
-  snprintf(line, sizeof line, "%s %d %s", id, accepted, message);
-  collector_add(user, line);
-}
-
 void test_submit_async(void) {
   relaycore_relay* relay = open_memory_relay();
   char* event = signed_event(kAliceSecret, 1, now_seconds(), "async");
