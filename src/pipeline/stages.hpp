@@ -96,7 +96,8 @@ class WriteStage {
   // Commits event jobs in group batches and erase jobs on their own, in queue order.
   void run_jobs(std::vector<WriteJob>& jobs);
   // With a commit delay, holds a batch open for more jobs when other clients are writing too.
-  void hold_open(std::vector<WriteJob>& jobs);
+  // `polled`: the batch was taken without waiting, between upkeep steps.
+  void hold_open(std::vector<WriteJob>& jobs, bool polled);
   void process(std::span<WriteJob> jobs);
   void purge_expired();
   void erase(EraseJob& job);
@@ -115,7 +116,8 @@ class WriteStage {
   // The last upkeep step found work: the next one runs as soon as nothing is queued.
   bool maintenance_pending_ = false;
   // Jobs in the last batch taken: more than one means other clients are writing at the same
-  // time, which is when a commit delay gathers more.
+  // time, which is when a commit delay gathers more. An idle wait that ends empty resets it; a
+  // look at the queue between upkeep steps does not.
   std::size_t last_taken_ = 0;
   // process()'s working vectors, kept between batches so that a steady stream of commits
   // allocates none of them again.

@@ -67,7 +67,7 @@ void WriteStage::run() {
     const bool pending = retention_.pending() || maintenance_pending_;
     const auto wait = pending ? Clock::duration::zero() : Clock::duration(kIdleWake);
     if (!deps_.in.pop_batch_for(jobs, deps_.options.max_write_batch, wait)) break;
-    hold_open(jobs);
+    hold_open(jobs, pending);
     if (!jobs.empty()) run_jobs(jobs);
     if (purge_every.count() > 0 && Clock::now() >= next_purge) {
       purge_expired();
@@ -89,8 +89,10 @@ void WriteStage::run() {
 // more than one job: a lone client that waits for each OK before sending the next makes batches
 // of one, and holding those open would only slow it. The writer sleeps through the delay rather
 // than waking for each arriving job (a wake-up per event is part of what the delay saves); only
-// closing the queue ends the sleep early.
-void WriteStage::hold_open(std::vector<WriteJob>& jobs) {
+// closing the queue ends the sleep early. While upkeep has steps to take, the writer looks at the
+// queue between them without waiting; finding it empty then says nothing about the clients.
+void WriteStage::hold_open(std::vector<WriteJob>& jobs, bool polled) {
+  if (jobs.empty() && polled) return;
   const std::size_t max = deps_.options.max_write_batch;
   const auto delay = std::chrono::microseconds(deps_.options.commit_delay_micros);
   if (delay.count() > 0 && last_taken_ > 1 && !jobs.empty() && jobs.size() < max) {

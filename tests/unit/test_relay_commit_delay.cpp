@@ -1,13 +1,16 @@
 // Options::commit_delay_micros: a group commit held open for more events while other clients
 // write, and never for a client that waits for each OK.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "relay_test_util.hpp"
 #include "relaycore/relay.hpp"
+#include "relaycore/storage_wrapper.hpp"
 #include "test_util.hpp"
 
 using namespace relaycore;
@@ -43,13 +46,23 @@ std::string accepted(const EventPtr& e) {
   return "[\"OK\",\"" + std::string(e->id_hex()) + "\",true";
 }
 
-}  // namespace
+// Storage whose upkeep always has another step to take, as a large search index's merging can
+// for a long while: the writer then looks at its queue between steps without waiting.
+class BusyUpkeep final : public StorageWrapper {
+ public:
+  explicit BusyUpkeep(std::shared_ptr<Storage> target) : StorageWrapper(std::move(target)) {}
+  Result<bool> maintain() override {
+    steps.fetch_add(1);
+    return true;
+  }
+  std::atomic<std::uint64_t> steps{0};
+};
 
-// Broken by a writer that commits at once whatever the delay: the event sent first is alone in
-// the queue for 100 ms, so it would be a commit of its own.
-TEST_CASE("A commit delay gathers concurrent clients' events into one commit",
-          "[relay][commit-delay]") {
-  Harness h(DispatchMode::kDeferred, [](Options& o) { o.commit_delay_micros = 3'000'000; });
+// Two clients' events are gathered into one commit by a delay of 3 s: the event sent first is
+// alone in the queue for 100 ms, so without the delay it would be a commit of its own.
+// `settle` runs between the clients' first commit and the gathered one.
+void check_gathers(
+    Harness& h, const std::function<void()>& settle = [] {}) {
   auto first = h.connect();
   auto second = h.connect();
 
@@ -66,6 +79,7 @@ TEST_CASE("A commit delay gathers concurrent clients' events into one commit",
   REQUIRE(first.conn->wait_count("[\"OK\"", 2, 10s));
   REQUIRE(second.conn->wait_count("[\"OK\"", 1, 10s));
   const std::uint64_t before = commits(h);
+  settle();
 
   const std::vector<EventPtr> events = notes("gathered ", 5);
   first.session->on_message(event_frame(events[0]));
@@ -80,6 +94,36 @@ TEST_CASE("A commit delay gathers concurrent clients' events into one commit",
   for (std::size_t i = 1; i < events.size(); ++i) {
     CHECK(second.conn->count(accepted(events[i])) == 1);
   }
+}
+
+}  // namespace
+
+// Broken by a writer that commits at once whatever the delay.
+TEST_CASE("A commit delay gathers concurrent clients' events into one commit",
+          "[relay][commit-delay]") {
+  Harness h(DispatchMode::kDeferred, [](Options& o) { o.commit_delay_micros = 3'000'000; });
+  check_gathers(h);
+}
+
+// Broken by a writer that takes an empty look at its queue between upkeep steps for a sign that
+// no one else is writing: the delay then never applied while upkeep was pending.
+TEST_CASE("A commit delay gathers events while storage upkeep is pending",
+          "[relay][commit-delay]") {
+  std::shared_ptr<BusyUpkeep> storage;
+  Harness h(DispatchMode::kDeferred, [&](Options& o) {
+    o.commit_delay_micros = 3'000'000;
+    storage = std::make_shared<BusyUpkeep>(o.storage);
+    o.storage = storage;
+  });
+  // Two more upkeep steps: the writer has found its queue empty between steps at least once.
+  check_gathers(h, [&] {
+    const std::uint64_t steps = storage->steps.load();
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (storage->steps.load() < steps + 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    REQUIRE(storage->steps.load() >= steps + 2);
+  });
 }
 
 // Broken by a delay applied to every commit: each OK would come a minute late, past the wait.
