@@ -49,7 +49,15 @@ constexpr std::int64_t kSchemaLockKey = 0x726c79636f7265;
 // (replacement, deletion, expiry, erase). The total is spread over slots, one per writer
 // connection (its backend pid modulo 64), so that the nodes sharing a database do not queue
 // behind one row's lock; size_bytes adds the slots up. The json column is never updated.
-constexpr std::array<const char*, 4> kMigrations = {
+//
+// Version 5: tags loses its foreign key and its index by seq, which cost every stored tag a
+// B-tree insert. Removing an event deletes its tag rows by the keys its own tags give, in the
+// statement that deletes the event (pg_write.cpp): relaycore_tag_keys reads them from the
+// stored JSON as the writer stored them (storage::is_indexed_tag: a single-letter name and
+// the first value, both as their UTF-8 bytes). It gives NULLs when the JSON does not give
+// them: not JSON, not this event's (altered outside relaycore), or a value holding NUL, which
+// text cannot; such an event's rows are then found by a scan of tags by seq.
+constexpr std::array<const char*, 5> kMigrations = {
     R"sql(
 CREATE SEQUENCE relaycore_event_seq AS bigint;
 CREATE TABLE events (
@@ -155,6 +163,30 @@ CREATE TRIGGER relaycore_stored_bytes_insert AFTER INSERT ON events
 CREATE TRIGGER relaycore_stored_bytes_delete AFTER DELETE ON events
   REFERENCING OLD TABLE AS relaycore_old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION relaycore_count_stored_bytes();
+)sql",
+    R"sql(
+ALTER TABLE tags DROP CONSTRAINT tags_seq_fkey;
+DROP INDEX tags_seq;
+CREATE FUNCTION relaycore_tag_keys(doc text, event_id bytea, OUT names bytea[],
+                                   OUT tag_values bytea[])
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  event json;
+BEGIN
+  event := doc::json;
+  IF (event ->> 'id') IS DISTINCT FROM encode(event_id, 'hex') THEN
+    RETURN;
+  END IF;
+  SELECT coalesce(array_agg(convert_to(t ->> 0, 'UTF8')), '{}'),
+         coalesce(array_agg(convert_to(t ->> 1, 'UTF8')), '{}')
+    INTO names, tag_values
+    FROM json_array_elements(event -> 'tags') AS t
+    WHERE json_array_length(t) >= 2 AND octet_length(t ->> 0) = 1 AND (t ->> 0) ~ '^[A-Za-z]$';
+EXCEPTION WHEN others THEN
+  names := NULL;
+  tag_values := NULL;
+END
+$$;
 )sql",
 };
 

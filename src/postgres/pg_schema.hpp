@@ -11,7 +11,7 @@
 
 namespace relaycore::postgres {
 
-inline constexpr std::int64_t kSchemaVersion = 4;
+inline constexpr std::int64_t kSchemaVersion = 5;
 
 // The DDL that takes the schema from version `from` to `from` + 1 (0 creates version 1), for
 // tests that build a database of an older version. `from` must be below kSchemaVersion.

@@ -22,9 +22,7 @@ constexpr std::string_view kAddressDeleted =
     "SELECT up_to FROM deleted_addresses WHERE kind = $1 AND pubkey = $2 AND d = $3";
 constexpr std::string_view kVersions =
     "SELECT id, created_at, seq FROM events WHERE pubkey = $1 AND kind = $2 AND d_tag = $3";
-constexpr std::string_view kRemove = "DELETE FROM events WHERE id = $1";
-// The event and its indexed tags in one round trip; tag rows go with the event (ON DELETE
-// CASCADE), so removing an event is one DELETE.
+// The event and its indexed tags in one round trip.
 constexpr std::string_view kInsert =
     "WITH e AS (INSERT INTO events (id, pubkey, created_at, kind, d_tag, expiration, json, "
     "search) VALUES ($1, $2, $3, $4, $5, $6, $7, to_tsvector('simple', $10)) "
@@ -39,11 +37,38 @@ constexpr std::string_view kAddAddressTombstone =
     "INSERT INTO deleted_addresses (kind, pubkey, d, up_to) VALUES ($1, $2, $3, $4) "
     "ON CONFLICT (kind, pubkey, d) DO UPDATE "
     "SET up_to = GREATEST(deleted_addresses.up_to, EXCLUDED.up_to)";
-// Removals report what they removed, so that each can be audited.
-constexpr std::string_view kPurge =
-    "DELETE FROM events WHERE expiration <= $1 RETURNING id, kind, seq, pubkey";
-constexpr std::string_view kErase =
-    "DELETE FROM events WHERE id = $1 RETURNING id, kind, seq, pubkey";
+
+// Deletes the events `where` selects and, in the same statement, their tag rows (tags has no
+// index by seq, pg_schema.cpp): by the keys relaycore_tag_keys reads from each event's JSON, or,
+// for an event whose JSON does not give them, by a scan of tags by seq, which the EXISTS keeps
+// from running when there is none. Removals report what they removed (id, kind, seq, pubkey),
+// so that each can be audited.
+std::string removal_sql(std::string_view where) {
+  std::string sql = "WITH e AS (DELETE FROM events WHERE ";
+  sql.append(where);
+  sql.append(
+      " RETURNING id, kind, seq, pubkey, created_at, json), "
+      "k AS (SELECT e.id, e.kind, e.seq, e.pubkey, e.created_at, x.names, x.tag_values "
+      "FROM e, relaycore_tag_keys(e.json, e.id) AS x), "
+      "t AS (DELETE FROM tags USING k, unnest(k.names, k.tag_values) AS x(name, value) "
+      "WHERE tags.name = x.name AND tags.value = x.value AND tags.created_at = k.created_at "
+      "AND tags.id = k.id), "
+      "u AS (DELETE FROM tags WHERE EXISTS (SELECT FROM k WHERE names IS NULL) "
+      "AND seq IN (SELECT seq FROM k WHERE names IS NULL)) "
+      "SELECT id, kind, seq, pubkey FROM k");
+  return sql;
+}
+
+// Removal of one event by id: a replaced or NIP-09 deleted version, or an erased event.
+const std::string& remove_by_id_sql() {
+  static const std::string sql = removal_sql("id = $1");
+  return sql;
+}
+
+const std::string& purge_sql() {
+  static const std::string sql = removal_sql("expiration <= $1");
+  return sql;
+}
 
 // A batch that lost a race with another node's (a deadlock the server broke, a serialization
 // failure, or an insert of the same row) is tried again from the start, this many times.
@@ -147,7 +172,7 @@ class PgWriteTarget final : public WriteTarget {
   Status remove(const EventId& id) override {
     PgParams p;
     p.add_bytes(id);
-    return expect_rows(conn_.exec(kRemove, p));
+    return expect_rows(conn_.exec(remove_by_id_sql(), p));
   }
 
   Result<std::uint64_t> insert(const EventPtr& event) override {
@@ -270,7 +295,7 @@ Status pg_write_batch(PgConnection& conn, std::span<const EventPtr> events,
 Result<std::vector<RemovedEvent>> pg_purge_expired(PgConnection& conn, std::int64_t now) {
   PgParams p;
   p.add_int(now);
-  auto res = conn.exec(kPurge, p);
+  auto res = conn.exec(purge_sql(), p);
   if (!res) return std::move(res).error();
   std::vector<RemovedEvent> purged;
   if (Status s = append_removed(*res, RemovalReason::kExpired, purged); !s) return s;
@@ -287,7 +312,7 @@ Result<std::vector<RemovedEvent>> pg_erase(PgConnection& conn, std::span<const E
     for (const EventId& id : ids) {
       PgParams p;
       p.add_bytes(id);
-      auto res = conn.exec(kErase, p);
+      auto res = conn.exec(remove_by_id_sql(), p);
       if (!res) return std::move(res).error();
       if (Status s = append_removed(*res, RemovalReason::kErased, erased); !s) return s;
     }
