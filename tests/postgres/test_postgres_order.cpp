@@ -21,19 +21,8 @@ namespace {
 
 using postgres::PgConnection;
 using postgres::PgParams;
-
-postgres::PgResult exec(PgConnection& conn, const std::string& sql,
-                        const PgParams& params = PgParams()) {
-  auto res = conn.exec(sql, params, /*prepare=*/false);
-  if (!res) FAIL(sql << ": " << res.error().message());
-  return std::move(res).value();
-}
-
-std::int64_t count(PgConnection& conn, const std::string& sql) {
-  postgres::PgResult res = exec(conn, sql);
-  REQUIRE(PQntuples(res.get()) == 1);
-  return postgres::get_int(res.get(), 0, 0);
-}
+using postgres_test::count;
+using postgres_test::exec;
 
 // The plan of the SELECT the storage runs for `filter`, one node per line.
 std::string plan_of(PgConnection& conn, const Filter& filter) {
@@ -63,33 +52,6 @@ void check_history_plans(PgConnection& conn, bool check_index) {
       CHECK_THAT(plan,
                  Catch::Contains(shape.index != nullptr ? shape.index : "tags_value_created_id"));
     }
-  }
-}
-
-// Stores an event the way the version 1 writer did: the row, then a tags row (without the id)
-// for the first value of each single-letter tag.
-void store_v1(PgConnection& conn, const EventPtr& e) {
-  const std::optional<Address> address = address_of(*e);
-  PgParams row;
-  row.add_bytes(e->id()).add_bytes(e->pubkey()).add_int(e->created_at()).add_int(e->kind());
-  if (address) {
-    row.add_bytes(address->d);
-  } else {
-    row.add_null();
-  }
-  row.add_text(e->json());
-  exec(conn,
-       "INSERT INTO events (id, pubkey, created_at, kind, d_tag, json) "
-       "VALUES ($1, $2, $3, $4, $5, $6)",
-       row);
-  for (const Tag& tag : e->tags()) {
-    if (!storage::is_indexed_tag(tag)) continue;
-    PgParams t;
-    t.add_bytes(e->id()).add_bytes(tag[0]).add_bytes(tag[1]);
-    exec(conn,
-         "INSERT INTO tags (seq, name, value, created_at) SELECT seq, $2, $3, created_at "
-         "FROM events WHERE id = $1 ON CONFLICT DO NOTHING",
-         t);
   }
 }
 
@@ -124,12 +86,8 @@ TEST_CASE("postgres: a version 1 database is migrated on open with its events an
   EventPtr deleted = conformance::event(test::bob(), 700, "deleted");
   {
     PgConnection conn(options);
-    REQUIRE(conn.run(postgres::migration_sql(0), "create version 1").is_ok());
-    REQUIRE(conn.run("CREATE TABLE relaycore_schema (version integer NOT NULL); "
-                     "INSERT INTO relaycore_schema (version) VALUES (1)",
-                     "record version 1")
-                .is_ok());
-    for (const EventPtr& e : events) store_v1(conn, e);
+    postgres_test::create_schema(conn, 1);
+    for (const EventPtr& e : events) postgres_test::store_as(conn, e, 1);
     PgParams tomb;
     tomb.add_bytes(deleted->id()).add_bytes(deleted->pubkey());
     exec(conn, "INSERT INTO deleted_ids (id, pubkey) VALUES ($1, $2)", tomb);
