@@ -1,7 +1,7 @@
 // Rows altered on the server. The PostgreSQL storage loads its own rows without re-serialising
 // them or checking their ids or signatures again, and still never serves a row under another
 // event's id: a row whose JSON does not parse, or names another id than the row's, is skipped
-// and logged, and the read goes on.
+// and logged, and the read goes on; removing it still takes its own tag rows, and no others.
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -53,6 +53,27 @@ TEST_CASE("postgres: a row altered on the server is skipped and logged, not serv
   auto lines = log->lines_with("storage: skipped the event stored at seq");
   REQUIRE_FALSE(lines.empty());
   CHECK(lines.front().level == LogLevel::kError);
+}
+
+// Broken by a removal that fails on JSON the server cannot read, or that takes the tag keys
+// from whatever JSON the row holds: a row holding another event's JSON would delete that
+// event's tag rows and keep its own.
+TEST_CASE("postgres: removing an altered row deletes its own tag rows, not another event's",
+          "[postgres]") {
+  const PostgresOptions options = postgres_test::fresh_options();
+  auto storage = postgres_test::open_storage(options);
+  EventPtr a = event(test::alice(), 10, "a", {{"t", "of-a"}});
+  EventPtr b = event(test::alice(), 20, "b", {{"t", "of-b"}});
+  EventPtr c = event(test::alice(), 30, "c", {{"t", "of-c"}});
+  conformance::write(*storage, {a, b, c});
+  PgConnection conn(options);
+  set_json(conn, a, std::string(b->json()));
+  set_json(conn, c, std::string(c->json().substr(0, 20)));
+  auto erased = storage->erase(std::vector<EventId>{a->id(), c->id()});
+  REQUIRE(erased.is_ok());
+  CHECK(conformance::removed_ids(*erased) == conformance::ids_of({a, c}));
+  CHECK(query_ids(*storage, conformance::with_tag('t', {"of-b"})) == std::vector<EventId>{b->id()});
+  CHECK(postgres_test::count(conn, "SELECT COUNT(*) FROM tags") == 1);
 }
 
 }  // namespace relaycore
