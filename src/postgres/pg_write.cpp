@@ -38,27 +38,6 @@ constexpr std::string_view kAddAddressTombstone =
     "ON CONFLICT (kind, pubkey, d) DO UPDATE "
     "SET up_to = GREATEST(deleted_addresses.up_to, EXCLUDED.up_to)";
 
-// Deletes the events `where` selects and, in the same statement, their tag rows (tags has no
-// index by seq, pg_schema.cpp): by the keys relaycore_tag_keys reads from each event's JSON, or,
-// for an event whose JSON does not give them, by a scan of tags by seq, which the EXISTS keeps
-// from running when there is none. Removals report what they removed (id, kind, seq, pubkey),
-// so that each can be audited.
-std::string removal_sql(std::string_view where) {
-  std::string sql = "WITH e AS (DELETE FROM events WHERE ";
-  sql.append(where);
-  sql.append(
-      " RETURNING id, kind, seq, pubkey, created_at, json), "
-      "k AS (SELECT e.id, e.kind, e.seq, e.pubkey, e.created_at, x.names, x.tag_values "
-      "FROM e, relaycore_tag_keys(e.json, e.id) AS x), "
-      "t AS (DELETE FROM tags USING k, unnest(k.names, k.tag_values) AS x(name, value) "
-      "WHERE tags.name = x.name AND tags.value = x.value AND tags.created_at = k.created_at "
-      "AND tags.id = k.id), "
-      "u AS (DELETE FROM tags WHERE EXISTS (SELECT FROM k WHERE names IS NULL) "
-      "AND seq IN (SELECT seq FROM k WHERE names IS NULL)) "
-      "SELECT id, kind, seq, pubkey FROM k");
-  return sql;
-}
-
 // Removal of one event by id: a replaced or NIP-09 deleted version, or an erased event.
 const std::string& remove_by_id_sql() {
   static const std::string sql = removal_sql("id = $1");
@@ -256,6 +235,22 @@ Status in_transaction(PgConnection& conn, Body&& body) {
 }
 
 }  // namespace
+
+std::string removal_sql(std::string_view where) {
+  std::string sql = "WITH e AS (DELETE FROM events WHERE ";
+  sql.append(where);
+  sql.append(
+      " RETURNING id, kind, seq, pubkey, created_at, json), "
+      "k AS (SELECT e.id, e.kind, e.seq, e.pubkey, e.created_at, x.names, x.tag_values "
+      "FROM e, relaycore_tag_keys(e.json, e.id) AS x), "
+      "t AS (DELETE FROM tags USING k, unnest(k.names, k.tag_values) AS x(name, value) "
+      "WHERE tags.name = x.name AND tags.value = x.value AND tags.created_at = k.created_at "
+      "AND tags.id = k.id), "
+      "u AS (DELETE FROM tags WHERE EXISTS (SELECT FROM k WHERE names IS NULL) "
+      "AND seq IN (SELECT seq FROM k WHERE names IS NULL)) "
+      "SELECT id, kind, seq, pubkey FROM k");
+  return sql;
+}
 
 std::vector<std::int64_t> lock_keys(const BatchKeys& batch) {
   std::vector<std::int64_t> keys;

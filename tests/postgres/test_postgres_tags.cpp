@@ -11,6 +11,7 @@
 #include "conformance/conformance_support.hpp"
 #include "postgres/pg_connection.hpp"
 #include "postgres/pg_schema.hpp"
+#include "postgres/pg_write.hpp"
 #include "postgres_test_util.hpp"
 #include "relaycore/hex.hpp"
 
@@ -39,6 +40,27 @@ std::int64_t seq_links(PgConnection& conn) {
                "SELECT (SELECT COUNT(*) FROM pg_constraint WHERE conrelid = 'tags'::regclass "
                "AND contype = 'f') + (SELECT COUNT(*) FROM pg_indexes WHERE indexname = "
                "'tags_seq')");
+}
+
+// What removing `e` by id as the storage does reads of tags, in a transaction that is rolled
+// back: the tag rows read by a scan of the whole table, and the rows of `e` left.
+struct TagReads {
+  std::int64_t scanned = 0;
+  std::int64_t left = 0;
+};
+
+TagReads remove_and_roll_back(PgConnection& conn, const EventPtr& e) {
+  REQUIRE(conn.begin().is_ok());
+  PgParams p;
+  p.add_bytes(e->id());
+  postgres::PgResult removed = postgres_test::exec(conn, postgres::removal_sql("id = $1"), p);
+  REQUIRE(PQntuples(removed.get()) == 1);
+  TagReads reads;
+  reads.scanned =
+      count(conn, "SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'tags'");
+  reads.left = rows_of(conn, e);
+  REQUIRE(conn.rollback().is_ok());
+  return reads;
 }
 
 }  // namespace
@@ -124,6 +146,35 @@ TEST_CASE("postgres: a version 4 database loses tags' foreign key and index by s
   CHECK(rows_of(conn, b) == 2);
   CHECK(count(conn, "SELECT COUNT(*) FROM tags") == 2);
   CHECK(query_ids(*s, with_tag('t', {"x"})) == ids_of({b}));
+}
+
+// Broken by a removal that reads all of tags (its rows are found by seq) when every removed
+// event's JSON gives its keys, or that leaves the rows of one whose JSON does not. The store is
+// large enough for the planner to scan tags when a statement lets it.
+TEST_CASE("postgres: a removal finds tag rows by key, and scans tags only for an unreadable row",
+          "[postgres]") {
+  const PostgresOptions options = postgres_test::fresh_options();
+  auto s = postgres_test::open_storage(options);
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 2000; ++i) {
+    events.push_back(event(test::alice(), i, "e" + std::to_string(i),
+                           {{"t", "x"}, {"p", to_hex(test::bob().pubkey())}}));
+  }
+  conformance::write(*s, events);
+  PgConnection conn(options);
+  REQUIRE(conn.run("ANALYZE", "analyze").is_ok());
+
+  TagReads reads = remove_and_roll_back(conn, events[7]);
+  CHECK(reads.left == 0);
+  CHECK(reads.scanned == 0);
+
+  PgParams p;
+  p.add_bytes(events[8]->id());
+  postgres_test::exec(conn, "UPDATE events SET json = 'not json' WHERE id = $1", p);
+  reads = remove_and_roll_back(conn, events[8]);
+  CHECK(reads.left == 0);
+  CHECK(reads.scanned > 0);
+  CHECK(count(conn, "SELECT COUNT(*) FROM tags") == 4000);
 }
 
 }  // namespace relaycore
