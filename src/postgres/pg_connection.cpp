@@ -86,6 +86,15 @@ PgParams& PgParams::add_bytes_array(const std::vector<std::string_view>& values)
   return push(kByteaArrayOid, s.data(), s.size());
 }
 
+PgParams& PgParams::add_bytes_array(std::span<const Bytes32> values) {
+  std::vector<std::string_view> views;
+  views.reserve(values.size());
+  for (const Bytes32& v : values) {
+    views.emplace_back(reinterpret_cast<const char*>(v.data()), v.size());
+  }
+  return add_bytes_array(views);
+}
+
 std::int64_t get_int(const PGresult* res, int row, int col) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(res, row, col));
   const int n = PQgetlength(res, row, col);

@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -42,6 +43,7 @@ class PgParams {
   // One-dimensional arrays without NULLs, for unnest().
   PgParams& add_int_array(const std::vector<std::int64_t>& values);
   PgParams& add_bytes_array(const std::vector<std::string_view>& values);
+  PgParams& add_bytes_array(std::span<const Bytes32> values);
 
   int size() const noexcept { return static_cast<int>(values_.size()); }
   const Oid* types() const noexcept { return types_.data(); }

@@ -57,10 +57,8 @@ Status PrefetchedTarget::prefetch(PgConnection& conn, const BatchKeys& keys) {
 }
 
 Status PrefetchedTarget::prefetch_ids(PgConnection& conn, const BatchKeys& keys) {
-  std::vector<std::string_view> ids;
-  for (const EventId& id : keys.ids) ids.push_back(bytes_of(id));
   PgParams p;
-  p.add_bytes_array(ids);
+  p.add_bytes_array(std::span<const EventId>(keys.ids));
   auto stored = conn.exec(kEvents, p);
   if (!stored) return std::move(stored).error();
   for (const EventId& id : keys.ids) events_[id] = std::nullopt;

@@ -1,6 +1,7 @@
 #include "postgres/pg_write.hpp"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,9 +39,16 @@ constexpr std::string_view kAddAddressTombstone =
     "ON CONFLICT (kind, pubkey, d) DO UPDATE "
     "SET up_to = GREATEST(deleted_addresses.up_to, EXCLUDED.up_to)";
 
-// Removal of one event by id: a replaced or NIP-09 deleted version, or an erased event.
+// Removal of one event by id: a replaced or NIP-09 deleted version.
 const std::string& remove_by_id_sql() {
   static const std::string sql = removal_sql("id = $1");
+  return sql;
+}
+
+// Removal of every event of a list of ids, in one statement: an operator's erase, or a
+// retention batch.
+const std::string& remove_by_ids_sql() {
+  static const std::string sql = removal_sql("id = ANY($1::bytea[])");
   return sql;
 }
 
@@ -302,18 +310,19 @@ Result<std::vector<RemovedEvent>> pg_purge_expired(PgConnection& conn, std::int6
 
 Result<std::vector<RemovedEvent>> pg_erase(PgConnection& conn, std::span<const EventId> ids) {
   std::vector<RemovedEvent> erased;
-  Status status = in_transaction(conn, [&] {
-    erased.clear();
-    for (const EventId& id : ids) {
-      PgParams p;
-      p.add_bytes(id);
-      auto res = conn.exec(remove_by_id_sql(), p);
-      if (!res) return std::move(res).error();
-      if (Status s = append_removed(*res, RemovalReason::kErased, erased); !s) return s;
-    }
-    return Status::ok();
+  if (ids.empty()) return erased;
+  // One statement, so atomic on its own.
+  PgParams p;
+  p.add_bytes_array(ids);
+  auto res = conn.exec(remove_by_ids_sql(), p);
+  if (!res) return std::move(res).error();
+  if (Status s = append_removed(*res, RemovalReason::kErased, erased); !s) return s;
+  // RETURNING yields rows in no particular order; Storage::erase reports them in the order given.
+  std::map<EventId, std::size_t> position;
+  for (std::size_t i = 0; i < ids.size(); ++i) position.emplace(ids[i], i);
+  std::sort(erased.begin(), erased.end(), [&](const RemovedEvent& a, const RemovedEvent& b) {
+    return position.at(a.id) < position.at(b.id);
   });
-  if (!status) return status;
   return erased;
 }
 
