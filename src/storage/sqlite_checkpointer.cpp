@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "storage/sqlite_wal_buffer.hpp"
 #include "util/thread_name.hpp"
 #include "util/thread_priority.hpp"
 
@@ -21,6 +22,11 @@ SqliteCheckpointer::SqliteCheckpointer(std::unique_ptr<SqliteConnection> conn, s
       threshold_(checkpoint_threshold(threshold_frames)),
       log_(std::move(log)) {
   sqlite3_wal_hook(writer_, &SqliteCheckpointer::on_commit, this);
+  // A pass's copy goes to the disk as it is made, not in one burst at its sync, which every
+  // commit's WAL sync would wait behind.
+  if (Status s = pace_database_writes(conn_->handle()); !s) {
+    log_.failure(LogLevel::kWarn, "storage: the checkpointer's writes are not paced", s.message());
+  }
   thread_ = std::thread([this] { run(); });
 }
 

@@ -9,9 +9,10 @@
 // over once everything in it has been copied; when a pass leaves little behind, the writer
 // copies that rest itself right after its next commit, which takes a few hundred pages rather
 // than the whole WAL. The thread runs at a low priority (kBackgroundNice), since no OK waits for
-// it; should it fall behind, the writer takes over at twice the threshold, as SQLite's own
-// checkpoint would, and at four times it waits for a pass the thread is starved in, so that the
-// WAL stays bounded on a saturated machine.
+// it, and its copy goes to the disk as it is made (pace_database_writes), so that the commits'
+// WAL syncs never wait behind a pass's burst; should it fall behind, the writer takes over at twice
+// the threshold, as SQLite's own checkpoint would, and at four times it waits for a pass the thread
+// is starved in, so that the WAL stays bounded on a saturated machine.
 #pragma once
 
 #include <sqlite3.h>

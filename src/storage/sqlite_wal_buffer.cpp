@@ -1,5 +1,8 @@
 #include "storage/sqlite_wal_buffer.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -10,6 +13,8 @@ namespace {
 constexpr const char* kVfsName = "relaycore-wal-buffer";
 // A private file-control opcode ("RC" + 1); SQLite passes unknown opcodes to the VFS.
 constexpr int kEnableBufferingOp = 0x52430001;
+// Another, whose argument is a descriptor of the main database file to pace writes through.
+constexpr int kPaceWritesOp = 0x52430002;
 // Large enough that a group commit of 1,024 typical events takes a handful of calls.
 constexpr std::size_t kBufferBytes = std::size_t{1} << 20;
 // The unix VFS writes at most 0x1ffff bytes per call (it masks the length), so the buffer goes
@@ -37,6 +42,10 @@ struct WrappedFile {
   // WAL file: its main database's wrapper (null once that is closed) and the buffer.
   WrappedFile* db;
   WalBuffer* buffer;
+  // Main database, paced (kPaceWritesOp): a descriptor of its own for the file, or -1, and
+  // the bytes written since the last writeback.
+  int pace_fd;
+  std::size_t unpaced;
 };
 
 constexpr int kHeaderBytes = static_cast<int>((sizeof(WrappedFile) + 7) & ~std::size_t{7});
@@ -70,6 +79,8 @@ int file_close(sqlite3_file* file) {
   if (f->wal != nullptr) f->wal->db = nullptr;
   delete f->buffer;
   f->buffer = nullptr;
+  if (f->pace_fd >= 0) ::close(f->pace_fd);
+  f->pace_fd = -1;
   const int closed = f->real->pMethods->xClose(f->real);
   return rc != SQLITE_OK ? rc : closed;
 }
@@ -82,8 +93,27 @@ int file_read(sqlite3_file* file, void* out, int amt, sqlite3_int64 off) {
   return f->real->pMethods->xRead(f->real, out, amt, off);
 }
 
+// Sends what a paced file has written to the disk and waits for it, once there is kPaceBytes of
+// it. A failed writeback is not reported here: the pages stay dirty, and the sync that ends the
+// checkpoint writes them again and reports the error.
+void pace(WrappedFile* f, int amt) noexcept {
+  f->unpaced += static_cast<std::size_t>(amt);
+  if (f->unpaced < kPaceBytes) return;
+  f->unpaced = 0;
+#if defined(SYNC_FILE_RANGE_WRITE)
+  (void)::sync_file_range(
+      f->pace_fd, 0, 0,
+      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+#endif
+}
+
 int file_write(sqlite3_file* file, const void* in, int amt, sqlite3_int64 off) {
   WrappedFile* f = wrapped(file);
+  if (f->pace_fd >= 0) {
+    const int rc = f->real->pMethods->xWrite(f->real, in, amt, off);
+    if (rc == SQLITE_OK && amt > 0) pace(f, amt);
+    return rc;
+  }
   const bool buffering = f->db != nullptr && f->db->buffering;
   if (!buffering || amt <= 0) {
     if (int rc = flush(f); rc != SQLITE_OK) return rc;
@@ -142,6 +172,13 @@ int file_check_reserved_lock(sqlite3_file* file, int* out) {
 int file_control(sqlite3_file* file, int op, void* arg) {
   if (op == kEnableBufferingOp) {
     wrapped(file)->buffering = true;
+    return SQLITE_OK;
+  }
+  if (op == kPaceWritesOp) {
+    WrappedFile* f = wrapped(file);
+    if (f->pace_fd >= 0) ::close(f->pace_fd);
+    f->pace_fd = *static_cast<int*>(arg);
+    f->unpaced = 0;
     return SQLITE_OK;
   }
   return real(file)->pMethods->xFileControl(real(file), op, arg);
@@ -223,6 +260,8 @@ int vfs_open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, 
   f->wal = nullptr;
   f->db = nullptr;
   f->buffer = nullptr;
+  f->pace_fd = -1;
+  f->unpaced = 0;
   f->real->pMethods = nullptr;
   sqlite3_vfs* inner = real_vfs(vfs);
   const int rc = inner->xOpen(inner, name, f->real, flags, out_flags);
@@ -324,6 +363,25 @@ Status enable_wal_buffering(sqlite3* db) {
   if (wal_buffer_vfs_name() == nullptr) return Status::ok();
   const int rc = sqlite3_file_control(db, "main", kEnableBufferingOp, nullptr);
   if (rc != SQLITE_OK) return Status::error("storage: WAL write buffering is not available");
+  return Status::ok();
+}
+
+Status pace_database_writes(sqlite3* db) {
+#if defined(SYNC_FILE_RANGE_WRITE)
+  if (wal_buffer_vfs_name() == nullptr) return Status::ok();
+  const char* path = sqlite3_db_filename(db, "main");
+  if (path == nullptr || *path == '\0') return Status::ok();
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::error("storage: cannot open the database file to pace its writes");
+  // The wrapper owns the descriptor from here and closes it with the file.
+  const int rc = sqlite3_file_control(db, "main", kPaceWritesOp, &fd);
+  if (rc != SQLITE_OK) {
+    ::close(fd);
+    return Status::error("storage: pacing the database file's writes is not available");
+  }
+#else
+  (void)db;
+#endif
   return Status::ok();
 }
 

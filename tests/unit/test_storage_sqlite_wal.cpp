@@ -1,8 +1,13 @@
 // The SQLite writer's WAL write buffering (src/storage/sqlite_wal_buffer.*): a commit must be
 // in the file, whole, by the time write_batch returns, whatever its size, because other
 // connections read it from there as soon as the commit is published.
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <sqlite3.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -20,6 +25,8 @@
 #include "../conformance/conformance_support.hpp"
 #include "../conformance/temp_dir.hpp"
 #include "sqlite_raw_db.hpp"
+#include "storage/sqlite_connection.hpp"
+#include "storage/sqlite_wal_buffer.hpp"
 #include "util/thread_priority.hpp"
 
 namespace relaycore {
@@ -66,6 +73,54 @@ std::optional<int> nice_of_thread(const std::string& name) {
     if (fields >> nice) return nice;
   }
   return std::nullopt;
+}
+
+// Bytes of `path` in the page cache that are not yet on the disk: the kernel is asked to drop
+// the file's clean pages (which starts writeback of the dirty ones, but cannot drop them before
+// it ends), and what stays is counted. Writeback of megabytes takes milliseconds, and the count
+// follows at once.
+std::size_t unwritten_bytes(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  const auto size = static_cast<std::size_t>(::lseek(fd, 0, SEEK_END));
+  REQUIRE(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  REQUIRE(map != MAP_FAILED);
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size + page - 1) / page);
+  REQUIRE(::mincore(map, size, resident.data()) == 0);
+  ::munmap(map, size);
+  ::close(fd);
+  return page * static_cast<std::size_t>(std::count_if(resident.begin(), resident.end(),
+                                                       [](unsigned char r) { return r & 1; }));
+}
+
+// Checkpoints a WAL holding `bytes` of new pages into the database file of `path` through a
+// connection of its own that does not sync, paced or not; returns the checkpoint's bytes still
+// waiting for the disk.
+std::size_t checkpoint_unsynced(const std::string& path, std::size_t bytes, bool paced) {
+  auto writer = storage::SqliteConnection::open(path, /*read_only=*/false);
+  REQUIRE(writer);
+  REQUIRE((*writer)->exec("PRAGMA journal_mode = WAL", "wal"));
+  REQUIRE((*writer)->exec("PRAGMA wal_autocheckpoint = 0", "no automatic checkpoint"));
+  REQUIRE((*writer)->exec("CREATE TABLE blobs (b BLOB)", "table"));
+  const std::string fill =
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+      "WHERE i < " +
+      std::to_string(bytes / 4000) + ") INSERT INTO blobs SELECT randomblob(4000) FROM n";
+  REQUIRE((*writer)->exec(fill.c_str(), "fill"));
+
+  auto checkpointer = storage::SqliteConnection::open(path, /*read_only=*/false);
+  REQUIRE(checkpointer);
+  REQUIRE((*checkpointer)->exec("PRAGMA synchronous = OFF", "no sync"));
+  if (paced) REQUIRE(storage::pace_database_writes((*checkpointer)->handle()));
+  int frames = 0;
+  int copied = 0;
+  REQUIRE(sqlite3_wal_checkpoint_v2((*checkpointer)->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                    &frames, &copied) == SQLITE_OK);
+  REQUIRE(copied == frames);
+  REQUIRE(std::filesystem::file_size(path) >= bytes);
+  return unwritten_bytes(path);
 }
 
 }  // namespace
@@ -199,6 +254,23 @@ TEST_CASE("sqlite: the largest checkpoint_frames keeps every commit in the WAL",
     CHECK(wal > last);  // grown by this commit, never started over
     last = wal;
   }
+}
+
+// A checkpoint's copy must reach the disk as it is made: left in the page cache, it all goes to
+// the disk at the checkpoint's sync, and every commit's WAL sync meanwhile waits behind it.
+TEST_CASE("sqlite: a paced checkpoint leaves at most kPaceBytes of its copy unwritten",
+          "[storage][sqlite][wal]") {
+  TempDir dir;
+  struct statfs fs {};
+  REQUIRE(::statfs(dir.path().c_str(), &fs) == 0);
+  if (fs.f_type == TMPFS_MAGIC) {
+    WARN("the temporary directory is on tmpfs, which never writes back: nothing to observe");
+    return;
+  }
+  constexpr std::size_t kBytes = std::size_t{16} << 20;
+  // Unpaced, the copy stays in the page cache, which is what makes this a test of pacing.
+  CHECK(checkpoint_unsynced(dir.file("unpaced.db"), kBytes, false) > kBytes / 2);
+  CHECK(checkpoint_unsynced(dir.file("paced.db"), kBytes, true) <= storage::kPaceBytes);
 }
 
 }  // namespace relaycore
