@@ -98,6 +98,17 @@ class SqlBuilder {
     return true;
   }
 
+  // kFts5: "<the event is one the writer has not yet added to events_search, and holds the
+  // words>", read from its content (sqlite_search.hpp).
+  void not_yet_indexed_match(const std::vector<std::string>& words) {
+    std::string joined;
+    for (const std::string& w : words) joined.append(joined.empty() ? "" : " ").append(w);
+    text("(seq > (SELECT search_seq FROM stored_bytes) AND relaycore_has_words(CASE WHEN ");
+    text("json_valid(json) THEN json_extract(json, '$.content') END, ");
+    owned_param(std::move(joined));
+    text("))");
+  }
+
   // Text parameters reach PostgreSQL as bytea (the storage binds every string so).
   void text_tsquery(std::string words) {
     text("plainto_tsquery('simple', convert_from(");
@@ -111,8 +122,10 @@ class SqlBuilder {
     if (words.empty()) {
       text("FALSE");
     } else if (dialect_.search == SqlSearch::kFts5) {
-      text("seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ");
+      text("(seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ");
       search_param(words);
+      text(") OR ");
+      not_yet_indexed_match(words);
       text(")");
     } else {
       text("search @@ ");
@@ -245,10 +258,11 @@ SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
     return q;
   }
   if (dialect.search == SqlSearch::kFts5) {
-    // The newest matches, from FTS5's doclists read backwards, with what ranking them needs;
-    // the caller ranks them and reads the JSON of the best.
-    b.text("SELECT events.seq, created_at, id, json_extract(json, '$.content') FROM ");
-    b.text("events_search CROSS JOIN events ON ");
+    // The newest matches, from FTS5's doclists read backwards, with what ranking them needs,
+    // then the matches among the events not yet in the index (all newer); the caller ranks
+    // them and reads the JSON of the best.
+    b.text("SELECT * FROM (SELECT events.seq, created_at, id, json_extract(json, '$.content') ");
+    b.text("FROM events_search CROSS JOIN events ON ");
     b.text("events.seq = events_search.rowid WHERE events_search MATCH ");
     b.search_param(words);
     b.text(" AND ");
@@ -256,6 +270,13 @@ SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
     b.text(" AND ");
     b.conditions(filter, nullptr, /*with_search=*/false);
     b.text(" ORDER BY events_search.rowid DESC LIMIT ").param(std::int64_t{dialect.max_ranked});
+    b.text(") UNION ALL SELECT seq, created_at, id, json_extract(json, '$.content') FROM events ");
+    b.text("WHERE ");
+    b.not_yet_indexed_match(words);
+    b.text(" AND ");
+    b.visible(request);
+    b.text(" AND ");
+    b.conditions(filter, nullptr, /*with_search=*/false);
     return q;
   }
   b.text("SELECT ").text(kEventColumns).text(" FROM events WHERE search @@ ");

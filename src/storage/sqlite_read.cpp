@@ -302,6 +302,14 @@ Status search_query(SqliteConnection& conn, const Filter& filter, const QueryReq
     }
     if (rc != SQLITE_DONE) return sqlite_error("read failed", rc);
   }
+  // The index's newest matches, then those of the events not yet in it: only the newest
+  // max_ranked of all are ranked, as when every event is in the index.
+  const std::size_t most = sqlite_dialect().max_ranked;
+  if (candidates.size() > most) {
+    std::sort(candidates.begin(), candidates.end(),
+              [](const SearchCandidate& a, const SearchCandidate& b) { return a.seq > b.seq; });
+    candidates.resize(most);
+  }
   if (Status s = rank_search(conn, words, candidates); !s) return s;
   auto stmt = conn.prepare(kEventAt);
   if (!stmt) return std::move(stmt).error();

@@ -18,12 +18,13 @@
 namespace relaycore::storage {
 namespace {
 
-// Version 8, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
+// Version 9, created by kCreateSchema's parts in order; user_version holds kSchemaVersion.
 // Version 1 kept tag values as text; it was never deployed, so it is refused rather than
 // migrated. Versions 2, 3 and 4 are migrated (kMigrateFrom2, then kDropSearchFrom4 for 4, then
 // build_search_index), 2 to 7 get stored_bytes with last_seq (kCreateStoredBytes, which reads
 // every event's JSON: seconds on a large file), which takes sqlite_sequence's mark
-// (kLastSeqFromSequence), and 2 to 6 lose tags_seq (kDropTagsSeq).
+// (kLastSeqFromSequence), and 2 to 6 lose tags_seq (kDropTagsSeq). Version 8 gets
+// stored_bytes.search_seq (kAddSearchSeq), which kCreateStoredBytes makes for the others.
 //
 // events.seq is the commit sequence, monotonic and never reused, even after the newest rows are
 // deleted: the writer assigns it from stored_bytes.last_seq, the high-water mark, which it
@@ -126,14 +127,27 @@ CREATE VIRTUAL TABLE events_search USING fts5(
 // events.seq ever assigned (see kCreateEvents), which Storage::max_seq reports. The writer adds
 // what a transaction stored and subtracts what it removed, and sets last_seq, in one UPDATE at
 // the end of the transaction (sqlite_write.cpp), so the total drops as soon as rows are deleted,
-// before any VACUUM. Not triggers: see kCreateSearch. It is built from the events whatever the
-// file held before, so that a migration from an older version that a newer build once opened
-// starts right.
+// before any VACUUM. search_seq is the search index's mark: the words of every event stored at
+// a seq up to it are in events_search, those of the events above it not yet (sqlite_search.hpp);
+// the writer moves it when it adds a batch. Not triggers: see kCreateSearch. It is built from the
+// events whatever the file held before, so that a migration from an older version that a newer
+// build once opened starts right.
 constexpr const char* kCreateStoredBytes = R"sql(
 DROP TABLE IF EXISTS stored_bytes;
-CREATE TABLE stored_bytes (bytes INTEGER NOT NULL, last_seq INTEGER NOT NULL);
-INSERT INTO stored_bytes (bytes, last_seq)
-  SELECT coalesce(sum(length(CAST(json AS BLOB))), 0), coalesce(max(seq), 0) FROM events;
+CREATE TABLE stored_bytes (
+  bytes INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  search_seq INTEGER NOT NULL
+);
+INSERT INTO stored_bytes (bytes, last_seq, search_seq)
+  SELECT coalesce(sum(length(CAST(json AS BLOB))), 0), coalesce(max(seq), 0),
+         coalesce(max(seq), 0) FROM events;
+)sql";
+
+// Version 8 to 9: every event a version 8 writer stored is in the search index.
+constexpr const char* kAddSearchSeq = R"sql(
+ALTER TABLE stored_bytes ADD COLUMN search_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE stored_bytes SET search_seq = last_seq;
 )sql";
 
 // Versions 2 to 7 to 8: their high-water mark was sqlite_sequence's, which is above every stored
@@ -207,7 +221,7 @@ DROP TRIGGER IF EXISTS events_search_delete;
 DROP TABLE events_search;
 )sql";
 
-static_assert(kSchemaVersion == 8, "update kCreateSchema and add a migration");
+static_assert(kSchemaVersion == 9, "update kCreateSchema and add a migration");
 
 Result<std::string> pragma_text(SqliteConnection& conn, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
@@ -288,6 +302,7 @@ Status finish_schema(SqliteConnection& conn, std::string_view what) {
 
 Status configure_connection(SqliteConnection& conn, const SqliteOptions& options, bool writer) {
   sqlite3_busy_timeout(conn.handle(), kBusyTimeoutMs);
+  if (Status s = register_search_function(conn.handle()); !s) return s;
   const std::string cache = fmt::format("PRAGMA cache_size = -{}", options.cache_kib);
   if (Status s = conn.exec(cache.c_str(), "cannot set the cache size"); !s) return s;
   const char* sync = options.synchronous == SqliteSync::kFull ? "PRAGMA synchronous = FULL"
@@ -320,6 +335,9 @@ Status ensure_schema(SqliteConnection& conn, Logger* log) {
   } else if (*version == "0") {
     status = run_steps(conn, kCreateSchema, "cannot create the schema");
     if (status) status = finish_schema(conn, "cannot create the schema");
+  } else if (*version == "8") {
+    status = conn.exec(kAddSearchSeq, "cannot migrate the schema");
+    if (status) status = finish_schema(conn, "cannot migrate the schema");
   } else if (*version >= "2" && *version <= "7" && version->size() == 1) {
     if (*version == "2") status = run_steps(conn, kMigrateFrom2, "cannot migrate the schema");
     if (*version == "4") status = conn.exec(kDropSearchFrom4, "cannot migrate the schema");

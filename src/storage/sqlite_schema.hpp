@@ -16,7 +16,7 @@ namespace relaycore::storage {
 
 // The schema this code writes and reads, kept in PRAGMA user_version. A database with a newer
 // version is refused rather than misread.
-inline constexpr int kSchemaVersion = 8;
+inline constexpr int kSchemaVersion = 9;
 
 // The 32 bytes a tag value is stored as when it is 64 lowercase hex digits (ids and pubkeys in
 // e/p tags); nothing for any other value, which is stored as text. The writer and the filters'

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "protocol/search_text.hpp"
@@ -21,6 +23,11 @@ namespace {
 constexpr std::string_view kWordSample =
     "SELECT count(*), min(rowid) FROM (SELECT rowid FROM events_search WHERE "
     "events_search MATCH ?1 ORDER BY rowid DESC LIMIT ?2)";
+// The events holding a word among those not yet in the index (sqlite_search_backlog.hpp).
+constexpr std::string_view kWordInBacklog =
+    "SELECT count(*) FROM events WHERE seq > (SELECT search_seq FROM stored_bytes) AND "
+    "relaycore_has_words(CASE WHEN json_valid(json) THEN json_extract(json, '$.content') END, "
+    "?1)";
 
 // Each word's weight (search::word_weight) in the store, whose size is taken to be the highest
 // seq assigned (events since removed included).
@@ -34,7 +41,18 @@ Result<std::vector<double>> word_weights(SqliteConnection& conn,
   const auto documents = static_cast<double>(*high);
   auto stmt = conn.prepare(kWordSample);
   if (!stmt) return std::move(stmt).error();
+  auto backlog = conn.prepare(kWordInBacklog);
+  if (!backlog) return std::move(backlog).error();
   for (std::size_t i = 0; i < words.size(); ++i) {
+    double matching = 0;
+    {
+      StatementScope scope(*backlog);
+      bind_text(*backlog, 1, words[i]);
+      if (const int rc = sqlite3_step(*backlog); rc != SQLITE_ROW) {
+        return sqlite_error("read failed", rc);
+      }
+      matching = static_cast<double>(sqlite3_column_int64(*backlog, 0));
+    }
     const std::string expression = search::fts5_expression({words[i]});
     StatementScope scope(*stmt);
     bind_text(*stmt, 1, expression);
@@ -42,11 +60,12 @@ Result<std::vector<double>> word_weights(SqliteConnection& conn,
     if (const int rc = sqlite3_step(*stmt); rc != SQLITE_ROW) {
       return sqlite_error("read failed", rc);
     }
-    double matching = static_cast<double>(sqlite3_column_int64(*stmt, 0));
-    if (matching >= static_cast<double>(kWordCountSample)) {
+    double indexed = static_cast<double>(sqlite3_column_int64(*stmt, 0));
+    if (indexed >= static_cast<double>(kWordCountSample)) {
       const double span = documents - static_cast<double>(sqlite3_column_int64(*stmt, 1)) + 1;
-      matching = std::min(documents, matching * documents / std::max(1.0, span));
+      indexed = indexed * documents / std::max(1.0, span);
     }
+    matching = std::min(documents, matching + indexed);
     weights[i] = search::word_weight(documents, matching);
   }
   return weights;
@@ -59,7 +78,49 @@ constexpr const char* kMergeSettings =
 constexpr std::string_view kMerge =
     "INSERT INTO events_search (events_search, rank) VALUES ('merge', ?1)";
 
+// relaycore_has_words(content, words). The query's words are split once per statement and kept
+// with it (sqlite3_set_auxdata).
+void has_words(sqlite3_context* ctx, int, sqlite3_value** args) {
+  auto* words = static_cast<std::vector<std::string>*>(sqlite3_get_auxdata(ctx, 1));
+  if (words == nullptr) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(args[1]));
+    auto split = std::make_unique<std::vector<std::string>>();
+    std::string_view rest = text == nullptr ? "" : text;
+    while (!rest.empty()) {
+      const std::size_t end = std::min(rest.find(' '), rest.size());
+      if (end > 0) split->emplace_back(rest.substr(0, end));
+      rest.remove_prefix(std::min(end + 1, rest.size()));
+    }
+    words = split.get();
+    sqlite3_set_auxdata(ctx, 1, split.release(),
+                        [](void* p) { delete static_cast<std::vector<std::string>*>(p); });
+    // SQLite may drop the auxdata at once (out of memory): it then frees `words`.
+    if (sqlite3_get_auxdata(ctx, 1) != words) {
+      sqlite3_result_error_nomem(ctx);
+      return;
+    }
+  }
+  const auto* content = reinterpret_cast<const char*>(sqlite3_value_text(args[0]));
+  if (content == nullptr || words->empty()) {
+    sqlite3_result_int(ctx, 0);
+    return;
+  }
+  const search::WordCounts counts = search::count_words(
+      *words, std::string_view(content, static_cast<std::size_t>(sqlite3_value_bytes(args[0]))));
+  const bool all =
+      std::all_of(counts.hits.begin(), counts.hits.end(), [](std::uint32_t n) { return n > 0; });
+  sqlite3_result_int(ctx, all ? 1 : 0);
+}
+
 }  // namespace
+
+Status register_search_function(sqlite3* db) {
+  const int rc =
+      sqlite3_create_function_v2(db, "relaycore_has_words", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                 nullptr, has_words, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return sqlite_error("cannot register the search function", rc);
+  return Status::ok();
+}
 
 Status configure_search_merging(SqliteConnection& conn) {
   const std::string sql = fmt::format(kMergeSettings, kCrisisMerge);

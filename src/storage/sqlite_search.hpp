@@ -1,8 +1,17 @@
 // NIP-50 search ranking on SQLite. The FTS5 index (sqlite_schema.cpp, events_search) finds the
 // matches and hands back the newest of them (build_select, at most kMaxRankedMatches); this
 // orders them by relevance.
+//
+// The writer adds events' words to the index in batches of kSearchBacklog, not in the commit
+// that stores each event: FTS5 writes every commit's words as a segment of their own, a few
+// pages per commit whatever it holds, and segments are merged again later. The events stored
+// since the last batch (seq above stored_bytes.search_seq) are searched by reading their
+// content (relaycore_has_words), so a search finds an event as soon as it is stored.
 #pragma once
 
+#include <sqlite3.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,6 +49,16 @@ inline constexpr int kMergePages = 16;
 // or goes on with a merge already begun, writing at most kMergePages pages, in a transaction of
 // its own. True when it found work to do (more may remain).
 Result<bool> sqlite_merge_search(SqliteConnection& conn);
+
+// Events stored before their words go into the index in one batch. A search reads the content of
+// up to this many events besides the index; a batch's segment costs the writer about what a
+// commit's did, once for this many events.
+inline constexpr std::size_t kSearchBacklog = 64;
+
+// Registers the SQL function relaycore_has_words(content, words) on `db`: 1 when the content
+// (text, or NULL for none) holds every one of `words` (search::query_words, joined by spaces)
+// as the index would find them, else 0. Searches use it for the events not yet in the index.
+Status register_search_function(sqlite3* db);
 
 // One match of a search, as ranking needs it.
 struct SearchCandidate {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -36,12 +37,23 @@ using ReaderPool = storage::ConnectionPool<SqliteConnection>;
 class SqliteStorage final : public Storage {
  public:
   SqliteStorage(std::unique_ptr<SqliteConnection> writer, std::size_t cache_entries,
-                bool search_index, std::shared_ptr<Logger> logger)
-      : search_index_(search_index),
+                std::optional<storage::SearchBacklog> backlog, std::shared_ptr<Logger> logger)
+      : backlog_(std::move(backlog)),
         log_(logger ? Log(std::move(logger), LogLevel::kDebug) : Log()),
         writer_(std::move(writer)),
         cache_(cache_entries == 0 ? nullptr
                                   : std::make_unique<storage::EventCache>(cache_entries)) {}
+
+  // A store closed in order leaves no search backlog for the next open to read.
+  ~SqliteStorage() override {
+    if (!backlog_ || backlog_->events.empty()) return;
+    std::lock_guard lock(writer_mutex_);
+    if (Status s = storage::sqlite_index_backlog(*writer_, *backlog_); !s) {
+      log_.failure(LogLevel::kWarn,
+                   "storage: the search index's backlog stays for the next open to add",
+                   s.message());
+    }
+  }
 
   ReaderPool& readers() noexcept { return readers_; }
 
@@ -54,7 +66,7 @@ class SqliteStorage final : public Storage {
 
   Status write_batch(std::span<const EventPtr> events, std::vector<WriteResult>& results) override {
     std::lock_guard lock(writer_mutex_);
-    Status s = storage::sqlite_write_batch(*writer_, events, results, search_index_);
+    Status s = storage::sqlite_write_batch(*writer_, events, results, backlog());
     if (s && cache_) update_cache(events, results);
     return s;
   }
@@ -98,7 +110,7 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<RemovedEvent>> purge_expired(std::int64_t now) override {
     std::lock_guard lock(writer_mutex_);
-    auto purged = storage::sqlite_purge_expired(*writer_, now, search_index_);
+    auto purged = storage::sqlite_purge_expired(*writer_, now, backlog());
     if (purged && !purged->empty() && cache_) {
       std::vector<EventId> ids;
       ids.reserve(purged->size());
@@ -110,7 +122,7 @@ class SqliteStorage final : public Storage {
 
   Result<std::vector<RemovedEvent>> erase(std::span<const EventId> ids) override {
     std::lock_guard lock(writer_mutex_);
-    auto erased = storage::sqlite_erase(*writer_, ids, search_index_);
+    auto erased = storage::sqlite_erase(*writer_, ids, backlog());
     if (erased && cache_) cache_->erase(ids);
     return erased;
   }
@@ -120,14 +132,21 @@ class SqliteStorage final : public Storage {
     return storage::sqlite_size_bytes(*writer_);
   }
 
-  // Merges the search index, which commits leave to idle time (sqlite_search.hpp).
+  // Adds the search index's backlog, then merges the index, which commits leave to idle time
+  // (sqlite_search.hpp).
   Result<bool> maintain() override {
-    if (!search_index_) return false;
+    if (!backlog_) return false;
     std::lock_guard lock(writer_mutex_);
+    if (!backlog_->events.empty()) {
+      if (Status s = storage::sqlite_index_backlog(*writer_, *backlog_); !s) return s;
+      return true;
+    }
     return storage::sqlite_merge_search(*writer_);
   }
 
  private:
+  storage::SearchBacklog* backlog() noexcept { return backlog_ ? &*backlog_ : nullptr; }
+
   // After a committed batch: forgets what it removed, then caches what it stored and kept (an
   // event a later event of the same batch deleted was never visible).
   void update_cache(std::span<const EventPtr> events, const std::vector<WriteResult>& results) {
@@ -186,7 +205,8 @@ class SqliteStorage final : public Storage {
     return Status::ok();
   }
 
-  const bool search_index_;
+  // The search index's backlog, under writer_mutex_; none without the index.
+  std::optional<storage::SearchBacklog> backlog_;
   // Where a read reports a stored row it skipped; logs nothing without SqliteOptions::logger.
   const Log log_;
   std::mutex writer_mutex_;
@@ -208,8 +228,14 @@ Result<std::shared_ptr<Storage>> new_sqlite_storage(const SqliteOptions& options
   if (Status s = storage::configure_connection(**writer, options, /*writer=*/true); !s) return s;
   if (Status s = storage::ensure_schema(**writer, options.logger.get()); !s) return s;
 
+  std::optional<storage::SearchBacklog> backlog;
+  if (options.search_index) {
+    auto read = storage::sqlite_read_backlog(**writer);
+    if (!read) return std::move(read).error();
+    backlog = std::move(read).value();
+  }
   auto store = std::make_shared<SqliteStorage>(
-      std::move(writer).value(), options.event_cache_entries, options.search_index, options.logger);
+      std::move(writer).value(), options.event_cache_entries, std::move(backlog), options.logger);
   auto checkpoints = SqliteConnection::open(options.path, /*read_only=*/false);
   if (!checkpoints) return std::move(checkpoints).error();
   if (Status s = storage::configure_connection(**checkpoints, options, /*writer=*/false); !s) {

@@ -7,6 +7,7 @@
 
 #include "relaycore/storage_rules.hpp"
 #include "storage/sqlite_schema.hpp"
+#include "storage/sqlite_search_backlog.hpp"
 #include "storage/storage_util.hpp"
 #include "util/cleanup_status.hpp"
 
@@ -49,31 +50,12 @@ constexpr std::string_view kPurgeEvents =
 constexpr std::string_view kAddStoredBytes = "UPDATE stored_bytes SET bytes = bytes + ?1";
 constexpr std::string_view kAddStoredBytesAndSeq =
     "UPDATE stored_bytes SET bytes = bytes + ?1, last_seq = ?2";
+constexpr std::string_view kAddStoredBytesAndSeqs =
+    "UPDATE stored_bytes SET bytes = bytes + ?1, last_seq = ?2, search_seq = ?3";
+constexpr std::string_view kAddStoredBytesAndSearchSeq =
+    "UPDATE stored_bytes SET bytes = bytes + ?1, search_seq = ?3";
 constexpr std::string_view kStoredBytes = "SELECT bytes FROM stored_bytes";
 constexpr std::string_view kLastSeq = "SELECT last_seq FROM stored_bytes";
-// The search index (sqlite_schema.cpp, events_search) is told an event's words to add and, being
-// contentless, the same words again to remove. Single-row VALUES statements: an INSERT ... SELECT
-// into it would run in a statement transaction and make FTS5 write out its pending words.
-constexpr std::string_view kSearchAdd =
-    "INSERT INTO events_search (rowid, content) VALUES (?1, ?2)";
-constexpr std::string_view kSearchRemove =
-    "INSERT INTO events_search (events_search, rowid, content) VALUES ('delete', ?1, ?2)";
-
-// Removes an event's words from the search index. `content` is the stored JSON's content as
-// json_extract reads it, the text the writer indexed (Event::content()) decoded again from
-// canonical JSON; the migration indexes json_extract's reading too.
-Status unindex(SqliteConnection& conn, std::int64_t seq, std::string_view content) {
-  auto stmt = conn.prepare(kSearchRemove);
-  if (!stmt) return std::move(stmt).error();
-  StatementScope scope(*stmt);
-  bind_int(*stmt, 1, seq);
-  bind_text(*stmt, 2, content);
-  if (const int rc = sqlite3_step(*stmt); rc != SQLITE_DONE) {
-    return sqlite_error("write failed", rc);
-  }
-  return Status::ok();
-}
-
 Status step_done(sqlite3_stmt* stmt) {
   const int rc = sqlite3_step(stmt);
   if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
@@ -114,25 +96,25 @@ Status remove_tags(SqliteConnection& conn, const Event* own, std::int64_t seq) {
   return Status::ok();
 }
 
-// Removes what a removed event left in tags and, with `search_index`, its words. A row changed
+// Removes what a removed event left in tags and its words, when they are in the search index
+// (`in_index`: not when it has none, nor for an event still in its backlog). A row changed
 // outside relaycore keeps its words in the search index: what it was indexed with is unknown,
 // and removing other words would damage the index; searches are joined to events, so the words
 // left behind match nothing.
 Status remove_index_rows(SqliteConnection& conn, const EventId& id, std::int64_t seq,
-                         std::string json, std::string_view content, bool search_index) {
+                         std::string json, std::string_view content, bool in_index) {
   const EventPtr own = own_event(id, std::move(json));
-  if (search_index && own) {
-    if (Status s = unindex(conn, seq, content); !s) return s;
+  if (in_index && own) {
+    if (Status s = unindex_words(conn, seq, content); !s) return s;
   }
   return remove_tags(conn, own.get(), seq);
 }
 
-// The WriteTarget primitives as SQL on the writer connection, inside its transaction.
-// `search_index` false leaves the search index alone (SqliteOptions::search_index).
+// The WriteTarget primitives as SQL on the writer connection, inside its transaction. What it
+// stores and removes goes to the search index's backlog through `search`.
 class SqliteWriteTarget final : public WriteTarget {
  public:
-  SqliteWriteTarget(SqliteConnection& conn, bool search_index)
-      : conn_(conn), search_index_(search_index) {}
+  SqliteWriteTarget(SqliteConnection& conn, BacklogChange& search) : conn_(conn), search_(search) {}
 
   Result<std::optional<StoredRef>> find(const EventId& id) override {
     auto stmt = conn_.prepare(kFind);
@@ -214,7 +196,9 @@ class SqliteWriteTarget final : public WriteTarget {
       content = column_text(*stmt, 2);
     }
     bytes_delta_ -= static_cast<std::int64_t>(json.size());
-    if (Status s = remove_index_rows(conn_, id, seq, std::move(json), content, search_index_); !s) {
+    const bool in_index = search_.in_index(seq);
+    search_.removed(seq);
+    if (Status s = remove_index_rows(conn_, id, seq, std::move(json), content, in_index); !s) {
       return s;
     }
     auto stmt = conn_.prepare(kRemoveEvent);
@@ -250,9 +234,7 @@ class SqliteWriteTarget final : public WriteTarget {
     last_seq_ = seq;
     bytes_delta_ += static_cast<std::int64_t>(event->json().size());
     if (Status s = insert_tags(*event, seq); !s) return s;
-    if (search_index_) {
-      if (Status s = index_event(*event, seq); !s) return s;
-    }
+    search_.stored(seq, event);
     return static_cast<std::uint64_t>(seq);
   }
 
@@ -293,15 +275,6 @@ class SqliteWriteTarget final : public WriteTarget {
     return sqlite3_column_int64(*stmt, 0);
   }
 
-  Status index_event(const Event& event, std::int64_t seq) {
-    auto stmt = conn_.prepare(kSearchAdd);
-    if (!stmt) return std::move(stmt).error();
-    StatementScope scope(*stmt);
-    bind_int(*stmt, 1, seq);
-    bind_text(*stmt, 2, event.content());
-    return step_done(*stmt);
-  }
-
   Status insert_tags(const Event& event, std::int64_t seq) {
     auto stmt = conn_.prepare(kInsertTag);
     if (!stmt) return std::move(stmt).error();
@@ -320,22 +293,31 @@ class SqliteWriteTarget final : public WriteTarget {
   }
 
   SqliteConnection& conn_;
-  bool search_index_;
+  BacklogChange& search_;
   std::int64_t bytes_delta_ = 0;
   // Read at the first insert; the seqs this transaction assigned run up to it.
   std::optional<std::int64_t> last_seq_;
 };
 
 // Adds `delta` to stored_bytes and records `last_seq`, the last seq the transaction assigned if
-// it stored anything: once per transaction, as its last statement.
+// it stored anything, and `search_seq`, the search index's new mark if it moved: once per
+// transaction, as its last statement.
 Status update_totals(SqliteConnection& conn, std::int64_t delta,
-                     std::optional<std::int64_t> last_seq = std::nullopt) {
-  if (delta == 0 && !last_seq) return Status::ok();
-  auto stmt = conn.prepare(last_seq ? kAddStoredBytesAndSeq : kAddStoredBytes);
+                     std::optional<std::int64_t> last_seq = std::nullopt,
+                     std::optional<std::int64_t> search_seq = std::nullopt) {
+  if (delta == 0 && !last_seq && !search_seq) return Status::ok();
+  std::string_view sql = kAddStoredBytes;
+  if (last_seq) {
+    sql = search_seq ? kAddStoredBytesAndSeqs : kAddStoredBytesAndSeq;
+  } else if (search_seq) {
+    sql = kAddStoredBytesAndSearchSeq;
+  }
+  auto stmt = conn.prepare(sql);
   if (!stmt) return std::move(stmt).error();
   StatementScope scope(*stmt);
   bind_int(*stmt, 1, delta);
   if (last_seq) bind_int(*stmt, 2, *last_seq);
+  if (search_seq) bind_int(*stmt, 3, *search_seq);
   if (const int rc = sqlite3_step(*stmt); rc != SQLITE_DONE) {
     return sqlite_error("write failed", rc);
   }
@@ -359,26 +341,58 @@ Status in_transaction(SqliteConnection& conn, Body&& body) {
 }  // namespace
 
 Status sqlite_write_batch(SqliteConnection& conn, std::span<const EventPtr> events,
-                          std::vector<WriteResult>& results, bool search_index) {
+                          std::vector<WriteResult>& results, SearchBacklog* backlog) {
   results.clear();
   results.resize(events.size());
   if (events.empty()) return Status::ok();
-  SqliteWriteTarget target(conn, search_index);
+  BacklogChange search(backlog);
+  SqliteWriteTarget target(conn, search);
   Status status = in_transaction(conn, [&] {
     for (std::size_t i = 0; i < events.size(); ++i) {
       if (Status s = apply_event(target, events[i], results[i]); !s) return s;
     }
-    return update_totals(conn, target.bytes_delta(), target.last_seq());
+    std::optional<std::int64_t> mark;
+    if (const std::optional<std::int64_t> last = target.last_seq()) {
+      auto due = search.index_if_due(conn, *last);
+      if (!due) return std::move(due).error();
+      mark = *due;
+    }
+    return update_totals(conn, target.bytes_delta(), target.last_seq(), mark);
   });
   if (!status) {
     for (WriteResult& r : results) set_outcome(r, WriteOutcome::kRejected, status);
+    return status;
   }
+  search.committed();
+  return status;
+}
+
+Status sqlite_index_backlog(SqliteConnection& conn, SearchBacklog& backlog) {
+  if (backlog.events.empty()) return Status::ok();
+  BacklogChange search(&backlog);
+  Status status = in_transaction(conn, [&] {
+    auto stmt = conn.prepare(kLastSeq);
+    if (!stmt) return std::move(stmt).error();
+    std::int64_t last = 0;
+    {
+      StatementScope scope(*stmt);
+      if (const int rc = sqlite3_step(*stmt); rc != SQLITE_ROW) {
+        return sqlite_error("cannot read the last seq", rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
+      }
+      last = sqlite3_column_int64(*stmt, 0);
+    }
+    auto mark = search.index_if_due(conn, last, /*now=*/true);
+    if (!mark) return std::move(mark).error();
+    return update_totals(conn, 0, std::nullopt, *mark);
+  });
+  if (status) search.committed();
   return status;
 }
 
 Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, std::int64_t now,
-                                                       bool search_index) {
+                                                       SearchBacklog* backlog) {
   std::vector<RemovedEvent> purged;
+  BacklogChange search(backlog);
   Status status = in_transaction(conn, [&] {
     purged.clear();
     // The purged events' seq, JSON and content, to remove their tag rows and words once the
@@ -413,8 +427,10 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
       if (rc != SQLITE_DONE) return sqlite_error("purge failed", rc);
     }
     for (Gone& row : gone_rows) {
-      if (Status s = remove_index_rows(conn, row.id, row.seq, std::move(row.json), row.content,
-                                       search_index);
+      const bool in_index = search.in_index(row.seq);
+      search.removed(row.seq);
+      if (Status s =
+              remove_index_rows(conn, row.id, row.seq, std::move(row.json), row.content, in_index);
           !s) {
         return s;
       }
@@ -422,6 +438,7 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
     return update_totals(conn, -freed);
   });
   if (!status) return status;
+  search.committed();
   // RETURNING yields rows in no particular order.
   std::sort(purged.begin(), purged.end(),
             [](const RemovedEvent& a, const RemovedEvent& b) { return a.seq < b.seq; });
@@ -429,8 +446,9 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
 }
 
 Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn, std::span<const EventId> ids,
-                                               bool search_index) {
-  SqliteWriteTarget target(conn, search_index);
+                                               SearchBacklog* backlog) {
+  BacklogChange search(backlog);
+  SqliteWriteTarget target(conn, search);
   std::vector<RemovedEvent> erased;
   Status status = in_transaction(conn, [&] {
     erased.clear();
@@ -438,6 +456,7 @@ Result<std::vector<RemovedEvent>> sqlite_erase(SqliteConnection& conn, std::span
     return update_totals(conn, target.bytes_delta());
   });
   if (!status) return status;
+  search.committed();
   return erased;
 }
 

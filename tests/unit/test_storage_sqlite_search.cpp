@@ -3,6 +3,7 @@
 // again once every event is gone; and the SQLite ranking's use of how rare each word is.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -155,51 +156,6 @@ TEST_CASE("sqlite: a version 4 file gets the new search index on open, without t
   CHECK(conformance::count(*s, {with_search("lightning")}) == 9);
 }
 
-// Broken when the words removed with an event differ from those added with it (the writer
-// indexes the parsed content and removes the stored JSON's content), or when some way of
-// removing an event leaves its words behind.
-TEST_CASE("sqlite: every way of removing events takes all their words out of the index",
-          "[storage][sqlite]") {
-  conformance::TempDir dir;
-  const std::string path = dir.file("events.db");
-  auto s = test::open_at(path);
-  // Content that JSON escapes, folds or decomposes.
-  const std::string odd = "Caf\u00e9 \"quoted\"\nline\ttab back\\slash \x01 ctl Ünïcödé 漢字 🎉 x";
-  EventPtr replaced = event(test::bob(), 100, "profile " + odd, {}, 0);
-  EventPtr deleted = event(test::alice(), 101, "deleted " + odd);
-  EventPtr expiring = event(test::alice(), 102, "expiring " + odd, {{"expiration", "1000"}});
-  EventPtr erased = event(test::alice(), 103, "erased " + odd);
-  conformance::write(*s, {replaced, deleted, expiring, erased});
-  test::RawDb db(path);
-  CHECK(indexed_words(db).size() > 10);
-
-  conformance::write(*s, {event(test::bob(), 200, "", {}, 0)});  // replaces the profile
-  conformance::write(*s, {event(test::alice(), 201, "", {{"e", conformance::hex_id(deleted)}}, 5)});
-  REQUIRE(s->purge_expired(1000).is_ok());
-  REQUIRE(s->erase(std::vector<EventId>{erased->id()}).is_ok());
-  CHECK(indexed_words(db).empty());
-  check_index(db);
-}
-
-// Broken by a writer that makes FTS5 write its pending words out per event (a trigger, or an
-// INSERT ... SELECT into the index, runs in a statement transaction, and FTS5 writes out at each
-// one): a batch then costs a segment, and merges, per event instead of one segment.
-TEST_CASE("sqlite: a batch's words reach the index in one write", "[storage][sqlite]") {
-  conformance::TempDir dir;
-  const std::string path = dir.file("events.db");
-  auto s = test::open_at(path);
-  std::vector<EventPtr> batch;
-  for (int i = 0; i < 64; ++i) {
-    batch.push_back(event(test::alice(), 1000 + i, "note number " + std::to_string(i)));
-  }
-  conformance::write(*s, batch);
-  test::RawDb db(path);
-  CHECK(test::search_structure(db).segments == 1);
-  conformance::write(*s, batch);  // all duplicates: nothing to index
-  conformance::write(*s, {event(test::bob(), 2000, "a"), event(test::bob(), 2001, "b")});
-  CHECK(test::search_structure(db).segments == 2);
-}
-
 // Runs maintain() until it has nothing left to do; the number of steps that found work.
 int maintain_fully(Storage& s) {
   int steps = 0;
@@ -212,6 +168,86 @@ int maintain_fully(Storage& s) {
   }
 }
 
+// Broken when the words removed with an event differ from those added with it (the writer
+// indexes the parsed content and removes the stored JSON's content), when some way of removing
+// an event leaves its words behind, or when removing an event still in the backlog takes words
+// out of the index (FTS5 then fails or corrupts its index: the words were never added).
+TEST_CASE("sqlite: every way of removing events takes all their words out of the index",
+          "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  auto s = test::open_at(path);
+  // Content that JSON escapes, folds or decomposes.
+  const std::string odd = "Caf\u00e9 \"quoted\"\nline\ttab back\\slash \x01 ctl Ünïcödé 漢字 🎉 x";
+  for (const bool in_index : {true, false}) {
+    INFO((in_index ? "removed from the index" : "removed from the backlog"));
+    const std::int64_t t = in_index ? 100 : 300;
+    EventPtr replaced = event(test::bob(), t, "profile " + odd, {}, 0);
+    EventPtr deleted = event(test::alice(), t + 1, "deleted " + odd);
+    EventPtr expiring = event(test::alice(), t + 2, "expiring " + odd, {{"expiration", "1000"}});
+    EventPtr erased = event(test::alice(), t + 3, "erased " + odd);
+    conformance::write(*s, {replaced, deleted, expiring, erased});
+    test::RawDb db(path);
+    if (in_index) {
+      maintain_fully(*s);
+      CHECK(indexed_words(db).size() > 10);
+    } else {
+      CHECK(indexed_words(db).empty());
+    }
+    CHECK(conformance::count(*s, {with_search("quoted")}) == 4);
+
+    conformance::write(*s, {event(test::bob(), t + 50, "", {}, 0)});  // replaces the profile
+    conformance::write(
+        *s, {event(test::alice(), t + 51, "", {{"e", conformance::hex_id(deleted)}}, 5)});
+    REQUIRE(s->purge_expired(1000).is_ok());
+    REQUIRE(s->erase(std::vector<EventId>{erased->id()}).is_ok());
+    CHECK(conformance::count(*s, {with_search("quoted")}) == 0);
+    CHECK(indexed_words(db).empty());
+    check_index(db);
+    // The removed events are not added with the rest of the backlog.
+    maintain_fully(*s);
+    CHECK(indexed_words(db).empty());
+    check_index(db);
+  }
+}
+
+// Broken by a writer that adds each commit's words to the index as it stores them (a segment,
+// and merges, per commit of a few events), or per event (a trigger, or an INSERT ... SELECT into
+// the index, runs in a statement transaction, and FTS5 writes out at each one), or that never
+// adds them; or by searches that miss the events not yet added.
+TEST_CASE("sqlite: events' words reach the index kSearchBacklog at a time, in one write",
+          "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  auto s = test::open_at(path);
+  test::RawDb db(path);
+  std::vector<EventPtr> events;
+  for (std::size_t i = 0; i < storage::kSearchBacklog; ++i) {
+    events.push_back(event(test::alice(), 1000 + static_cast<std::int64_t>(i),
+                           "note number " + std::to_string(i)));
+  }
+  // Commits of three until the last, which brings the backlog to kSearchBacklog.
+  for (std::size_t at = 0; at + 1 < events.size(); at += 3) {
+    const std::size_t end = std::min(at + 3, events.size() - 1);
+    conformance::write(*s,
+                       std::vector<EventPtr>(events.begin() + static_cast<std::ptrdiff_t>(at),
+                                             events.begin() + static_cast<std::ptrdiff_t>(end)));
+    CHECK(test::search_structure(db).segments == 0);
+    CHECK(conformance::count(*s, {with_search("note")}) == end);
+    CHECK(conformance::query_ids(*s, with_search("number 0")) == conformance::ids_of({events[0]}));
+  }
+  CHECK(db.text("SELECT search_seq FROM stored_bytes") == "0");
+  conformance::write(*s, {events.back()});
+  CHECK(test::search_structure(db).segments == 1);
+  CHECK(db.text("SELECT search_seq FROM stored_bytes") ==
+        db.text("SELECT last_seq FROM stored_bytes"));
+  CHECK(indexed_words(db).size() == storage::kSearchBacklog + 2);
+  CHECK(conformance::count(*s, {with_search("note")}) == storage::kSearchBacklog);
+  conformance::write(*s, events);  // all duplicates: nothing to index
+  CHECK(test::search_structure(db).segments == 1);
+  check_index(db);
+}
+
 // Broken by commits that merge the index's segments themselves (FTS5's automerge: the work
 // maintain() exists to take out of the writer's commits), by a maintain() that does not merge,
 // or by merges that lose words or bring back those of removed events.
@@ -220,21 +256,25 @@ TEST_CASE("sqlite: commits leave the search index's segments to maintain(), whic
   conformance::TempDir dir;
   const std::string path = dir.file("events.db");
   auto s = test::open_at(path);
+  // Twelve commits of a backlog's worth each: a segment each. Batch i's first event holds
+  // "first", the others "later"; all hold "shared" and "word<i>".
+  constexpr int kBatches = 12;
+  const auto per_batch = static_cast<int>(storage::kSearchBacklog);
   std::vector<EventPtr> events;
-  for (int i = 0; i < 12; ++i) {
+  for (int i = 0; i < kBatches; ++i) {
     std::vector<EventPtr> batch;
-    for (int j = 0; j < 3; ++j) {
-      batch.push_back(event(test::alice(), 1000 + 3 * i + j,
+    for (int j = 0; j < per_batch; ++j) {
+      batch.push_back(event(test::alice(), 1000 + per_batch * i + j,
                             "shared word" + std::to_string(i) + (j == 0 ? " first" : " later")));
     }
     conformance::write(*s, batch);
     events.insert(events.end(), batch.begin(), batch.end());
   }
   test::RawDb db(path);
-  CHECK(test::search_structure(db).segments == 12);
+  CHECK(test::search_structure(db).segments == kBatches);
 
   // Removed before the merge: the merge must apply the removal, not undo it.
-  const std::vector<EventId> erased = {events[0]->id(), events[3]->id()};
+  const std::vector<EventId> erased = {events[0]->id(), events[per_batch]->id()};
   REQUIRE(s->erase(erased).is_ok());
   CHECK(maintain_fully(*s) > 0);
   const test::SearchStructure merged = test::search_structure(db);
@@ -243,17 +283,19 @@ TEST_CASE("sqlite: commits leave the search index's segments to maintain(), whic
   check_index(db);
   CHECK_FALSE(s->maintain().value());
 
-  CHECK(conformance::count(*s, {with_search("shared")}) == 34);
+  CHECK(conformance::count(*s, {with_search("shared")}) == kBatches * per_batch - 2);
   std::vector<EventPtr> first;
-  for (std::size_t i = 6; i < events.size(); i += 3) first.push_back(events[i]);
+  for (int i = 2; i < kBatches; ++i)
+    first.push_back(events[static_cast<std::size_t>(per_batch * i)]);
   CHECK(conformance::query_ids(*s, with_search("first")) == conformance::newest_first(first));
-  CHECK(conformance::query_ids(*s, with_search("word0")) ==
-        conformance::newest_first({events[1], events[2]}));
+  CHECK(conformance::count(*s, {with_search("word0")}) == per_batch - 1);
   const std::vector<std::string> words = indexed_words(db);
   CHECK(std::find(words.begin(), words.end(), "word0") != words.end());
 
-  // And removals after the merge.
-  REQUIRE(s->erase(std::vector<EventId>{events[1]->id(), events[2]->id()}).is_ok());
+  // And removals after the merge: the rest of batch 0.
+  std::vector<EventId> rest;
+  for (int j = 1; j < per_batch; ++j) rest.push_back(events[static_cast<std::size_t>(j)]->id());
+  REQUIRE(s->erase(rest).is_ok());
   maintain_fully(*s);
   CHECK(conformance::count(*s, {with_search("word0")}) == 0);
   const std::vector<std::string> after = indexed_words(db);
@@ -298,20 +340,27 @@ TEST_CASE("sqlite: searches find the same events at every step of a merge", "[st
 }
 
 // Broken by turning merges off in commits without a bound: a writer that never has idle time
-// would then leave a segment per commit, and every search would read them all.
+// would then leave a segment per backlog written, and every search would read them all.
 TEST_CASE("sqlite: without maintain(), each level of the search index stays under a bound",
           "[storage][sqlite]") {
   conformance::TempDir dir;
   const std::string path = dir.file("events.db");
   auto s = test::open_at(path);
   test::RawDb db(path);
-  for (int i = 0; i < 100; ++i) {
-    conformance::write(*s, {event(test::alice(), 1000 + i, "steady load " + std::to_string(i))});
+  const auto per_batch = static_cast<int>(storage::kSearchBacklog);
+  constexpr int kBatches = 3 * storage::kCrisisMerge;
+  for (int i = 0; i < kBatches; ++i) {
+    std::vector<EventPtr> batch;
+    for (int j = 0; j < per_batch; ++j) {
+      const int n = i * per_batch + j;
+      batch.push_back(event(test::alice(), 1000 + n, "steady load " + std::to_string(n)));
+    }
+    conformance::write(*s, batch);
     const test::SearchStructure now = test::search_structure(db);
     for (std::uint64_t n : now.levels) REQUIRE(n < storage::kCrisisMerge);
   }
   CHECK(test::search_structure(db).segments < 2 * storage::kCrisisMerge);
-  CHECK(conformance::count(*s, {with_search("steady load")}) == 100);
+  CHECK(conformance::count(*s, {with_search("steady load")}) == kBatches * per_batch);
   CHECK(conformance::query_ids(*s, with_search("42")).size() == 1);
   check_index(db);
 }
@@ -336,6 +385,90 @@ TEST_CASE("sqlite: a rarer word weighs more in the ranking", "[storage][sqlite]"
         conformance::ids_of({rare_twice, common_twice}));
   // One word: more occurrences rank first, whatever the word's rarity.
   CHECK(conformance::query_ids(*s, with_search("common")).front() == common_twice->id());
+  // The same once the events are in the index rather than its backlog.
+  REQUIRE(s->maintain().is_ok());
+  test::RawDb db(dir.file("events.db"));
+  CHECK(test::search_structure(db).segments == 1);
+  CHECK(conformance::query_ids(*s, with_search("common rare")) ==
+        conformance::ids_of({rare_twice, common_twice}));
+  CHECK(conformance::query_ids(*s, with_search("common")).front() == common_twice->id());
+}
+
+// Broken by a writer that forgets its backlog when it stops without adding it (a crash): those
+// events would never be found by the index once a later batch moves the mark past them.
+TEST_CASE("sqlite: a backlog a crash leaves behind is added after the next open",
+          "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  const std::string copy = dir.file("copy.db");
+  auto s = test::open_at(path);
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 10; ++i) {
+    events.push_back(event(test::alice(), 1000 + i, "crash word" + std::to_string(i)));
+  }
+  conformance::write(*s, events);
+  // The files as a crash leaves them: copied while the store is open.
+  std::filesystem::copy_file(path, copy);
+  std::filesystem::copy_file(path + "-wal", copy + "-wal");
+  s.reset();
+
+  auto reopened = test::open_at(copy);
+  test::RawDb db(copy);
+  CHECK(indexed_words(db).empty());
+  CHECK(conformance::count(*reopened, {with_search("crash")}) == 10);
+  maintain_fully(*reopened);
+  CHECK(db.text("SELECT search_seq FROM stored_bytes") ==
+        db.text("SELECT last_seq FROM stored_bytes"));
+  const std::vector<std::string> words = indexed_words(db);
+  CHECK(std::find(words.begin(), words.end(), "word9") != words.end());
+  CHECK(conformance::count(*reopened, {with_search("crash")}) == 10);
+  check_index(db);
+}
+
+// Broken by a close that leaves the backlog to the next open: a file copied or opened by other
+// tools after a clean shutdown should have every event in its index.
+TEST_CASE("sqlite: closing the store adds its search backlog to the index", "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  {
+    auto s = test::open_at(path);
+    conformance::write(*s, {event(test::alice(), 100, "closing words")});
+  }
+  test::RawDb db(path);
+  CHECK(db.text("SELECT search_seq FROM stored_bytes") == "1");
+  const std::vector<std::string> words = indexed_words(db);
+  CHECK(std::find(words.begin(), words.end(), "closing") != words.end());
+  check_index(db);
+}
+
+// Broken by a migration that leaves a version 8 file without the index's mark, or with a mark
+// below its events (whose words a version 8 writer added as it stored them): removing them would
+// then leave their words behind, and adding them again would count them twice.
+TEST_CASE("sqlite: a version 8 file gets the search index's mark on open", "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  EventPtr old_one = event(test::alice(), 100, "older words");
+  EventPtr old_two = event(test::alice(), 101, "older words again");
+  {
+    auto s = test::open_at(path);
+    conformance::write(*s, {old_one, old_two});
+  }
+  {
+    // Version 8 is this version without stored_bytes.search_seq.
+    test::RawDb db(path);
+    db.exec("ALTER TABLE stored_bytes DROP COLUMN search_seq; PRAGMA user_version = 8");
+  }
+  auto s = test::open_at(path);
+  test::RawDb db(path);
+  CHECK(db.text("PRAGMA user_version") == std::to_string(storage::kSchemaVersion));
+  CHECK(db.text("SELECT search_seq FROM stored_bytes") == "2");
+  conformance::write(*s, {event(test::alice(), 102, "newer words")});
+  REQUIRE(s->erase(std::vector<EventId>{old_one->id()}).is_ok());
+  CHECK(conformance::count(*s, {with_search("words")}) == 2);
+  CHECK(conformance::count(*s, {with_search("older")}) == 1);
+  maintain_fully(*s);
+  check_index(db);
+  CHECK(conformance::count(*s, {with_search("words")}) == 2);
 }
 
 // Broken if search_index = false still writes the index (the benchmark's baseline would then
