@@ -178,9 +178,9 @@ class RELAYCORE_API Storage {
 
   // One bounded step of the storage's own upkeep, kept out of write_batch so that commits stay
   // short: for SQLite, adding the words of the events stored since its last batch to the search
-  // index, and merging the index's segments. The writer calls it when nothing is
-  // queued, again at once for as long as it returns true (more to do), and under steady load
-  // about once a second. A step should take a few milliseconds at most: events that arrive
+  // index, and merging the index's segments. The writer calls it when nothing is queued, again
+  // at once for as long as it returns true (more to do), and under steady load about once a
+  // second. A step should take a few milliseconds at most: events that arrive
   // meanwhile wait for it. The default has nothing to do and returns false.
   virtual Result<bool> maintain();
 };
