@@ -99,7 +99,9 @@ class SqlBuilder {
   }
 
   // kFts5: "<the event is one the writer has not yet added to events_search, and holds the
-  // words>", read from its content (sqlite_search.hpp).
+  // words>", read from its content (sqlite_search.hpp). The seq range is a few dozen rows; the
+  // table it is asked of must be read by seq (NOT INDEXED), or SQLite may walk all of an author's
+  // or a kind's events instead and read the content of each.
   void not_yet_indexed_match(const std::vector<std::string>& words) {
     std::string joined;
     for (const std::string& w : words) joined.append(joined.empty() ? "" : " ").append(w);
@@ -122,9 +124,11 @@ class SqlBuilder {
     if (words.empty()) {
       text("FALSE");
     } else if (dialect_.search == SqlSearch::kFts5) {
-      text("(seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ");
+      // One list of seqs, so that the planner looks the matches up by seq as it would the
+      // index's alone, rather than walking another index of events to test each row.
+      text("seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ");
       search_param(words);
-      text(") OR ");
+      text(" UNION ALL SELECT seq FROM events NOT INDEXED WHERE ");
       not_yet_indexed_match(words);
       text(")");
     } else {
@@ -271,7 +275,7 @@ SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
     b.conditions(filter, nullptr, /*with_search=*/false);
     b.text(" ORDER BY events_search.rowid DESC LIMIT ").param(std::int64_t{dialect.max_ranked});
     b.text(") UNION ALL SELECT seq, created_at, id, json_extract(json, '$.content') FROM events ");
-    b.text("WHERE ");
+    b.text("NOT INDEXED WHERE ");
     b.not_yet_indexed_match(words);
     b.text(" AND ");
     b.visible(request);

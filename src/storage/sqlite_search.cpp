@@ -25,7 +25,7 @@ constexpr std::string_view kWordSample =
     "events_search MATCH ?1 ORDER BY rowid DESC LIMIT ?2)";
 // The events holding a word among those not yet in the index (sqlite_search_backlog.hpp).
 constexpr std::string_view kWordInBacklog =
-    "SELECT count(*) FROM events WHERE seq > (SELECT search_seq FROM stored_bytes) AND "
+    "SELECT count(*) FROM events NOT INDEXED WHERE seq > (SELECT search_seq FROM stored_bytes) AND "
     "relaycore_has_words(CASE WHEN json_valid(json) THEN json_extract(json, '$.content') END, "
     "?1)";
 

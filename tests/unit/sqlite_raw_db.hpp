@@ -26,6 +26,8 @@ class RawDb {
     sqlite3_busy_timeout(db_, 5000);
   }
   ~RawDb() { sqlite3_close_v2(db_); }
+
+  sqlite3* handle() const noexcept { return db_; }
   RawDb(const RawDb&) = delete;
   RawDb& operator=(const RawDb&) = delete;
 

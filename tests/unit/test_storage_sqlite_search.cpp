@@ -12,6 +12,7 @@
 #include "../conformance/conformance_search.hpp"
 #include "../conformance/temp_dir.hpp"
 #include "sqlite_raw_db.hpp"
+#include "storage/sqlite_filter_sql.hpp"
 #include "storage/sqlite_schema.hpp"
 #include "storage/sqlite_search.hpp"
 
@@ -488,6 +489,52 @@ TEST_CASE("sqlite: search_index = false stores events without indexing their wor
   auto s = test::open_at(path);
   conformance::write(*s, {event(test::alice(), 101, "indexed words")});
   CHECK(conformance::count(*s, {with_search("words")}) == 1);
+}
+
+// Broken by a query for the events not yet in the index that SQLite may serve from another index
+// of events (a search with kinds or authors walking all of that kind's or author's events and
+// reading each one's content), or by a COUNT whose search makes SQLite walk such an index
+// instead of looking the matches up by seq.
+TEST_CASE("sqlite: a search reads the events not yet in the index by seq, whatever the filter",
+          "[storage][sqlite]") {
+  conformance::TempDir dir;
+  const std::string path = dir.file("events.db");
+  auto s = test::open_at(path);
+  conformance::write(*s, {event(test::alice(), 100, "planned words")});
+  test::RawDb db(path);
+  REQUIRE(storage::register_search_function(db.handle()));
+  Filter by_kind = with_search("planned");
+  by_kind.kinds = std::vector<std::uint16_t>{1};
+  Filter by_author = by_kind;
+  by_author.authors = std::vector<Pubkey>{test::alice().pubkey()};
+  Filter tagged = with_search("planned");
+  tagged.tags.push_back({'t', {"x"}});
+  Filter since = with_search("planned");
+  since.since = 50;
+  // True when every read of events in `plan` is by seq (a range, or a match looked up).
+  auto by_seq_only = [](const std::string& plan) {
+    for (std::size_t at = 0; (at = plan.find(" events USING ", at)) != std::string::npos; ++at) {
+      if (plan.compare(at, 34, " events USING INTEGER PRIMARY KEY ") != 0) return false;
+    }
+    return plan.find("SCAN events\n") == std::string::npos;
+  };
+  for (const Filter& f : {with_search("planned"), by_kind, by_author, tagged, since}) {
+    const storage::SqlQuery select = storage::build_select(f, QueryRequest(), 100);
+    const std::string select_plan = db.plan(select);
+    INFO(select.sql << "\n" << select_plan);
+    CHECK(by_seq_only(select_plan));
+    // A COUNT may find the filter's rows by an author's index, as without a search, but the
+    // matches are one list looked up by seq, never a walk of a kind's or of every event.
+    const storage::SqlQuery count = storage::build_count({f}, QueryRequest());
+    const std::string count_plan = db.plan(count);
+    INFO(count.sql << "\n" << count_plan);
+    CHECK_THAT(count_plan, Catch::Contains("SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"));
+    CHECK_THAT(count_plan, !Catch::Contains("events_kind_created_id") &&
+                               !Catch::Contains("events_created_id") &&
+                               !Catch::Contains("SCAN events\n"));
+  }
+  CHECK(conformance::count(*s, {by_kind}) == 1);
+  CHECK(conformance::query_ids(*s, by_author).size() == 1);
 }
 
 }  // namespace relaycore
