@@ -76,8 +76,10 @@ void BacklogChange::stored(std::int64_t seq, const EventPtr& event) {
   if (backlog_ != nullptr) stored_.push_back({seq, event});
 }
 
-void BacklogChange::removed(std::int64_t seq) {
-  if (backlog_ != nullptr && !in_index(seq)) removed_.push_back(seq);
+bool BacklogChange::removed(std::int64_t seq) {
+  if (in_index(seq)) return true;
+  if (backlog_ != nullptr) removed_.push_back(seq);
+  return false;
 }
 
 bool BacklogChange::is_removed(std::int64_t seq) const {

@@ -49,13 +49,10 @@ class BacklogChange {
  public:
   explicit BacklogChange(SearchBacklog* backlog) : backlog_(backlog) {}
 
-  // True when the words of the event at `seq` are in the index, so that removing it must
-  // remove them.
-  bool in_index(std::int64_t seq) const {
-    return backlog_ != nullptr && seq <= backlog_->indexed_through;
-  }
   void stored(std::int64_t seq, const EventPtr& event);
-  void removed(std::int64_t seq);
+  // Records the removal of the event at `seq`; true when its words are in the index, so that
+  // the caller must remove them, false when there is no index or the event is in the backlog.
+  bool removed(std::int64_t seq);
 
   // Before COMMIT, with the last seq assigned so far: once the backlog holds kSearchBacklog
   // events, or with `now` whatever it holds, adds all their words to the index and returns the
@@ -66,6 +63,9 @@ class BacklogChange {
   void committed();
 
  private:
+  bool in_index(std::int64_t seq) const {
+    return backlog_ != nullptr && seq <= backlog_->indexed_through;
+  }
   bool is_removed(std::int64_t seq) const;
 
   SearchBacklog* backlog_;

@@ -56,6 +56,17 @@ constexpr std::string_view kAddStoredBytesAndSearchSeq =
     "UPDATE stored_bytes SET bytes = bytes + ?1, search_seq = ?3";
 constexpr std::string_view kStoredBytes = "SELECT bytes FROM stored_bytes";
 constexpr std::string_view kLastSeq = "SELECT last_seq FROM stored_bytes";
+// The last seq assigned, as the transaction finds it.
+Result<std::int64_t> read_last_seq(SqliteConnection& conn) {
+  auto stmt = conn.prepare(kLastSeq);
+  if (!stmt) return std::move(stmt).error();
+  StatementScope scope(*stmt);
+  if (const int rc = sqlite3_step(*stmt); rc != SQLITE_ROW) {
+    return sqlite_error("cannot read the last seq", rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
+  }
+  return sqlite3_column_int64(*stmt, 0);
+}
+
 Status step_done(sqlite3_stmt* stmt) {
   const int rc = sqlite3_step(stmt);
   if (rc != SQLITE_DONE) return sqlite_error("write failed", rc);
@@ -196,8 +207,7 @@ class SqliteWriteTarget final : public WriteTarget {
       content = column_text(*stmt, 2);
     }
     bytes_delta_ -= static_cast<std::int64_t>(json.size());
-    const bool in_index = search_.in_index(seq);
-    search_.removed(seq);
+    const bool in_index = search_.removed(seq);
     if (Status s = remove_index_rows(conn_, id, seq, std::move(json), content, in_index); !s) {
       return s;
     }
@@ -210,7 +220,7 @@ class SqliteWriteTarget final : public WriteTarget {
 
   Result<std::uint64_t> insert(const EventPtr& event) override {
     if (!last_seq_) {
-      Result<std::int64_t> last = read_last_seq();
+      Result<std::int64_t> last = read_last_seq(conn_);
       if (!last) return std::move(last).error();
       last_seq_ = *last;
     }
@@ -264,17 +274,6 @@ class SqliteWriteTarget final : public WriteTarget {
   }
 
  private:
-  // The last seq assigned, as the transaction found it.
-  Result<std::int64_t> read_last_seq() {
-    auto stmt = conn_.prepare(kLastSeq);
-    if (!stmt) return std::move(stmt).error();
-    StatementScope scope(*stmt);
-    if (const int rc = sqlite3_step(*stmt); rc != SQLITE_ROW) {
-      return sqlite_error("cannot read the last seq", rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
-    }
-    return sqlite3_column_int64(*stmt, 0);
-  }
-
   Status insert_tags(const Event& event, std::int64_t seq) {
     auto stmt = conn_.prepare(kInsertTag);
     if (!stmt) return std::move(stmt).error();
@@ -371,17 +370,9 @@ Status sqlite_index_backlog(SqliteConnection& conn, SearchBacklog& backlog) {
   if (backlog.events.empty()) return Status::ok();
   BacklogChange search(&backlog);
   Status status = in_transaction(conn, [&] {
-    auto stmt = conn.prepare(kLastSeq);
-    if (!stmt) return std::move(stmt).error();
-    std::int64_t last = 0;
-    {
-      StatementScope scope(*stmt);
-      if (const int rc = sqlite3_step(*stmt); rc != SQLITE_ROW) {
-        return sqlite_error("cannot read the last seq", rc == SQLITE_DONE ? SQLITE_CORRUPT : rc);
-      }
-      last = sqlite3_column_int64(*stmt, 0);
-    }
-    auto mark = search.index_if_due(conn, last, /*now=*/true);
+    Result<std::int64_t> last = read_last_seq(conn);
+    if (!last) return std::move(last).error();
+    auto mark = search.index_if_due(conn, *last, /*now=*/true);
     if (!mark) return std::move(mark).error();
     return update_totals(conn, 0, std::nullopt, *mark);
   });
@@ -427,8 +418,7 @@ Result<std::vector<RemovedEvent>> sqlite_purge_expired(SqliteConnection& conn, s
       if (rc != SQLITE_DONE) return sqlite_error("purge failed", rc);
     }
     for (Gone& row : gone_rows) {
-      const bool in_index = search.in_index(row.seq);
-      search.removed(row.seq);
+      const bool in_index = search.removed(row.seq);
       if (Status s =
               remove_index_rows(conn, row.id, row.seq, std::move(row.json), row.content, in_index);
           !s) {
