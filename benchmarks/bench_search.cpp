@@ -7,7 +7,9 @@
 //   - search latency: --queries one-word and two-word searches with limit 100, straight to
 //     Storage::query, the words drawn with the same Zipf frequencies (so common words are
 //     searched most, as people do), and separately words by frequency band; on the index as the
-//     writes left it, then again after merging it as an idle relay does, when there is any;
+//     writes left it, then again after merging it as an idle relay does, when there is any, then
+//     with a full backlog (one event short of a batch stored and not yet in the index, whose
+//     content every search reads), which is removed again afterwards;
 //   - ingest: --ingest events written in batches of 256 (a group commit's size) into a new
 //     store with the index and one without (SqliteOptions::search_index = false: the same
 //     schema and code, the index left alone), synchronous=FULL as a relay runs, alternated in
@@ -30,6 +32,7 @@
 #include "bench_corpus.hpp"
 #include "relaycore/hex.hpp"
 #include "relaycore/storage.hpp"
+#include "storage/sqlite_search.hpp"
 
 namespace {
 
@@ -239,8 +242,11 @@ Ingest ingest_rate(const std::string& path, bool index, const std::vector<EventP
 void search_and_size(const Flags& f, const Zipf& zipf) {
   bool build = f.reload || !fs::exists(f.db);
   if (!build) {
-    auto max = open(f.db, relaycore::SqliteSync::kNormal)->max_seq();
-    build = !max || *max != f.events;
+    // Counted rather than read from max_seq(): the backlog's events below are stored and erased
+    // again, which leaves the sequence higher.
+    auto n = open(f.db, relaycore::SqliteSync::kNormal)
+                 ->count({relaycore::Filter{}}, relaycore::QueryRequest());
+    build = !n || *n != f.events;
   }
   if (build) build_store(f, zipf);
 
@@ -279,6 +285,23 @@ void search_and_size(const Flags& f, const Zipf& zipf) {
     report("one word of the 10 most frequent", "common" + k, time_queries(*store, common));
     report("one word ranked 100-1000", "middle" + k, time_queries(*store, middle));
     report("one word ranked 10000-50000", "rare" + k, time_queries(*store, rare));
+  }
+  {
+    // The writer adds words to the index a batch at a time; until then searches read the
+    // content of the events stored since the last batch. Those events are erased again, which
+    // leaves the index as it was, so that the store stays the same from run to run.
+    const std::vector<EventPtr> backlog =
+        make_events(f.events, f.events + relaycore::storage::kSearchBacklog - 1, 0xbac1, zipf);
+    write(*store, backlog);
+    std::printf("search with %zu events not yet in the index:\n", backlog.size());
+    report("one word, drawn by frequency", "one_word_backlog", time_queries(*store, zipf_one));
+    report("two words, drawn by frequency", "two_words_backlog", time_queries(*store, zipf_two));
+    report("one word ranked 10000-50000", "rare_backlog", time_queries(*store, rare));
+    std::vector<relaycore::EventId> ids;
+    for (const EventPtr& e : backlog) ids.push_back(e->id());
+    if (auto erased = store->erase(ids); !erased) {
+      bench::die("erase: " + erased.error().message());
+    }
   }
   store.reset();
 
