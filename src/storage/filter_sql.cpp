@@ -102,12 +102,10 @@ class SqlBuilder {
   // words>", read from its content (sqlite_search.hpp). The seq range is a few dozen rows; the
   // table it is asked of must be read by seq (NOT INDEXED), or SQLite may walk all of an author's
   // or a kind's events instead and read the content of each.
-  void not_yet_indexed_match(const std::vector<std::string>& words) {
-    std::string joined;
-    for (const std::string& w : words) joined.append(joined.empty() ? "" : " ").append(w);
+  void not_yet_indexed_match(std::string_view query) {
     text("(seq > (SELECT search_seq FROM stored_bytes) AND relaycore_has_words(CASE WHEN ");
     text("json_valid(json) THEN json_extract(json, '$.content') END, ");
-    owned_param(std::move(joined));
+    owned_param(std::string(query));
     text("))");
   }
 
@@ -129,7 +127,7 @@ class SqlBuilder {
       text("seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ");
       search_param(words);
       text(" UNION ALL SELECT seq FROM events NOT INDEXED WHERE ");
-      not_yet_indexed_match(words);
+      not_yet_indexed_match(query);
       text(")");
     } else {
       text("search @@ ");
@@ -276,7 +274,7 @@ SqlQuery build_search_select(const SqlDialect& dialect, const Filter& filter,
     b.text(" ORDER BY events_search.rowid DESC LIMIT ").param(std::int64_t{dialect.max_ranked});
     b.text(") UNION ALL SELECT seq, created_at, id, json_extract(json, '$.content') FROM events ");
     b.text("NOT INDEXED WHERE ");
-    b.not_yet_indexed_match(words);
+    b.not_yet_indexed_match(*filter.search);
     b.text(" AND ");
     b.visible(request);
     b.text(" AND ");

@@ -78,22 +78,16 @@ constexpr const char* kMergeSettings =
 constexpr std::string_view kMerge =
     "INSERT INTO events_search (events_search, rank) VALUES ('merge', ?1)";
 
-// relaycore_has_words(content, words). The query's words are split once per statement and kept
+// relaycore_has_words(content, query). The query's words are taken once per statement and kept
 // with it (sqlite3_set_auxdata).
 void has_words(sqlite3_context* ctx, int, sqlite3_value** args) {
-  auto* words = static_cast<std::vector<std::string>*>(sqlite3_get_auxdata(ctx, 1));
+  using Words = std::vector<std::string>;
+  auto* words = static_cast<Words*>(sqlite3_get_auxdata(ctx, 1));
   if (words == nullptr) {
-    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(args[1]));
-    auto split = std::make_unique<std::vector<std::string>>();
-    std::string_view rest = text == nullptr ? "" : text;
-    while (!rest.empty()) {
-      const std::size_t end = std::min(rest.find(' '), rest.size());
-      if (end > 0) split->emplace_back(rest.substr(0, end));
-      rest.remove_prefix(std::min(end + 1, rest.size()));
-    }
-    words = split.get();
-    sqlite3_set_auxdata(ctx, 1, split.release(),
-                        [](void* p) { delete static_cast<std::vector<std::string>*>(p); });
+    const auto* query = reinterpret_cast<const char*>(sqlite3_value_text(args[1]));
+    auto taken = std::make_unique<Words>(search::query_words(query == nullptr ? "" : query));
+    words = taken.get();
+    sqlite3_set_auxdata(ctx, 1, taken.release(), [](void* p) { delete static_cast<Words*>(p); });
     // SQLite may drop the auxdata at once (out of memory): it then frees `words`.
     if (sqlite3_get_auxdata(ctx, 1) != words) {
       sqlite3_result_error_nomem(ctx);
@@ -101,15 +95,11 @@ void has_words(sqlite3_context* ctx, int, sqlite3_value** args) {
     }
   }
   const auto* content = reinterpret_cast<const char*>(sqlite3_value_text(args[0]));
-  if (content == nullptr || words->empty()) {
-    sqlite3_result_int(ctx, 0);
-    return;
-  }
-  const search::WordCounts counts = search::count_words(
-      *words, std::string_view(content, static_cast<std::size_t>(sqlite3_value_bytes(args[0]))));
-  const bool all =
-      std::all_of(counts.hits.begin(), counts.hits.end(), [](std::uint32_t n) { return n > 0; });
-  sqlite3_result_int(ctx, all ? 1 : 0);
+  const std::string_view text =
+      content == nullptr
+          ? std::string_view()
+          : std::string_view(content, static_cast<std::size_t>(sqlite3_value_bytes(args[0])));
+  sqlite3_result_int(ctx, search::term_frequency(*words, text) > 0 ? 1 : 0);
 }
 
 }  // namespace

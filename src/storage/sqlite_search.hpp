@@ -55,9 +55,10 @@ Result<bool> sqlite_merge_search(SqliteConnection& conn);
 // commit's did, once for this many events.
 inline constexpr std::size_t kSearchBacklog = 64;
 
-// Registers the SQL function relaycore_has_words(content, words) on `db`: 1 when the content
-// (text, or NULL for none) holds every one of `words` (search::query_words, joined by spaces)
-// as the index would find them, else 0. Searches use it for the events not yet in the index.
+// Registers the SQL function relaycore_has_words(content, query) on `db`: 1 when the content
+// (text, or NULL for none) holds every word of the NIP-50 query (search::query_words) as the
+// index would find them, else 0 (search::term_frequency). Searches use it for the events not
+// yet in the index.
 Status register_search_function(sqlite3* db);
 
 // One match of a search, as ranking needs it.
