@@ -13,6 +13,12 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 // Most messages handed to the session in one message-pool task.
 constexpr std::size_t kMaxBatch = 64;
+// Most messages a connection's handler takes on its I/O thread (Session::try_on_message) before
+// the other connections on that thread get their turn: a flood of cheap messages (5,000 REQs a
+// round, refused at parse time) otherwise kept its thread for a whole 16 KiB read, and the
+// REQ p99 of clients sharing the thread went from 0.5 to 5 to 9 ms (benchmarks/README.md,
+// isolation (b)).
+constexpr std::size_t kMessagesPerTurn = 16;
 
 std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint) {
   const asio::ip::address address = endpoint.address();
@@ -216,7 +222,13 @@ void WsConnection::process_frames() {
     fail(failure.code, failure.error);
     return;
   }
+  std::size_t handled = 0;
   while (state_ == State::kOpen && !in_flight_) {
+    if (handled == kMessagesPerTurn) {
+      // To the back of the thread's queue; the rest of the buffer waits for the next turn.
+      asio::post(strand_, [self = shared_from_this()] { self->process_frames(); });
+      return;
+    }
     std::size_t consumed = 0;
     Inbound in = reader_.next(buffer_.data() + begin_, end_ - begin_, consumed);
     begin_ += consumed;
@@ -228,7 +240,10 @@ void WsConnection::process_frames() {
       case Inbound::Kind::kText:
         // Handled here when the session can do it without waiting; otherwise it and every
         // message after it go to the message pool, in order.
-        if (batch.empty() && handle_here(in.payload)) break;
+        if (batch.empty() && handle_here(in.payload)) {
+          ++handled;
+          break;
+        }
         batch.push_back(std::move(in.payload));
         // Messages already read go to the session in one task, which saves two thread hand-offs
         // per message under pipelined load. Only whole text frames join a batch: a control

@@ -37,9 +37,10 @@ class ServerImpl final : public Server {
  public:
   explicit ServerImpl(std::shared_ptr<ServerContext> context)
       : context_(std::move(context)),
-        acceptor_(asio::make_strand(context_->io)),
-        retry_timer_(acceptor_.get_executor()),
-        work_(asio::make_work_guard(context_->io)) {}
+        acceptor_(asio::make_strand(*context_->io.front())),
+        retry_timer_(acceptor_.get_executor()) {
+    for (const auto& io : context_->io) work_.push_back(asio::make_work_guard(*io));
+  }
 
   ~ServerImpl() override { stop(); }
 
@@ -61,8 +62,8 @@ class ServerImpl final : public Server {
   Status run() {
     accept_next();
     try {
-      for (std::size_t i = 0; i < context_->options.threads; ++i) {
-        threads_.emplace_back([this] { run_io(); });
+      for (const auto& io : context_->io) {
+        threads_.emplace_back([this, context = io.get()] { run_io(*context); });
       }
     } catch (const std::exception& e) {
       stop();
@@ -104,7 +105,7 @@ class ServerImpl final : public Server {
       while (!context_->wait_empty(std::chrono::seconds(1))) {
       }
     }
-    work_.reset();
+    work_.clear();
     for (std::thread& t : threads_) {
       if (t.joinable()) t.join();
     }
@@ -114,11 +115,11 @@ class ServerImpl final : public Server {
   }
 
  private:
-  void run_io() {
+  void run_io(asio::io_context& io) {
     name_this_thread("rc-ws-io");
     for (;;) {
       try {
-        context_->io.run();
+        io.run();
         return;
       } catch (...) {
         // A handler threw (bad_alloc, say). Keep serving the other connections.
@@ -127,27 +128,28 @@ class ServerImpl final : public Server {
   }
 
   void accept_next() {
-    acceptor_.async_accept(
-        asio::make_strand(context_->io), [this](const asio::error_code& ec, detail::Socket socket) {
-          if (!acceptor_.is_open()) return;
-          if (ec) {
-            if (ec == asio::error::operation_aborted) return;
-            retry_timer_.expires_after(kAcceptRetry);
-            retry_timer_.async_wait([this](const asio::error_code& wait_ec) {
-              if (!wait_ec && acceptor_.is_open()) accept_next();
-            });
-            return;
-          }
-          auto connection = std::make_shared<WsConnection>(context_, std::move(socket));
-          if (context_->add(connection)) connection->start();
-          accept_next();
+    // The new connection's strand, on the I/O thread whose turn it is.
+    auto strand = asio::make_strand(context_->next_io());
+    acceptor_.async_accept(strand, [this](const asio::error_code& ec, detail::Socket socket) {
+      if (!acceptor_.is_open()) return;
+      if (ec) {
+        if (ec == asio::error::operation_aborted) return;
+        retry_timer_.expires_after(kAcceptRetry);
+        retry_timer_.async_wait([this](const asio::error_code& wait_ec) {
+          if (!wait_ec && acceptor_.is_open()) accept_next();
         });
+        return;
+      }
+      auto connection = std::make_shared<WsConnection>(context_, std::move(socket));
+      if (context_->add(connection)) connection->start();
+      accept_next();
+    });
   }
 
   std::shared_ptr<ServerContext> context_;
   Acceptor acceptor_;
   Timer retry_timer_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;
   std::mutex stop_mu_;
@@ -176,7 +178,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options,
   try {
     auto context = std::make_shared<ServerContext>(opts, std::move(handler));
     asio::error_code ec;
-    std::optional<asio::ip::tcp::endpoint> endpoint = resolve(opts, context->io, ec);
+    std::optional<asio::ip::tcp::endpoint> endpoint = resolve(opts, *context->io.front(), ec);
     if (!endpoint) return listen_error(opts, "resolve", ec);
     auto server = std::make_unique<ServerImpl>(context);
     if (Status s = server->listen(*endpoint); !s) return s;

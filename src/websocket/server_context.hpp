@@ -6,6 +6,7 @@
 
 #include "websocket/asio_include.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -46,16 +47,30 @@ class ServerContext {
       : options(opts),
         handler(std::move(h)),
         messages(opts.threads, opts.threads + kExtraMessageThreads),
-        writers(opts.threads) {}
+        writers(opts.threads) {
+    for (std::size_t i = 0; i < std::max<std::size_t>(opts.threads, 1); ++i) {
+      // A concurrency hint of 1: the one thread never wakes another to share the work.
+      io.push_back(std::make_unique<asio::io_context>(1));
+    }
+  }
+
+  // The context of the next new connection: each in turn.
+  asio::io_context& next_io() noexcept {
+    return *io[next_io_.fetch_add(1, std::memory_order_relaxed) % io.size()];
+  }
 
   const ServerOptions options;
   const std::shared_ptr<Handler> handler;
   ServerCounters counters;
-  // Shared by all I/O threads, so that any free thread serves any connection: a connection
-  // flooding its thread with frames does not hold up the others. One context per thread would
-  // save some cross-thread wake-ups at moderate load, but then the connections that share a
-  // thread with a flood wait behind it.
-  asio::io_context io;
+  // One per I/O thread, run by that thread alone; each connection lives on one of them, taken in
+  // turn. A context shared by the threads cost a wake-up of the other thread at every
+  // readiness event: the thread that returned from epoll_wait hands the reactor to another
+  // before running the handler, and at moderate load (8 clients at 4,000 events/s) that was
+  // about a tenth of the relay's CPU per event (benchmarks/README.md). A connection that floods
+  // its thread does not hold up the others on it for long: a handler reads at most 16 KiB and
+  // handles at most kMessagesPerTurn messages before the others' handlers get their turn
+  // (connection.cpp).
+  std::vector<std::unique_ptr<asio::io_context>> io;
   MessagePool messages;
   Deflate deflate;
   // Writes fan-out to connections, apart from the I/O threads, so that a burst of deliveries
@@ -98,6 +113,7 @@ class ServerContext {
   }
 
  private:
+  std::atomic<std::size_t> next_io_{0};
   std::mutex mu_;
   std::condition_variable empty_;
   bool stopping_ = false;
