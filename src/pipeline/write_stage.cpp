@@ -9,6 +9,7 @@
 #include "pipeline/stages.hpp"
 
 #include "pipeline/outbox.hpp"
+#include "util/thread_priority.hpp"
 
 namespace relaycore::pipeline {
 namespace {
@@ -57,6 +58,10 @@ void WriteStage::join() {
 }
 
 void WriteStage::run() {
+  // The commit delay is a timed sleep with clients' OKs waiting on it (hold_open).
+  if (!tighten_this_thread_timer_slack()) {
+    deps_.log.write(LogLevel::kDebug, "write: the writer's timer slack is the system's default");
+  }
   name_this_thread("rc-write");
   std::vector<WriteJob> jobs;
   auto next_purge = Clock::now();

@@ -1,9 +1,11 @@
 // Thread priority: a thread whose work no client waits for runs below the threads that answer
 // clients, so that on a busy machine it takes the cores they leave idle rather than delaying
-// them.
+// them. And timer slack: a thread that sleeps for a set time on a client's behalf wakes when
+// asked, not when the kernel finds it convenient.
 #pragma once
 
 #if defined(__linux__)
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,6 +26,21 @@ inline bool lower_this_thread_priority() noexcept {
 #if defined(__linux__)
   const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
   return ::setpriority(PRIO_PROCESS, tid, kBackgroundNice) == 0;
+#else
+  return false;
+#endif
+}
+
+// How late the kernel may wake a thread from a timed sleep so as to batch its wake-ups with
+// others: Linux's default is 50 us, which a short sleep overshoots by on top of the wake-up
+// itself (a 150 us wait took 222 us on a 2-core VM, 172 us with this slack, for the same CPU).
+inline constexpr unsigned long kTightTimerSlackNanos = 1000;
+
+// Sets the calling thread's timer slack (per thread on Linux) to kTightTimerSlackNanos. false if
+// the system refused, or on systems without it.
+inline bool tighten_this_thread_timer_slack() noexcept {
+#if defined(__linux__)
+  return ::prctl(PR_SET_TIMERSLACK, kTightTimerSlackNanos, 0, 0, 0) == 0;
 #else
   return false;
 #endif

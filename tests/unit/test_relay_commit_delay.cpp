@@ -3,6 +3,8 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -12,6 +14,7 @@
 #include "relaycore/relay.hpp"
 #include "relaycore/storage_wrapper.hpp"
 #include "test_util.hpp"
+#include "util/thread_priority.hpp"
 
 using namespace relaycore;
 using namespace std::chrono_literals;
@@ -44,6 +47,23 @@ bool wait_write_queue(const Harness& h, std::uint64_t n) {
 // The start of the accepting OK for `e`.
 std::string accepted(const EventPtr& e) {
   return "[\"OK\",\"" + std::string(e->id_hex()) + "\",true";
+}
+
+// The id of this process's thread named `name`, waiting up to 10 s for it to be named; "" if
+// none is.
+std::string thread_id_named(const std::string& name) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string comm_name;
+      if (std::getline(comm, comm_name) && comm_name == name) {
+        return task.path().filename().string();
+      }
+    }
+    std::this_thread::sleep_for(1ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return "";
 }
 
 // Storage whose upkeep always has another step to take, as a large search index's merging can
@@ -137,4 +157,19 @@ TEST_CASE("A client that waits for each OK is not held by the commit delay",
     REQUIRE(client.conn->wait_count("[\"OK\"", i + 1, 10s));
   }
   CHECK(commits(h) == events.size());
+}
+
+// Broken by a writer that sleeps through the delay with the system's timer slack (50 us by
+// default on Linux): every held commit, and its OKs, would come that much later than the delay
+// says.
+TEST_CASE("The writer sleeps through a commit delay with tight timer slack",
+          "[relay][commit-delay]") {
+  Harness h(DispatchMode::kDeferred, [](Options& o) { o.commit_delay_micros = 150; });
+  // The writer names itself once its slack is set.
+  const std::string tid = thread_id_named("rc-write");
+  REQUIRE_FALSE(tid.empty());
+  std::ifstream in("/proc/" + tid + "/timerslack_ns");
+  unsigned long slack = 0;
+  REQUIRE(in >> slack);
+  CHECK(slack == kTightTimerSlackNanos);
 }
