@@ -7,14 +7,23 @@
 // matched to B-trees through SQLite's dbstat table.
 //
 //   relaycore-bench-wal [--events N] [--batch B] [--per-second R] [--authors A] [--ep-tags K]
+//                       [--cpu-pause-us P]
+//
+// With --cpu-pause-us it measures instead the writing thread's CPU time (user and system, from
+// CLOCK_THREAD_CPUTIME_ID) inside each commit, with the storage's own checkpointing and a pause
+// of P microseconds between commits, as when events arrive at a moderate rate: what a commit
+// costs on its own and what each event adds, without the relay around it. This one is a
+// machine figure: compare it only with runs on the same machine.
 //
 // The events are kind 1 with about 100 bytes of content and a ["t","bench"] tag, like
 // relaycore-loadgen's, R to a second of created_at (4,000 by default, the open-loop load of
 // benchmarks/run_socket.sh), signed by A authors (8), with K random e/p tags each (0).
 #include <sqlite3.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +32,7 @@
 #include <iterator>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_corpus.hpp"
@@ -36,6 +46,7 @@ struct Config {
   std::size_t per_second = 4000;
   std::size_t authors = 8;
   std::size_t ep_tags = 0;
+  std::size_t cpu_pause_us = 0;  // 0: count WAL pages
 };
 
 std::size_t count_arg(const std::string& flag, const char* value, std::size_t least = 1) {
@@ -62,9 +73,12 @@ Config parse_args(int argc, char** argv) {
       c.authors = count_arg(flag, value);
     } else if (flag == "--ep-tags") {
       c.ep_tags = count_arg(flag, value, 0);
+    } else if (flag == "--cpu-pause-us") {
+      c.cpu_pause_us = count_arg(flag, value);
     } else {
       bench::die("unknown flag " + flag +
-                 " (--events N, --batch B, --per-second R, --authors A, --ep-tags K)");
+                 " (--events N, --batch B, --per-second R, --authors A, --ep-tags K,"
+                 " --cpu-pause-us P)");
     }
   }
   return c;
@@ -129,6 +143,39 @@ std::map<std::uint32_t, std::string> page_owners(const std::string& path) {
   return owners;
 }
 
+double thread_cpu_us() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
+}
+
+// The --cpu-pause-us run: CPU time inside the commits, on a store with default options.
+void time_commits(const Config& c, const std::vector<relaycore::EventPtr>& events,
+                  const std::string& path) {
+  relaycore::SqliteOptions options;
+  options.path = path;
+  auto storage = relaycore::new_sqlite_storage(options);
+  if (!storage) bench::die("cannot open storage: " + storage.error().message());
+  std::vector<relaycore::WriteResult> results;
+  double cpu_us = 0;
+  std::size_t commits = 0;
+  for (std::size_t at = 0; at < events.size(); at += c.batch) {
+    const std::size_t n = std::min(c.batch, events.size() - at);
+    const double before = thread_cpu_us();
+    if (relaycore::Status s = (*storage)->write_batch({events.data() + at, n}, results); !s) {
+      bench::die("write_batch failed: " + s.message());
+    }
+    cpu_us += thread_cpu_us() - before;
+    ++commits;
+    std::this_thread::sleep_for(std::chrono::microseconds(c.cpu_pause_us));
+  }
+  std::printf(
+      "%zu events in commits of %zu, %zu us apart: %.1f us of CPU per commit, %.1f per event\n",
+      events.size(), c.batch, c.cpu_pause_us, cpu_us / double(commits),
+      cpu_us / double(events.size()));
+  storage->reset();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,6 +186,11 @@ int main(int argc, char** argv) {
       std::filesystem::temp_directory_path() / ("relaycore-bench-wal-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "wal.db").string();
+  if (c.cpu_pause_us > 0) {
+    time_commits(c, events, path);
+    std::filesystem::remove_all(dir);
+    return 0;
+  }
   relaycore::SqliteOptions options;
   options.path = path;
   options.checkpoint_frames = UINT32_MAX;  // keep every frame in the WAL

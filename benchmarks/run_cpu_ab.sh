@@ -27,20 +27,11 @@ source benchmarks/lib/relay.sh
 trap 'stop_relay; rm -rf "$WORK"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
-# CPU ticks of the whole relay and of its writer thread.
-ticks() { awk '{print $14 + $15}' "/proc/$RELAY_PID/stat"; }
+# CPU ticks of the relay's writer thread.
 writer_ticks() {
   for t in /proc/"$RELAY_PID"/task/*; do
     if [[ $(cat "$t/comm") == rc-write ]]; then awk '{print $14 + $15}' "$t/stat"; fi
   done | awk '{n += $1} END {print n + 0}'
-}
-metric() {  # metric NAME: one counter from the relay's /metrics
-  python3 - "http://127.0.0.1:$PORT/metrics" "$1" <<'PY'
-import sys, urllib.request
-for line in urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().splitlines():
-    if line.startswith(sys.argv[2] + " "):
-        print(line.split()[1])
-PY
 }
 
 machine_line
@@ -59,8 +50,7 @@ for run in $(seq "$RUNS"); do
     T1=$(ticks)
     W1=$(writer_ticks)
     OK=$(field "$R" ok)
-    BATCH=$(python3 -c "import sys; e, b = map(float, sys.argv[1:]); print(f'{e / b:.2f}')" \
-      "$(metric relaycore_write_batch_events_total)" "$(metric relaycore_write_batches_total)")
+    BATCH=$(commit_size)
     LINE=$(python3 -c "import sys; t, w, n, tck = map(float, sys.argv[1:5]); \
 print(f'{1e6 * t / tck / n:.1f} {1e6 * w / tck / n:.1f} ' + ' '.join(sys.argv[5:]))" \
       $((T1 - T0)) $((W1 - W0)) "$OK" "$TCK" "$(field "$R" ack_ms p50)" "$(field "$R" ack_ms p99)" "$BATCH")

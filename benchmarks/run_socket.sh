@@ -36,23 +36,12 @@ source benchmarks/lib/relay.sh
 trap 'stop_relay; rm -rf "$WORK"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
-ticks() { awk '{print $14 + $15}' "/proc/$RELAY_PID/stat"; }
 # The relay's CPU ticks by thread name (unnamed I/O, message and writer threads under the
 # binary's name), one "name=ticks" per thread name.
 thread_ticks() {
   for t in /proc/"$RELAY_PID"/task/*; do
     echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"
   done | awk '{a[$1] += $2} END {for (k in a) print k "=" a[k]}' | sort
-}
-# Mean events per group commit so far, from the relay's /metrics.
-commit_size() {
-  python3 - "http://127.0.0.1:$PORT/metrics" <<'PY'
-import sys, urllib.request
-m = dict(l.split()[:2] for l in urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().splitlines()
-         if l and not l.startswith("#"))
-b = float(m.get("relaycore_write_batches_total", 0))
-print(f"{float(m.get('relaycore_write_batch_events_total', 0)) / b:.1f}" if b else "n/a")
-PY
 }
 # "acks-within-1ms total" from the relay's ack histogram (EVENT received to OK queued).
 acks_1ms() {

@@ -47,3 +47,17 @@ field() {
 v=v[sys.argv[3]] if len(sys.argv)>3 else v
 print(v)' "$@"
 }
+
+# The relay's CPU time so far, in clock ticks (utime + stime of every thread).
+ticks() { awk '{print $14 + $15}' "/proc/$RELAY_PID/stat"; }
+
+# Mean events per group commit so far, from the relay's /metrics.
+commit_size() {
+  python3 - "http://127.0.0.1:$PORT/metrics" <<'PY'
+import sys, urllib.request
+m = dict(l.split()[:2] for l in urllib.request.urlopen(sys.argv[1], timeout=5).read().decode().splitlines()
+         if l and not l.startswith("#"))
+b = float(m.get("relaycore_write_batches_total", 0))
+print(f"{float(m.get('relaycore_write_batch_events_total', 0)) / b:.1f}" if b else "n/a")
+PY
+}
