@@ -14,9 +14,9 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 // Most messages handed to the session in one message-pool task.
 constexpr std::size_t kMaxBatch = 64;
 // Most messages a connection's handler takes on its I/O thread (Session::try_on_message) before
-// the other connections on that thread get their turn: a flood of cheap messages (5,000 REQs a
-// round, refused at parse time) otherwise kept its thread for a whole 16 KiB read, and the
-// REQ p99 of clients sharing the thread went from 0.5 to 5 to 9 ms (benchmarks/README.md,
+// the other connections on that thread get their turn. Without it a flood of cheap messages
+// (REQs refused at parse time) kept its thread for a whole 16 KiB read at a time, and the REQ
+// p99 of the clients sharing the thread was 8.6 ms against 1.05 ms with it (benchmarks/README.md,
 // isolation (b)).
 constexpr std::size_t kMessagesPerTurn = 16;
 
