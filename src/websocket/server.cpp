@@ -3,6 +3,8 @@
 
 #include "websocket/asio_include.hpp"
 
+#include <unistd.h>
+
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -47,6 +49,7 @@ class ServerImpl final : public Server {
   Status listen(const asio::ip::tcp::endpoint& endpoint) {
     const ServerOptions& options = context_->options;
     asio::error_code ec;
+    protocol_ = endpoint.protocol();
     if (acceptor_.open(endpoint.protocol(), ec); ec) return listen_error(options, "open", ec);
     if (acceptor_.set_option(asio::socket_base::reuse_address(true), ec); ec) {
       return listen_error(options, "set SO_REUSEADDR on", ec);
@@ -128,9 +131,7 @@ class ServerImpl final : public Server {
   }
 
   void accept_next() {
-    // The new connection's strand, on the I/O thread whose turn it is.
-    auto strand = asio::make_strand(context_->next_io());
-    acceptor_.async_accept(strand, [this](const asio::error_code& ec, detail::Socket socket) {
+    acceptor_.async_accept([this](const asio::error_code& ec, detail::Socket accepted) {
       if (!acceptor_.is_open()) return;
       if (ec) {
         if (ec == asio::error::operation_aborted) return;
@@ -140,10 +141,30 @@ class ServerImpl final : public Server {
         });
         return;
       }
-      auto connection = std::make_shared<WsConnection>(context_, std::move(socket));
-      if (context_->add(connection)) connection->start();
+      // The connection goes to the I/O thread with the fewest connections now, as it arrives:
+      // chosen when the accept began, it would not count those that left meanwhile.
+      const std::size_t io = context_->least_loaded_io();
+      std::optional<detail::Socket> socket = move_to(std::move(accepted), *context_->io[io]);
+      if (socket) {
+        auto connection = std::make_shared<WsConnection>(context_, std::move(*socket));
+        if (context_->add(connection, io)) connection->start();
+      }
       accept_next();
     });
+  }
+
+  // The accepted socket, handed over to `io` (a socket cannot change its context, but its
+  // descriptor can). Nothing if that failed; the descriptor is then closed.
+  std::optional<detail::Socket> move_to(detail::Socket accepted, asio::io_context& io) {
+    asio::error_code ec;
+    const auto fd = accepted.release(ec);
+    if (ec) return std::nullopt;  // `accepted` still owns the descriptor and closes it
+    detail::Socket socket(asio::make_strand(io));
+    if (socket.assign(protocol_, fd, ec); ec) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    return socket;
   }
 
   std::shared_ptr<ServerContext> context_;
@@ -152,6 +173,7 @@ class ServerImpl final : public Server {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;
+  asio::ip::tcp protocol_ = asio::ip::tcp::v4();
   std::mutex stop_mu_;
   bool stopped_ = false;
 };

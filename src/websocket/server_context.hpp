@@ -52,24 +52,30 @@ class ServerContext {
       // A concurrency hint of 1: the one thread never wakes another to share the work.
       io.push_back(std::make_unique<asio::io_context>(1));
     }
+    open_on_.assign(io.size(), 0);
   }
 
-  // The context of the next new connection: each in turn.
-  asio::io_context& next_io() noexcept {
-    return *io[next_io_.fetch_add(1, std::memory_order_relaxed) % io.size()];
+  // The index in `io` of the context with the fewest open connections (the first of those), for
+  // the next one. Counting open connections rather than taking the contexts in turn keeps
+  // long-lived connections apart when short ones (HTTP requests, probes) come and go between
+  // them.
+  std::size_t least_loaded_io() {
+    std::lock_guard lock(mu_);
+    return static_cast<std::size_t>(std::min_element(open_on_.begin(), open_on_.end()) -
+                                    open_on_.begin());
   }
 
   const ServerOptions options;
   const std::shared_ptr<Handler> handler;
   ServerCounters counters;
-  // One per I/O thread, run by that thread alone; each connection lives on one of them, taken in
-  // turn. A context shared by the threads cost a wake-up of the other thread at every
-  // readiness event: the thread that returned from epoll_wait hands the reactor to another
-  // before running the handler, and at moderate load (8 clients at 4,000 events/s) that was
-  // about a tenth of the relay's CPU per event (benchmarks/README.md). A connection that floods
-  // its thread does not hold up the others on it for long: a handler reads at most 16 KiB and
-  // handles at most kMessagesPerTurn messages before the others' handlers get their turn
-  // (connection.cpp).
+  // One per I/O thread, run by that thread alone; each connection lives on one of them, the one
+  // with the fewest open connections when it arrives (least_loaded_io). A context shared by the
+  // threads cost a wake-up of the other thread at every readiness event: the thread that returned
+  // from epoll_wait hands the reactor to another before running the handler, and at moderate load
+  // (8 clients at 4,000 events/s) that was about a tenth of the relay's CPU per event
+  // (benchmarks/README.md). A connection that floods its thread does not hold up the others on it
+  // for long: a handler reads at most 16 KiB and handles at most kMessagesPerTurn messages before
+  // the others' handlers get their turn (connection.cpp).
   std::vector<std::unique_ptr<asio::io_context>> io;
   MessagePool messages;
   Deflate deflate;
@@ -77,11 +83,13 @@ class ServerContext {
   // never queues in front of a client's next read; replies do not wait for it at all.
   WriterPool writers;
 
-  // Registers a new connection; false once stop() has begun (the caller drops it).
-  bool add(const std::shared_ptr<WsConnection>& connection) {
+  // Registers a new connection, which lives on io[io_index]; false once stop() has begun (the
+  // caller drops it).
+  bool add(const std::shared_ptr<WsConnection>& connection, std::size_t io_index) {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
-    live_.emplace(connection.get(), connection);
+    live_.emplace(connection.get(), Live{connection, io_index});
+    ++open_on_[io_index];
     bump(counters.connections_total);
     bump(counters.connections_open);
     return true;
@@ -90,7 +98,9 @@ class ServerContext {
   // Called once a connection is fully over: socket closed and on_close() delivered.
   void remove(const WsConnection* connection) {
     std::lock_guard lock(mu_);
-    if (live_.erase(connection) > 0) {
+    if (auto it = live_.find(connection); it != live_.end()) {
+      --open_on_[it->second.io_index];
+      live_.erase(it);
       counters.connections_open.fetch_sub(1, std::memory_order_relaxed);
     }
     if (live_.empty()) empty_.notify_all();
@@ -102,7 +112,7 @@ class ServerContext {
     stopping_ = true;
     std::vector<std::shared_ptr<WsConnection>> out;
     out.reserve(live_.size());
-    for (auto& [key, connection] : live_) out.push_back(connection);
+    for (auto& [key, live] : live_) out.push_back(live.connection);
     return out;
   }
 
@@ -113,11 +123,17 @@ class ServerContext {
   }
 
  private:
-  std::atomic<std::size_t> next_io_{0};
+  struct Live {
+    std::shared_ptr<WsConnection> connection;
+    std::size_t io_index;
+  };
+
   std::mutex mu_;
   std::condition_variable empty_;
   bool stopping_ = false;
-  std::unordered_map<const WsConnection*, std::shared_ptr<WsConnection>> live_;
+  std::unordered_map<const WsConnection*, Live> live_;
+  // Open connections by context, as `io`.
+  std::vector<std::size_t> open_on_;
 };
 
 }  // namespace relaycore::websocket::detail

@@ -1,5 +1,5 @@
-// The I/O threads: each connection lives on one of them, the connections are spread over all of
-// them, and a connection that floods its thread with messages gives the others on it their turn.
+// The I/O threads: each connection lives on one of them, a new one on the thread with the fewest,
+// and a connection that floods its thread with messages gives the others on it their turn.
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -54,6 +54,33 @@ TEST_CASE("connections are spread over the I/O threads, each staying on one") {
     all.insert(threads.begin(), threads.end());
   }
   CHECK(all.size() == 2);
+}
+
+// Broken by a server that hands out the I/O threads in turn: c, the third connection, would
+// share a's thread although b's is empty since b left.
+TEST_CASE("a new connection goes to the I/O thread with the fewest connections") {
+  ServerOptions o;
+  o.threads = 2;
+  ServerFixture fx(o);
+  auto open_thread = [&](std::size_t i) {
+    REQUIRE(fx.handler->wait_until([&] { return fx.handler->opens.load() > int(i); }));
+    std::lock_guard lock(fx.handler->mu);
+    return fx.handler->open_threads.at(i);
+  };
+  auto a = fx.open();
+  const std::thread::id a_thread = open_thread(0);
+  auto b = fx.open();
+  const std::thread::id b_thread = open_thread(1);
+  REQUIRE(a_thread != b_thread);
+  b.reset();  // b hangs up
+  // The server counts b as open until its on_close() has returned.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (fx.server->stats().connections_open != 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  REQUIRE(fx.server->stats().connections_open == 1);
+  auto c = fx.open();
+  CHECK(open_thread(2) == b_thread);
 }
 
 // Broken by a connection that handles every message of a read before its thread serves another:
