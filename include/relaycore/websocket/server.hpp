@@ -67,7 +67,7 @@ struct HttpResponse {
 
 // What the server calls.
 // [Threading] on_open() and on_http() run on I/O threads. Each connection lives on one I/O
-//   thread, taken in turn as connections arrive. Each message goes first to
+//   thread, the one with the fewest connections when it arrives. Each message goes first to
 //   Session::try_on_message() on that thread, at most 16 of a connection's in a row before the
 //   other connections on the thread get their turn; when it declines, that message and the
 //   messages after it go to Session::on_message() on a separate message pool. Never
