@@ -33,7 +33,8 @@ inline bool lower_this_thread_priority() noexcept {
 
 // How late the kernel may wake a thread from a timed sleep so as to batch its wake-ups with
 // others: Linux's default is 50 us, which a short sleep overshoots by on top of the wake-up
-// itself (a 150 us wait took 222 us on a 2-core VM, 172 us with this slack, for the same CPU).
+// itself (a 150 us wait took 220 us on a 2-core VM, 172 us with this slack, for the same CPU:
+// relaycore-bench-timer).
 inline constexpr unsigned long kTightTimerSlackNanos = 1000;
 
 // Sets the calling thread's timer slack (per thread on Linux) to kTightTimerSlackNanos. false if

@@ -15,9 +15,9 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::size_t kMaxBatch = 64;
 // Most messages a connection's handler takes on its I/O thread (Session::try_on_message) before
 // the other connections on that thread get their turn. Without it a flood of cheap messages
-// (REQs refused at parse time) kept its thread for a whole 16 KiB read at a time, and the REQ
-// p99 of the clients sharing the thread was 8.6 ms against 1.05 ms with it (benchmarks/README.md,
-// isolation (b)).
+// (REQs refused at parse time) kept its thread for a whole 16 KiB read at a time: the REQ p99
+// of the clients sharing the thread was 8.6 ms in a build without it, 0.48 to 1.05 ms with it
+// (benchmarks/README.md, isolation (b)).
 constexpr std::size_t kMessagesPerTurn = 16;
 
 std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint) {
