@@ -11,7 +11,7 @@
 #                                             relaycore-loadgen)
 #
 # Knobs (environment): RELAY (the relay binary, to compare builds), RELAY_FLAGS (its flags, e.g.
-# "--commit-delay-us 700"), PROBE_EVENTS (2000),
+# "--commit-delay-us 700"), PROBE_EVENTS (2000), PROBE_ROUNDS (3),
 # FAN_SECONDS (15), FAN_RATE (50), MAX_EVENTS (4000), OPEN_EVENTS (20000), COUNT=0 skips perf,
 # PROBE_ONLY=1 stops after the probe runs (part 1), CPU_ONLY=1 runs only the CPU loads (part 3).
 set -euo pipefail
@@ -28,6 +28,7 @@ FAN_RATE=${FAN_RATE:-50}
 MAX_EVENTS=${MAX_EVENTS:-4000}
 OPEN_EVENTS=${OPEN_EVENTS:-20000}
 COUNT=${COUNT:-1}
+PROBE_ROUNDS=${PROBE_ROUNDS:-3}
 TCK=$(getconf CLK_TCK)
 read -r -a FLAGS <<<"${RELAY_FLAGS:-}"
 
@@ -87,45 +88,60 @@ echo "relay: $RELAY"
 if [[ ${CPU_ONLY:-0} != 1 ]]; then
 # 1. The 1x1 probe with no other load, then while another publisher sends FAN_RATE events/s to
 # S subscribers. S = 0 is the same load without subscribers: what the probe's OKs pay for
-# sharing the writer (and its syncs) with another publisher, before any fan-out.
-start_relay "${FLAGS[@]}"
-P=$(probe)
-ALONE=$(field "$P" ack_ms p99)
-echo "probe alone: OK p50 $(field "$P" ack_ms p50) ms, p99 $ALONE ms"
-stop_relay
-declare -A P99
-for S in 0 100 1000; do
+# sharing the writer (and its syncs) with another publisher, before any fan-out. A p99 of 2,000
+# OKs moves with whatever else the two cores run, so the probe runs PROBE_ROUNDS rounds of the
+# four loads in turn, and the ratios are printed for each round and as their median.
+RATIOS=$WORK/ratios
+for round in $(seq "$PROBE_ROUNDS"); do
+  echo "round $round:"
   start_relay "${FLAGS[@]}"
-  "$LOADGEN" --url "$URL" --connections 1 --rate "$FAN_RATE" --events $((FAN_RATE * FAN_SECONDS)) \
-    --subscribers "$S" --json >"$WORK/fan.json" 2>"$WORK/fan.err" &
-  FAN=$!
-  T0=$(ticks)
-  until grep -q publishing "$WORK/fan.err" 2>/dev/null; do
-    kill -0 "$FAN" 2>/dev/null || { echo "the fan-out load failed:" >&2; cat "$WORK/fan.err" >&2; exit 1; }
-    sleep 0.05
-  done
-  A0=$(acks_1ms)
   P=$(probe)
-  A1=$(acks_1ms)
-  wait "$FAN"
-  T1=$(ticks)
-  F=$(cat "$WORK/fan.json")
-  P99[$S]=$(field "$P" ack_ms p99)
-  LINE="probe with $S subscribers at $FAN_RATE ev/s: OK p50 $(field "$P" ack_ms p50) ms, p99 ${P99[$S]} ms"
-  # The relay's own view of the same OKs (and the other publisher's meanwhile).
-  LINE+=" ($(python3 -c "import sys; a, b, c, d = map(int, sys.argv[1:]); print(f'{100 * (c - a) / (d - b):.1f}')" \
-    $A0 $A1)% acked within 1 ms inside the relay)"
-  if ((S > 0)); then
-    LINE+="; fan-out first delivery p99 $(field "$F" first_delivery_ms p99) ms, all delivered p99"
-    LINE+=" $(field "$F" all_delivered_ms p99) ms, undelivered $(field "$F" undelivered), deliveries"
-    LINE+=" $(field "$F" deliveries); relay CPU $(us_per $((T1 - T0)) "$(field "$F" deliveries)") us"
-    LINE+=" per delivery (probe included)"
-  fi
-  echo "$LINE"
+  ALONE=$(field "$P" ack_ms p99)
+  echo "probe alone: OK p50 $(field "$P" ack_ms p50) ms, p99 $ALONE ms"
   stop_relay
+  declare -A P99
+  for S in 0 100 1000; do
+    start_relay "${FLAGS[@]}"
+    "$LOADGEN" --url "$URL" --connections 1 --rate "$FAN_RATE" --events $((FAN_RATE * FAN_SECONDS)) \
+      --subscribers "$S" --json >"$WORK/fan.json" 2>"$WORK/fan.err" &
+    FAN=$!
+    T0=$(ticks)
+    until grep -q publishing "$WORK/fan.err" 2>/dev/null; do
+      kill -0 "$FAN" 2>/dev/null || { echo "the fan-out load failed:" >&2; cat "$WORK/fan.err" >&2; exit 1; }
+      sleep 0.05
+    done
+    A0=$(acks_1ms)
+    P=$(probe)
+    A1=$(acks_1ms)
+    wait "$FAN"
+    T1=$(ticks)
+    F=$(cat "$WORK/fan.json")
+    P99[$S]=$(field "$P" ack_ms p99)
+    LINE="probe with $S subscribers at $FAN_RATE ev/s: OK p50 $(field "$P" ack_ms p50) ms, p99 ${P99[$S]} ms"
+    # The relay's own view of the same OKs (and the other publisher's meanwhile).
+    LINE+=" ($(python3 -c "import sys; a, b, c, d = map(int, sys.argv[1:]); print(f'{100 * (c - a) / (d - b):.1f}')" \
+      $A0 $A1)% acked within 1 ms inside the relay)"
+    if ((S > 0)); then
+      LINE+="; fan-out first delivery p99 $(field "$F" first_delivery_ms p99) ms, all delivered p99"
+      LINE+=" $(field "$F" all_delivered_ms p99) ms, undelivered $(field "$F" undelivered), deliveries"
+      LINE+=" $(field "$F" deliveries); relay CPU $(us_per $((T1 - T0)) "$(field "$F" deliveries)") us"
+      LINE+=" per delivery (probe included)"
+    fi
+    echo "$LINE"
+    stop_relay
+  done
+  echo "$ALONE ${P99[0]} ${P99[1000]}" >>"$RATIOS"
 done
-python3 -c "import sys; a, z, k = map(float, sys.argv[1:]); print(f'OK p99 with 1000 subscribers: {k / a:.2f}x the probe alone, {k / z:.2f}x with 0 subscribers')" \
-  "$ALONE" "${P99[0]}" "${P99[1000]}"
+python3 - "$RATIOS" <<'PY'
+import statistics as st, sys
+rows = [list(map(float, line.split())) for line in open(sys.argv[1])]
+alone = [k / a for a, z, k in rows]
+zero = [k / z for a, z, k in rows]
+print("OK p99 with 1000 subscribers: " + ", ".join(f"{r:.2f}x" for r in alone) +
+      f" the probe alone (median {st.median(alone):.2f}x), " + ", ".join(f"{r:.2f}x" for r in zero) +
+      f" with 0 subscribers (median {st.median(zero):.2f}x); p99 with 1000 subscribers median "
+      f"{st.median(k for a, z, k in rows):.3f} ms, at most {max(k for a, z, k in rows):.3f} ms")
+PY
 [[ ${PROBE_ONLY:-0} == 1 ]] && exit 0
 
 # 2. Maximum delivered frames/s: closed loop publishers, 1,000 subscribers.
