@@ -19,6 +19,38 @@ constexpr std::size_t kMaxBatch = 64;
 // of the clients sharing the thread was 8.6 ms in a build without it, 0.48 to 1.05 ms with it
 // (benchmarks/README.md, isolation (b)).
 constexpr std::size_t kMessagesPerTurn = 16;
+// Read buffers an I/O thread keeps for its connections (see ReadBuffers).
+constexpr std::size_t kPooledReadBuffers = 4;
+
+// The read buffers of an I/O thread's connections that had nothing left to parse, for the next
+// one with bytes to read. An idle connection holds no read space, and yet a message to it costs
+// neither an allocation nor the zeroing of a fresh buffer. A connection's reads all run on its
+// one I/O thread, so the pool needs no lock; a few buffers cover the connections that read in
+// one turn of the thread.
+class ReadBuffers {
+ public:
+  // A buffer of at least kReadChunk bytes, or an empty one when none is kept.
+  std::vector<std::uint8_t> take() {
+    if (free_.empty()) return {};
+    std::vector<std::uint8_t> buffer = std::move(free_.back());
+    free_.pop_back();
+    return buffer;
+  }
+
+  // Keeps `buffer` unless enough are kept or it grew for a large message; empties it either way.
+  void give(std::vector<std::uint8_t>& buffer) {
+    if (free_.size() < kPooledReadBuffers && buffer.size() >= kReadChunk &&
+        buffer.size() <= 2 * kReadChunk) {
+      free_.push_back(std::move(buffer));
+    }
+    std::vector<std::uint8_t>().swap(buffer);
+  }
+
+ private:
+  std::vector<std::vector<std::uint8_t>> free_;
+};
+
+thread_local ReadBuffers t_read_buffers;
 
 std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint) {
   const asio::ip::address address = endpoint.address();
@@ -69,7 +101,7 @@ void WsConnection::read_more() {
     if (!readable_) {
       // Nothing is buffered: wait for bytes without holding a read buffer, so an idle
       // connection costs no read space (the 16 KiB would dominate its memory).
-      std::vector<std::uint8_t>().swap(buffer_);
+      t_read_buffers.give(buffer_);
       reading_ = true;
       socket_.async_wait(asio::socket_base::wait_read,
                          [self = shared_from_this()](const asio::error_code& ec) {
@@ -87,6 +119,7 @@ void WsConnection::read_more() {
     if (begin_ > 0) std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
+    if (buffer_.empty()) buffer_ = t_read_buffers.take();
     if (buffer_.size() - end_ < kReadChunk / 2) buffer_.resize(end_ + kReadChunk);
   }
   std::size_t space = buffer_.size() - end_;
