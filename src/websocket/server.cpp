@@ -86,6 +86,7 @@ class ServerImpl final : public Server {
     s.oversize_closes = c.oversize_closes.load(std::memory_order_relaxed);
     s.outbound_overflow_closes = c.outbound_overflow_closes.load(std::memory_order_relaxed);
     s.idle_closes = c.idle_closes.load(std::memory_order_relaxed);
+    s.accept_failures = c.accept_failures.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -135,6 +136,7 @@ class ServerImpl final : public Server {
       if (!acceptor_.is_open()) return;
       if (ec) {
         if (ec == asio::error::operation_aborted) return;
+        detail::bump(context_->counters.accept_failures);
         retry_timer_.expires_after(kAcceptRetry);
         retry_timer_.async_wait([this](const asio::error_code& wait_ec) {
           if (!wait_ec && acceptor_.is_open()) accept_next();
@@ -148,6 +150,8 @@ class ServerImpl final : public Server {
       if (socket) {
         auto connection = std::make_shared<WsConnection>(context_, std::move(*socket));
         if (context_->add(connection, io)) connection->start();
+      } else {
+        detail::bump(context_->counters.accept_failures);
       }
       accept_next();
     });

@@ -35,6 +35,7 @@ struct ServerCounters {
   std::atomic<std::uint64_t> oversize_closes{0};
   std::atomic<std::uint64_t> outbound_overflow_closes{0};
   std::atomic<std::uint64_t> idle_closes{0};
+  std::atomic<std::uint64_t> accept_failures{0};
 };
 
 inline void bump(std::atomic<std::uint64_t>& counter) {

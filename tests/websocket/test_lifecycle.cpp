@@ -2,7 +2,12 @@
 // bytes, event frames, cross-thread sends, back-pressure isolation, close() and stop().
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -37,7 +42,70 @@ std::set<std::string> thread_names() {
   return names;
 }
 
+// Leaves this process exactly one free file descriptor until destroyed: lowers the soft limit
+// just above the descriptors in use and fills the rest with /dev/null.
+class OneFreeDescriptor {
+ public:
+  OneFreeDescriptor() {
+    getrlimit(RLIMIT_NOFILE, &old_);
+    int highest = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+      highest = std::max(highest, std::stoi(entry.path().filename().string()));
+    }
+    rlimit low = old_;
+    low.rlim_cur = static_cast<rlim_t>(highest) + 16;
+    lowered_ = setrlimit(RLIMIT_NOFILE, &low) == 0;
+    for (int fd; lowered_ && (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) {
+      fillers_.push_back(fd);
+    }
+    if (!fillers_.empty()) {
+      ::close(fillers_.back());
+      fillers_.pop_back();
+    }
+  }
+  ~OneFreeDescriptor() { restore(); }
+
+  bool ready() const { return lowered_ && !fillers_.empty(); }
+
+  void restore() {
+    for (int fd : fillers_) ::close(fd);
+    fillers_.clear();
+    if (lowered_) setrlimit(RLIMIT_NOFILE, &old_);
+    lowered_ = false;
+  }
+
+ private:
+  rlimit old_{};
+  bool lowered_ = false;
+  std::vector<int> fillers_;
+};
+
 }  // namespace
+
+TEST_CASE("accepts that fail for want of descriptors are counted, and retried once there are some") {
+  ServerFixture fx;
+  int client = -1;
+  {
+    OneFreeDescriptor limit;
+    REQUIRE(limit.ready());
+    // The client's socket takes the last descriptor; the server, in this same process, cannot
+    // accept the connection the kernel has already completed.
+    client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(client >= 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(fx.port());
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(client, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);
+    CHECK(fx.handler->wait_until([&] { return fx.server->stats().accept_failures >= 1; }));
+    CHECK(fx.server->stats().connections_total == 0);
+  }
+  // Descriptors again: the waiting connection is taken in, and new ones are served.
+  CHECK(fx.handler->wait_until([&] { return fx.server->stats().connections_total == 1; }));
+  fx.expect_still_serves();
+  ::close(client);
+  CHECK(fx.handler->wait_until([&] { return fx.server->stats().connections_open == 0; }));
+}
 
 TEST_CASE("an idle connection is pinged at half the timeout, then closed and counted") {
   ServerOptions o;

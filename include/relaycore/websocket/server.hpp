@@ -97,10 +97,12 @@ class RELAYCORE_API Handler {
 // Counters since start. Connections are TCP connections, plain HTTP ones included.
 // protocol_errors counts bad handshakes and every close with 1002, 1003 or 1007;
 // oversize_closes counts 1009 closes and request heads over max_http_header_bytes (431).
+// accept_failures counts connections the server could not take in (out of descriptors, say):
+// each failed accept is retried after a short pause, so one waiting client may count several.
 struct ServerStats {
   std::uint64_t connections_open = 0, connections_total = 0;
   std::uint64_t protocol_errors = 0, oversize_closes = 0, outbound_overflow_closes = 0,
-                idle_closes = 0;
+                idle_closes = 0, accept_failures = 0;
 };
 
 class RELAYCORE_API Server {
