@@ -84,22 +84,34 @@ class OneFreeDescriptor {
 
 TEST_CASE("accepts that fail for want of descriptors are counted, and retried once there are some") {
   ServerFixture fx;
+  auto failures = [&] { return fx.server->stats().accept_failures; };
+  // Called once before the descriptors run out: the sanitizers' first check of a virtual call
+  // needs a pipe. For the same reason nothing in the window below asserts.
+  CHECK(failures() == 0);
+  CHECK(fx.handler->wait_until([&] { return failures() == 0; }));
+  bool ready = false, connected = false, counted = false;
+  std::uint64_t taken_meanwhile = 0;
   int client = -1;
   {
     OneFreeDescriptor limit;
-    REQUIRE(limit.ready());
+    ready = limit.ready();
     // The client's socket takes the last descriptor; the server, in this same process, cannot
     // accept the connection the kernel has already completed.
-    client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(client >= 0);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(fx.port());
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(client, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);
-    CHECK(fx.handler->wait_until([&] { return fx.server->stats().accept_failures >= 1; }));
-    CHECK(fx.server->stats().connections_total == 0);
+    if (ready) client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (client >= 0) {
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(fx.port());
+      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      connected = ::connect(client, reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0;
+    }
+    if (connected) counted = fx.handler->wait_until([&] { return failures() >= 1; });
+    taken_meanwhile = fx.server->stats().connections_total;
   }
+  REQUIRE(ready);
+  REQUIRE(connected);
+  CHECK(counted);
+  CHECK(taken_meanwhile == 0);
   // Descriptors again: the waiting connection is taken in, and new ones are served.
   CHECK(fx.handler->wait_until([&] { return fx.server->stats().connections_total == 1; }));
   fx.expect_still_serves();
