@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -143,6 +144,10 @@ class RelayHandler final : public websocket::Handler {
  public:
   explicit RelayHandler(Relay& relay) : relay_(relay), status_page_(relay) {}
 
+  // The server whose counters /metrics adds to the relay's, once it has started; requests
+  // served before then show the relay's alone.
+  void set_server(const websocket::Server* server) { server_.store(server); }
+
   std::shared_ptr<Session> on_open(std::shared_ptr<Connection> connection,
                                    ClientInfo client) override {
     return relay_.open_session(std::move(connection), std::move(client));
@@ -163,6 +168,9 @@ class RelayHandler final : public websocket::Handler {
     if (target == "/metrics") {
       r.content_type = "text/plain; version=0.0.4";
       r.body = prometheus_text(relay_.stats());
+      if (const websocket::Server* server = server_.load()) {
+        r.body += websocket::prometheus_text(server->stats());
+      }
       return r;
     }
     if (target != "/" && target.substr(0, 2) != "/?") return std::nullopt;
@@ -178,6 +186,7 @@ class RelayHandler final : public websocket::Handler {
  private:
   Relay& relay_;
   examples::StatusPage status_page_;
+  std::atomic<const websocket::Server*> server_{nullptr};
 };
 
 // SIGHUP: reads the config file and flags again and applies what a running relay can change;
@@ -337,6 +346,7 @@ int main(int argc, char** argv) {
                               ": " + server.error().message());
     return 1;
   }
+  handler->set_server(server.value().get());
   const std::string listening =
       "ws://" + config.host + ":" + std::to_string(server.value()->port());
   std::printf("relaycore-relay listening on %s (storage: %s%s%s)\n", listening.c_str(),

@@ -5,21 +5,13 @@
 #include <string>
 
 #include "relaycore/stats.hpp"
+#include "util/prometheus_format.hpp"
 
 namespace relaycore {
 namespace {
 
-void metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
-            std::uint64_t value) {
-  fmt::format_to(std::back_inserter(out),
-                 "# HELP relaycore_{0} {2}\n# TYPE relaycore_{0} {1}\nrelaycore_{0} {3}\n", name,
-                 type, help, value);
-}
-
-void labelled(std::string& out, std::string_view name, std::string_view label,
-              std::string_view value, std::uint64_t n) {
-  fmt::format_to(std::back_inserter(out), "relaycore_{}{{{}=\"{}\"}} {}\n", name, label, value, n);
-}
+using prometheus::labelled;
+using prometheus::metric;
 
 // Microseconds as seconds with six decimals.
 std::string seconds(std::uint64_t us) {

@@ -22,10 +22,14 @@
 #include "../conformance/temp_dir.hpp"
 #include "child_process.hpp"
 #include "config.hpp"
+#include "relay_child.hpp"
 #include "relaycore/keys.hpp"
 #include "relaycore/websocket/client.hpp"
 
 using relaycore::examples_test::ChildProcess;
+using relaycore::examples_test::http_get;
+using relaycore::examples_test::wait_for_line;
+using relaycore::examples_test::wait_listening;
 using namespace std::chrono_literals;
 
 namespace {
@@ -35,46 +39,8 @@ void write_file(const std::string& path, const std::string& text) {
   out << text;
 }
 
-// Reads the child's lines until one contains `needle`; every line read goes into `seen`.
-bool wait_for_line(ChildProcess& child, const std::string& needle, std::string& seen) {
-  while (std::optional<std::string> line = child.read_line()) {
-    seen += *line + "\n";
-    if (line->find(needle) != std::string::npos) return true;
-  }
-  return false;
-}
-
-// The port from "relaycore-relay listening on ws://127.0.0.1:PORT ...", or 0.
-std::uint16_t wait_listening(ChildProcess& relay) {
-  std::string seen;
-  if (!wait_for_line(relay, "relaycore-relay listening on ws://127.0.0.1:", seen)) return 0;
-  const std::size_t at = seen.rfind("ws://127.0.0.1:") + 15;
-  return static_cast<std::uint16_t>(std::stoi(seen.substr(at)));
-}
-
 // The NIP-11 document, over a plain HTTP GET; "" when the request failed.
-std::string nip11(std::uint16_t port) {
-  const std::string request =
-      "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/nostr+json\r\n\r\n";
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-    char chunk[4096];
-    // The server closes after the response.
-    for (ssize_t n; (n = ::read(fd, chunk, sizeof chunk)) > 0;) {
-      response.append(chunk, static_cast<std::size_t>(n));
-    }
-  }
-  ::close(fd);
-  const std::size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
-}
+std::string nip11(std::uint16_t port) { return http_get(port, "/", "application/nostr+json"); }
 
 // Runs the relay to its exit with stderr joined to stdout; the exit code and every line.
 int run_relay(const std::vector<std::string>& args, std::string& output) {

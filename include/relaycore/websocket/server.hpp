@@ -105,6 +105,10 @@ struct ServerStats {
                 idle_closes = 0, accept_failures = 0;
 };
 
+// `stats` as Prometheus text (relaycore_ws_connections_open, relaycore_ws_closes_total by cause,
+// ...), for a host to serve on /metrics after the relay's prometheus_text().
+RELAYCORE_API std::string prometheus_text(const ServerStats& stats);
+
 class RELAYCORE_API Server {
  public:
   // Binds and starts the I/O threads.
