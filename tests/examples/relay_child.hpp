@@ -36,8 +36,8 @@ inline std::uint16_t wait_listening(ChildProcess& relay) {
 // failed. The relay closes the connection after its response.
 inline std::string http_get(std::uint16_t port, const std::string& target,
                             const std::string& accept = "*/*") {
-  const std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: " +
-                              accept + "\r\n\r\n";
+  const std::string request =
+      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: " + accept + "\r\n\r\n";
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
   sockaddr_in addr{};

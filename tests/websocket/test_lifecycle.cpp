@@ -82,7 +82,8 @@ class OneFreeDescriptor {
 
 }  // namespace
 
-TEST_CASE("accepts that fail for want of descriptors are counted, and retried once there are some") {
+TEST_CASE(
+    "accepts that fail for want of descriptors are counted, and retried once there are some") {
   ServerFixture fx;
   auto failures = [&] { return fx.server->stats().accept_failures; };
   // Called once before the descriptors run out: the sanitizers' first check of a virtual call
