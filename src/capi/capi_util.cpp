@@ -13,6 +13,7 @@
 #include "relaycore/keys.hpp"
 #include "relaycore/message.hpp"
 #include "relaycore/version.hpp"
+#include "util/text.hpp"
 
 namespace relaycore::capi {
 namespace {
@@ -22,13 +23,8 @@ thread_local std::string t_last_error;
 thread_local bool t_out_of_memory = false;
 thread_local int t_connection_callbacks = 0;
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
+// JSON's white space.
+std::string_view trim_json(std::string_view s) { return trim(s, " \t\n\r"); }
 
 // The tags of relaycore_sign_event: an array of arrays of strings.
 relaycore_status parse_tags(const char* json, std::vector<Tag>& tags) {
@@ -143,11 +139,11 @@ relaycore_status parse_event_arg(const char* json, const Limits& limits, EventPt
 relaycore_status parse_filters_arg(const char* json, const Limits& limits,
                                    std::vector<Filter>& out) {
   if (json == nullptr) return fail(RELAYCORE_INVALID_ARGUMENT, "invalid: filters are NULL");
-  std::string_view text = trim(json);
+  std::string_view text = trim_json(json);
   // The filters become the tail of a REQ frame, so they get exactly a client's REQ checks
   // (strict JSON, the filter limits, max_filters) and its messages.
   const bool list = text.size() >= 2 && text.front() == '[' && text.back() == ']';
-  if (list) text = trim(text.substr(1, text.size() - 2));
+  if (list) text = trim_json(text.substr(1, text.size() - 2));
   if (text.empty()) return fail(RELAYCORE_INVALID_ARGUMENT, "invalid: no filters");
   std::string frame;
   frame.reserve(text.size() + 16);
