@@ -52,6 +52,11 @@ struct ClientInfo {
   std::string remote_address;
   // Pubkeys the client has authenticated as (NIP-42).
   std::vector<Pubkey> authenticated;
+  // The addresses a reverse proxy says the request came through, as its forwarding header
+  // gives them ("203.0.113.7, 10.0.0.2": the client first, the nearest hop last), or "".
+  // relaycore believes it only when remote_address is one of RateLimits::trusted_proxies.
+  // (A default member initializer, so that `ClientInfo{address, {}}` stays warning-free.)
+  std::string forwarded_for = {};
 };
 
 // Implemented by the host, one per client connection.

@@ -78,6 +78,15 @@ struct RateLimits {
   // would throttle them all together.
   std::vector<std::string> exempt_ips = {"127.0.0.0/8", "::1"};
 
+  // Reverse proxies whose forwarding header names the client, as addresses or CIDR prefixes
+  // like exempt_ips. When a client's remote_address is one of them, the client is the nearest
+  // address in ClientInfo::forwarded_for, read from the right, that is not one of them: that is
+  // the address the outermost trusted proxy saw, and entries left of it, which the client
+  // may have written itself, are ignored. Limits, exemptions and the connection cap then apply
+  // to that address. An entry that is not an IP stops the walk at the proxy that wrote it.
+  // Default: none (forwarding headers are ignored).
+  std::vector<std::string> trusted_proxies;
+
   // Pubkeys never limited once a session has authenticated as one of them (NIP-42).
   // Default: none.
   std::vector<Pubkey> exempt_pubkeys;
@@ -143,17 +152,17 @@ class RELAYCORE_API RateLimiter {
   // Refusals since the limiter was made, and the keys it tracks now.
   virtual RateLimitStats stats() const = 0;
 
-  // Takes new rates, exemptions and connection cap while clients keep their buckets and open
-  // connections (a lower cap refuses new connections only). ipv6_prefix_bits and
-  // max_tracked_keys stay as they were made. "invalid: ..." and no change for a bad rate or
-  // exempt address. The built-in limiter keeps every configuration it was given until it is
-  // destroyed, so that allow() takes no shared lock.
+  // Takes new rates, exemptions, trusted proxies and connection cap while clients keep their
+  // buckets and open connections (a lower cap refuses new connections only). ipv6_prefix_bits
+  // and max_tracked_keys stay as they were made. "invalid: ..." and no change for a bad rate,
+  // exempt address or trusted proxy. The built-in limiter keeps every configuration it was
+  // given until it is destroyed, so that allow() takes no shared lock.
   virtual Status reconfigure(const RateLimits& limits) = 0;
 };
 
 // The built-in limiter. `clock` defaults to std::chrono::steady_clock::now; it is called from
 // several threads at once. Fails with "invalid: ..." for a negative or non-finite rate, an
-// IPv6 prefix outside 1 to 128, or an exempt address that does not parse.
+// IPv6 prefix outside 1 to 128, or an exempt address or trusted proxy that does not parse.
 RELAYCORE_API Result<std::shared_ptr<RateLimiter>> new_rate_limiter(const RateLimits& limits,
                                                                     RateLimitClock clock = {});
 

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "util/text.hpp"
+
 namespace relaycore::pipeline {
 namespace {
 
@@ -89,6 +91,31 @@ Result<IpPrefix> parse_ip_prefix(std::string_view text) {
   prefix.address = *ip;
   prefix.address.mask(prefix.bits);
   return prefix;
+}
+
+bool contains(const std::vector<IpPrefix>& prefixes, const IpAddress& ip) noexcept {
+  for (const IpPrefix& prefix : prefixes) {
+    if (prefix.contains(ip)) return true;
+  }
+  return false;
+}
+
+std::optional<IpAddress> client_ip(const std::vector<IpPrefix>& trusted_proxies,
+                                   std::string_view remote_address,
+                                   std::string_view forwarded_for) noexcept {
+  std::optional<IpAddress> ip = parse_ip(remote_address);
+  // Each step: `ip` is a trusted hop, and the entry left of it is who connected to it.
+  while (ip && !forwarded_for.empty() && contains(trusted_proxies, *ip)) {
+    const std::size_t comma = forwarded_for.rfind(',');
+    const std::string_view entry =
+        comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1);
+    forwarded_for =
+        comma == std::string_view::npos ? std::string_view() : forwarded_for.substr(0, comma);
+    std::optional<IpAddress> hop = parse_ip(trim(entry));
+    if (!hop) break;  // "unknown", a host name: the proxy's own address is all we know
+    ip = hop;
+  }
+  return ip;
 }
 
 }  // namespace relaycore::pipeline

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "relaycore/status.hpp"
 
@@ -35,5 +36,17 @@ struct IpPrefix {
 
 // "invalid: ..." for text that is not an address, with or without a "/bits" suffix in range.
 Result<IpPrefix> parse_ip_prefix(std::string_view text);
+
+// True when a prefix in `prefixes` contains `ip`.
+bool contains(const std::vector<IpPrefix>& prefixes, const IpAddress& ip) noexcept;
+
+// The client's IP: the peer's (`remote_address`), or, when the peer is one of
+// `trusted_proxies`, the address the outermost trusted proxy saw in `forwarded_for` (a
+// comma-separated list, client first): the rightmost entry that is not itself a trusted proxy.
+// An entry that is not an IP ends the walk at the proxy to its right. nullopt when the peer is
+// not an IP.
+std::optional<IpAddress> client_ip(const std::vector<IpPrefix>& trusted_proxies,
+                                   std::string_view remote_address,
+                                   std::string_view forwarded_for) noexcept;
 
 }  // namespace relaycore::pipeline

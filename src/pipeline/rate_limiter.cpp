@@ -158,10 +158,11 @@ struct ConnectionTable {
   }
 };
 
-// What reconfigure() replaces: the rates, the exemptions and the connection cap. A request
-// reads one snapshot, so it never sees half of a change.
+// What reconfigure() replaces: the rates, the exemptions, the trusted proxies and the
+// connection cap. A request reads one snapshot, so it never sees half of a change.
 struct LimiterConfig {
   std::vector<IpPrefix> exempt_ips;
+  std::vector<IpPrefix> trusted_proxies;
   std::vector<Pubkey> exempt_pubkeys;  // sorted
   std::function<bool(const ClientInfo&)> exempt;
   std::uint32_t max_connections = 0;
@@ -173,7 +174,7 @@ Status check_rate(const RateLimit& limit, std::string_view what) {
   return Status::invalid(std::string(what) + " rate must be a finite number of at least 0");
 }
 
-// The limiter's view of `limits`, or "invalid: ..." for a bad rate or exempt address.
+// The limiter's view of `limits`, or "invalid: ..." for a bad rate, exempt address or proxy.
 Result<std::unique_ptr<const LimiterConfig>> make_config(const RateLimits& limits) {
   auto config = std::make_unique<LimiterConfig>();
   const std::pair<const VerbLimits*, std::string_view> scopes[] = {
@@ -189,10 +190,15 @@ Result<std::unique_ptr<const LimiterConfig>> make_config(const RateLimits& limit
       config->params[s][v] = make_params(*rates[v].first);
     }
   }
-  for (const std::string& text : limits.exempt_ips) {
-    Result<IpPrefix> prefix = parse_ip_prefix(text);
-    if (!prefix) return prefix.error();
-    config->exempt_ips.push_back(*prefix);
+  const std::pair<const std::vector<std::string>*, std::vector<IpPrefix>*> lists[] = {
+      {&limits.exempt_ips, &config->exempt_ips},
+      {&limits.trusted_proxies, &config->trusted_proxies}};
+  for (const auto& [texts, prefixes] : lists) {
+    for (const std::string& text : *texts) {
+      Result<IpPrefix> prefix = parse_ip_prefix(text);
+      if (!prefix) return prefix.error();
+      prefixes->push_back(*prefix);
+    }
   }
   config->exempt_pubkeys = limits.exempt_pubkeys;
   std::sort(config->exempt_pubkeys.begin(), config->exempt_pubkeys.end());
@@ -224,7 +230,8 @@ class BuiltinRateLimiter final : public RateLimiter {
     const bool by_ip = c.params[kIp][v].limited() && !client.remote_address.empty();
     const bool by_pubkey = c.params[kPubkey][v].limited() && !client.authenticated.empty();
     if (!by_ip && !by_pubkey) return Status::ok();
-    const std::optional<IpAddress> ip = parse_ip(client.remote_address);
+    const std::optional<IpAddress> ip =
+        client_ip(c.trusted_proxies, client.remote_address, client.forwarded_for);
     if (exempt(c, client, ip)) return Status::ok();
 
     const std::int64_t now = now_ns();
@@ -247,7 +254,8 @@ class BuiltinRateLimiter final : public RateLimiter {
   Result<ConnectionSlot> open_connection(const ClientInfo& client) override {
     const LimiterConfig& config = config_.get();
     if (config.max_connections == 0 || client.remote_address.empty()) return ConnectionSlot();
-    const std::optional<IpAddress> ip = parse_ip(client.remote_address);
+    const std::optional<IpAddress> ip =
+        client_ip(config.trusted_proxies, client.remote_address, client.forwarded_for);
     if (exempt(config, client, ip)) return ConnectionSlot();
     const Key key = address_key(ip, client.remote_address);
     {
@@ -294,11 +302,7 @@ class BuiltinRateLimiter final : public RateLimiter {
     for (const Pubkey& pk : client.authenticated) {
       if (std::binary_search(c.exempt_pubkeys.begin(), c.exempt_pubkeys.end(), pk)) return true;
     }
-    if (ip) {
-      for (const IpPrefix& prefix : c.exempt_ips) {
-        if (prefix.contains(*ip)) return true;
-      }
-    }
+    if (ip && contains(c.exempt_ips, *ip)) return true;
     if (!c.exempt) return false;
     try {
       return c.exempt(client);
