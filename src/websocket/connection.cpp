@@ -212,6 +212,8 @@ void WsConnection::handle_upgrade(const ParsedRequest& parsed) {
 
   ClientInfo client;
   client.remote_address = remote_;
+  const std::string& forwarded = context_->options.forwarded_header;
+  if (!forwarded.empty()) client.forwarded_for = parsed.request.header_list(forwarded);
   std::shared_ptr<Session> session;
   try {
     session = context_->handler->on_open(shared_from_this(), std::move(client));

@@ -17,15 +17,21 @@ std::string HttpRequest::header(std::string_view name) const {
   return {};
 }
 
+std::string HttpRequest::header_list(std::string_view name) const {
+  std::string list;
+  for (const auto& [key, value] : headers) {
+    if (key != name || value.empty()) continue;
+    if (!list.empty()) list += ", ";
+    list += value;
+  }
+  return list;
+}
+
 namespace detail {
 namespace {
 
 constexpr std::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 constexpr std::string_view kCrlf = "\r\n";
-
-char lower(char c) noexcept {
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
 
 // RFC 9110 tchar: what a method or a header name may contain.
 bool is_token(std::string_view s) noexcept {
@@ -123,7 +129,7 @@ bool parse_header_line(std::string_view line,
   std::string_view value = trim(line.substr(colon + 1));
   if (!is_token(name) || !is_field_value(value)) return false;
   std::string key(name);
-  std::transform(key.begin(), key.end(), key.begin(), lower);
+  std::transform(key.begin(), key.end(), key.begin(), ascii_lower);
   headers.emplace_back(std::move(key), std::string(value));
   return true;
 }
@@ -131,14 +137,9 @@ bool parse_header_line(std::string_view line,
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
 }
 
 std::size_t find_head_end(std::string_view buffer) noexcept {

@@ -11,6 +11,7 @@
 
 #include "relaycore/status.hpp"
 #include "relaycore/websocket/server.hpp"
+#include "util/text.hpp"
 
 namespace relaycore::websocket::detail {
 
@@ -37,9 +38,6 @@ std::optional<ParsedRequest> parse_request_head(std::string_view head);
 
 // ASCII case-insensitive equality, as header names and tokens compare.
 bool iequals(std::string_view a, std::string_view b) noexcept;
-
-// `s` without leading and trailing spaces and tabs (HTTP optional whitespace).
-std::string_view trim(std::string_view s) noexcept;
 
 // True when the comma-separated header `value` holds `token`, ignoring case.
 bool has_token(std::string_view value, std::string_view token) noexcept;

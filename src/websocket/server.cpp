@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "util/text.hpp"
 #include "util/thread_name.hpp"
 #include "websocket/connection.hpp"
 #include "websocket/server_context.hpp"
@@ -201,6 +202,8 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options,
   if (!handler) return Status::error("websocket: no handler");
   ServerOptions opts = options;
   if (opts.threads == 0) opts.threads = 1;
+  // Header names are compared lowercase (the parser lowercases the request's).
+  for (char& c : opts.forwarded_header) c = ascii_lower(c);
   try {
     auto context = std::make_shared<ServerContext>(opts, std::move(handler));
     asio::error_code ec;

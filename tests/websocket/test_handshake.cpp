@@ -193,6 +193,44 @@ TEST_CASE("ClientInfo.remote_address is the peer's ip:port") {
   CHECK(fx.handler->clients[0].remote_address == "127.0.0.1:" + std::to_string(c->local_port()));
 }
 
+// The forwarding header of one handshake, as the handler's ClientInfo got it.
+std::string forwarded_for_of(ServerFixture& fx, std::string_view headers) {
+  WsClient c(fx.port());
+  REQUIRE(c.connected());
+  const int opens = fx.handler->opens.load();
+  REQUIRE(c.handshake(kRfcKey, headers));
+  REQUIRE(fx.handler->wait_until([&] { return fx.handler->opens.load() == opens + 1; }));
+  std::lock_guard lock(fx.handler->mu);
+  return fx.handler->clients.back().forwarded_for;
+}
+
+TEST_CASE("ClientInfo.forwarded_for is the forwarding header, every line of it in order") {
+  SECTION("x-forwarded-for by default") {
+    ServerFixture fx;
+    CHECK(forwarded_for_of(fx, "X-Forwarded-For: 203.0.113.7\r\n") == "203.0.113.7");
+    // A proxy may add a line of its own rather than append to the client's.
+    CHECK(forwarded_for_of(fx, "x-forwarded-for: 198.51.100.1, 10.0.0.3\r\n"
+                               "X-Real-IP: 192.0.2.9\r\n"
+                               "X-FORWARDED-FOR: 203.0.113.7\r\n") ==
+          "198.51.100.1, 10.0.0.3, 203.0.113.7");
+    CHECK(forwarded_for_of(fx, "X-Real-IP: 192.0.2.9\r\n").empty());
+    CHECK(forwarded_for_of(fx, "").empty());
+  }
+  SECTION("another header, named in any case") {
+    ServerOptions o;
+    o.forwarded_header = "X-Real-IP";
+    ServerFixture fx(o);
+    CHECK(forwarded_for_of(fx, "X-Forwarded-For: 198.51.100.1\r\nX-Real-IP: 192.0.2.9\r\n") ==
+          "192.0.2.9");
+  }
+  SECTION("none") {
+    ServerOptions o;
+    o.forwarded_header = "";
+    ServerFixture fx(o);
+    CHECK(forwarded_for_of(fx, "X-Forwarded-For: 203.0.113.7\r\n").empty());
+  }
+}
+
 }  // namespace relaycore::websocket::test
 
 namespace relaycore::websocket::test {

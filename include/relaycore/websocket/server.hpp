@@ -47,6 +47,13 @@ struct ServerOptions {
   // (a REQ streaming history), and compresses an EVENT sent to many idle subscribers once.
   // Default: true.
   bool permessage_deflate = true;
+  // The request header, lowercase, in which a reverse proxy lists the addresses a request came
+  // through, client first: "x-forwarded-for" (every proxy appends the address it saw) or
+  // "x-real-ip" (nginx's one address). Its value goes to ClientInfo::forwarded_for, which
+  // relaycore believes only from the proxies in RateLimits::trusted_proxies. Pick the header
+  // the proxy sets: one it passes through untouched is the client's to write. "" reads none.
+  // Default: "x-forwarded-for".
+  std::string forwarded_header = "x-forwarded-for";
 };
 
 // Exported because header() is defined in the library.
@@ -56,6 +63,9 @@ struct RELAYCORE_API HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
   // The value of the first header named `name` (lowercase), or "".
   std::string header(std::string_view name) const;
+  // The values of every header named `name` (lowercase), in order, joined with ", ": one list,
+  // as HTTP reads a header that comes several times.
+  std::string header_list(std::string_view name) const;
 };
 
 struct HttpResponse {
