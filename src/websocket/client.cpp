@@ -28,13 +28,14 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 class ClientImpl final : public Client {
  public:
   explicit ClientImpl(const ClientOptions& options)
-      : reader_(options.max_message_bytes, detail::FramesFrom::kServer) {}
+      : headers_(options.headers),
+        reader_(options.max_message_bytes, detail::FramesFrom::kServer) {}
   ~ClientImpl() override { shutdown(); }
 
   Status open(const detail::WsUrl& url, Clock::time_point deadline) {
     if (Status s = connect_socket(url, deadline); !s) return s;
     const std::string key = detail::new_client_key();
-    if (Status s = write(detail::render_upgrade_request(url, key)); !s) return s;
+    if (Status s = write(detail::render_upgrade_request(url, key, {}, headers_)); !s) return s;
     std::size_t end = std::string_view::npos;
     while ((end = detail::find_head_end(view())) == std::string_view::npos) {
       if (rx_.size() > kMaxResponseHead) return fail("handshake: response head too large");
@@ -230,6 +231,7 @@ class ClientImpl final : public Client {
 
   asio::io_context io_;
   asio::ip::tcp::socket socket_{io_};
+  const detail::HeaderFields headers_;  // sent with the upgrade request
   FrameReader reader_;
   std::vector<std::uint8_t> rx_;  // received bytes not yet parsed
   std::string tx_;                // the frame being written
@@ -242,6 +244,7 @@ Result<std::unique_ptr<Client>> Client::connect(std::string_view url,
                                                 const ClientOptions& options) {
   Result<detail::WsUrl> parsed = detail::parse_ws_url(url);
   if (!parsed) return parsed.error();
+  if (Status s = detail::check_extra_headers(options.headers); !s) return s;
   try {
     auto client = std::make_unique<ClientImpl>(options);
     if (Status s = client->open(parsed.value(), Clock::now() + options.connect_timeout); !s) {

@@ -309,8 +309,23 @@ std::string new_client_key() {
   return base64(nonce.data(), nonce.size());
 }
 
+Status check_extra_headers(const HeaderFields& headers) {
+  for (const auto& [name, value] : headers) {
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(), ascii_lower);
+    if (!is_token(name) || !is_field_value(value)) {
+      return Status::invalid("header \"" + name + "\" is not a valid header line");
+    }
+    if (lower == "host" || lower == "upgrade" || lower == "connection" ||
+        lower.rfind("sec-websocket-", 0) == 0) {
+      return Status::invalid("header \"" + name + "\" is set by the handshake itself");
+    }
+  }
+  return Status::ok();
+}
+
 std::string render_upgrade_request(const WsUrl& url, std::string_view key,
-                                   std::string_view extensions) {
+                                   std::string_view extensions, const HeaderFields& headers) {
   const bool v6 = url.host.find(':') != std::string::npos;
   std::string out = "GET " + url.path + " HTTP/1.1\r\nHost: ";
   out.append(v6 ? "[" + url.host + "]" : url.host).append(":").append(std::to_string(url.port));
@@ -320,6 +335,8 @@ std::string render_upgrade_request(const WsUrl& url, std::string_view key,
   out.append(key).append(kCrlf);
   if (!extensions.empty())
     out.append("Sec-WebSocket-Extensions: ").append(extensions).append(kCrlf);
+  for (const auto& [name, value] : headers)
+    out.append(name).append(": ").append(value).append(kCrlf);
   out.append(kCrlf);
   return out;
 }

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "relaycore/status.hpp"
 #include "relaycore/websocket/server.hpp"
@@ -71,10 +73,19 @@ Result<WsUrl> parse_ws_url(std::string_view url);
 // A fresh Sec-WebSocket-Key: base64 of 16 random bytes.
 std::string new_client_key();
 
+// A request's extra header fields, as name and value.
+using HeaderFields = std::vector<std::pair<std::string, std::string>>;
+
+// "invalid: ..." when a name is not an HTTP token, is one the handshake sets itself (Host,
+// Upgrade, Connection, Sec-WebSocket-*), or a value holds a control character (a CR or LF
+// would start a header line of its own).
+Status check_extra_headers(const HeaderFields& headers);
+
 // The client's upgrade request for `url` with `key`; `extensions`, when not empty, is offered
-// as the Sec-WebSocket-Extensions value.
+// as the Sec-WebSocket-Extensions value; `headers` (checked) go after the handshake's own.
 std::string render_upgrade_request(const WsUrl& url, std::string_view key,
-                                   std::string_view extensions = {});
+                                   std::string_view extensions = {},
+                                   const HeaderFields& headers = {});
 
 // Checks the server's response head (through "\r\n\r\n") to an upgrade sent with `key`: status
 // 101, "Upgrade: websocket", "Connection: upgrade" and the Sec-WebSocket-Accept for the key.

@@ -153,6 +153,37 @@ TEST_CASE("client: a wrong Sec-WebSocket-Accept or a refused upgrade fails conne
   }
 }
 
+TEST_CASE("client: extra headers go with the handshake; bad or reserved ones are refused") {
+  ServerFixture fx;
+  ClientOptions options;
+  options.headers = {{"X-Forwarded-For", "203.0.113.7"}, {"Authorization", "Bearer t"}};
+  auto client = connect_to(fx.port(), options);
+  REQUIRE(fx.handler->wait_until([&] { return fx.handler->opens.load() == 1; }));
+  {
+    std::lock_guard lock(fx.handler->mu);
+    CHECK(fx.handler->clients.back().forwarded_for == "203.0.113.7");
+  }
+  client->close();
+
+  const std::vector<std::pair<std::string, std::string>> bad[] = {
+      {{"X-Forwarded-For", "203.0.113.7\r\nX-Injected: 1"}},
+      {{"Bad Name", "x"}},
+      {{"", "x"}},
+      {{"sec-websocket-key", "AAAAAAAAAAAAAAAAAAAAAA=="}},
+      {{"Host", "elsewhere"}},
+      {{"Upgrade", "h2c"}}};
+  for (const auto& headers : bad) {
+    INFO(headers[0].first);
+    options.headers = headers;
+    Result<std::unique_ptr<Client>> c =
+        Client::connect("ws://127.0.0.1:" + std::to_string(fx.port()), options);
+    REQUIRE_FALSE(c);
+    CHECK(c.error().message().rfind("invalid:", 0) == 0);
+  }
+  // Refused before connecting.
+  CHECK(fx.server->stats().connections_total == 1);
+}
+
 TEST_CASE("client: URLs other than ws://host[:port][/path] are refused") {
   for (const char* url : {"http://127.0.0.1:1/", "wss://127.0.0.1/", "ws://", "ws://h:0/",
                           "ws://h:70000/", "ws://h:12x/", "ws://[::1/"}) {

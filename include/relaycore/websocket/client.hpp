@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "relaycore/export.hpp"
 #include "relaycore/status.hpp"
@@ -21,6 +23,11 @@ struct ClientOptions {
   std::size_t max_message_bytes = 16u << 20;
   // How long connect() waits for TCP and the opening handshake. Default: 5 s.
   std::chrono::milliseconds connect_timeout{5000};
+  // Extra header fields for the opening handshake, as name and value (an Authorization a
+  // gateway asks for, or a proxy's X-Forwarded-For in tests). connect() refuses names that are
+  // not HTTP tokens, values with control characters, and the handshake's own headers.
+  // Default: none.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // [Threading] One thread at a time; the object is not synchronised.
