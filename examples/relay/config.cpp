@@ -67,6 +67,7 @@ void apply_values(Config& c, const Setting& s, const std::vector<std::string>& v
                   const std::string& where, std::vector<std::string>& errors) {
   if (s.info.kind == ValueKind::kList) {
     if (s.info.name == "exempt-ip") c.options.rate_limits.exempt_ips.clear();
+    if (s.info.name == "trusted-proxy") c.options.rate_limits.trusted_proxies.clear();
     if (s.info.name == "exempt-pubkey") c.options.rate_limits.exempt_pubkeys.clear();
     if (s.info.name == "max-age") c.options.retention.max_age.clear();
     if (s.info.name == "max-per-author") c.options.retention.max_per_author.clear();
@@ -228,6 +229,7 @@ Config load_config(const std::string& config_path, const std::vector<std::string
   Config c;
   c.max_frame_bytes = websocket::ServerOptions().max_message_bytes;
   c.permessage_deflate = websocket::ServerOptions().permessage_deflate;
+  c.forwarded_header = websocket::ServerOptions().forwarded_header;
   // The defaults: relaycore's, but for a database in the working directory.
   c.options.sqlite.path = "./relaycore.db";
   // The loopback exemptions go back in at the end, unless limit-loopback.

@@ -22,6 +22,7 @@ struct Config {
   std::size_t threads = 2;
   std::size_t max_frame_bytes = 0;  // the transport's default, set by load_config
   bool permessage_deflate = true;   // agree to WebSocket compression when a client offers it
+  std::string forwarded_header;     // the transport's default, set by load_config
   std::string postgres;
   std::string redis;
   bool limit_loopback = false;

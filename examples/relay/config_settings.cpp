@@ -1,5 +1,7 @@
 #include "config_settings.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <iterator>
 #include <memory>
@@ -109,6 +111,20 @@ Apply number(T& (*field)(Config&), unsigned long min, unsigned long max, unsigne
 Apply text(std::string& (*field)(Config&)) {
   return [=](Config& c, std::string_view v) -> std::string {
     field(c) = std::string(v);
+    return "";
+  };
+}
+
+// An address or prefix added to a list of RateLimits; the limiter is the one that knows a
+// prefix when it sees one.
+Apply prefix_list(std::vector<std::string>& (*field)(RateLimits&)) {
+  return [=](Config& c, std::string_view v) -> std::string {
+    RateLimits probe;
+    field(probe) = {std::string(v)};
+    if (Result<std::shared_ptr<RateLimiter>> r = new_rate_limiter(probe); !r) {
+      return std::string(r.error().detail());
+    }
+    field(c.options.rate_limits).push_back(std::string(v));
     return "";
   };
 }
@@ -313,16 +329,7 @@ std::vector<Setting> build_settings() {
            [](Config& c) -> std::uint32_t& { return c.options.rate_limits.max_connections_per_ip; },
            0, UINT32_MAX)},
       {{"rate-limits", "exempt-ip", ValueKind::kList, true, true},
-       [](Config& c, std::string_view v) -> std::string {
-         // The limiter is the one that knows an address prefix when it sees one.
-         RateLimits probe;
-         probe.exempt_ips = {std::string(v)};
-         if (Result<std::shared_ptr<RateLimiter>> r = new_rate_limiter(probe); !r) {
-           return std::string(r.error().detail());
-         }
-         c.options.rate_limits.exempt_ips.push_back(std::string(v));
-         return "";
-       }},
+       prefix_list([](RateLimits& l) -> std::vector<std::string>& { return l.exempt_ips; })},
       {{"rate-limits", "exempt-pubkey", ValueKind::kList, true, true},
        [](Config& c, std::string_view v) -> std::string {
          Pubkey pk;
@@ -332,6 +339,17 @@ std::vector<Setting> build_settings() {
        }},
       {{"rate-limits", "limit-loopback", ValueKind::kBool, true, true},
        boolean([](Config& c) -> bool& { return c.limit_loopback; })},
+      {{"rate-limits", "trusted-proxy", ValueKind::kList, true, true},
+       prefix_list([](RateLimits& l) -> std::vector<std::string>& { return l.trusted_proxies; })},
+      {{"rate-limits", "forwarded-header", ValueKind::kText, true, false},
+       [](Config& c, std::string_view v) -> std::string {
+         const bool name = std::all_of(v.begin(), v.end(), [](char ch) {
+           return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+         });
+         if (!name) return "wants a header name such as X-Forwarded-For, or \"\"";
+         c.forwarded_header = std::string(v);
+         return "";
+       }},
 
       // The NIP-11 document.
       {{"info", "name", ValueKind::kText, false, true},

@@ -107,8 +107,13 @@ constexpr const char* kUsage =
     "  --exempt-ip ADDR     never limit this address or prefix (203.0.113.7, 10.0.0.0/8);\n"
     "                       repeatable. Loopback is exempt unless --limit-loopback\n"
     "  --exempt-pubkey HEX  never limit a client authenticated as this pubkey; repeatable\n"
-    "  --limit-loopback     limit loopback clients too (leave it off behind a reverse proxy\n"
-    "                       on the same machine: every client has the proxy's address)\n"
+    "  --limit-loopback     limit loopback clients too\n"
+    "  --trusted-proxy ADDR a reverse proxy (address or prefix) whose forwarding header\n"
+    "                       names the client: its clients are limited by their own\n"
+    "                       addresses; repeatable (default none)\n"
+    "  --forwarded-header NAME\n"
+    "                       the header the proxies set: X-Forwarded-For (default) or\n"
+    "                       X-Real-IP; \"\" reads none\n"
     "  --no-rate-limits     turn every limit off; flags after it turn single ones back on\n"
     "IPv6 clients are counted by /64. Over a limit, an EVENT gets OK false, a REQ or COUNT\n"
     "CLOSED, and a connection a NOTICE before it is closed, each with \"rate-limited: ...\".\n";
@@ -325,6 +330,7 @@ int main(int argc, char** argv) {
   server_options.threads = config.threads;
   server_options.max_message_bytes = config.max_frame_bytes;
   server_options.permessage_deflate = config.permessage_deflate;
+  server_options.forwarded_header = config.forwarded_header;
 
   // The relay URL is known only once the port is bound (port 0), but Options are fixed at open:
   // use the requested one, which is right unless the port was 0 and --relay-url was not given.
