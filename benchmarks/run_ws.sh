@@ -5,16 +5,16 @@
 # fresh databases, so machine noise hits both modes alike), and (d) RSS per idle WebSocket
 # connection. Prints a summary; benchmarks/README.md records the figures.
 #
-#   benchmarks/run_ws.sh [BUILD_DIR]     (default build/h-load; a Release build with benchmarks)
+#   benchmarks/run_ws.sh [BUILD_DIR]     (default build/ci; a build with benchmarks)
 #
 # Knobs (environment): EVENTS (closed loop, default 40000), CONNECTIONS (8), WINDOW (32),
 # B_SECONDS (seconds of open-loop load per run, 10), B_MATCHING (subscribers whose REQ matches
 # every event, 1000), B_IDLE (subscribers whose REQ matches none, 0), B_MAX_EVENTS (events of the
-# closed-loop run that sets (b)'s rate, 4000), ROUNDS (A/B pairs, 2), IDLE_CONNECTIONS (10000),
+# closed-loop run that sets (b)'s rate, 4000), ROUNDS (A/B pairs, 3), IDLE_CONNECTIONS (10000),
 # B_FRACTION (the open-loop rate as a fraction of that maximum, 0.5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-build/h-load}
+BUILD=${1:-build/ci}
 RELAY=$BUILD/examples/relaycore-relay
 LOADGEN=$BUILD/benchmarks/loadgen/relaycore-loadgen
 MEMORY=$BUILD/benchmarks/loadgen/relaycore-bench-ws-memory
@@ -28,7 +28,7 @@ B_SECONDS=${B_SECONDS:-10}
 B_MATCHING=${B_MATCHING:-1000}
 B_IDLE=${B_IDLE:-0}
 B_MAX_EVENTS=${B_MAX_EVENTS:-4000}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 B_FRACTION=${B_FRACTION:-0.5}
 
