@@ -1,7 +1,6 @@
 #include "ws_peer.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 
 namespace relaycore::loadgen {
@@ -17,9 +16,8 @@ constexpr std::size_t kMaxMessage = 16u << 20;
 // Whether the response head's Sec-WebSocket-Extensions names the extension offered first.
 bool WsPeer::accepted_extension(std::string_view head) const {
   std::string lower(head);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const std::string_view name = websocket::detail::trim(
+  std::transform(lower.begin(), lower.end(), lower.begin(), ascii_lower);
+  const std::string_view name = trim(
       std::string_view(extensions_).substr(0, extensions_.find_first_of(";,")));
   const std::size_t at = lower.find("\r\nsec-websocket-extensions:");
   if (at == std::string::npos) return false;
