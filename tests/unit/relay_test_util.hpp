@@ -45,6 +45,16 @@ class RecordingConnection : public Connection {
     frames_.push_back(frame.to_string());
     cv_.notify_all();
   }
+  // Notes which frames came in one batch, then sends them one by one.
+  void send_batch(std::span<Frame> frames) override {
+    {
+      std::lock_guard lock(mu_);
+      std::vector<std::string> batch;
+      for (const Frame& frame : frames) batch.push_back(frame.to_string());
+      batches_.push_back(std::move(batch));
+    }
+    for (Frame& frame : frames) send(std::move(frame));
+  }
   void close(std::string_view reason) override {
     std::lock_guard lock(mu_);
     closed_ = true;
@@ -88,6 +98,11 @@ class RecordingConnection : public Connection {
   std::vector<std::string> frames() const {
     std::lock_guard lock(mu_);
     return frames_;
+  }
+  // The frames of each send_batch() call, in order.
+  std::vector<std::vector<std::string>> batches() const {
+    std::lock_guard lock(mu_);
+    return batches_;
   }
   std::vector<const char*> event_json_ptrs() const {
     std::lock_guard lock(mu_);
@@ -156,6 +171,7 @@ class RecordingConnection : public Connection {
   bool holding_ = false;
   int held_ = 0;  // threads blocked in send() by holding_
   std::vector<std::string> frames_;
+  std::vector<std::vector<std::string>> batches_;
   std::vector<const char*> event_json_ptrs_;
   bool closed_ = false;
   std::string close_reason_;

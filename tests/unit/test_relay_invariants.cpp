@@ -201,6 +201,47 @@ TEST_CASE("Deferred dispatch stops acking once fan-out is dispatch_queue_capacit
   for (const EventPtr& ev : events) CHECK(slow.conn->wait_event("slow", *ev));
 }
 
+// Broken by a dispatch thread that flushes each commit's fan-out on its own: a subscriber
+// would then get one write per commit however far behind fan-out is.
+TEST_CASE("Commits that queue up behind a busy fan-out reach each connection in one batch",
+          "[relay][invariants]") {
+  Harness h(DispatchMode::kDeferred);
+  auto pub = h.connect();
+  auto slow = h.connect();
+  auto watcher = h.connect();
+  REQUIRE(test::req_live(*slow.session, *slow.conn, "slow", "{}"));
+  REQUIRE(test::req_live(*watcher.session, *watcher.conn, "w", "{}"));
+  std::vector<EventPtr> events;
+  for (int i = 0; i < 6; ++i) {
+    events.push_back(test::signed_event(test::alice(), 1, now(), "queued " + std::to_string(i)));
+  }
+  {
+    std::unique_ptr<test::RecordingConnection::HeldSends> held = slow.conn->hold_sends();
+    pub.session->on_message(event_frame(events[0]));
+    // The dispatch thread is stuck delivering the first commit.
+    REQUIRE(slow.conn->wait_send_held());
+    // Five more commits, one at a time, queue up behind it.
+    for (std::size_t i = 1; i < events.size(); ++i) {
+      pub.session->on_message(event_frame(events[i]));
+      REQUIRE(pub.conn->wait_count("[\"OK\"", i + 1));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (h.relay->stats().dispatch_queue < events.size() - 1 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    REQUIRE(h.relay->stats().dispatch_queue == events.size() - 1);
+  }
+  for (const EventPtr& ev : events) REQUIRE(watcher.conn->wait_event("w", *ev));
+  // The five queued commits went to the watcher in one send_batch(), in commit order.
+  std::vector<std::string> expected;
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    expected.push_back(test::RecordingConnection::event_frame("w", *events[i]));
+  }
+  const std::vector<std::vector<std::string>> batches = watcher.conn->batches();
+  CHECK(std::find(batches.begin(), batches.end(), expected) != batches.end());
+}
+
 // Broken by a copy of the event or of its JSON anywhere between submit and the frames.
 TEST_CASE("Invariant 5: one immutable event is shared by storage and every recipient",
           "[relay][invariants]") {
