@@ -17,8 +17,8 @@ constexpr std::size_t kMaxMessage = 16u << 20;
 bool WsPeer::accepted_extension(std::string_view head) const {
   std::string lower(head);
   std::transform(lower.begin(), lower.end(), lower.begin(), ascii_lower);
-  const std::string_view name = trim(
-      std::string_view(extensions_).substr(0, extensions_.find_first_of(";,")));
+  const std::string_view name =
+      trim(std::string_view(extensions_).substr(0, extensions_.find_first_of(";,")));
   const std::size_t at = lower.find("\r\nsec-websocket-extensions:");
   if (at == std::string::npos) return false;
   const std::string_view line =

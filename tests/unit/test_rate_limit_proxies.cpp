@@ -40,8 +40,7 @@ TEST_CASE("Rate limits: behind a trusted proxy, each forwarded client has its ow
   CHECK(allowed(*rl, Verb::kEvent, forwarded("10.9.9.9:1", " 203.0.113.7:443 "), 10) == 0);
   CHECK(allowed(*rl, Verb::kEvent, forwarded("10.0.0.2:1", "203.0.113.7, 10.0.0.3"), 10) == 0);
   // Entries left of the client's are the client's own to write, and are not believed.
-  CHECK(allowed(*rl, Verb::kEvent, forwarded("10.0.0.2:1", "198.51.100.1, 203.0.113.7"), 10) ==
-        0);
+  CHECK(allowed(*rl, Verb::kEvent, forwarded("10.0.0.2:1", "198.51.100.1, 203.0.113.7"), 10) == 0);
   CHECK(allowed(*rl, Verb::kEvent, forwarded("10.0.0.2:1", "198.51.100.1"), 10) == 2);
   // IPv6 clients keep their /64 grouping.
   CHECK(allowed(*rl, Verb::kEvent, forwarded("10.0.0.2:1", "[2001:db8:1:2::1]:80"), 10) == 2);

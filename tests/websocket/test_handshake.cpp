@@ -209,9 +209,10 @@ TEST_CASE("ClientInfo.forwarded_for is the forwarding header, every line of it i
     ServerFixture fx;
     CHECK(forwarded_for_of(fx, "X-Forwarded-For: 203.0.113.7\r\n") == "203.0.113.7");
     // A proxy may add a line of its own rather than append to the client's.
-    CHECK(forwarded_for_of(fx, "x-forwarded-for: 198.51.100.1, 10.0.0.3\r\n"
-                               "X-Real-IP: 192.0.2.9\r\n"
-                               "X-FORWARDED-FOR: 203.0.113.7\r\n") ==
+    CHECK(forwarded_for_of(fx,
+                           "x-forwarded-for: 198.51.100.1, 10.0.0.3\r\n"
+                           "X-Real-IP: 192.0.2.9\r\n"
+                           "X-FORWARDED-FOR: 203.0.113.7\r\n") ==
           "198.51.100.1, 10.0.0.3, 203.0.113.7");
     CHECK(forwarded_for_of(fx, "X-Real-IP: 192.0.2.9\r\n").empty());
     CHECK(forwarded_for_of(fx, "").empty());
