@@ -33,6 +33,15 @@ std::size_t failures_in(const std::string& line) {
   return 1;
 }
 
+// Waits up to 5 s for one of the relay's queue counts to reach `n`; true when it is exactly n.
+bool queue_reaches(Relay& relay, std::uint64_t RelayStats::*queue, std::size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (relay.stats().*queue < n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  return relay.stats().*queue == n;
+}
+
 }  // namespace
 
 // Broken by a verify stage that lets a forged or tampered event through.
@@ -185,12 +194,7 @@ TEST_CASE("Deferred dispatch stops acking once fan-out is dispatch_queue_capacit
     pub.session->on_message(event_frame(events[1]));
     CHECK(h.audit->wait_blocked());
     for (std::size_t i = 2; i < events.size(); ++i) pub.session->on_message(event_frame(events[i]));
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (h.relay->stats().write_queue < events.size() - 2 &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::yield();
-    }
-    CHECK(h.relay->stats().write_queue == events.size() - 2);
+    CHECK(queue_reaches(*h.relay, &RelayStats::write_queue, events.size() - 2));
     h.audit->set_open(true);
     // The first event; the second (1 waiting); four more (5 waiting, taken while there was
     // room); four more acked, whose hand-off to dispatch now waits.
@@ -225,12 +229,7 @@ TEST_CASE("Commits that queue up behind a busy fan-out reach each connection in 
       pub.session->on_message(event_frame(events[i]));
       REQUIRE(pub.conn->wait_count("[\"OK\"", i + 1));
     }
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (h.relay->stats().dispatch_queue < events.size() - 1 &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::yield();
-    }
-    REQUIRE(h.relay->stats().dispatch_queue == events.size() - 1);
+    REQUIRE(queue_reaches(*h.relay, &RelayStats::dispatch_queue, events.size() - 1));
   }
   for (const EventPtr& ev : events) REQUIRE(watcher.conn->wait_event("w", *ev));
   // The five queued commits went to the watcher in one send_batch(), in commit order.
